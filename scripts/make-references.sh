@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Regenerate every reference capture under data/references/ with real QEMU
+# under KVM (vfiolab/capture.py).  Needs qemu-system-x86_64 and a usable
+# /dev/kvm; each capture takes a few seconds.  Run from anywhere:
+#     scripts/make-references.sh
+# PYTHON may name the interpreter (default: .venv/bin/python, else python3).
+# After a run, check data/references/README.md still matches (versions are in
+# each folder's meta.json).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ -z "${PYTHON:-}" ]; then
+    if [ -x .venv/bin/python ]; then PYTHON=.venv/bin/python; else PYTHON=python3; fi
+fi
+cap() { "$PYTHON" -m vfiolab.capture --out data/references --accel kvm "$@"; }
+
+cap --name pc-512M-edu -- -machine pc -accel kvm -m 512M -nodefaults -device edu,id=edu0
+cap --name q35-512M-ivshmem-1M -- -machine q35 -accel kvm -m 512M -nodefaults -object memory-backend-ram,id=m0,size=1M -device ivshmem-plain,memdev=m0,id=ivs0
+cap --name pc-1G-ivshmem-16M -- -machine pc -accel kvm -m 1G -nodefaults -object memory-backend-ram,id=m0,size=16M -device ivshmem-plain,memdev=m0,id=ivs0
+cap --name pc-1G-ivshmem-1G -- -machine pc -accel kvm -m 1G -nodefaults -object memory-backend-ram,id=m0,size=1G -device ivshmem-plain,memdev=m0,id=ivs0
+cap --name q35-1G-ivshmem-1G -- -machine q35 -accel kvm -m 1G -nodefaults -object memory-backend-ram,id=m0,size=1G -device ivshmem-plain,memdev=m0,id=ivs0
+cap --name q35-3G-ivshmem-64M -- -machine q35 -accel kvm -m 3G -nodefaults -object memory-backend-ram,id=m0,size=64M -device ivshmem-plain,memdev=m0,id=ivs0
+cap --name pc-3G-ivshmem-256M -- -machine pc -accel kvm -m 3G -nodefaults -object memory-backend-ram,id=m0,size=256M -device ivshmem-plain,memdev=m0,id=ivs0
+cap --name pc-4G-ivshmem-1G -- -machine pc -accel kvm -m 4G -nodefaults -object memory-backend-ram,id=m0,size=1G -device ivshmem-plain,memdev=m0,id=ivs0
+cap --name q35-4G-ivshmem-2G -- -machine q35 -accel kvm -m 4G -nodefaults -object memory-backend-ram,id=m0,size=2G -device ivshmem-plain,memdev=m0,id=ivs0
+cap --name pc-6G-ivshmem-4G -- -machine pc -accel kvm -m 6G -nodefaults -object memory-backend-ram,id=m0,size=4G -device ivshmem-plain,memdev=m0,id=ivs0
+cap --name q35-1G-multi -- -machine q35 -accel kvm -m 1G -nodefaults -device edu,id=edu0 -object memory-backend-ram,id=m0,size=16M -device ivshmem-plain,memdev=m0,id=ivs0 -device e1000e,id=nic0 -device nvme,serial=vfiolab0,id=nvme0 -device virtio-net-pci,id=vnet0 -device VGA,id=vga0
+cap --name pc-1G-multi -- -machine pc -accel kvm -m 1G -nodefaults -device edu,id=edu0 -object memory-backend-ram,id=m0,size=64M -device ivshmem-plain,memdev=m0,id=ivs0 -device e1000e,id=nic0 -device nvme,serial=vfiolab0,id=nvme0 -device virtio-net-pci,id=vnet0 -device bochs-display,id=disp0
+cap --name q35-1G-rootport -- -machine q35 -accel kvm -m 1G -nodefaults -device pcie-root-port,id=rp1,chassis=1,slot=1 -object memory-backend-ram,id=m0,size=64M -device ivshmem-plain,memdev=m0,id=ivs0,bus=rp1 -device pcie-root-port,id=rp2,chassis=2,slot=2
