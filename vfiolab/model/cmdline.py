@@ -1,0 +1,239 @@
+"""Reading the QEMU command line a user would type.
+
+Option syntax follows QEMU's (``util/qemu-option.c`` ``qemu_opts_parse``):
+``-opt value`` where value is ``[implied=]x,key=value,...``; a doubled comma
+``,,`` is a literal comma; options may be spelled with one or two dashes.
+Sizes use QEMU's suffixes, and ``-m`` with no suffix means MiB
+(``softmmu/vl.c`` ``parse_memory_options``).
+
+What is modelled: ``-machine``/``-M`` (``pc``, ``q35`` and their versioned
+names), ``-m``, ``-object memory-backend-ram|file|memfd``, ``-device``,
+``-nodefaults``, ``-cpu`` (vendor and ``phys-bits``).  Options that do not
+change the guest-physical map (accelerator, display, monitor, tracing,
+serial, ...) are accepted and ignored; anything else is refused with
+:class:`~vfiolab.errors.UnsupportedOption`, naming the option and listing
+what is supported.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from ..addr import parse_size
+from ..errors import CommandLineError, SizeError, UnsupportedOption
+
+__all__ = ["QemuConfig", "DeviceSpec", "parse_qemu_args", "split_opts"]
+
+#: Options that take an argument and do not change the memory map.
+IGNORED_WITH_ARG = {
+    "accel", "display", "vga", "serial", "monitor", "qmp", "mon", "chardev", "name",
+    "trace", "D", "d", "smp", "boot", "netdev", "drive", "rtc", "k", "uuid",
+    "msg", "pidfile", "runas", "vnc", "spice", "audiodev", "parallel", "debugcon",
+    "icount", "overcommit", "sandbox", "L", "blockdev", "global",
+}
+#: Flag options that do not change the memory map.
+IGNORED_FLAGS = {"enable-kvm", "nographic", "S", "no-reboot", "no-shutdown",
+                 "daemonize", "snapshot", "no-user-config", "no-hpet", "no-acpi"}
+#: Devices that are not PCI functions and do not change the guest-physical map here.
+NON_PCI_DEVICES = {"isa-debugcon", "isa-serial", "i8042", "usb-tablet", "usb-kbd",
+                   "scsi-hd", "ide-hd", "ide-cd", "virtio-serial-port", "pvpanic"}
+SUPPORTED = sorted({"machine", "M", "m", "object", "device", "nodefaults", "cpu"}
+                   | IGNORED_WITH_ARG | IGNORED_FLAGS)
+MACHINE_ALIASES = {"pc": "pc", "q35": "q35"}
+MEMORY_BACKENDS = ("memory-backend-ram", "memory-backend-file", "memory-backend-memfd")
+
+
+@dataclass
+class DeviceSpec:
+    """One ``-device``: its type, ``id`` and the remaining properties."""
+
+    type: str
+    id: str
+    props: dict
+    position: int = 0
+
+
+@dataclass
+class QemuConfig:
+    """What the model needs from a QEMU command line."""
+
+    machine: str = "pc"
+    machine_opts: dict = field(default_factory=dict)
+    ram_size: int = 128 * 1024 * 1024          # QEMU default -m 128M (hw/core/machine.c)
+    memdevs: dict = field(default_factory=dict)  # id -> (backend type, size, props)
+    devices: list = field(default_factory=list)
+    nodefaults: bool = False
+    cpu_model: str = "qemu64"
+    cpu_props: dict = field(default_factory=dict)
+    accel: str | None = None
+    args: list = field(default_factory=list)
+
+
+def split_opts(text: str, implied: str | None = None, where: str = "") -> dict:
+    """``key=value,key=value`` with ``,,`` as a literal comma; the first bare
+    word is the ``implied`` key (QEMU ``opts_do_parse``)."""
+    parts, cur, i = [], "", 0
+    while i < len(text):
+        ch = text[i]
+        if ch == ",":
+            if i + 1 < len(text) and text[i + 1] == ",":
+                cur += ","
+                i += 2
+                continue
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += ch
+        i += 1
+    parts.append(cur)
+    out: dict = {}
+    for n, p in enumerate(parts):
+        if p == "":
+            continue
+        if "=" in p:
+            k, v = p.split("=", 1)
+        elif n == 0 and implied:
+            k, v = implied, p
+        else:
+            k, v = p, "on"
+        if not k:
+            raise CommandLineError(f"{where}: empty option name in {text!r}")
+        out[k] = v
+    return out
+
+
+def _json_or_opts(text: str, implied: str, where: str) -> dict:
+    """``-object``/``-device`` also accept JSON (QEMU 6.0+)."""
+    if text.lstrip().startswith("{"):
+        try:
+            d = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise CommandLineError(f"{where}: bad JSON: {e}") from None
+        if not isinstance(d, dict):
+            raise CommandLineError(f"{where}: JSON must be an object")
+        d = {k: (str(v).lower() if isinstance(v, bool) else str(v)) for k, v in d.items()}
+        if implied == "qom-type" and "qom-type" in d:
+            return d
+        if implied == "driver" and "driver" in d:
+            return d
+        return d
+    return split_opts(text, implied, where)
+
+
+def _normalize_machine(name: str) -> str:
+    """``pc``, ``pc-i440fx-7.2``, ``q35``, ``pc-q35-7.2`` ... -> ``pc``/``q35``."""
+    if name in MACHINE_ALIASES:
+        return MACHINE_ALIASES[name]
+    if name.startswith("pc-q35"):
+        return "q35"
+    if name.startswith("pc-i440fx") or name.startswith("pc-"):
+        return "pc"
+    raise UnsupportedOption(f"-machine {name}", ["pc", "q35", "pc-i440fx-*", "pc-q35-*"])
+
+
+def parse_qemu_args(args: list[str]) -> QemuConfig:
+    """Parse a QEMU argument list (without the binary) into a QemuConfig."""
+    cfg = QemuConfig(args=list(args))
+    if args and not args[0].startswith("-") and "qemu" in args[0]:
+        args = args[1:]                           # tolerate the binary name
+    i = 0
+    position = 0
+    while i < len(args):
+        raw = args[i]
+        if not raw.startswith("-") or raw in ("-", "--"):
+            raise CommandLineError(f"argument {i + 1}: expected an option, got {raw!r}")
+        opt = raw.lstrip("-")
+        has_val = i + 1 < len(args)
+        val = args[i + 1] if has_val else None
+
+        def need():
+            if val is None:
+                raise CommandLineError(f"option {raw} needs an argument")
+            return val
+
+        if opt in ("machine", "M"):
+            d = split_opts(need(), "type", raw)
+            if "type" in d:
+                cfg.machine = _normalize_machine(d.pop("type"))
+            if "accel" in d:
+                cfg.accel = d.pop("accel").split(":")[0]
+            for k in ("kernel_irqchip", "kernel-irqchip", "usb", "vmport", "smm", "graphics",
+                      "dump-guest-core", "mem-merge", "hpet"):
+                d.pop(k, None)
+            unsupported = set(d) - {"max-ram-below-4g", "memory-backend"}
+            if unsupported:
+                raise UnsupportedOption(f"-machine {sorted(unsupported)[0]}=",
+                                        ["type", "accel", "max-ram-below-4g", "memory-backend",
+                                         "kernel-irqchip", "usb", "vmport", "smm", "graphics",
+                                         "hpet"])
+            cfg.machine_opts.update(d)
+            i += 2
+        elif opt == "m":
+            d = split_opts(need(), "size", raw)
+            if "size" in d:
+                try:
+                    cfg.ram_size = parse_size(d.pop("size"), default_unit="M")
+                except SizeError as e:
+                    raise CommandLineError(f"-m: {e}") from None
+            if d.get("slots") or d.get("maxmem"):
+                raise UnsupportedOption("-m slots=/maxmem=", ["-m SIZE"],
+                                        "memory hotplug is not modelled")
+            i += 2
+        elif opt == "object":
+            d = _json_or_opts(need(), "qom-type", raw)
+            qom = d.pop("qom-type", None)
+            if qom not in MEMORY_BACKENDS:
+                raise UnsupportedOption(f"-object {qom}", MEMORY_BACKENDS)
+            oid = d.pop("id", None)
+            if not oid:
+                raise CommandLineError(f"-object {qom}: missing id=")
+            if "size" not in d:
+                raise CommandLineError(f"-object {qom},id={oid}: missing size=")
+            try:
+                size = parse_size(d.pop("size"))
+            except SizeError as e:
+                raise CommandLineError(f"-object {qom},id={oid}: size: {e}") from None
+            if oid in cfg.memdevs:
+                raise CommandLineError(f"-object {qom}: duplicate id {oid!r}")
+            cfg.memdevs[oid] = (qom, size, d)
+            i += 2
+        elif opt == "device":
+            d = _json_or_opts(need(), "driver", raw)
+            dtype = d.pop("driver", None)
+            if not dtype:
+                raise CommandLineError(f"{raw} {val!r}: missing device type")
+            if dtype in NON_PCI_DEVICES:
+                i += 2
+                continue
+            did = d.pop("id", "")
+            if did and any(x.id == did for x in cfg.devices):
+                raise CommandLineError(f"-device {dtype}: duplicate id {did!r}")
+            cfg.devices.append(DeviceSpec(dtype, did, d, position))
+            position += 1
+            i += 2
+        elif opt == "nodefaults":
+            cfg.nodefaults = True
+            i += 1
+        elif opt == "cpu":
+            d = split_opts(need(), "model", raw)
+            cfg.cpu_model = d.pop("model", "qemu64")
+            cfg.cpu_props = d
+            i += 2
+        elif opt == "enable-kvm":
+            cfg.accel = "kvm"
+            i += 1
+        elif opt == "accel":
+            cfg.accel = split_opts(need(), "accel", raw).get("accel", "kvm")
+            i += 2
+        elif opt in IGNORED_FLAGS:
+            i += 1
+        elif opt in IGNORED_WITH_ARG:
+            need()
+            i += 2
+        else:
+            raise UnsupportedOption(raw, ["-" + s for s in SUPPORTED])
+    if cfg.machine_opts.get("memory-backend"):
+        raise UnsupportedOption("-machine memory-backend=", ["-m SIZE"],
+                                "main RAM from a backend is not modelled")
+    return cfg

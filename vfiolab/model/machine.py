@@ -1,0 +1,322 @@
+"""The ``pc`` (i440fx) and ``q35`` guest platforms as QEMU 7.2 builds them.
+
+Sources (QEMU v7.2.0): ``hw/i386/pc_piix.c`` ``pc_init1``, ``hw/i386/pc_q35.c``
+``pc_q35_init``, ``hw/i386/pc.c`` ``pc_memory_init`` and
+``pc_pci_as_mapping_init``, ``hw/i386/x86.c`` ``x86_bios_rom_init``,
+``hw/pci-host/pam.c`` ``init_pam``/``pam_update``, ``hw/pci-host/i440fx.c``,
+``hw/pci-host/q35.c`` (``mch_realize``, ``mch_update_pam``,
+``mch_update_pciexbar``, ``mch_update_smram``), ``hw/pci/pcie_host.c``
+``pcie_host_mmcfg_update``, ``hw/isa/lpc_ich9.c`` ``ich9_lpc_rcba_update``,
+``hw/i386/kvmvapic.c`` (the ``kvmvapic-rom`` alias).
+
+What the guest-physical map holds, lowest priority first:
+
+* ``pc.ram`` (one RAM block) through the aliases ``ram-below-4g`` at 0 and
+  ``ram-above-4g`` at 4 GiB; how much goes below 4 GiB is
+  :func:`ram_split`;
+* the PCI address space ``pci`` as a container at priority -1 over all of
+  system memory, so RAM wins wherever both exist; BARs go into it at
+  priority 1 (``pci_update_mappings``);
+* firmware: ``pc.bios`` (ROM) at 4 GiB - 256 KiB in ``pci``, its last
+  128 KiB again as ``isa-bios`` at 0xe0000 (priority 1, read-only), and the
+  option-ROM area ``pc.rom`` at 0xc0000 (priority 1);
+* PAM: 13 segments 0xc0000-0xfffff, each with four aliases at priority 1
+  in system memory (``pam-pci`` to PCI, ``pam-rom`` read-only RAM,
+  ``pam-pci`` RAM, ``pam-ram`` RAM), exactly one enabled per the PAM register;
+* ``smram-region``: the 0xa0000-0xbffff window of the PCI space, priority 1;
+* ``ioapic``/``kvm-ioapic`` 0xfec00000, ``hpet`` 0xfed00000,
+  ``apic-msi``/``kvm-apic-msi`` 0xfee00000 at priority 4096;
+* q35 only: ECAM ``pcie-mmcfg-mmio`` once the firmware enables PCIEXBAR,
+  and the ICH9 RCRB ``lpc-rcrb-mmio`` once it sets RCBA.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from ..addr import GiB, KiB, MiB, PAGE_SIZE, align_up
+from ..errors import ConfigError
+from .memory import UINT64_SIZE, MemoryRegion
+from .pci import PCIBus, PCIDevice
+from .vm import VM
+
+__all__ = ["MACHINES", "ram_split", "build_machine", "PAM_SEGMENTS",
+           "IO_APIC_DEFAULT_ADDRESS", "HPET_BASE", "APIC_DEFAULT_ADDRESS",
+           "MCH_PCIEXBAR_DEFAULT", "BIOS_SIZE", "KVMVAPIC_ROM_SIZE"]
+
+MACHINES = ("pc", "q35")
+
+IO_APIC_DEFAULT_ADDRESS = 0xfec00000       # include/hw/i386/ioapic.h
+HPET_BASE = 0xfed00000                     # include/hw/timer/hpet.h
+HPET_LEN = 0x400
+APIC_DEFAULT_ADDRESS = 0xfee00000          # target/i386/cpu.h
+APIC_SPACE_SIZE = 0x100000
+MCH_PCIEXBAR_DEFAULT = 0xb0000000          # include/hw/pci-host/q35.h
+ICH9_CC_SIZE = 16 * KiB                    # RCRB, include/hw/southbridge/ich9.h
+PC_ROM_MIN_VGA = 0xc0000                   # include/hw/i386/pc.h
+PC_ROM_SIZE = 128 * KiB
+#: SeaBIOS bios-256k.bin, the image Debian and QEMU ship for pc/q35
+BIOS_SIZE = 256 * KiB
+#: /usr/share/qemu/kvmvapic.bin in Debian's qemu-system-data 7.2 (9216 bytes)
+KVMVAPIC_ROM_SIZE = 9216
+
+#: PAM segments in ``pam_regions`` order (hw/pci-host/q35.c mch_realize,
+#: i440fx.c): 0xf0000 (64 KiB), then twelve 16 KiB segments from 0xc0000.
+PAM_SEGMENTS = [(0xf0000, 0x10000)] + [(0xc0000 + i * 0x4000, 0x4000) for i in range(12)]
+PAM_ATTR_MASK = 3
+
+
+@dataclass(frozen=True)
+class RamSplit:
+    """``below_4g_mem_size`` and ``above_4g_mem_size`` of ``X86MachineState``."""
+
+    below_4g: int
+    above_4g: int
+    above_4g_start: int = 4 * GiB
+
+
+def ram_split(machine: str, ram_size: int, max_ram_below_4g: int | None = None) -> RamSplit:
+    """How much RAM goes below 4 GiB.
+
+    pc (QEMU hw/i386/pc_piix.c ``pc_init1``): ``max-ram-below-4g`` defaults to
+    3.5 GiB; if the RAM does not fit below it, machine types with
+    ``gigabyte_align`` (all current ones) clamp the low part to 3 GiB.
+    q35 (hw/i386/pc_q35.c ``pc_q35_init``): 2 GiB low if RAM >= 2.75 GiB, else
+    up to 2.75 GiB, never above ``max-ram-below-4g`` (default 4 GiB).
+    """
+    if machine == "pc":
+        lowmem = max_ram_below_4g or 0xe0000000
+        if ram_size >= lowmem and lowmem > 0xc0000000:
+            lowmem = 0xc0000000
+    elif machine == "q35":
+        lowmem = 0x80000000 if ram_size >= 0xb0000000 else 0xb0000000
+        cap = max_ram_below_4g or 4 * GiB
+        lowmem = min(lowmem, cap)
+    else:
+        raise ConfigError(f"unknown machine {machine!r}; supported: pc, q35")
+    if ram_size >= lowmem:
+        return RamSplit(lowmem, ram_size - lowmem)
+    return RamSplit(ram_size, 0)
+
+
+class PamMixin:
+    """Host-bridge behaviour shared by i440fx and the q35 MCH: the PAM
+    registers select, per segment, which of four aliases is enabled
+    (hw/pci-host/pam.c ``pam_update``: segment i reads register
+    ``PAM0 + ceil(i/2)``, the high nibble for even i, the low for odd i);
+    the SMRAM register's D_OPEN bit hides ``smram-region``
+    (i440fx ``i440fx_update_memory_mappings``, q35 ``mch_update_smram``)."""
+
+    pam0 = 0x59            # i440fx I440FX_PAM; q35 MCH_HOST_BRIDGE_PAM0 = 0x90
+    smram_reg = 0x72       # i440fx I440FX_SMRAM; q35 MCH_HOST_BRIDGE_SMRAM = 0x9d
+    pam_regions: list = []
+    smram_region: MemoryRegion | None = None
+
+    def pam_attr(self, i: int) -> int:
+        val = self.config[self.pam0 + (i + 1) // 2]
+        return (val >> (4 if i % 2 == 0 else 0)) & PAM_ATTR_MASK
+
+    def update_pam(self) -> None:
+        with self.vm.memory.transaction():
+            for i, aliases in enumerate(self.pam_regions):
+                cur = self.pam_attr(i)
+                for j, a in enumerate(aliases):
+                    a.set_enabled(j == cur)
+
+    def update_smram(self) -> None:
+        # SMRAM_D_OPEN (bit 6) hides the low SMRAM window from non-SMM access
+        if self.smram_region is not None:
+            self.smram_region.set_enabled(not self.config[self.smram_reg] & 0x40)
+
+    def config_write(self, addr, val, length):
+        super().config_write(addr, val, length)
+        end = addr + length
+        if addr < self.pam0 + 7 and end > self.pam0:
+            self.update_pam()
+        if addr <= self.smram_reg < end:
+            self.update_smram()
+
+
+class MchMixin(PamMixin):
+    """q35 MCH: PCIEXBAR at 0x60 maps the ECAM window
+    (hw/pci-host/q35.c ``mch_update_pciexbar`` -> hw/pci/pcie_host.c
+    ``pcie_host_mmcfg_update``: delete the old window, then add
+    ``pcie-mmcfg-mmio`` at the base if bit 0 enables it; bits 2:1 select
+    256/128/64 MiB)."""
+
+    pam0 = 0x90
+    smram_reg = 0x9d
+    PCIEXBAR = 0x60
+    mmcfg: MemoryRegion | None = None
+    mmcfg_mapped = False
+
+    def init_config(self):
+        super().init_config()
+        # MCH_HOST_BRIDGE_PCIEXBAR is writable; default base 0xb0000000, disabled
+        struct.pack_into("<Q", self.config, self.PCIEXBAR, MCH_PCIEXBAR_DEFAULT)
+
+    def update_pciexbar(self) -> None:
+        v = struct.unpack_from("<Q", self.config, self.PCIEXBAR)[0]
+        enable = v & 1
+        length = {0: 256 * MiB, 1: 128 * MiB, 2: 64 * MiB}.get((v >> 1) & 3)
+        if length is None:
+            return                          # reserved length: ignored with a log
+        mask = {256 * MiB: 0xff << 28, 128 * MiB: 0x1ff << 27, 64 * MiB: 0x3ff << 26}[length]
+        base = v & mask
+        sysmem = self.vm.system_memory
+        with self.vm.memory.transaction():
+            if self.mmcfg_mapped:
+                sysmem.del_subregion(self.mmcfg)
+                self.mmcfg_mapped = False
+            self.mmcfg.set_size(length)
+            if enable:
+                sysmem.add_subregion(base, self.mmcfg)
+                self.mmcfg_mapped = True
+        self.vm.ecam_base = base if enable else None
+        self.vm.ecam_size = length
+
+    def config_write(self, addr, val, length):
+        super().config_write(addr, val, length)
+        if addr < self.PCIEXBAR + 8 and addr + length > self.PCIEXBAR:
+            self.update_pciexbar()
+
+
+class Ich9LpcMixin:
+    """ICH9 LPC: RCBA at 0xf0 maps the root-complex register block
+    ``lpc-rcrb-mmio`` (16 KiB) at priority 1 when bit 0 is set
+    (hw/isa/lpc_ich9.c ``ich9_lpc_rcba_update``, mask 0xffffc000)."""
+
+    RCBA = 0xf0
+    rcrb: MemoryRegion | None = None
+    rcrb_mapped = False
+
+    def init_config(self):
+        super().init_config()
+        self.wmask[self.RCBA:self.RCBA + 4] = struct.pack("<I", 0xffffc001)
+
+    def config_write(self, addr, val, length):
+        super().config_write(addr, val, length)
+        if addr < self.RCBA + 4 and addr + length > self.RCBA:
+            rcba = struct.unpack_from("<I", self.config, self.RCBA)[0]
+            sysmem = self.vm.system_memory
+            with self.vm.memory.transaction():
+                if self.rcrb_mapped:
+                    sysmem.del_subregion(self.rcrb)
+                    self.rcrb_mapped = False
+                if rcba & 1:
+                    sysmem.add_subregion_overlap(rcba & 0xffffc000, self.rcrb, 1)
+                    self.rcrb_mapped = True
+
+
+def _chipset_class(type_name: str, mixin: type | None) -> type[PCIDevice]:
+    from . import devices
+    base = devices.DEVICE_TYPES[type_name]
+    if mixin is None:
+        return base
+    return type(base.__name__ + "Model", (mixin, base), {})
+
+
+def build_machine(machine: str, ram_size: int, *, accel: str = "kvm",
+                  max_ram_below_4g: int | None = None) -> VM:
+    """Build the VM's memory map and chipset as ``pc_init1``/``pc_q35_init`` do.
+
+    The order of construction follows QEMU's (RAM, firmware, host bridge,
+    PAM, chipset functions, interrupt controllers), which decides the
+    subregion order among equal priorities.
+    """
+    if machine not in MACHINES:
+        raise ConfigError(f"unknown machine {machine!r}; supported: pc, q35")
+    vm = VM(machine, ram_size, accel=accel)
+    split = ram_split(machine, ram_size, max_ram_below_4g)
+    vm.ram_split = split
+    vm.ecam_base = None
+    vm.ecam_size = 0
+    sysmem = vm.system_memory
+    kvm = accel == "kvm"
+
+    with vm.memory.transaction():
+        # pc_memory_init: one RAM block, two aliases into it
+        ram = vm.alloc_ram(MemoryRegion.init_ram("pc.ram", ram_size))
+        vm.ram = ram
+        sysmem.add_subregion(0, MemoryRegion.init_alias("ram-below-4g", ram, 0, split.below_4g))
+        if split.above_4g:
+            sysmem.add_subregion(split.above_4g_start,
+                                 MemoryRegion.init_alias("ram-above-4g", ram, split.below_4g,
+                                                         split.above_4g))
+        # pc_pci_as_mapping_init: the PCI space under everything, priority -1
+        pci = MemoryRegion.init_container("pci", UINT64_SIZE)
+        vm.pci_memory = pci
+        sysmem.add_subregion_overlap(0, pci, -1)
+        # x86_bios_rom_init: pc.bios at the top of 4 GiB, isa-bios alias of
+        # its last 128 KiB at 0xe0000 (read-only, priority 1)
+        bios = vm.alloc_ram(MemoryRegion.init_rom("pc.bios", BIOS_SIZE))
+        pci.add_subregion(4 * GiB - BIOS_SIZE, bios)
+        isa_bios = MemoryRegion.init_alias("isa-bios", bios, BIOS_SIZE - 128 * KiB, 128 * KiB)
+        isa_bios.set_readonly(True)
+        pci.add_subregion_overlap(0x100000 - 128 * KiB, isa_bios, 1)
+        # pc_memory_init: option ROM area, read-only with PCI, priority 1
+        pcrom = vm.alloc_ram(MemoryRegion.init_rom("pc.rom", PC_ROM_SIZE))
+        pci.add_subregion_overlap(PC_ROM_MIN_VGA, pcrom, 1)
+
+        # host bridge and its bus
+        vm.root_bus = PCIBus("pcie.0" if machine == "q35" else "pci.0", pci, vm.system_io)
+        host_cls = _chipset_class("mch" if machine == "q35" else "i440FX",
+                                  MchMixin if machine == "q35" else PamMixin)
+        host = host_cls("")
+        # smram-region: the legacy VGA window of the PCI space (priority 1)
+        smram_region = MemoryRegion.init_alias("smram-region", pci, 0xa0000, 0x20000)
+        sysmem.add_subregion_overlap(0xa0000, smram_region, 1)
+        host.smram_region = smram_region
+        # init_pam: four aliases per segment, all disabled, priority 1, then
+        # pam_update enables the one the (reset: 0) register selects
+        host.pam_regions = []
+        for start, size in PAM_SEGMENTS:
+            aliases = [MemoryRegion.init_alias("pam-pci", pci, start, size),
+                       MemoryRegion.init_alias("pam-rom", ram, start, size),
+                       MemoryRegion.init_alias("pam-pci", ram, start, size),
+                       MemoryRegion.init_alias("pam-ram", ram, start, size)]
+            aliases[1].readonly = True
+            for a in aliases:
+                a.enabled = False
+                sysmem.add_subregion_overlap(start, a, 1)
+            host.pam_regions.append(aliases)
+        if machine == "q35":
+            host.mmcfg = MemoryRegion.init_io("pcie-mmcfg-mmio", 256 * MiB)
+        vm.add_pci_device(host, devfn=0)
+        host.update_pam()
+        vm.host_bridge = host
+
+        # interrupt controllers and timers (sysbus devices in system memory)
+        sysmem.add_subregion(IO_APIC_DEFAULT_ADDRESS,
+                             MemoryRegion.init_io("kvm-ioapic" if kvm else "ioapic", 0x1000))
+        sysmem.add_subregion(HPET_BASE, MemoryRegion.init_io("hpet", HPET_LEN))
+        sysmem.add_subregion_overlap(APIC_DEFAULT_ADDRESS,
+                                     MemoryRegion.init_io("kvm-apic-msi" if kvm else "apic-msi",
+                                                          APIC_SPACE_SIZE), 0x1000)
+
+        # the south bridge functions QEMU adds even with -nodefaults
+        if machine == "pc":
+            isa = _chipset_class("PIIX3", None)("")
+            isa.multifunction = True
+            vm.add_pci_device(isa, devfn=1 << 3)
+            vm.add_pci_device(_chipset_class("piix3-ide", None)(""), devfn=(1 << 3) | 1)
+            vm.add_pci_device(_chipset_class("PIIX4_PM", None)(""), devfn=(1 << 3) | 3)
+        else:
+            lpc = _chipset_class("ICH9-LPC", Ich9LpcMixin)("")
+            lpc.multifunction = True
+            lpc.rcrb = MemoryRegion.init_io("lpc-rcrb-mmio", ICH9_CC_SIZE)
+            vm.add_pci_device(lpc, devfn=(31 << 3) | 0)
+            vm.add_pci_device(_chipset_class("ich9-ahci", None)(""), devfn=(31 << 3) | 2)
+            vm.add_pci_device(_chipset_class("ICH9-SMB", None)(""), devfn=(31 << 3) | 3)
+    return vm
+
+
+def map_kvmvapic_rom(vm: VM, rom_paddr: int, rom_size: int = KVMVAPIC_ROM_SIZE) -> MemoryRegion:
+    """QEMU hw/i386/kvmvapic.c ``vapic_map_rom_writable``: once the guest
+    runs the vapic option ROM, QEMU maps the RAM under it writable through
+    the alias ``kvmvapic-rom`` at priority 1000, rounded up to whole pages."""
+    size = align_up(rom_size, PAGE_SIZE)
+    alias = MemoryRegion.init_alias("kvmvapic-rom", vm.ram, rom_paddr, size)
+    vm.system_memory.add_subregion_overlap(rom_paddr, alias, 1000)
+    return alias

@@ -1,0 +1,145 @@
+"""A whole VM: its memory system, PCI buses, KVM listener and event stream.
+
+``VM`` is the object the machine builders (``machine.py``) fill in and the
+firmware (``seabios.py``) drives through config-space accesses.  It owns:
+
+* ``memory``: the VM's :class:`~vfiolab.model.memory.Memory` (transactions);
+* ``system_memory`` ("system") and ``system_io`` ("io"): the roots of the
+  address spaces "memory" and "I/O" (QEMU ``softmmu/physmem.c``
+  ``memory_map_init``);
+* ``pci_memory`` ("pci") and the root bus; ``memdevs`` (memory backends by
+  id);
+* ``kvm``: the KVM memory listener of address space "memory", registered
+  before the machine is built, as QEMU's accelerator is initialised first;
+* ``events``: one ordered stream of dicts (``pci_update_mappings_*``,
+  ``set_user_memory``, config accesses, ...).
+"""
+
+from __future__ import annotations
+
+from ..errors import ConfigError
+from .host import HostAddressSpace
+from .kvm import KvmMemoryListener
+from .memory import UINT64_SIZE, AddressSpace, FlatRange, Memory, MemoryRegion
+from .pci import PCIBridge, PCIBus, PCIDevice, check_devfn
+
+__all__ = ["VM"]
+
+
+class VM:
+    """State of one modelled VM (see the module docstring)."""
+
+    def __init__(self, machine: str, ram_size: int, *, accel: str = "kvm"):
+        self.machine = machine
+        self.ram_size = ram_size
+        self.accel = accel
+        self.memory = Memory()
+        self.events: list[dict] = []
+        self.host = HostAddressSpace()
+        # QEMU memory_map_init: "system" (2^64) and "io" (64 KiB)
+        self.system_memory = MemoryRegion.init_container("system", UINT64_SIZE)
+        self.system_io = MemoryRegion.init_container("io", 0x10000)
+        self.system_memory.memory = self.memory
+        self.system_io.memory = self.memory
+        self.as_memory = AddressSpace(self.memory, self.system_memory, "memory")
+        self.as_io = AddressSpace(self.memory, self.system_io, "I/O")
+        self.kvm: KvmMemoryListener | None = None
+        if accel == "kvm":
+            self.kvm = KvmMemoryListener(events=self.events)
+            self.as_memory.register(self.kvm)
+        self.pci_memory: MemoryRegion | None = None
+        self.root_bus: PCIBus | None = None
+        self.memdevs: dict[str, MemoryRegion] = {}
+        self.devices: list[PCIDevice] = []
+        #: extra address spaces shown by ``info mtree`` (bus-master spaces, ...)
+        self.extra_spaces: list[AddressSpace] = []
+        self.firmware = None
+
+    # --- events ---------------------------------------------------------------
+    def emit(self, event: dict) -> None:
+        self.events.append(event)
+
+    # --- RAM ------------------------------------------------------------------
+    def alloc_ram(self, mr: MemoryRegion, kind: str = "ram") -> MemoryRegion:
+        """Give a RAM region its host address (QEMU ``qemu_ram_alloc``)."""
+        mr.hva = self.host.alloc(mr.size, mr.name, kind)
+        return mr
+
+    # --- PCI ------------------------------------------------------------------
+    def add_pci_device(self, dev: PCIDevice, bus: PCIBus | None = None,
+                       devfn: int | None = None) -> PCIDevice:
+        """QEMU ``pci_qdev_realize``/``do_pci_register_device``: pick the
+        first free slot (function 0) when no address is given, set up the
+        config space, the bus-master address space, then realize."""
+        bus = bus or self.root_bus
+        if bus is None:
+            raise ConfigError("machine has no PCI bus")
+        if devfn is None:
+            for slot in range(32):
+                if slot * 8 not in bus.devices:
+                    devfn = slot * 8
+                    break
+            else:
+                raise ConfigError(f"PCI: no slot/function available for {dev.type_name}, "
+                                  f"all in use on bus {bus.name}")
+        check_devfn(dev, bus, devfn)
+        dev.bus = bus
+        dev.devfn = devfn
+        dev.vm = self
+        bus.devices[devfn] = dev
+        dev.init_config()
+        # QEMU do_pci_register_device: DMA goes through "bus master
+        # container" holding the alias "bus master" of system memory, enabled
+        # only while the command register's bus-master bit is set
+        dev.bus_master_container = MemoryRegion.init_container("bus master container", UINT64_SIZE)
+        dev.bus_master_enable = MemoryRegion.init_alias("bus master", self.system_memory, 0,
+                                                        UINT64_SIZE)
+        dev.bus_master_enable.enabled = False
+        dev.bus_master_container.memory = self.memory
+        dev.bus_master_container.add_subregion(0, dev.bus_master_enable)
+        dev.bus_master_as = AddressSpace(self.memory, dev.bus_master_container, dev.type_name)
+        if isinstance(dev, PCIBridge):
+            sec = dev.create_secondary_bus()
+            sec.address_space_mem.memory = self.memory
+            sec.address_space_io.memory = self.memory
+        dev.realize(self)
+        if isinstance(dev, PCIBridge):
+            dev.update_windows()
+        self.devices.append(dev)
+        return dev
+
+    def find_device(self, bus_num: int, devfn: int) -> PCIDevice | None:
+        bus = self.root_bus.find_bus(bus_num) if self.root_bus else None
+        return bus.devices.get(devfn) if bus else None
+
+    def pci_devices(self) -> list[PCIDevice]:
+        return list(self.root_bus.all_devices()) if self.root_bus else []
+
+    # --- config space as the firmware sees it ---------------------------------
+    def cfg_read(self, bus: int, devfn: int, offset: int, size: int) -> int:
+        """A config read reaching QEMU (``pci_data_read``/``pcie_mmcfg_data_read``):
+        a missing function reads all ones."""
+        dev = self.find_device(bus, devfn)
+        if dev is None or offset + size > len(dev.config):
+            return (1 << (8 * size)) - 1
+        return dev.config_read(offset, size)
+
+    def cfg_write(self, bus: int, devfn: int, offset: int, value: int, size: int) -> None:
+        """A config write reaching QEMU; writes to a missing function are dropped."""
+        dev = self.find_device(bus, devfn)
+        if dev is None or offset + size > len(dev.config):
+            return
+        dev.config_write(offset, value & ((1 << (8 * size)) - 1), size)
+
+    # --- views -----------------------------------------------------------------
+    def flatview(self):
+        return self.as_memory.flatview()
+
+    def accel_marker(self, fr: FlatRange) -> str | None:
+        """The accelerator column of ``info mtree -f``."""
+        if self.kvm is not None and self.kvm.covers(fr):
+            return "KVM"
+        return None
+
+    def memslots(self):
+        return self.kvm.memslots() if self.kvm else []
