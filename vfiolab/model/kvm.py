@@ -85,15 +85,15 @@ class KvmMemoryListener(MemoryListener):
         return self is other
 
     # --- rules ---------------------------------------------------------------
-    @staticmethod
-    def mem_flags(fr: FlatRange) -> int:
+    def mem_flags(self, fr: FlatRange) -> int:
         """``kvm_mem_flags``: dirty logging if the region logs; read-only if
-        the region itself is readonly or a ROM device in romd mode."""
+        the region itself is readonly or a ROM device in romd mode, and only
+        when KVM supports read-only memslots (``kvm_readonly_mem_allowed``)."""
         mr = fr.mr
         flags = 0
         if fr.dirty_log_mask & ~(1 << 1):   # DIRTY_MEMORY_CODE is TCG-only
             flags |= KVM_MEM_LOG_DIRTY_PAGES
-        if mr.readonly or mr.is_romd():
+        if (mr.readonly or mr.is_romd()) and self.readonly_mem_allowed:
             flags |= KVM_MEM_READONLY
         return flags
 

@@ -30,6 +30,7 @@ The text forms of ``info mtree`` and ``info mtree -f`` (``mtree_print_mr``,
 
 from __future__ import annotations
 
+import heapq
 from bisect import bisect_right
 from dataclasses import dataclass
 from typing import Callable, Iterable
@@ -195,6 +196,7 @@ class MemoryRegion:
             mem._seq += 1
             child._seq = mem._seq
             child._adopt(mem)
+
         subs = self.subregions
         # rule: insert before the first other with priority <= new priority
         for i, other in enumerate(subs):
@@ -203,7 +205,10 @@ class MemoryRegion:
                 break
         else:
             subs.append(child)
-        self._changed()
+        # rule (memory_region_update_container_subregions): an update is
+        # pending only if both the container and the child are enabled
+        if self.enabled and child.enabled:
+            self._changed()
         return child
 
     def del_subregion(self, child: "MemoryRegion") -> None:
@@ -212,7 +217,9 @@ class MemoryRegion:
             raise ConfigError(f"{child.name!r} is not a subregion of {self.name!r}")
         self.subregions.remove(child)
         child.container = None
-        self._changed()
+        # rule (memory_region_del_subregion): same condition as adding
+        if self.enabled and child.enabled:
+            self._changed()
 
     def set_enabled(self, enabled: bool) -> None:
         """``memory_region_set_enabled``."""
@@ -276,11 +283,20 @@ class MemoryRegion:
         return None
 
     def _adopt(self, mem: "Memory") -> None:
-        for c in self.subregions:
-            if c.memory is None:
-                c.memory = mem
-        if self.memory is None:
-            self.memory = mem
+        """Tie this region, its subtree and the targets of its aliases to the
+        VM's memory system: QEMU's "update pending" flag is global, so a
+        change to a region reached only through an alias (``pc.ram``) must
+        still re-render."""
+        todo = [self]
+        while todo:
+            mr = todo.pop()
+            if mr.memory is None:
+                mr.memory = mem
+            elif mr is not self:
+                continue
+            todo.extend(mr.subregions)
+            if mr.alias is not None and mr.alias.memory is None:
+                todo.append(mr.alias)
 
     def _changed(self) -> None:
         mem = self._memory()
@@ -363,9 +379,7 @@ class FlatRange:
         """The type column of ``info mtree -f``: "rom" if the range is
         readonly (possibly inherited from an alias), else the region's type
         (QEMU ``mtree_print_flatview``)."""
-        if self.readonly and self.mr.type_name() in ("ram", "rom"):
-            return "rom"
-        return self.mr.type_name()
+        return "rom" if self.readonly else self.mr.type_name()
 
 
 class FlatView:
@@ -383,7 +397,7 @@ class FlatView:
         builder = _Renderer()
         if root is not None:
             builder.render(root, 0, 0, UINT64_SIZE, False, False, False)
-        return cls(root, _simplify(builder.ranges))
+        return cls(root, builder.ranges())
 
     def lookup(self, addr: int) -> FlatRange | None:
         """The range that contains ``addr``, or None (unassigned)."""
@@ -400,11 +414,18 @@ class FlatView:
 
 
 class _Renderer:
-    """The recursion of QEMU ``render_memory_region``, with gap filling."""
+    """The recursion of QEMU ``render_memory_region``.
+
+    QEMU fills, for each terminating region in render order, the gaps that
+    earlier-rendered regions left.  The same result is computed here in
+    two steps, which keeps 10,000-region views fast: the recursion records
+    each terminating region's clipped interval in render order; then a sweep
+    over the interval bounds gives every elementary piece to the *earliest*
+    interval that covers it ("the first thing rendered at an address wins").
+    """
 
     def __init__(self):
-        self.ranges: list[FlatRange] = []
-        self.starts: list[int] = []
+        self.cmds: list[tuple] = []
 
     def render(self, mr: MemoryRegion, base: int, clip_start: int, clip_end: int,
                readonly: bool, nonvolatile: bool, unmergeable: bool) -> None:
@@ -418,8 +439,9 @@ class _Renderer:
         nonvolatile = nonvolatile or mr.nonvolatile
         unmergeable = unmergeable or mr.unmergeable
         # rule: clip to the region's own extent
-        lo = max(base, clip_start)
-        hi = min(base + mr.size, clip_end)
+        lo = base if base > clip_start else clip_start
+        end = base + mr.size
+        hi = end if end < clip_end else clip_end
         if lo >= hi:
             return
         if mr.alias is not None:
@@ -432,62 +454,52 @@ class _Renderer:
         # rule: children first, in list order (priority order)
         for sub in mr.subregions:
             self.render(sub, base, lo, hi, readonly, nonvolatile, unmergeable)
-        # rule: a container that does not terminate leaves its holes empty
-        if not mr.terminates:
-            return
-        self._fill(mr, base, lo, hi, readonly, nonvolatile, unmergeable)
+        # rule: a container that does not terminate leaves its holes empty;
+        # a terminating region fills whatever is still free in [lo, hi)
+        if mr.terminates:
+            self.cmds.append((lo, hi, mr, base, readonly, nonvolatile, unmergeable))
 
-    def _fill(self, mr, base, lo, hi, readonly, nonvolatile, unmergeable):
-        """Fill the gaps of [lo, hi) not yet covered with ``mr``."""
-        ranges, starts = self.ranges, self.starts
-        romd = mr.romd_mode
-        dlm = mr.dirty_log_mask
-        i = bisect_right(starts, lo) - 1
-        if i >= 0 and ranges[i].end > lo:
-            pos = ranges[i].end
-            i += 1
-        else:
-            pos = lo
-            i += 1
-        while pos < hi:
-            nxt = starts[i] if i < len(starts) else hi
-            if nxt > pos:
-                gap_end = min(nxt, hi)
-                fr = FlatRange(pos, gap_end - pos, mr, pos - base, readonly,
-                               nonvolatile, unmergeable, romd, dlm)
-                ranges.insert(i, fr)
-                starts.insert(i, pos)
-                i += 1
-                pos = gap_end
+    def ranges(self) -> list[FlatRange]:
+        """Sweep: owner of each piece = earliest recorded interval covering it;
+        then merge neighbours as ``flatview_simplify``/``can_merge`` do."""
+        cmds = self.cmds
+        if not cmds:
+            return []
+        starts = sorted((c[0], i) for i, c in enumerate(cmds))
+        xs = sorted({c[0] for c in cmds} | {c[1] for c in cmds})
+        heap: list[int] = []
+        pieces: list[list] = []
+        bi, nb = 0, len(starts)
+        for k in range(len(xs) - 1):
+            x = xs[k]
+            while bi < nb and starts[bi][0] == x:
+                heapq.heappush(heap, starts[bi][1])
+                bi += 1
+            while heap and cmds[heap[0]][1] <= x:
+                heapq.heappop(heap)
+            if not heap:
                 continue
-            # nxt == pos: skip over the covered range
-            pos = ranges[i].end
-            i += 1
-
-
-def _can_merge(a: FlatRange, b: FlatRange) -> bool:
-    """QEMU ``can_merge``: contiguous, same region, contiguous offsets and
-    equal attributes, neither unmergeable."""
-    return (a.end == b.start and a.mr is b.mr
-            and a.offset_in_region + a.size == b.offset_in_region
-            and a.dirty_log_mask == b.dirty_log_mask
-            and a.romd_mode == b.romd_mode and a.readonly == b.readonly
-            and a.nonvolatile == b.nonvolatile
-            and not a.unmergeable and not b.unmergeable)
-
-
-def _simplify(ranges: list[FlatRange]) -> list[FlatRange]:
-    """QEMU ``flatview_simplify``: merge runs of mergeable neighbours."""
-    out: list[FlatRange] = []
-    for r in ranges:
-        if out and _can_merge(out[-1], r):
-            p = out[-1]
-            out[-1] = FlatRange(p.start, p.size + r.size, p.mr, p.offset_in_region,
-                                p.readonly, p.nonvolatile, p.unmergeable,
-                                p.romd_mode, p.dirty_log_mask)
-        else:
-            out.append(r)
-    return out
+            idx = heap[0]
+            if pieces and pieces[-1][2] == idx and pieces[-1][1] == x:
+                pieces[-1][1] = xs[k + 1]
+            else:
+                pieces.append([x, xs[k + 1], idx])
+        out: list[FlatRange] = []
+        prev = None
+        for s, e, idx in pieces:
+            _lo, _hi, mr, base, ro, nv, um = cmds[idx]
+            off = s - base
+            # rule (can_merge): same region, contiguous addresses and offsets,
+            # same attributes, neither unmergeable
+            if (prev is not None and prev[1] == s and prev[2] is mr
+                    and prev[3] + (prev[1] - prev[0]) == off and prev[4] == ro
+                    and prev[5] == nv and not prev[6] and not um):
+                prev[1] = e
+                continue
+            prev = [s, e, mr, off, ro, nv, um]
+            out.append(prev)
+        return [FlatRange(s, e - s, mr, off, ro, nv, um, mr.romd_mode, mr.dirty_log_mask)
+                for s, e, mr, off, ro, nv, um in out]
 
 
 class MemoryListener:
@@ -538,12 +550,18 @@ class AddressSpace:
         listener.begin()
         for fr in self.current:
             listener.region_add(self, fr)
+            # listener_add_address_space: logging already on is reported too
+            if fr.dirty_log_mask:
+                listener.log_start(self, fr, 0, fr.dirty_log_mask)
         listener.commit()
 
     def unregister(self, listener: MemoryListener) -> None:
         """``memory_listener_unregister``: region_del for everything."""
         listener.begin()
         for fr in self.current:
+            # listener_del_address_space: stop logging, then delete
+            if fr.dirty_log_mask:
+                listener.log_stop(self, fr, fr.dirty_log_mask, 0)
             listener.region_del(self, fr)
         listener.commit()
         self.listeners.remove(listener)
