@@ -211,7 +211,7 @@ class Ich9LpcMixin:
 
 def _chipset_class(type_name: str, mixin: type | None) -> type[PCIDevice]:
     from . import devices
-    base = devices.DEVICE_TYPES[type_name]
+    base = devices.CHIPSET_DEVICE_TYPES.get(type_name) or devices.DEVICE_TYPES[type_name]
     if mixin is None:
         return base
     return type(base.__name__ + "Model", (mixin, base), {})

@@ -54,6 +54,9 @@ class VM:
         #: extra address spaces shown by ``info mtree`` (bus-master spaces, ...)
         self.extra_spaces: list[AddressSpace] = []
         self.firmware = None
+        #: when set, every config access is recorded in ``events`` as a trap
+        #: to QEMU (``pci_cfg_read``/``pci_cfg_write`` trace events)
+        self.trace_config = False
 
     # --- events ---------------------------------------------------------------
     def emit(self, event: dict) -> None:
@@ -121,15 +124,24 @@ class VM:
         a missing function reads all ones."""
         dev = self.find_device(bus, devfn)
         if dev is None or offset + size > len(dev.config):
-            return (1 << (8 * size)) - 1
-        return dev.config_read(offset, size)
+            value = (1 << (8 * size)) - 1
+        else:
+            value = dev.config_read(offset, size)
+        if self.trace_config:
+            self.emit({"op": "pci_cfg_read", "bdf": f"{bus:02x}:{devfn >> 3:02x}.{devfn & 7:x}",
+                       "offset": offset, "size": size, "value": value})
+        return value
 
     def cfg_write(self, bus: int, devfn: int, offset: int, value: int, size: int) -> None:
         """A config write reaching QEMU; writes to a missing function are dropped."""
         dev = self.find_device(bus, devfn)
+        value &= (1 << (8 * size)) - 1
+        if self.trace_config:
+            self.emit({"op": "pci_cfg_write", "bdf": f"{bus:02x}:{devfn >> 3:02x}.{devfn & 7:x}",
+                       "offset": offset, "size": size, "value": value})
         if dev is None or offset + size > len(dev.config):
             return
-        dev.config_write(offset, value & ((1 << (8 * size)) - 1), size)
+        dev.config_write(offset, value, size)
 
     # --- views -----------------------------------------------------------------
     def flatview(self):

@@ -1,0 +1,102 @@
+"""The command line: QEMU option reading, `vfiolab predict` output and errors.
+
+Option syntax expectations come from QEMU's own rules (util/qemu-option.c:
+``,,`` is a literal comma, the first bare word is the implied key;
+softmmu/vl.c: ``-m`` without a suffix is MiB).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from vfiolab.cli import main
+from vfiolab.errors import CommandLineError, UnsupportedOption
+from vfiolab.model.cmdline import parse_qemu_args, split_opts
+
+
+def test_split_opts_implied_key_and_escaped_comma():
+    assert split_opts("ivshmem-plain,memdev=m0,id=a,,b", "driver") == \
+        {"driver": "ivshmem-plain", "memdev": "m0", "id": "a,b"}
+
+
+def test_m_defaults_to_mib_and_accepts_suffixes():
+    assert parse_qemu_args(["-m", "512"]).ram_size == 512 << 20
+    assert parse_qemu_args(["-m", "4G"]).ram_size == 4 << 30
+    assert parse_qemu_args(["-m", "size=3G"]).ram_size == 3 << 30
+
+
+def test_machine_names():
+    assert parse_qemu_args(["-M", "q35"]).machine == "q35"
+    assert parse_qemu_args(["-machine", "pc-q35-7.2,accel=kvm"]).machine == "q35"
+    assert parse_qemu_args(["-machine", "type=pc-i440fx-7.2"]).machine == "pc"
+
+
+def test_unsupported_option_names_it_and_lists_supported():
+    with pytest.raises(UnsupportedOption) as e:
+        parse_qemu_args(["-M", "q35", "-numa", "node"])
+    msg = str(e.value)
+    assert "'-numa'" in msg and "-device" in msg and "-machine" in msg
+
+
+def test_unsupported_machine():
+    with pytest.raises(UnsupportedOption, match="microvm"):
+        parse_qemu_args(["-M", "microvm"])
+
+
+def test_object_needs_size_and_id():
+    with pytest.raises(CommandLineError, match="missing size"):
+        parse_qemu_args(["-object", "memory-backend-ram,id=m0"])
+    with pytest.raises(CommandLineError, match="size"):
+        parse_qemu_args(["-object", "memory-backend-ram,id=m0,size=lots"])
+
+
+def test_ignored_options_are_accepted():
+    cfg = parse_qemu_args(["-M", "q35", "-accel", "kvm", "-display", "none", "-nographic",
+                           "-monitor", "stdio", "-smp", "2", "-nodefaults"])
+    assert cfg.nodefaults and cfg.accel == "kvm"
+
+
+def test_predict_json_shape(capsys):
+    rc = main(["predict", "--cpu-vendor", "AuthenticAMD", "--", "-M", "q35", "-m", "1G",
+               "-nodefaults", "-object", "memory-backend-ram,id=m0,size=64M",
+               "-device", "ivshmem-plain,memdev=m0,id=ivs0"])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out) == {"machine", "memory", "seabios", "devices", "flatview", "memslots"}
+    assert out["machine"] == "q35" and out["memory"] == "1G"
+    dev = out["devices"][0]
+    assert dev["qdev_id"] == "ivs0" and dev["type"] == "ivshmem-plain"
+    bar2 = [b for b in dev["bars"] if b["bar"] == 2][0]
+    assert bar2["type"] == "mem64" and bar2["prefetch"] is True
+    assert all(s["start"].startswith("0x") for s in out["flatview"])
+
+
+@pytest.mark.parametrize("fmt,needle", [("mtree", "FlatView #0"), ("pci", "Bus  0, device"),
+                                        ("mtree-tree", "address-space: memory")])
+def test_predict_other_formats(capsys, fmt, needle):
+    assert main(["predict", "--format", fmt, "--", "-M", "pc", "-m", "512M", "-nodefaults",
+                 "-device", "edu,id=e"]) == 0
+    assert needle in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["-M", "q35", "-numa", "node"], "unsupported option '-numa'"),
+    (["-M", "q35", "-device", "no-such-device,id=x"], "no-such-device"),
+    (["-M", "q35", "-device", "ivshmem-plain,memdev=nope,id=x"], "nope"),
+    (["-M", "q35", "-device", "edu,bus=rp9"], "rp9"),
+])
+def test_bad_input_is_one_line_and_exit_2(capsys, args, needle):
+    assert main(["predict", "--"] + args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("vfiolab: error:") and needle in err and "Traceback" not in err
+
+
+def test_module_entry_point_runs():
+    r = subprocess.run([sys.executable, "-m", "vfiolab", "predict", "--format", "pci", "--",
+                        "-M", "pc", "-m", "256", "-nodefaults"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "8086:1237" in r.stdout

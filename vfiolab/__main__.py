@@ -1,0 +1,4 @@
+import sys
+from vfiolab.cli import main
+
+sys.exit(main())

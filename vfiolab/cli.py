@@ -1,0 +1,73 @@
+"""The ``vfiolab`` command line.
+
+``vfiolab predict [--format json|mtree|pci] [--seabios VER] [--cpu-vendor V]
+[--phys-bits N] -- <QEMU arguments>`` describes the VM after SeaBIOS has set
+up PCI.  ``vfiolab capture --name NAME -- <QEMU arguments>`` records the same
+from real QEMU.  Errors the user can fix print one line and exit with 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .errors import VfiolabError
+
+__all__ = ["main"]
+
+SEABIOS_VERSIONS = ("1.16.2", "1.16.3", "1.17.0")
+
+
+def _split_qemu(argv: list[str]) -> tuple[list[str], list[str]]:
+    if "--" in argv:
+        i = argv.index("--")
+        return argv[:i], argv[i + 1:]
+    return argv, []
+
+
+def _predict(ns, qemu_args: list[str]) -> int:
+    from .predict import predict
+    if not qemu_args:
+        raise VfiolabError("predict needs a QEMU command line after '--', e.g. "
+                           "vfiolab predict -- -M q35 -m 1G -nodefaults -device edu")
+    p = predict(qemu_args, seabios=ns.seabios, accel=ns.accel, cpu_vendor=ns.cpu_vendor,
+                phys_bits=ns.phys_bits)
+    if ns.format == "json":
+        sys.stdout.write(p.json_text())
+    elif ns.format == "mtree":
+        sys.stdout.write(p.mtree_flat())
+    elif ns.format == "mtree-tree":
+        sys.stdout.write(p.mtree())
+    else:
+        sys.stdout.write(p.info_pci())
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    ours, qemu_args = _split_qemu(argv)
+    parser = argparse.ArgumentParser(prog="vfiolab", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    pp = sub.add_parser("predict", help="describe a VM after firmware PCI set-up")
+    pp.add_argument("--format", choices=("json", "mtree", "mtree-tree", "pci"), default="json",
+                    help="json (default), mtree (= info mtree -f), mtree-tree (= info mtree), pci (= info pci)")
+    pp.add_argument("--seabios", choices=SEABIOS_VERSIONS, default="1.16.2")
+    pp.add_argument("--accel", choices=("kvm", "tcg"), default="kvm")
+    pp.add_argument("--cpu-vendor", choices=("AuthenticAMD", "GenuineIntel"), default=None,
+                    help="the vendor QEMU passes to the guest (default: this machine's)")
+    pp.add_argument("--phys-bits", type=int, default=None)
+    cp = sub.add_parser("capture", help="record a reference from real QEMU")
+    cp.add_argument("rest", nargs=argparse.REMAINDER)
+    ns = parser.parse_args(ours)
+    try:
+        if ns.cmd == "predict":
+            return _predict(ns, qemu_args)
+        from . import capture
+        return capture.main(ns.rest + (["--"] + qemu_args if qemu_args else []))
+    except VfiolabError as e:
+        print(f"vfiolab: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,197 @@
+"""From a QEMU command line to a VM whose firmware has finished PCI set-up.
+
+The steps follow what really happens:
+
+1. QEMU builds the machine (``machine.build_machine``) and realizes each
+   ``-device`` in command-line order, each taking the first free slot on its
+   bus unless ``addr=`` says otherwise (QEMU ``pci_qdev_realize``); without
+   ``-nodefaults`` QEMU also adds its default VGA (``vl.c``
+   ``default_vga``).
+2. SeaBIOS runs (``seabios.pci_setup``): it sizes every BAR through config
+   space, places them, programs them and enables decode; every one of those
+   accesses reaches the PCI model exactly as a guest's would.
+3. SeaBIOS copies option ROMs into 0xc0000.. and runs them: the VGA BIOS
+   first (``src/optionroms.c`` ``vgarom_setup``), then QEMU's
+   ``kvmvapic.bin`` from fw_cfg (``optionrom_setup``), whose code asks QEMU
+   to map the ``kvmvapic-rom`` alias over it (``hw/i386/kvmvapic.c``).
+4. SeaBIOS leaves the PAM registers as ``src/fw/shadow.c`` says.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ..errors import CommandLineError, ConfigError
+from .cmdline import QemuConfig
+from .machine import build_machine, map_kvmvapic_rom
+from .memory import MemoryRegion
+from .vm import VM
+
+__all__ = ["build_vm", "host_cpu", "firmware_platform", "boot"]
+
+#: QEMU target/i386/cpu.c: TCG_PHYS_ADDR_BITS, the phys-bits of qemu64 and
+#: the other named models unless host-phys-bits or phys-bits is set.
+DEFAULT_PHYS_BITS = 40
+#: QEMU hw/i386/pc.c: AMD_HT_START / AMD_HT_SIZE, the e820 hole reserved for
+#: AMD vCPUs with phys-bits >= 40 on machine types >= 7.1.
+AMD_HT_START = 0xfd00000000
+AMD_HT_SIZE = 0x300000000
+
+
+#: How much of 0xc0000.. a VGA BIOS occupies once SeaVGABIOS has initialised:
+#: its image grows past the file size (the header's size byte is rewritten
+#: at init).  Measured in real runs (data/references/q35-1G-multi: stdvga,
+#: kvmvapic-rom at 0xcc000; pc-1G-multi: bochs-display, kvmvapic-rom at
+#: 0xc9000), for Debian's seabios 1.16.2 VGA BIOS files.
+VGA_BIOS_DEPLOYED_SIZE = {"vgabios-stdvga.bin": 0xc000, "vgabios-bochs-display.bin": 0x9000}
+
+
+def host_cpu() -> tuple[str, int]:
+    """(vendor_id, physical address bits) of the machine running vfiolab,
+    from /proc/cpuinfo; (GenuineIntel, 46) when it cannot be read."""
+    vendor, bits = "GenuineIntel", 46
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("vendor_id") and ":" in line:
+                    vendor = line.split(":", 1)[1].strip()
+                elif line.startswith("address sizes") and ":" in line:
+                    bits = int(line.split(":", 1)[1].split()[0])
+                    break
+    except (OSError, ValueError):
+        pass
+    return vendor, bits
+
+
+def guest_cpu(cfg: QemuConfig, host_vendor: str, host_bits: int) -> tuple[str, int]:
+    """The vendor and phys-bits the guest sees.
+
+    Under KVM QEMU copies the host's vendor into every CPU model
+    (target/i386/host-cpu.c ``host_cpu_instance_init``); ``-cpu host``/``max``
+    imply host-phys-bits; ``phys-bits=`` overrides; otherwise 40
+    (``TCG_PHYS_ADDR_BITS``).  ``vendor=`` sets the vendor explicitly.
+    """
+    vendor = cfg.cpu_props.get("vendor", host_vendor)
+    bits = DEFAULT_PHYS_BITS
+    if cfg.cpu_model in ("host", "max") or cfg.cpu_props.get("host-phys-bits") == "on":
+        bits = host_bits
+    if "phys-bits" in cfg.cpu_props:
+        try:
+            bits = int(cfg.cpu_props["phys-bits"])
+        except ValueError:
+            raise CommandLineError(f"-cpu phys-bits={cfg.cpu_props['phys-bits']!r} is not a number") from None
+    return vendor, bits
+
+
+def build_vm(cfg: QemuConfig, *, accel: str = "kvm") -> VM:
+    """Steps 1 of the module docstring: machine, memory backends, devices."""
+    from .devices import create_device
+    vm = build_machine(cfg.machine, cfg.ram_size, accel=accel,
+                       max_ram_below_4g=None)
+    vm.config = cfg
+    for oid, (qom, size, props) in cfg.memdevs.items():
+        # host_memory_backend_memory_complete: one RAM region named by the id
+        mr = MemoryRegion.init_ram(oid, size)
+        vm.alloc_ram(mr)
+        vm.memdevs[oid] = mr
+    specs = list(cfg.devices)
+    if not cfg.nodefaults and not any(s.type in ("VGA", "bochs-display", "virtio-vga")
+                                      for s in specs):
+        from .cmdline import DeviceSpec
+        specs.append(DeviceSpec("VGA", "", {}, len(specs)))
+    buses = {None: vm.root_bus}
+    for spec in specs:
+        props = dict(spec.props)
+        bus_name = props.pop("bus", None)
+        addr = props.pop("addr", None)
+        bus = _find_bus(vm, bus_name, spec)
+        devfn = _parse_devfn(addr, spec) if addr is not None else None
+        if props.get("multifunction") == "on":
+            props.pop("multifunction")
+            mf = True
+        else:
+            props.pop("multifunction", None)
+            mf = False
+        dev = create_device(spec.type, spec.id, props)
+        dev.multifunction = mf
+        vm.add_pci_device(dev, bus=bus, devfn=devfn)
+        buses[spec.id] = getattr(dev, "sec_bus", None)
+    return vm
+
+
+def _find_bus(vm: VM, name: str | None, spec):
+    if name is None:
+        return vm.root_bus
+    if name in ("pcie.0", "pci.0"):
+        if name != vm.root_bus.name:
+            raise ConfigError(f"-device {spec.type}: bus {name!r} not found "
+                              f"(the {vm.machine} root bus is {vm.root_bus.name!r})")
+        return vm.root_bus
+    for dev in vm.devices:
+        sec = getattr(dev, "sec_bus", None)
+        if sec is not None and (dev.qdev_id == name or sec.name == name):
+            return sec
+    raise ConfigError(f"-device {spec.type}{',id=' + spec.id if spec.id else ''}: "
+                      f"bus {name!r} not found")
+
+
+def _parse_devfn(addr: str, spec) -> int:
+    """``addr=SLOT[.FN]`` in hex, as QEMU's PCI address property reads it."""
+    try:
+        if "." in addr:
+            s, f = addr.split(".", 1)
+            slot, fn = int(s, 16), int(f, 16)
+        else:
+            slot, fn = int(addr, 16), 0
+    except ValueError:
+        raise ConfigError(f"-device {spec.type}: addr={addr!r} is not SLOT[.FUNCTION] in hex") from None
+    if not (0 <= slot < 32 and 0 <= fn < 8):
+        raise ConfigError(f"-device {spec.type}: addr={addr!r} out of range (slot 0-0x1f, function 0-7)")
+    return slot << 3 | fn
+
+
+def firmware_platform(vm: VM, cfg: QemuConfig, *, seabios: str = "1.16.2",
+                      cpu_vendor: str | None = None, phys_bits: int | None = None):
+    """What SeaBIOS learns from fw_cfg and CPUID for this VM."""
+    from .seabios import FirmwarePlatform
+    hv, hb = host_cpu()
+    vendor, bits = guest_cpu(cfg, hv, hb)
+    if cpu_vendor:
+        vendor = cpu_vendor
+    if phys_bits:
+        bits = phys_bits
+    reserved = []
+    # hw/i386/pc.c pc_memory_init: AMD vCPUs with phys-bits >= 40 get the
+    # HyperTransport hole reserved in e820
+    if vendor == "AuthenticAMD" and bits >= 40:
+        reserved.append((AMD_HT_START, AMD_HT_SIZE))
+    split = vm.ram_split
+    return FirmwarePlatform(machine=vm.machine, ram_size=split.below_4g,
+                            ram_size_over_4g=split.above_4g, e820_reserved=reserved,
+                            reserved_memory_end=None, cpu_vendor=vendor, phys_bits=bits,
+                            version=seabios)
+
+
+def boot(vm: VM, platform) -> object:
+    """Steps 2-4: SeaBIOS's PCI set-up, option ROMs, final PAM state."""
+    from . import seabios
+    log: list = []
+    result = seabios.pci_setup(vm, platform, log)
+    vm.firmware = result
+    vm.firmware_log = log
+    # option ROMs: the VGA BIOS of the first display device at 0xc0000
+    # (src/optionroms.c vgarom_setup: class VGA first, else any display),
+    # then kvmvapic.bin right after it (optionrom_setup, genroms/)
+    rom_end = 0xc0000
+    displays = [d for d in vm.pci_devices() if d.class_id in (0x0300, 0x0380)
+                and getattr(d, "rom_file", None)]
+    displays.sort(key=lambda d: d.class_id != 0x0300)
+    if displays:
+        rom = displays[0].rom_file.rsplit("/", 1)[-1]
+        rom_end += VGA_BIOS_DEPLOYED_SIZE.get(rom, 0)
+    map_kvmvapic_rom(vm, rom_end)
+    return result
+
+
+def env_seabios() -> str:
+    return os.environ.get("VFIOLAB_SEABIOS", "1.16.2")

@@ -1,0 +1,171 @@
+"""``vfiolab predict``: describe a VM after its firmware has set up PCI.
+
+Takes the QEMU command line a user would type and answers, as real QEMU
+would after SeaBIOS's POST: where every BAR landed, the flat view of the
+address space "memory" (``info mtree -f``), the KVM memslots, and the text
+of ``info mtree -f``, ``info mtree`` and ``info pci``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from .addr import fmt_size
+from .model.boot import boot, build_vm, firmware_platform
+from .model.cmdline import parse_qemu_args
+from .model.memory import format_flatviews, format_mtree, to_section
+from .model.pci import PCI_BAR_UNMAPPED, PCIBridge, bar_type_name
+from .model.vm import VM
+from .records import BarRecord, PciDeviceRecord
+
+__all__ = ["Prediction", "predict", "PCI_CLASS_NAMES", "format_info_pci"]
+
+#: QEMU hw/pci/pci.c ``pci_class_descriptions`` (the entries these machines use)
+PCI_CLASS_NAMES = {
+    0x0100: "SCSI controller", 0x0101: "IDE controller", 0x0106: "SATA controller",
+    0x0200: "Ethernet controller", 0x0300: "VGA controller", 0x0380: "Display controller",
+    0x0500: "RAM controller", 0x0600: "Host bridge", 0x0601: "ISA bridge",
+    0x0604: "PCI bridge", 0x0680: "Bridge", 0x0c03: "USB controller", 0x0c05: "SMBus",
+}
+
+
+@dataclass
+class Prediction:
+    """A predicted VM, with the output formats of ``vfiolab predict``."""
+
+    vm: VM
+    seabios: str
+
+    # --- records -----------------------------------------------------------
+    def devices(self) -> list[PciDeviceRecord]:
+        out = []
+        for dev in self.vm.pci_devices():
+            rec = PciDeviceRecord(bus=dev.bus.number, slot=dev.slot, func=dev.func,
+                                  vendor=dev.vendor_id, device=dev.device_id,
+                                  class_desc=PCI_CLASS_NAMES.get(dev.class_id, ""),
+                                  qdev_id=dev.qdev_id, type=dev.type_name)
+            for r in dev.bars():
+                rec.bars.append(BarRecord(bar=r.index, type=bar_type_name(r.type),
+                                          prefetch=r.prefetch,
+                                          address=None if r.addr == PCI_BAR_UNMAPPED else r.addr,
+                                          size=r.size))
+            if isinstance(dev, PCIBridge):
+                rec.secondary_bus = dev.config[0x19]
+                rec.subordinate_bus = dev.config[0x1a]
+                for kind, name in (("io", "io"), ("mem", "memory"), ("pref", "prefetchable memory")):
+                    rec.windows[name] = dev.window(kind)
+            out.append(rec)
+        return out
+
+    def sections(self):
+        return [to_section(fr, self.vm.accel_marker) for fr in self.vm.flatview()]
+
+    def memslots(self):
+        return self.vm.memslots()
+
+    # --- output formats -------------------------------------------------------
+    def to_json(self) -> dict:
+        return {
+            "machine": self.vm.machine,
+            "memory": fmt_size(self.vm.ram_size),
+            "seabios": self.seabios,
+            "devices": [d.to_json() for d in self.devices()
+                        if d.qdev_id or d.type not in _CHIPSET],
+            "flatview": [s.to_json() for s in self.sections()],
+            "memslots": [m.to_json() for m in self.memslots()],
+        }
+
+    def json_text(self) -> str:
+        return json.dumps(self.to_json(), indent=1) + "\n"
+
+    def mtree_flat(self) -> str:
+        """``info mtree -f``: the views of "memory" (with every bus-master
+        space sharing it) and "I/O".  QEMU prints its FlatViews in GLib
+        hash-table order, which changes from run to run; vfiolab prints
+        "memory" first, then "I/O", then the empty view of disabled
+        bus-master spaces."""
+        vm = self.vm
+        mem_spaces = [("memory", "system"), ("cpu-memory-0", "system")]
+        empty = []
+        for dev in vm.pci_devices():
+            if dev.bus_master_enable is not None and dev.bus_master_enable.enabled:
+                mem_spaces.append((dev.type_name, "bus master container"))
+            else:
+                empty.append((dev.type_name, "bus master container"))
+        from .model.memory import FlatView
+        views = [(mem_spaces, vm.flatview()), ([("I/O", "io")], vm.as_io.flatview())]
+        if empty:
+            views.append((empty, FlatView(None, [])))
+        return format_flatviews(views, accel=vm.accel_marker)
+
+    def mtree(self) -> str:
+        """``info mtree``: address-space trees, then the alias targets."""
+        vm = self.vm
+        spaces = [(["cpu-memory-0", "memory"], vm.system_memory), (["I/O"], vm.system_io)]
+        for dev in vm.pci_devices():
+            spaces.append(([dev.type_name], dev.bus_master_container))
+        return format_mtree(spaces)
+
+    def info_pci(self) -> str:
+        return format_info_pci(self.vm)
+
+
+_CHIPSET = {"i440FX", "PIIX3", "piix3-ide", "PIIX4_PM", "mch", "ICH9-LPC", "ich9-ahci", "ICH9-SMB"}
+
+
+def format_info_pci(vm: VM) -> str:
+    """``info pci`` text (QEMU hw/pci/pci-hmp-cmds.c / pci.c ``hmp_info_pci``):
+    a class name from ``pci_class_descriptions`` or ``Class %04d`` (decimal),
+    the subsystem ids for type 0 headers, IRQ and pin when a pin is set,
+    bridge bus numbers and windows, then each BAR with its inclusive end
+    (an unmapped BAR prints address -1 and so a wrapped end)."""
+    lines = []
+    for dev in vm.pci_devices():
+        c = dev.config
+        lines.append(f"  Bus {dev.bus.number:2d}, device {dev.slot:3d}, function {dev.func}:")
+        name = PCI_CLASS_NAMES.get(dev.class_id)
+        cls = name if name else f"Class {dev.class_id:04d}"
+        lines.append(f"    {cls}: PCI device {dev.vendor_id:04x}:{dev.device_id:04x}")
+        if not isinstance(dev, PCIBridge):
+            sv = int.from_bytes(c[0x2c:0x2e], "little")
+            sd = int.from_bytes(c[0x2e:0x30], "little")
+            lines.append(f"      PCI subsystem {sv:04x}:{sd:04x}")
+        pin = c[0x3d]
+        if pin:
+            lines.append(f"      IRQ {c[0x3c]}, pin {chr(ord('A') + pin - 1)}")
+        if isinstance(dev, PCIBridge):
+            lines.append(f"      BUS {c[0x18]}.")
+            lines.append(f"      secondary bus {c[0x19]}.")
+            lines.append(f"      subordinate bus {c[0x1a]}.")
+            for kind, label in (("io", "IO range"), ("mem", "memory range"),
+                                ("pref", "prefetchable memory range")):
+                b, lm = dev.window(kind)
+                lines.append(f"      {label} [0x{b:04x}, 0x{lm:04x}]")
+        for r in dev.bars():
+            addr = r.addr
+            last = (addr + r.size - 1) & ((1 << 64) - 1)
+            label = f"BAR{r.index}"
+            if r.type & 1:
+                lines.append(f"      {label}: I/O at 0x{addr:04x} [0x{last:04x}].")
+            else:
+                bits = "64" if r.type & 4 else "32"
+                pf = " prefetchable" if r.type & 8 else ""
+                lines.append(f"      {label}: {bits} bit{pf} memory at 0x{addr:08x} [0x{last:08x}].")
+        lines.append(f'      id "{dev.qdev_id}"')
+    return "\n".join(lines) + "\n"
+
+
+def predict(args: list[str], *, seabios: str = "1.16.2", accel: str = "kvm",
+            cpu_vendor: str | None = None, phys_bits: int | None = None) -> Prediction:
+    """Build the VM for ``args`` (a QEMU command line), run SeaBIOS's PCI
+    set-up, and return the resulting Prediction."""
+    cfg = parse_qemu_args(args)
+    vm = build_vm(cfg, accel=accel)
+    platform = firmware_platform(vm, cfg, seabios=seabios, cpu_vendor=cpu_vendor,
+                                 phys_bits=phys_bits)
+    boot(vm, platform)
+    return Prediction(vm, seabios)
+
+
+
