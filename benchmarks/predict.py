@@ -1,7 +1,6 @@
 """Benchmark: `vfiolab predict` for a q35 VM with 64 devices.
 
-64 edu devices spread over eight pcie-root-ports (8 per port would exceed a
-port's single slot, so: 56 on the root bus plus 8 behind root ports) —
+68 PCI functions (60 edu, 4 pcie-root-ports, 4 ivshmem-plain behind them) —
 the whole pipeline: command-line parsing, machine build, device realize,
 SeaBIOS sizing/placement/enabling through config space, KVM memslots.
 Target (issue: core): under 1 s.  Prints median and p95 in ms; --json for
@@ -23,18 +22,21 @@ from vfiolab.predict import predict  # noqa: E402
 
 
 def args_64_devices() -> list[str]:
+    """64 PCI functions: slots 1-4 hold 8 edu functions each (function 0
+    with multifunction=on), slots 5-8 hold a pcie-root-port on function 0
+    and 7 more edu functions; behind each root port one ivshmem-plain."""
     a = ["-machine", "q35", "-m", "4G", "-nodefaults"]
-    n = 0
-    for port in range(8):
-        a += ["-device", f"pcie-root-port,id=rp{port},chassis={port + 1},slot={port + 1}"]
-        n += 1
-        a += ["-device", f"edu,id=edu_rp{port},bus=rp{port}"]
-        n += 1
-    i = 0
-    while n < 64:
-        a += ["-device", f"edu,id=edu{i}"]
-        i += 1
-        n += 1
+    for slot in range(1, 9):
+        for fn in range(8):
+            mf = ",multifunction=on" if fn == 0 else ""
+            if slot > 4 and fn == 0:
+                a += ["-device", f"pcie-root-port,id=rp{slot},chassis={slot},slot={slot},"
+                                 f"addr={slot:x}.0{mf}"]
+            else:
+                a += ["-device", f"edu,id=edu{slot}_{fn},addr={slot:x}.{fn}{mf}"]
+    for slot in range(5, 9):
+        a += ["-object", f"memory-backend-ram,id=m{slot},size=16M",
+              "-device", f"ivshmem-plain,memdev=m{slot},id=ivs{slot},bus=rp{slot}"]
     return a
 
 

@@ -77,3 +77,11 @@ def test_memslots(pair):
     want = sorted((m.guest_phys_addr, m.memory_size, m.flags) for m in ref.memslots)
     got = sorted((m.guest_phys_addr, m.memory_size, m.flags) for m in pred.memslots())
     assert got == want
+
+
+def test_memslot_numbers(pair):
+    """Slot ids as QEMU chose them (kvm_get_free_slot: the lowest free entry),
+    which depends on the order of every commit since machine init."""
+    ref, pred = pair
+    assert sorted((m.guest_phys_addr, m.slot) for m in pred.memslots()) == \
+        sorted((m.guest_phys_addr, m.slot) for m in ref.memslots)

@@ -23,7 +23,7 @@ import os
 
 from ..errors import CommandLineError, ConfigError
 from .cmdline import QemuConfig
-from .machine import build_machine, map_kvmvapic_rom
+from .machine import build_machine, machine_reset, map_kvmvapic_rom
 from .memory import MemoryRegion
 from .vm import VM
 
@@ -176,9 +176,17 @@ def boot(vm: VM, platform) -> object:
     """Steps 2-4: SeaBIOS's PCI set-up, option ROMs, final PAM state."""
     from . import seabios
     log: list = []
-    result = seabios.pci_setup(vm, platform, log)
+    machine_reset(vm)
+    result = seabios.pci_setup(vm, platform, log,
+                               before_readonly=lambda: _run_option_roms(vm))
     vm.firmware = result
     vm.firmware_log = log
+    return result
+
+
+def _run_option_roms(vm: VM) -> None:
+    """Option ROMs run after pci_setup and before make_bios_readonly
+    (SeaBIOS src/post.c: ``optionrom_setup`` precedes ``make_bios_readonly``)."""
     # option ROMs: the VGA BIOS of the first display device at 0xc0000
     # (src/optionroms.c vgarom_setup: class VGA first, else any display),
     # then kvmvapic.bin right after it (optionrom_setup, genroms/)
@@ -190,7 +198,6 @@ def boot(vm: VM, platform) -> object:
         rom = displays[0].rom_file.rsplit("/", 1)[-1]
         rom_end += VGA_BIOS_DEPLOYED_SIZE.get(rom, 0)
     map_kvmvapic_rom(vm, rom_end)
-    return result
 
 
 def env_seabios() -> str:

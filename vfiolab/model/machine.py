@@ -235,81 +235,100 @@ def build_machine(machine: str, ram_size: int, *, accel: str = "kvm",
     sysmem = vm.system_memory
     kvm = accel == "kvm"
 
-    with vm.memory.transaction():
-        # pc_memory_init: one RAM block, two aliases into it
-        ram = vm.alloc_ram(MemoryRegion.init_ram("pc.ram", ram_size))
-        vm.ram = ram
-        sysmem.add_subregion(0, MemoryRegion.init_alias("ram-below-4g", ram, 0, split.below_4g))
-        if split.above_4g:
-            sysmem.add_subregion(split.above_4g_start,
-                                 MemoryRegion.init_alias("ram-above-4g", ram, split.below_4g,
-                                                         split.above_4g))
-        # pc_pci_as_mapping_init: the PCI space under everything, priority -1
-        pci = MemoryRegion.init_container("pci", UINT64_SIZE)
-        vm.pci_memory = pci
-        sysmem.add_subregion_overlap(0, pci, -1)
-        # x86_bios_rom_init: pc.bios at the top of 4 GiB, isa-bios alias of
-        # its last 128 KiB at 0xe0000 (read-only, priority 1)
-        bios = vm.alloc_ram(MemoryRegion.init_rom("pc.bios", BIOS_SIZE))
-        pci.add_subregion(4 * GiB - BIOS_SIZE, bios)
-        isa_bios = MemoryRegion.init_alias("isa-bios", bios, BIOS_SIZE - 128 * KiB, 128 * KiB)
-        isa_bios.set_readonly(True)
-        pci.add_subregion_overlap(0x100000 - 128 * KiB, isa_bios, 1)
-        # pc_memory_init: option ROM area, read-only with PCI, priority 1
-        pcrom = vm.alloc_ram(MemoryRegion.init_rom("pc.rom", PC_ROM_SIZE))
-        pci.add_subregion_overlap(PC_ROM_MIN_VGA, pcrom, 1)
+    # Each step below is its own memory transaction, as in QEMU, where
+    # machine init makes its changes one commit at a time; that order is what
+    # decides the KVM slot numbers (kvm_get_free_slot takes the lowest free).
+    # pc_memory_init: one RAM block, two aliases into it
+    ram = vm.alloc_ram(MemoryRegion.init_ram("pc.ram", ram_size))
+    vm.ram = ram
+    sysmem.add_subregion(0, MemoryRegion.init_alias("ram-below-4g", ram, 0, split.below_4g))
+    if split.above_4g:
+        sysmem.add_subregion(split.above_4g_start,
+                             MemoryRegion.init_alias("ram-above-4g", ram, split.below_4g,
+                                                     split.above_4g))
+    # pc_init1/pc_q35_init: "pci" is created first and used as rom_memory,
+    # before it is mapped into system memory
+    pci = MemoryRegion.init_container("pci", UINT64_SIZE)
+    vm.pci_memory = pci
+    # x86_bios_rom_init: pc.bios at the top of 4 GiB, isa-bios alias of its
+    # last 128 KiB at 0xe0000 (read-only, priority 1)
+    bios = vm.alloc_ram(MemoryRegion.init_rom("pc.bios", BIOS_SIZE))
+    pci.add_subregion(4 * GiB - BIOS_SIZE, bios)
+    isa_bios = MemoryRegion.init_alias("isa-bios", bios, BIOS_SIZE - 128 * KiB, 128 * KiB)
+    isa_bios.readonly = True
+    pci.add_subregion_overlap(0x100000 - 128 * KiB, isa_bios, 1)
+    # pc_memory_init: option ROM area, read-only with PCI, priority 1
+    pcrom = vm.alloc_ram(MemoryRegion.init_rom("pc.rom", PC_ROM_SIZE))
+    pci.add_subregion_overlap(PC_ROM_MIN_VGA, pcrom, 1)
 
-        # host bridge and its bus
-        vm.root_bus = PCIBus("pcie.0" if machine == "q35" else "pci.0", pci, vm.system_io)
-        host_cls = _chipset_class("mch" if machine == "q35" else "i440FX",
-                                  MchMixin if machine == "q35" else PamMixin)
-        host = host_cls("")
-        # smram-region: the legacy VGA window of the PCI space (priority 1)
-        smram_region = MemoryRegion.init_alias("smram-region", pci, 0xa0000, 0x20000)
-        sysmem.add_subregion_overlap(0xa0000, smram_region, 1)
-        host.smram_region = smram_region
-        # init_pam: four aliases per segment, all disabled, priority 1, then
-        # pam_update enables the one the (reset: 0) register selects
-        host.pam_regions = []
+    # host bridge realize (i440fx_pcihost_realize / mch_realize)
+    vm.root_bus = PCIBus("pcie.0" if machine == "q35" else "pci.0", pci, vm.system_io)
+    host_cls = _chipset_class("mch" if machine == "q35" else "i440FX",
+                              MchMixin if machine == "q35" else PamMixin)
+    host = host_cls("")
+    # pc_pci_as_mapping_init: the PCI space under everything, priority -1
+    sysmem.add_subregion_overlap(0, pci, -1)
+    # smram-region: the legacy VGA window of the PCI space (priority 1)
+    smram_region = MemoryRegion.init_alias("smram-region", pci, 0xa0000, 0x20000)
+    sysmem.add_subregion_overlap(0xa0000, smram_region, 1)
+    host.smram_region = smram_region
+    if machine == "q35":
+        # mch_realize: smram-open-high is added (and so rendered) before it
+        # is disabled; a real trace shows its short-lived memslot
+        open_high = MemoryRegion.init_alias("smram-open-high", ram, 0xa0000, 0x20000)
+        sysmem.add_subregion_overlap(0xfeda0000, open_high, 1)
+        open_high.set_enabled(False)
+    # init_pam: four disabled aliases per segment at priority 1, in one
+    # transaction; pam_update at reset enables the one the register selects
+    host.pam_regions = []
+    with vm.memory.transaction():
         for start, size in PAM_SEGMENTS:
             aliases = [MemoryRegion.init_alias("pam-pci", pci, start, size),
                        MemoryRegion.init_alias("pam-rom", ram, start, size),
                        MemoryRegion.init_alias("pam-pci", ram, start, size),
                        MemoryRegion.init_alias("pam-ram", ram, start, size)]
             aliases[1].readonly = True
-            for a in aliases:
-                a.enabled = False
-                sysmem.add_subregion_overlap(start, a, 1)
+            for al in aliases:
+                al.enabled = False
+                sysmem.add_subregion_overlap(start, al, 1)
             host.pam_regions.append(aliases)
-        if machine == "q35":
-            host.mmcfg = MemoryRegion.init_io("pcie-mmcfg-mmio", 256 * MiB)
-        vm.add_pci_device(host, devfn=0)
-        host.update_pam()
-        vm.host_bridge = host
+    if machine == "q35":
+        host.mmcfg = MemoryRegion.init_io("pcie-mmcfg-mmio", 256 * MiB)
+    vm.add_pci_device(host, devfn=0)
+    vm.host_bridge = host
 
-        # interrupt controllers and timers (sysbus devices in system memory)
-        sysmem.add_subregion(IO_APIC_DEFAULT_ADDRESS,
-                             MemoryRegion.init_io("kvm-ioapic" if kvm else "ioapic", 0x1000))
-        sysmem.add_subregion(HPET_BASE, MemoryRegion.init_io("hpet", HPET_LEN))
-        sysmem.add_subregion_overlap(APIC_DEFAULT_ADDRESS,
-                                     MemoryRegion.init_io("kvm-apic-msi" if kvm else "apic-msi",
-                                                          APIC_SPACE_SIZE), 0x1000)
+    # interrupt controllers and timers (sysbus devices in system memory)
+    sysmem.add_subregion(IO_APIC_DEFAULT_ADDRESS,
+                         MemoryRegion.init_io("kvm-ioapic" if kvm else "ioapic", 0x1000))
+    sysmem.add_subregion(HPET_BASE, MemoryRegion.init_io("hpet", HPET_LEN))
+    sysmem.add_subregion_overlap(APIC_DEFAULT_ADDRESS,
+                                 MemoryRegion.init_io("kvm-apic-msi" if kvm else "apic-msi",
+                                                      APIC_SPACE_SIZE), 0x1000)
 
-        # the south bridge functions QEMU adds even with -nodefaults
-        if machine == "pc":
-            isa = _chipset_class("PIIX3", None)("")
-            isa.multifunction = True
-            vm.add_pci_device(isa, devfn=1 << 3)
-            vm.add_pci_device(_chipset_class("piix3-ide", None)(""), devfn=(1 << 3) | 1)
-            vm.add_pci_device(_chipset_class("PIIX4_PM", None)(""), devfn=(1 << 3) | 3)
-        else:
-            lpc = _chipset_class("ICH9-LPC", Ich9LpcMixin)("")
-            lpc.multifunction = True
-            lpc.rcrb = MemoryRegion.init_io("lpc-rcrb-mmio", ICH9_CC_SIZE)
-            vm.add_pci_device(lpc, devfn=(31 << 3) | 0)
-            vm.add_pci_device(_chipset_class("ich9-ahci", None)(""), devfn=(31 << 3) | 2)
-            vm.add_pci_device(_chipset_class("ICH9-SMB", None)(""), devfn=(31 << 3) | 3)
+    # the south bridge functions QEMU adds even with -nodefaults
+    if machine == "pc":
+        isa = _chipset_class("PIIX3", None)("")
+        isa.multifunction = True
+        vm.add_pci_device(isa, devfn=1 << 3)
+        vm.add_pci_device(_chipset_class("piix3-ide", None)(""), devfn=(1 << 3) | 1)
+        vm.add_pci_device(_chipset_class("PIIX4_PM", None)(""), devfn=(1 << 3) | 3)
+    else:
+        lpc = _chipset_class("ICH9-LPC", Ich9LpcMixin)("")
+        lpc.multifunction = True
+        lpc.rcrb = MemoryRegion.init_io("lpc-rcrb-mmio", ICH9_CC_SIZE)
+        vm.add_pci_device(lpc, devfn=(31 << 3) | 0)
+        vm.add_pci_device(_chipset_class("ich9-ahci", None)(""), devfn=(31 << 3) | 2)
+        vm.add_pci_device(_chipset_class("ICH9-SMB", None)(""), devfn=(31 << 3) | 3)
     return vm
+
+
+def machine_reset(vm: VM) -> None:
+    """What system reset does to the memory map before the firmware runs:
+    the host bridge re-applies its registers (i440fx
+    ``i440fx_update_memory_mappings``, q35 ``mch_reset`` -> ``mch_update``),
+    so the PAM aliases selected by the reset value 0 (PCI space) appear."""
+    vm.host_bridge.update_pam()
+    vm.host_bridge.update_smram()
 
 
 def map_kvmvapic_rom(vm: VM, rom_paddr: int, rom_size: int = KVMVAPIC_ROM_SIZE) -> MemoryRegion:

@@ -1712,7 +1712,8 @@ class _SeaBIOS:
 
 
 def pci_setup(cfg: ConfigAccess, platform: FirmwarePlatform, log: list | None = None,
-              *, trace: bool = False, shadow: bool = True) -> FirmwareResult:
+              *, trace: bool = False, shadow: bool = True,
+              before_readonly=None) -> FirmwareResult:
     """Run SeaBIOS's PCI set-up against ``cfg`` and report what it did.
 
     The sequence is the one a real POST makes (``src/post.c``):
@@ -1754,6 +1755,8 @@ def pci_setup(cfg: ConfigAccess, platform: FirmwarePlatform, log: list | None = 
     for dev in fw.devices:                       # pci_bios_init_devices()
         fw.pci_bios_init_device(dev)
     fw.pci_enable_default_vga()
+    if before_readonly is not None:
+        before_readonly()       # option ROMs (src/post.c optionrom_setup)
     if shadow:
         fw.make_bios_readonly()
     return fw.res
