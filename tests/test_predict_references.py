@@ -85,3 +85,27 @@ def test_memslot_numbers(pair):
     ref, pred = pair
     assert sorted((m.guest_phys_addr, m.slot) for m in pred.memslots()) == \
         sorted((m.guest_phys_addr, m.slot) for m in ref.memslots)
+
+
+def test_io_flatview(pair):
+    """The "I/O" flat view: legacy ISA ports, the ACPI blocks SeaBIOS enables,
+    I/O BARs and the unassigned rest (QEMU's "io" root fills its holes).  The
+    capture tool added an isa-debugcon at 0x402; so does the prediction."""
+    from vfiolab.parsers import flatview_for, parse_mtree_flat
+    ref, _ = pair
+    args = ref.args + ["-device", "isa-debugcon,iobase=0x402,chardev=dbg"]
+    pred = _predict_for(type(ref)(ref.name, args, ref.meta, [], [], []))
+    real = flatview_for(parse_mtree_flat((REFS_BY_NAME[ref.name] / "info_mtree_f.txt").read_text()),
+                        "I/O").sections
+    mine = flatview_for(parse_mtree_flat(pred.mtree_flat()), "I/O").sections
+    assert _rows(mine) == _rows(real)
+
+
+REFS_BY_NAME = {p.name: p for p in REFS}
+
+
+def test_info_pci_text(pair):
+    """``--format pci`` prints what ``info pci`` printed, line for line."""
+    ref, pred = pair
+    assert pred.info_pci().splitlines() == \
+        (REFS_BY_NAME[ref.name] / "info_pci.txt").read_text().splitlines()

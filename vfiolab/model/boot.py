@@ -94,6 +94,13 @@ def build_vm(cfg: QemuConfig, *, accel: str = "kvm") -> VM:
         mr = MemoryRegion.init_ram(oid, size)
         vm.alloc_ram(mr)
         vm.memdevs[oid] = mr
+    for dtype, props in cfg.isa_devices:
+        # hw/char/debugcon.c: one port at "iobase" (default 0xe9)
+        try:
+            iobase = int(props.get("iobase", "0xe9"), 0)
+        except ValueError:
+            raise ConfigError(f"-device {dtype}: iobase={props.get('iobase')!r} is not a number") from None
+        vm.system_io.add_subregion(iobase, MemoryRegion.init_io("isa-debugcon", 1))
     specs = list(cfg.devices)
     if not cfg.nodefaults and not any(s.type in ("VGA", "bochs-display", "virtio-vga")
                                       for s in specs):

@@ -68,6 +68,8 @@ class QemuConfig:
     cpu_props: dict = field(default_factory=dict)
     accel: str | None = None
     args: list = field(default_factory=list)
+    #: ISA devices that add I/O ports: (type, props)
+    isa_devices: list = field(default_factory=list)
 
 
 def split_opts(text: str, implied: str | None = None, where: str = "") -> dict:
@@ -203,6 +205,10 @@ def parse_qemu_args(args: list[str]) -> QemuConfig:
             dtype = d.pop("driver", None)
             if not dtype:
                 raise CommandLineError(f"{raw} {val!r}: missing device type")
+            if dtype == "isa-debugcon":
+                cfg.isa_devices.append((dtype, d))
+                i += 2
+                continue
             if dtype in NON_PCI_DEVICES:
                 i += 2
                 continue

@@ -42,15 +42,13 @@ and the legacy I/O ports the chipset functions create outside their BARs
 from __future__ import annotations
 
 import os
-import struct
 
 from ..addr import GiB, KiB, MiB, align_up, is_pow2, parse_size, pow2ceil
-from ..errors import ConfigError, DeviceError, SizeError, UnsupportedOption
+from ..errors import DeviceError, SizeError, UnsupportedOption
 from .memory import MemoryRegion
 from .pci import (
     PCI_BASE_ADDRESS_MEM_PREFETCH, PCI_BASE_ADDRESS_MEM_TYPE_64, PCI_BASE_ADDRESS_SPACE_IO,
-    PCI_BRIDGE_CONTROL, PCI_CAPABILITY_LIST, PCI_COMMAND, PCI_COMMAND_IO, PCI_HEADER_TYPE,
-    PCI_INTERRUPT_PIN, PCI_IO_BASE, PCI_IO_LIMIT, PCI_MEMORY_BASE, PCI_MEMORY_LIMIT,
+    PCI_BRIDGE_CONTROL, PCI_COMMAND, PCI_COMMAND_IO, PCI_INTERRUPT_PIN, PCI_IO_BASE, PCI_IO_LIMIT, PCI_MEMORY_BASE, PCI_MEMORY_LIMIT,
     PCI_PREF_MEMORY_BASE, PCI_PREF_MEMORY_LIMIT, PCI_ROM_SLOT, PCI_STATUS, PCIBridge, PCIBus,
     PCIDevice,
 )
@@ -1010,7 +1008,9 @@ class QemuPCIDevice(PCIDevice):
                                   f"large for ROM size {romsize}")
         else:
             romsize = pow2ceil(size)
-        name = f"{self.vmsd_name or self.type_name}.rom"
+        # rule: QEMU formats the name into a 32-byte buffer (char name[32]),
+        # so it is cut to 31 characters
+        name = f"{self.vmsd_name or self.type_name}.rom"[:31]
         mr = self._owned(MemoryRegion.init_rom(name, romsize))
         if vm is not None:
             vm.alloc_ram(mr)
@@ -1762,8 +1762,6 @@ class PCIERootPort(_QemuBridge):
             _clear(w, PCI_COMMAND, 2, PCI_COMMAND_IO)
             w[PCI_IO_BASE] = 0
             w[PCI_IO_LIMIT] = 0
-        self._disable_base_limit()
-        self.reset()
 
     def _disable_base_limit(self) -> None:
         """``pci_bridge_disable_base_limit``: base above limit in all windows."""
@@ -1813,13 +1811,17 @@ class PCIERootPort(_QemuBridge):
         _set(c, pos + PCI_EXP_LNKSTA, 2, (_get(c, pos + PCI_EXP_LNKSTA, 2) & ~mask) | (lnksta & mask))
 
     def reset(self) -> None:
-        """``pcie_cap_slot_reset``: indicators and interrupt enables off,
-        attention indicator off; with a power controller, power on and
-        power indicator on when slot 0 of the secondary bus is populated,
-        power off and indicator off when it is empty."""
+        """``rp_reset``: ``pcie_cap_slot_reset`` (indicators and interrupt
+        enables off, attention indicator off; with a power controller,
+        power on and power indicator on when slot 0 of the secondary bus is
+        populated, power off and indicator off when it is empty), then
+        ``pci_bridge_disable_base_limit``.  As in QEMU the window aliases are
+        *not* recomputed here: they keep the state of realize (all windows
+        at 0, empty) until the next config write."""
         pos = getattr(self, "exp_cap", None)
         if not pos:
             return
+        self._disable_base_limit()
         c = self.config
         _clear(c, pos + PCI_EXP_SLTCTL, 2, PCI_EXP_SLTCTL_EIC | PCI_EXP_SLTCTL_PIC | PCI_EXP_SLTCTL_AIC
                | PCI_EXP_SLTCTL_HPIE | PCI_EXP_SLTCTL_CCIE | PCI_EXP_SLTCTL_PDCE

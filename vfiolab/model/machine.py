@@ -190,6 +190,7 @@ class Ich9LpcMixin:
     RCBA = 0xf0
     rcrb: MemoryRegion | None = None
     rcrb_mapped = False
+    pm_io: MemoryRegion | None = None
 
     def init_config(self):
         super().init_config()
@@ -197,6 +198,13 @@ class Ich9LpcMixin:
 
     def config_write(self, addr, val, length):
         super().config_write(addr, val, length)
+        # ich9_lpc_pmbase_sci_update: the ACPI block "ich9-pm" sits at PMBASE
+        # (0x40, mask 0xff80) while ACPI_CNTL (0x44) bit 7 enables it
+        if addr < 0x48 and addr + length > 0x40:
+            base = struct.unpack_from("<I", self.config, 0x40)[0] & 0xff80
+            if not self.config[0x44] & 0x80:
+                base = 0
+            _place(self.vm, self.pm_io, base, base != 0, 0)
         if addr < self.RCBA + 4 and addr + length > self.RCBA:
             rcba = struct.unpack_from("<I", self.config, self.RCBA)[0]
             sysmem = self.vm.system_memory
@@ -207,6 +215,90 @@ class Ich9LpcMixin:
                 if rcba & 1:
                     sysmem.add_subregion_overlap(rcba & 0xffffc000, self.rcrb, 1)
                     self.rcrb_mapped = True
+
+
+#: The legacy I/O ports QEMU registers for the ISA devices it always creates
+#: (pc_basic_device_init, the south bridge realize functions, fw_cfg, vmport),
+#: as (port, size, name, priority); "@kvm" names become "kvm-<name>" under KVM.
+#: Sources: hw/dma/i8257.c (dma-chan, dma-cont, dma-page), hw/intc/i8259*.c
+#: (pic), hw/timer/i8254*.c (pit), hw/input/pckbd.c (i8042-data/-cmd),
+#: hw/audio/pcspk.c, hw/rtc/mc146818rtc.c (rtc, rtc-index), hw/i386/kvmvapic.c,
+#: hw/i386/pc.c (ioport80, ioportF0), hw/i386/port92 (port92), hw/isa/apm.c
+#: (apm-io), hw/intc/i8259_common/elcr (elcr), hw/nvram/fw_cfg.c (fwcfg,
+#: fwcfg.dma), hw/pci/pci_host.c (pci-conf-idx/-data), hw/i386/vmport.c.
+#: Checked against the I/O trees of the captures in data/references/.
+LEGACY_IO_COMMON = [
+    (0x00, 8, "dma-chan", 0), (0x08, 8, "dma-cont", 0), (0x20, 2, "@pic", 0),
+    (0x40, 4, "@pit", 0), (0x60, 1, "i8042-data", 0), (0x61, 1, "pcspk", 0),
+    (0x64, 1, "i8042-cmd", 0), (0x7e, 2, "kvmvapic", 0), (0x80, 1, "ioport80", 0),
+    (0x81, 3, "dma-page", 0), (0x87, 1, "dma-page", 0), (0x89, 3, "dma-page", 0),
+    (0x8f, 1, "dma-page", 0), (0x92, 1, "port92", 0), (0xa0, 2, "@pic", 0),
+    (0xb2, 2, "apm-io", 0), (0xc0, 0x10, "dma-chan", 0), (0xd0, 0x10, "dma-cont", 0),
+    (0xf0, 1, "ioportF0", 0), (0x4d0, 1, "@elcr", 0), (0x4d1, 1, "@elcr", 0),
+    (0x510, 2, "fwcfg", 0), (0x514, 8, "fwcfg.dma", 0), (0xcf8, 4, "pci-conf-idx", 0),
+    (0xcfc, 4, "pci-conf-data", 0), (0x5658, 1, "vmport", 0),
+]
+#: pc only: PIIX3 reset control, IDE compatibility ports, the floppy
+#: controller, and the PIIX4 ACPI hotplug/GPE blocks (hw/acpi/piix4.c).
+LEGACY_IO_PC = [
+    (0x170, 8, "ide", 0), (0x1f0, 8, "ide", 0), (0x376, 1, "ide", 0), (0x3f6, 1, "ide", 0),
+    (0x3f1, 5, "fdc", 0), (0x3f7, 1, "fdc", 0), (0xcf9, 1, "piix3-reset-control", 1),
+    (0xae00, 0x18, "acpi-pci-hotplug", 0), (0xaf00, 0x20, "acpi-cpu-hotplug", 0),
+    (0xafe0, 4, "acpi-gpe0", 0),
+]
+#: q35 only: ICH9 LPC reset control and the ACPI hotplug blocks (hw/acpi/ich9.c).
+LEGACY_IO_Q35 = [
+    (0xcf9, 1, "lpc-reset-control", 1), (0xcc0, 0x18, "acpi-pci-hotplug", 0),
+    (0xcd8, 0x20, "acpi-cpu-hotplug", 0),
+]
+
+
+def _add_legacy_io(vm: VM, kvm: bool) -> None:
+    io = vm.system_io
+    table = LEGACY_IO_COMMON + (LEGACY_IO_PC if vm.machine == "pc" else LEGACY_IO_Q35)
+    with vm.memory.transaction():
+        for port, size, name, prio in table:
+            if name.startswith("@"):
+                name = ("kvm-" if kvm else "") + name[1:]
+            io.add_subregion_overlap(port, MemoryRegion.init_io(name, size), prio)
+        # mc146818rtc: "rtc" (2 ports) with its "rtc-index" port inside
+        rtc = MemoryRegion.init_io("rtc", 2)
+        rtc.add_subregion(0, MemoryRegion.init_io("rtc-index", 1))
+        io.add_subregion(0x70, rtc)
+
+
+class Piix4PmMixin:
+    """PIIX4 ACPI function: PMBASE (0x40) and PMREGMISC bit 0 (0x80) place the
+    ``piix4-pm`` block; SMBBA (0x90) and HSTCFG bit 0 (0xd2) place
+    ``pm-smbus`` (hw/acpi/piix4.c ``pm_io_space_update``,
+    ``smbus_io_space_update``)."""
+
+    pm_io: MemoryRegion | None = None
+    smb_io: MemoryRegion | None = None
+
+    def config_write(self, addr, val, length):
+        super().config_write(addr, val, length)
+        end = addr + length
+        c = self.config
+        if (addr <= 0x80 < end) or (addr < 0x44 and end > 0x40):
+            base = struct.unpack_from("<I", c, 0x40)[0] & 0xffc0
+            _place(self.vm, self.pm_io, base, bool(c[0x80] & 1), 0)
+        if (addr <= 0xd2 < end) or (addr < 0x94 and end > 0x90):
+            base = struct.unpack_from("<I", c, 0x90)[0] & 0xfff0
+            _place(self.vm, self.smb_io, base, bool(c[0xd2] & 1), 0)
+
+
+def _place(vm: VM, mr: MemoryRegion | None, base: int, enabled: bool, prio: int) -> None:
+    """Map or move ``mr`` in system I/O (set_enabled + set_address in one transaction)."""
+    if mr is None:
+        return
+    with vm.memory.transaction():
+        if mr.container is None:
+            mr.enabled = enabled
+            vm.system_io.add_subregion_overlap(base, mr, prio)
+        else:
+            mr.set_enabled(enabled)
+            mr.set_address(base)
 
 
 def _chipset_class(type_name: str, mixin: type | None) -> type[PCIDevice]:
@@ -305,21 +397,39 @@ def build_machine(machine: str, ram_size: int, *, accel: str = "kvm",
                                  MemoryRegion.init_io("kvm-apic-msi" if kvm else "apic-msi",
                                                       APIC_SPACE_SIZE), 0x1000)
 
+    _add_legacy_io(vm, kvm)
     # the south bridge functions QEMU adds even with -nodefaults
     if machine == "pc":
         isa = _chipset_class("PIIX3", None)("")
         isa.multifunction = True
         vm.add_pci_device(isa, devfn=1 << 3)
         vm.add_pci_device(_chipset_class("piix3-ide", None)(""), devfn=(1 << 3) | 1)
-        vm.add_pci_device(_chipset_class("PIIX4_PM", None)(""), devfn=(1 << 3) | 3)
+        pm = _chipset_class("PIIX4_PM", Piix4PmMixin)("")
+        # hw/acpi/piix4.c: "piix4-pm" (64 ports: acpi-evt, acpi-cnt, acpi-tmr)
+        pm.pm_io = _acpi_block("piix4-pm", 0x40, [(0, 4, "acpi-evt"), (4, 2, "acpi-cnt"),
+                                                  (8, 4, "acpi-tmr")])
+        # hw/i2c/pm_smbus.c pm_smbus_init: "pm-smbus", 64 ports
+        pm.smb_io = MemoryRegion.init_io("pm-smbus", 64)
+        vm.add_pci_device(pm, devfn=(1 << 3) | 3)
     else:
         lpc = _chipset_class("ICH9-LPC", Ich9LpcMixin)("")
         lpc.multifunction = True
         lpc.rcrb = MemoryRegion.init_io("lpc-rcrb-mmio", ICH9_CC_SIZE)
+        # hw/acpi/ich9.c ich9_pm_init: "ich9-pm" (128 ports)
+        lpc.pm_io = _acpi_block("ich9-pm", 0x80, [(0, 4, "acpi-evt"), (4, 2, "acpi-cnt"),
+                                                  (8, 4, "acpi-tmr"), (0x20, 0x10, "acpi-gpe0"),
+                                                  (0x30, 8, "acpi-smi"), (0x60, 0x20, "sm-tco")])
         vm.add_pci_device(lpc, devfn=(31 << 3) | 0)
         vm.add_pci_device(_chipset_class("ich9-ahci", None)(""), devfn=(31 << 3) | 2)
         vm.add_pci_device(_chipset_class("ICH9-SMB", None)(""), devfn=(31 << 3) | 3)
     return vm
+
+
+def _acpi_block(name: str, size: int, regs) -> MemoryRegion:
+    block = MemoryRegion.init_container(name, size)
+    for off, n, reg in regs:
+        block.add_subregion(off, MemoryRegion.init_io(reg, n))
+    return block
 
 
 def machine_reset(vm: VM) -> None:

@@ -36,9 +36,10 @@ class VM:
         self.memory = Memory()
         self.events: list[dict] = []
         self.host = HostAddressSpace()
-        # QEMU memory_map_init: "system" (2^64) and "io" (64 KiB)
+        # QEMU memory_map_init: "system" (a 2^64 container) and "io" (64 KiB,
+        # an I/O region with unassigned_io_ops, so it fills its own holes)
         self.system_memory = MemoryRegion.init_container("system", UINT64_SIZE)
-        self.system_io = MemoryRegion.init_container("io", 0x10000)
+        self.system_io = MemoryRegion.init_io("io", 0x10000)
         self.system_memory.memory = self.memory
         self.system_io.memory = self.memory
         self.as_memory = AddressSpace(self.memory, self.system_memory, "memory")
