@@ -109,3 +109,32 @@ def test_info_pci_text(pair):
     ref, pred = pair
     assert pred.info_pci().splitlines() == \
         (REFS_BY_NAME[ref.name] / "info_pci.txt").read_text().splitlines()
+
+
+def _block(text: str, head: str) -> list[str]:
+    """The tree printed under one ``address-space:``/``memory-region:`` head."""
+    lines, out, on = text.splitlines(), [], False
+    for line in lines:
+        if line == head:
+            on, out = True, []
+            continue
+        if on:
+            if line.startswith("address-space:") and not out:
+                continue
+            if line == "":
+                break
+            out.append(line)
+    return out
+
+
+@pytest.mark.parametrize("head", ["address-space: memory", "address-space: I/O",
+                                  "memory-region: pci"])
+def test_info_mtree_blocks(pair, head):
+    """``info mtree``: the system-memory, I/O and PCI trees, line for line
+    (QEMU prints the address-space blocks in hash-table order, so they are
+    compared block by block)."""
+    ref, _ = pair
+    args = ref.args + ["-device", "isa-debugcon,iobase=0x402,chardev=dbg"]
+    pred = _predict_for(type(ref)(ref.name, args, ref.meta, [], [], []))
+    real = (REFS_BY_NAME[ref.name] / "info_mtree.txt").read_text()
+    assert _block(pred.mtree(), head) == _block(real, head)

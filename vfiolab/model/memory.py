@@ -70,6 +70,9 @@ class MemoryRegion:
     def __init__(self, name: str, size: int, *, terminates: bool):
         if size < 0 or size > UINT64_SIZE:
             raise ConfigError(f"MemoryRegion {name!r}: size {size:#x} out of range")
+        # rule (memory_region_init): a size of UINT64_MAX means 2^64
+        if size == UINT64_SIZE - 1:
+            size = UINT64_SIZE
         self.name = name
         self.size = size
         self.ram = False
