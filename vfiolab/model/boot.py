@@ -123,6 +123,12 @@ def build_vm(cfg: QemuConfig, *, accel: str = "kvm") -> VM:
         dev.multifunction = mf
         vm.add_pci_device(dev, bus=bus, devfn=devfn)
         buses[spec.id] = getattr(dev, "sec_bus", None)
+    # system reset reaches every device once all are plugged (qdev reset:
+    # e.g. a root port's slot control reflects whether its slot is occupied)
+    for dev in vm.pci_devices():
+        reset = getattr(dev, "reset", None)
+        if reset is not None:
+            reset()
     return vm
 
 
