@@ -138,3 +138,21 @@ def test_info_mtree_blocks(pair, head):
     pred = _predict_for(type(ref)(ref.name, args, ref.meta, [], [], []))
     real = (REFS_BY_NAME[ref.name] / "info_mtree.txt").read_text()
     assert _block(pred.mtree(), head) == _block(real, head)
+
+
+def test_info_mtree_f_whole(pair):
+    """``--format mtree`` is all of ``info mtree -f``: every FlatView with the
+    address spaces that share it (bus-master spaces of the controllers
+    SeaBIOS drives included) and every range.  QEMU prints the FlatViews in
+    hash-table order, so they are compared as a set."""
+    from vfiolab.parsers import parse_mtree_flat
+    ref, _ = pair
+    args = ref.args + ["-device", "isa-debugcon,iobase=0x402,chardev=dbg"]
+    pred = _predict_for(type(ref)(ref.name, args, ref.meta, [], [], []))
+
+    def views(text):
+        return sorted((tuple(v.address_spaces), v.root,
+                       tuple((s.start, s.end, s.kind, s.prio, s.name, s.offset, s.accel)
+                             for s in v.sections)) for v in parse_mtree_flat(text))
+    real = (REFS_BY_NAME[ref.name] / "info_mtree_f.txt").read_text()
+    assert views(pred.mtree_flat()) == views(real)

@@ -88,7 +88,8 @@ class Prediction:
         vm = self.vm
         mem_spaces = [("memory", "system"), ("cpu-memory-0", "system")]
         empty = []
-        for dev in vm.pci_devices():
+        # address spaces in creation order (QEMU's address_spaces list)
+        for dev in vm.devices:
             if dev.bus_master_enable is not None and dev.bus_master_enable.enabled:
                 mem_spaces.append((dev.type_name, "bus master container"))
             else:
@@ -103,7 +104,7 @@ class Prediction:
         """``info mtree``: address-space trees, then the alias targets."""
         vm = self.vm
         spaces = [(["cpu-memory-0", "memory"], vm.system_memory), (["I/O"], vm.system_io)]
-        for dev in vm.pci_devices():
+        for dev in vm.devices:
             spaces.append(([dev.type_name], dev.bus_master_container))
         return format_mtree(spaces)
 

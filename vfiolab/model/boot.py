@@ -197,9 +197,21 @@ def boot(vm: VM, platform) -> object:
     return result
 
 
+#: SeaBIOS drivers that enable bus mastering on the controllers they drive
+#: (``pci_enable_busmaster`` in src/hw/ahci.c ``ahci_controller_setup`` and
+#: src/hw/nvme.c ``nvme_controller_setup``), by PCI class.
+BUSMASTER_DRIVER_CLASSES = {0x0106: "ahci", 0x0108: "nvme"}
+
+
 def _run_option_roms(vm: VM) -> None:
-    """Option ROMs run after pci_setup and before make_bios_readonly
-    (SeaBIOS src/post.c: ``optionrom_setup`` precedes ``make_bios_readonly``)."""
+    """What POST does between pci_setup and make_bios_readonly (SeaBIOS
+    src/post.c ``maininit``): block-device drivers start their controllers
+    (``device_hardware_setup``: bus mastering on), then option ROMs run
+    (``optionrom_setup``)."""
+    for dev in vm.pci_devices():
+        if dev.class_id in BUSMASTER_DRIVER_CLASSES:
+            cmd = vm.cfg_read(dev.bus.number, dev.devfn, 0x04, 2)
+            vm.cfg_write(dev.bus.number, dev.devfn, 0x04, cmd | 0x4, 2)
     # option ROMs: the VGA BIOS of the first display device at 0xc0000
     # (src/optionroms.c vgarom_setup: class VGA first, else any display),
     # then kvmvapic.bin right after it (optionrom_setup, genroms/)
