@@ -30,8 +30,14 @@ def _predict(ns, qemu_args: list[str]) -> int:
     if not qemu_args:
         raise VfiolabError("predict needs a QEMU command line after '--', e.g. "
                            "vfiolab predict -- -M q35 -m 1G -nodefaults -device edu")
+    hosts = {}
+    for item in ns.host_device:
+        if "=" not in item:
+            raise VfiolabError(f"--host-device {item!r}: expected DOMAIN:BUS:DEV.FN=PATH")
+        bdf, path = item.split("=", 1)
+        hosts[bdf] = path
     p = predict(qemu_args, seabios=ns.seabios, accel=ns.accel, cpu_vendor=ns.cpu_vendor,
-                phys_bits=ns.phys_bits)
+                phys_bits=ns.phys_bits, host_devices=hosts)
     if ns.format == "json":
         sys.stdout.write(p.json_text())
     elif ns.format == "mtree":
@@ -56,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     pp.add_argument("--cpu-vendor", choices=("AuthenticAMD", "GenuineIntel"), default=None,
                     help="the vendor QEMU passes to the guest (default: this machine's)")
     pp.add_argument("--phys-bits", type=int, default=None)
+    pp.add_argument("--host-device", action="append", default=[], metavar="BDF=PATH",
+                    help="describe the host device behind vfio-pci,host=BDF: an lspci -vvv "
+                         "(and -xxxx) dump, a data/devices/ folder, or a sysfs folder")
     cp = sub.add_parser("capture", help="record a reference from real QEMU")
     cp.add_argument("rest", nargs=argparse.REMAINDER)
     ns = parser.parse_args(ours)

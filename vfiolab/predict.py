@@ -158,11 +158,21 @@ def format_info_pci(vm: VM) -> str:
 
 
 def predict(args: list[str], *, seabios: str = "1.16.2", accel: str = "kvm",
-            cpu_vendor: str | None = None, phys_bits: int | None = None) -> Prediction:
+            cpu_vendor: str | None = None, phys_bits: int | None = None,
+            host_devices: dict | None = None) -> Prediction:
     """Build the VM for ``args`` (a QEMU command line), run SeaBIOS's PCI
-    set-up, and return the resulting Prediction."""
+    set-up, and return the resulting Prediction.
+
+    ``host_devices`` maps a host BDF (of ``-device vfio-pci,host=BDF``) to a
+    HostDevice or to a path understood by :func:`vfiolab.hostdevs.load_host_device`."""
+    from .hostdevs import load_host_device
+    from .model.hostdev import HostDevice, normalize_bdf
+    hds = {}
+    for bdf, what in (host_devices or {}).items():
+        key = normalize_bdf(bdf)
+        hds[key] = what if isinstance(what, HostDevice) else load_host_device(what, None)
     cfg = parse_qemu_args(args)
-    vm = build_vm(cfg, accel=accel)
+    vm = build_vm(cfg, accel=accel, host_devices=hds)
     platform = firmware_platform(vm, cfg, seabios=seabios, cpu_vendor=cpu_vendor,
                                  phys_bits=phys_bits)
     boot(vm, platform)

@@ -83,8 +83,11 @@ def guest_cpu(cfg: QemuConfig, host_vendor: str, host_bits: int) -> tuple[str, i
     return vendor, bits
 
 
-def build_vm(cfg: QemuConfig, *, accel: str = "kvm") -> VM:
-    """Steps 1 of the module docstring: machine, memory backends, devices."""
+def build_vm(cfg: QemuConfig, *, accel: str = "kvm", host_devices: dict | None = None) -> VM:
+    """Steps 1 of the module docstring: machine, memory backends, devices.
+
+    ``host_devices`` maps a host BDF to its :class:`HostDevice` for
+    ``-device vfio-pci,host=...``."""
     from .devices import create_device
     vm = build_machine(cfg.machine, cfg.ram_size, accel=accel,
                        max_ram_below_4g=None)
@@ -119,7 +122,10 @@ def build_vm(cfg: QemuConfig, *, accel: str = "kvm") -> VM:
         else:
             props.pop("multifunction", None)
             mf = False
-        dev = create_device(spec.type, spec.id, props)
+        if spec.type == "vfio-pci":
+            dev = _vfio_device(spec, props, host_devices or {})
+        else:
+            dev = create_device(spec.type, spec.id, props)
         dev.multifunction = mf
         vm.add_pci_device(dev, bus=bus, devfn=devfn)
         buses[spec.id] = getattr(dev, "sec_bus", None)
@@ -130,6 +136,27 @@ def build_vm(cfg: QemuConfig, *, accel: str = "kvm") -> VM:
         if reset is not None:
             reset()
     return vm
+
+
+def _vfio_device(spec, props: dict, host_devices: dict):
+    """``-device vfio-pci,host=BDF``: the device behind BDF must be described."""
+    from .hostdev import normalize_bdf
+    from .vfio import VfioPCIDevice, check_host_device
+    dev = VfioPCIDevice(spec.id, **props)
+    try:
+        bdf = normalize_bdf(dev.host)
+    except (ValueError, AttributeError):
+        raise ConfigError(f"-device vfio-pci{',id=' + spec.id if spec.id else ''}: "
+                          f"host={dev.host!r} is not DOMAIN:BUS:DEV.FN") from None
+    hd = host_devices.get(bdf)
+    if hd is None:
+        from ..hostdevs import load_host_device
+        hd = load_host_device(None, bdf)
+    check_host_device(hd)
+    dev.host = bdf
+    dev.vname = bdf
+    dev.hostdev = hd
+    return dev
 
 
 def _find_bus(vm: VM, name: str | None, spec):

@@ -261,8 +261,8 @@ class HostRom:
 class MsixInfo:
     """The MSI-X capability (ID 0x11): table and PBA location and size.
 
-    Message Control (cap + 2): bits 10:0 table size *minus one*, bit 14
-    function mask, bit 15 enable; Table Offset/BIR (cap + 4) and PBA
+    Message Control (cap + 2): bits 10:0 the Table Size field, N-1 encoded
+    (``nentries`` holds N), bit 14 function mask, bit 15 enable; Table Offset/BIR (cap + 4) and PBA
     Offset/BIR (cap + 8): bits 2:0 BAR index, bits 31:3 offset.  The table
     and PBA fields are ``None`` when the text did not show them (``lspci -v``,
     or a non-root ``lspci``).
@@ -278,11 +278,13 @@ class MsixInfo:
     cap_offset: int | None = None
 
     @property
-    def table_size(self) -> int:
+    def table_bytes(self) -> int:
+        """Bytes the table occupies in its BAR: ``nentries`` x 16."""
         return self.nentries * PCI_MSIX_ENTRY_SIZE
 
     @property
-    def pba_size(self) -> int:
+    def pba_bytes(self) -> int:
+        """Bytes the PBA occupies in its BAR: one bit per vector, whole QWORDs."""
         return msix_pba_size(self.nentries)
 
 
@@ -497,8 +499,8 @@ class HostDevice:
             return
         if not isinstance(m.nentries, int) or not 1 <= m.nentries <= 2048:
             self._fail("MSI-X", f"table size {m.nentries} outside 1-2048")
-        parts = [("MSI-X table", m.table_bar, m.table_offset, m.table_size),
-                 ("MSI-X PBA", m.pba_bar, m.pba_offset, m.pba_size)]
+        parts = [("MSI-X table", m.table_bar, m.table_offset, m.table_bytes),
+                 ("MSI-X PBA", m.pba_bar, m.pba_offset, m.pba_bytes)]
         for what, bir, off, size in parts:
             if bir is None:
                 continue
@@ -521,11 +523,11 @@ class HostDevice:
                                  f"BAR{bir} of {fmt_size(bar.size)}")
         if (m.table_bar is not None and m.table_bar == m.pba_bar
                 and m.table_offset is not None and m.pba_offset is not None):
-            if Range(m.table_offset, m.table_size).overlaps(Range(m.pba_offset, m.pba_size)):
+            if Range(m.table_offset, m.table_bytes).overlaps(Range(m.pba_offset, m.pba_bytes)):
                 self._fail("MSI-X PBA", f"[{fmt_hex(m.pba_offset)}, "
-                                        f"{fmt_hex(m.pba_offset + m.pba_size)}) overlaps the "
+                                        f"{fmt_hex(m.pba_offset + m.pba_bytes)}) overlaps the "
                                         f"MSI-X table [{fmt_hex(m.table_offset)}, "
-                                        f"{fmt_hex(m.table_offset + m.table_size)})")
+                                        f"{fmt_hex(m.table_offset + m.table_bytes)})")
 
     def _validate_msi(self) -> None:
         m = self.msi

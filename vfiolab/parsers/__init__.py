@@ -19,8 +19,10 @@ Malformed text raises ``vfiolab.errors.ParseError`` with the line number and
 the offending line; no other exception escapes.
 """
 
+from .lspci import merge as merge_lspci, parse_lspci_vvv, parse_lspci_x
 from .mtree import flatview_for, parse_mtree, parse_mtree_flat
 from .pci import parse_info_pci
+from .sysfs import read_sysfs_device
 from .trace import parse_trace, replay_memslots
 
 __all__ = [
@@ -30,4 +32,8 @@ __all__ = [
     "parse_info_pci",
     "parse_trace",
     "replay_memslots",
+    "parse_lspci_vvv",
+    "parse_lspci_x",
+    "merge_lspci",
+    "read_sysfs_device",
 ]

@@ -1,0 +1,608 @@
+"""Read ``lspci`` output into :class:`vfiolab.model.hostdev.HostDevice`.
+
+Two forms are read, both as pciutils prints them (``lspci.c`` and
+``ls-caps.c`` / ``ls-ecaps.c`` of pciutils 3.x, read at the 3.9.0 and
+current releases):
+
+``parse_lspci_vvv(text)`` -- ``lspci -vv`` / ``-vvv`` with or without ``-nn``
+  and ``-D``.  Per function (``show_device()`` -> ``show_verbose()``)::
+
+      [dddd:]bb:dd.f <class>[ [cccc]]: <vendor device>[ [vvvv:dddd]][ (rev rr)][ (prog-if pp[ [name]])]
+      \\tSubsystem: <name>[ [vvvv:dddd]]
+      \\tInterrupt: pin A routed to IRQ n          (only if pin or IRQ != 0)
+      \\tRegion N: Memory at <addr> (64-bit, prefetchable)[ [virtual]|[disabled]][ [enhanced]][ [size=S]]
+      \\tRegion N: I/O ports at <addr>[ [virtual]|[disabled]][ [size=S]]
+      \\tExpansion ROM at <addr>[ [virtual]][ [disabled]|[disabled by cmd]][ [size=S]]
+      \\tCapabilities: [xx] <name ...>            (standard, show_caps())
+      \\t\\t...                                    (details, one level deeper)
+      \\tCapabilities: [xxx vN] <name ...>        (extended, show_ext_caps())
+      \\tKernel driver in use: <name>
+
+  ``<addr>`` is hex, or ``<unassigned>`` / ``<ignored>`` /
+  ``<broken-64-bit-slot>``; ``[size=S]`` is ``show_size()``: a decimal
+  number with the largest of K, M, G, T that divides it.  pciutils before
+  January 2020 (commits bf72d3e, cb94f26) printed ``[virtual]`` *before*
+  ``Memory at`` / ``Expansion ROM at``; both orders are read.  Unknown
+  capabilities are ``Capability ID 0x.. [....]`` (older: ``#xx [xxxx]``).
+  The MSI line is ``MSI: Enable+ Count=e/c Maskable- 64bit+`` (``cap_msi()``,
+  Count = enabled/capable vectors), MSI-X is ``MSI-X: Enable+ Count=n Masked-``
+  with ``Vector table: BAR=b offset=oooooooo`` and ``PBA: BAR=b offset=...``
+  (``cap_msix()``), PCIe is ``Express (v2) <type>, MSI nn`` (``cap_express()``).
+  Lines nested deeper than the function's own lines (e.g. the SR-IOV
+  capability's VF ``Region`` lines) are details of the capability above.
+  Any hex-dump lines (``lspci -vvv -xxx``) inside a block are decoded too.
+
+``parse_lspci_x(text)`` -- ``lspci -x`` / ``-xxx`` / ``-xxxx``: the same header
+  line, then ``show_hex_dump()`` lines ``"%02x:"`` + 16 x ``" %02x"`` (the
+  offset grows to three digits past 0xff): 64, 256 or 4096 bytes.
+
+Sizes.  lspci takes BAR sizes from the kernel (sysfs ``resource``, filled by
+Linux ``drivers/pci/probe.c`` ``__pci_read_base()``); a hex dump has no sizes
+and cannot have them (sizing writes all ones into the BAR).  So
+``parse_lspci_x`` leaves every ``HostBar.size`` as ``None`` and says so in
+``HostDevice.notes``; :func:`merge` fills them from the ``-vvv`` text of the
+same function (and checks that both views agree), and
+``vfiolab.parsers.sysfs.read_sysfs_device`` fills them from ``resource``.
+
+Header type from ``-vvv`` text.  lspci does not print it; it chooses what to
+print by it (``show_htype0/1/2()``): a ``Bus: primary=`` line means a bridge
+(type 1), with ``Memory window 0:`` a CardBus bridge (type 2), otherwise
+type 0.  The interrupt pin is 0 when lspci printed no ``Interrupt:`` line
+(it prints one whenever the pin or the IRQ is non-zero), and ``pin ?`` is 0.
+
+Malformed text raises ``vfiolab.errors.ParseError`` with the line number and
+the line; an impossible device raises ``vfiolab.errors.DeviceError``.  Lines
+lspci prints that are not needed here (Control, Status, link details, ...)
+are skipped.  Lines starting ``lspci:`` or ``pcilib:`` (the tools' own
+warnings, when stderr was captured too) are skipped.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from ..errors import DeviceError, ParseError
+from ..model.hostdev import (EXT_CAP_NAMES, Cap, HostBar, HostDevice, HostRom,
+                             MsiInfo, MsixInfo, normalize_bdf)
+
+__all__ = ["parse_lspci_vvv", "parse_lspci_x", "merge", "parse_lspci_size"]
+
+_A = re.ASCII
+# show_slot_name(): [domain:]bus:dev.fn -- domain is %04x, so at least 4 digits
+_HEADER = re.compile(r"(?P<slot>(?:[0-9a-f]{4,8}:)?[0-9a-f]{2}:[0-1][0-9a-f]\.[0-7]) (?P<rest>.*)\Z",
+                     _A | re.DOTALL)
+_HEX = re.compile(r"(?P<off>[0-9a-f]{2,3}):(?P<bytes>(?: [0-9a-f]{2}){16})\Z", _A)
+_CLASS_ID = re.compile(r"(?P<name>.*?) ?\[(?P<cls>[0-9a-f]{4})\]\Z", _A | re.DOTALL)
+_DEV_TAIL = re.compile(
+    r"(?P<name>.*?)"
+    r"(?: ?\[(?P<ven>[0-9a-f]{4}):(?P<dev>[0-9a-f]{4})\])?"
+    r"(?: \(rev (?P<rev>[0-9a-f]{2})\))?"
+    r"(?: \(prog-if (?P<pi>[0-9a-f]{2})(?: \[[^\]]*\])?\))?\Z", _A | re.DOTALL)
+_NUMERIC = re.compile(r"(?P<ven>[0-9a-f]{4}):(?P<dev>[0-9a-f]{4})\Z", _A)
+_SUBSYS = re.compile(r"Subsystem: ?(?P<name>.*?)(?: ?\[(?P<ven>[0-9a-f]{4}):(?P<dev>[0-9a-f]{4})\])?\Z",
+                     _A | re.DOTALL)
+_ADDR = r"(?:[0-9a-f]+|<unassigned>|<ignored>|<broken-64-bit-slot>)"
+_SIZE = r"(?: \[size=(?P<size>\d+)(?P<unit>[KMGT]?)\])?"
+_REGION = re.compile(
+    r"Region (?P<idx>\d+): (?P<v0>\[virtual\] )?(?:"
+    r"I/O ports at (?P<io>" + _ADDR + r")"
+    r"|Memory at (?P<mem>" + _ADDR + r") \((?P<bits>32-bit|64-bit|low-1M|type 3), "
+    r"(?P<nonpf>non-)?prefetchable\))"
+    r"(?P<marks>(?: \[(?:virtual|disabled|enhanced)\])*)" + _SIZE + r"\Z", _A)
+_ROM = re.compile(
+    r"(?P<v0>\[virtual\] )?Expansion ROM at (?P<addr>" + _ADDR + r")"
+    r"(?P<marks>(?: \[(?:virtual|disabled|disabled by cmd|enhanced)\])*)" + _SIZE + r"\Z", _A)
+_CAP = re.compile(r"Capabilities: \[(?P<off>[0-9a-f]{2,3})(?: v(?P<ver>\d+))?\] (?P<body>.*)\Z",
+                  _A | re.DOTALL)
+_MSI = re.compile(r"MSI: Enable(?P<en>[+-]) Count=(?P<cur>\d+)/(?P<max>\d+) "
+                  r"Maskable(?P<mask>[+-]) 64bit(?P<b64>[+-])\Z", _A)
+_MSIX = re.compile(r"MSI-X: Enable(?P<en>[+-]) Count=(?P<n>\d+) Masked(?P<mask>[+-])\Z", _A)
+_MSIX_TABLE = re.compile(r"Vector table: BAR=(?P<bar>\d+) offset=(?P<off>[0-9a-f]{8})\Z", _A)
+_MSIX_PBA = re.compile(r"PBA: BAR=(?P<bar>\d+) offset=(?P<off>[0-9a-f]{8})\Z", _A)
+_INTERRUPT = re.compile(r"Interrupt: pin (?P<pin>[A-D?]) routed to IRQ", _A)
+_UNKNOWN_CAP = re.compile(r"(?:Capability ID 0x(?P<new>[0-9a-f]{1,2})|#(?P<old>[0-9a-f]{2}))\b", _A)
+_UNKNOWN_ECAP = re.compile(r"(?:Extended Capability ID 0x(?P<new>[0-9a-f]{1,4})|#(?P<old>[0-9a-f]{2}))\b",
+                           _A)
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+# Standard capability names -> ID, by the text pciutils ls-caps.c prints first.
+# Order matters: "MSI-X:" before "MSI:", "AGP3" before "AGP".
+_CAP_PREFIXES = [
+    ("Null", 0x00), ("Power Management", 0x01), ("AGP3", 0x0E), ("AGP", 0x02),
+    ("Vital Product Data", 0x03), ("Slot ID", 0x04), ("MSI-X:", 0x11), ("MSI:", 0x05),
+    ("CompactPCI hot-swap", 0x06), ("PCI-X", 0x07), ("HyperTransport", 0x08),
+    ("Vendor Specific Information", 0x09), ("Debug port", 0x0A),
+    ("CompactPCI central resource control", 0x0B), ("Hot-plug capable", 0x0C),
+    ("Subsystem:", 0x0D), ("Secure device", 0x0F), ("Express", 0x10),
+    ("SATA HBA", 0x12), ("PCI Advanced Features", 0x13), ("Enhanced Allocation", 0x14),
+]
+# Extended capability names -> ID (pciutils ls-ecaps.c), longest first.
+_ECAP_PREFIXES = sorted(((name, cid) for cid, name in EXT_CAP_NAMES.items() if cid != 0x09),
+                        key=lambda p: -len(p[0]))
+# PCIe Device/Port Type names -> PCI_EXP_TYPE_* (ls-caps.c cap_express())
+_PCIE_TYPE_PREFIXES = [
+    ("Root Complex Integrated Endpoint", 0x9), ("Root Complex Event Collector", 0xA),
+    ("Legacy Endpoint", 0x1), ("Endpoint", 0x0), ("Root Port", 0x4),
+    ("Upstream Port", 0x5), ("Downstream Port", 0x6),
+    ("PCI-Express to PCI/PCI-X Bridge", 0x7), ("PCI/PCI-X to PCI-Express Bridge", 0x8),
+]
+
+
+def parse_lspci_size(num: str, unit: str) -> int:
+    """``[size=16M]`` -> 16 MiB: pciutils ``show_size()`` divides by 1024 while it can."""
+    return int(num, 10) * _UNITS[unit]
+
+
+def _indent(line: str) -> int:
+    return len(line.expandtabs(8)) - len(line.expandtabs(8).lstrip(" "))
+
+
+@dataclass
+class _Block:
+    """The lines of one function in lspci output, with their line numbers."""
+
+    slot: str
+    rest: str
+    line_no: int
+    header: str
+    lines: list = field(default_factory=list)       # (line_no, text)
+    hex_lines: list = field(default_factory=list)   # (line_no, text)
+
+
+def _split_blocks(text, source, *, allow_hex: bool) -> list[_Block]:
+    if not isinstance(text, str):
+        raise ParseError(f"expected text, got {type(text).__name__}", source=source)
+    blocks: list[_Block] = []
+    cur: _Block | None = None
+    for no, raw in enumerate(text.splitlines(), 1):
+        line = raw.rstrip("\r")
+        if not line.strip():
+            continue
+        if line[0] in " \t":
+            if cur is None:
+                raise ParseError("indented line before any device header line",
+                                 line_no=no, line=line, source=source)
+            cur.lines.append((no, line))
+            continue
+        if line.startswith(("lspci:", "pcilib:")):
+            continue
+        m = _HEX.match(line)
+        if m and allow_hex:
+            if cur is None:
+                raise ParseError("hex dump line before any device header line",
+                                 line_no=no, line=line, source=source)
+            cur.hex_lines.append((no, line))
+            continue
+        m = _HEADER.match(line)
+        if m is None:
+            if re.match(r"[0-9a-f]{2,3}:", line, _A):
+                raise ParseError("malformed hex dump line (expected an offset and 16 bytes)",
+                                 line_no=no, line=line, source=source)
+            raise ParseError("expected a device header line ([dddd:]bb:dd.f class: name)",
+                             line_no=no, line=line, source=source)
+        cur = _Block(m["slot"], m["rest"], no, line)
+        blocks.append(cur)
+    return blocks
+
+
+def _bdf(block: _Block, source) -> str:
+    try:
+        return normalize_bdf(block.slot)
+    except ValueError as exc:
+        raise ParseError(str(exc), line_no=block.line_no, line=block.header,
+                         source=source) from None
+
+
+def _parse_header(block: _Block, source) -> dict:
+    """Class, vendor/device, revision from the header line (lspci.c show_terse())."""
+    rest = block.rest
+    out: dict = {}
+    if ": " not in rest:
+        raise ParseError("device header line has no 'class: device' part",
+                         line_no=block.line_no, line=block.header, source=source)
+    cls, dev = rest.split(": ", 1)
+    m = _CLASS_ID.match(cls)
+    if re.fullmatch(r"[0-9a-f]{4}", cls, _A):            # lspci -n: "0200: 8086:10fb"
+        out["class16"] = int(cls, 16)
+    elif m:
+        out["class16"] = int(m["cls"], 16)
+        out["class_name"] = m["name"]
+    else:
+        out["class_name"] = cls
+    m = _DEV_TAIL.match(dev)
+    if m is None:   # the pattern accepts any text; kept as a guard
+        raise ParseError("unreadable device name", line_no=block.line_no,
+                         line=block.header, source=source)
+    name = m["name"]
+    n = _NUMERIC.match(name)
+    if m["ven"]:
+        out["vendor_id"], out["device_id"] = int(m["ven"], 16), int(m["dev"], 16)
+        out["device_name"] = name
+    elif n:
+        out["vendor_id"], out["device_id"] = int(n["ven"], 16), int(n["dev"], 16)
+    else:
+        out["device_name"] = name
+    if m["rev"]:
+        out["revision"] = int(m["rev"], 16)
+    if m["pi"]:
+        out["prog_if"] = int(m["pi"], 16)
+    return out
+
+
+def _hex_config(block: _Block, source) -> bytes | None:
+    """The bytes of ``show_hex_dump()`` lines, checked for order and gaps."""
+    if not block.hex_lines:
+        return None
+    data = bytearray()
+    for no, line in block.hex_lines:
+        m = _HEX.match(line)
+        off = int(m["off"], 16)
+        if off != len(data):
+            raise ParseError(f"hex dump offset {off:#x} where {len(data):#x} was expected "
+                             "(lines missing or out of order)", line_no=no, line=line,
+                             source=source)
+        data += bytes(int(x, 16) for x in m["bytes"].split())
+    return bytes(data)
+
+
+def _region(m: re.Match, no: int, line: str, source) -> HostBar:
+    idx = int(m["idx"], 10)
+    marks = m["marks"] or ""
+    virtual = bool(m["v0"]) or "[virtual]" in marks
+    disabled = "[disabled]" in marks
+    size = parse_lspci_size(m["size"], m["unit"]) if m["size"] else None
+    if m["io"] is not None:
+        a = m["io"]
+        addr = int(a, 16) if not a.startswith("<") else None
+        return HostBar(idx, addr, size, "io", disabled=disabled, virtual=virtual)
+    a = m["mem"]
+    if a == "<broken-64-bit-slot>":
+        # pciutils show_bases(): a 64-bit BAR in the last BAR register
+        return HostBar(idx, None, size, "mem", is64=True, prefetch=not m["nonpf"],
+                       disabled=disabled, virtual=virtual)
+    addr = int(a, 16) if not a.startswith("<") else None
+    bits = m["bits"]
+    if bits == "type 3":
+        raise ParseError("memory BAR type 3 is reserved", line_no=no, line=line, source=source)
+    return HostBar(idx, addr, size, "mem", is64=bits == "64-bit", prefetch=not m["nonpf"],
+                   disabled=disabled, virtual=virtual, low1m=bits == "low-1M")
+
+
+def _cap_id(body: str, extended: bool) -> int | None:
+    if extended:
+        m = _UNKNOWN_ECAP.match(body)
+        if m:
+            return int(m["new"] or m["old"], 16)
+        for name, cid in _ECAP_PREFIXES:
+            if body.startswith(name):
+                return cid
+        return None
+    m = _UNKNOWN_CAP.match(body)
+    if m:
+        return int(m["new"] or m["old"], 16)
+    for name, cid in _CAP_PREFIXES:
+        if body.startswith(name):
+            return cid
+    return None
+
+
+def _parse_block(block: _Block, source) -> HostDevice:
+    bdf = _bdf(block, source)
+    hdr = _parse_header(block, source)
+    fields: dict = {k: hdr[k] for k in ("vendor_id", "device_id", "revision", "class_name",
+                                         "device_name") if k in hdr}
+    if "class16" in hdr:
+        fields["class_code"] = hdr["class16"] << 8 | hdr.get("prog_if", 0)
+    notes: list[str] = []
+    base = min((_indent(t) for _, t in block.lines), default=0)
+    bars: list[HostBar] = []
+    rom: HostRom | None = None
+    caps: list[Cap] = []
+    ecaps: list[Cap] = []
+    names: dict = {}
+    msix: dict | None = None
+    msi: MsiInfo | None = None
+    in_msix = False
+    header_type = 0
+    pin = 0
+    is_pcie = False
+    pcie_type = None
+    access_denied = False
+    for no, line in block.lines:
+        body = line.strip()
+        if _indent(line) > base:
+            # a detail line of the capability above
+            if in_msix:
+                if body.startswith("Vector table:"):
+                    m = _MSIX_TABLE.match(body)
+                    if m is None:
+                        raise ParseError("malformed MSI-X vector table line",
+                                         line_no=no, line=line, source=source)
+                    if "table_bar" in msix:
+                        raise ParseError("second MSI-X vector table line",
+                                         line_no=no, line=line, source=source)
+                    msix["table_bar"], msix["table_offset"] = int(m["bar"]), int(m["off"], 16)
+                elif body.startswith("PBA:"):
+                    m = _MSIX_PBA.match(body)
+                    if m is None:
+                        raise ParseError("malformed MSI-X PBA line",
+                                         line_no=no, line=line, source=source)
+                    if "pba_bar" in msix:
+                        raise ParseError("second MSI-X PBA line",
+                                         line_no=no, line=line, source=source)
+                    msix["pba_bar"], msix["pba_offset"] = int(m["bar"]), int(m["off"], 16)
+            continue
+        in_msix = False
+        if body.startswith("Region ") or body.startswith("[virtual] Memory") or \
+                body.startswith("[virtual] I/O"):
+            m = _REGION.match(body)
+            if m is None:
+                raise ParseError("malformed Region line", line_no=no, line=line, source=source)
+            bar = _region(m, no, line, source)
+            if any(b.index == bar.index for b in bars):
+                raise ParseError(f"Region {bar.index} listed twice", line_no=no, line=line,
+                                 source=source)
+            bars.append(bar)
+        elif body.startswith(("Expansion ROM at", "[virtual] Expansion ROM at")):
+            m = _ROM.match(body)
+            if m is None:
+                raise ParseError("malformed Expansion ROM line", line_no=no, line=line,
+                                 source=source)
+            if rom is not None:
+                raise ParseError("Expansion ROM listed twice", line_no=no, line=line,
+                                 source=source)
+            marks = m["marks"] or ""
+            a = m["addr"]
+            rom = HostRom(int(a, 16) if not a.startswith("<") else None,
+                          parse_lspci_size(m["size"], m["unit"]) if m["size"] else None,
+                          enabled="[disabled]" not in marks,
+                          virtual=bool(m["v0"]) or "[virtual]" in marks)
+        elif body.startswith("Capabilities:"):
+            if body == "Capabilities: <access denied>":
+                access_denied = True
+                continue
+            m = _CAP.match(body)
+            if m is None:
+                raise ParseError("malformed Capabilities line", line_no=no, line=line,
+                                 source=source)
+            off = int(m["off"], 16)
+            extended = m["ver"] is not None or off >= 0x100
+            cap_body = m["body"]
+            cid = _cap_id(cap_body, extended)
+            target = ecaps if extended else caps
+            if any(c.offset == off for c in target):
+                raise ParseError(f"capability at [{off:x}] listed twice", line_no=no,
+                                 line=line, source=source)
+            target.append(Cap(cid, off))
+            names[off] = cap_body
+            if extended:
+                continue
+            if cid == 0x11:
+                mm = _MSIX.match(cap_body)
+                if mm is None:
+                    raise ParseError("malformed MSI-X capability line", line_no=no,
+                                     line=line, source=source)
+                if msix is not None:
+                    raise ParseError("second MSI-X capability", line_no=no, line=line,
+                                     source=source)
+                msix = {"nentries": int(mm["n"]), "enabled": mm["en"] == "+",
+                        "masked": mm["mask"] == "+", "cap_offset": off}
+                in_msix = True
+            elif cid == 0x05:
+                mm = _MSI.match(cap_body)
+                if mm is None:
+                    raise ParseError("malformed MSI capability line", line_no=no,
+                                     line=line, source=source)
+                if msi is not None:
+                    raise ParseError("second MSI capability", line_no=no, line=line,
+                                     source=source)
+                msi = MsiInfo(is64=mm["b64"] == "+", per_vector_mask=mm["mask"] == "+",
+                              vectors=int(mm["max"]), vectors_enabled=int(mm["cur"]),
+                              enabled=mm["en"] == "+", cap_offset=off)
+            elif cid == 0x10:
+                is_pcie = True
+                rest = cap_body[len("Express"):].lstrip()
+                rest = re.sub(r"^\(v\d+\) ", "", rest)
+                for name, t in _PCIE_TYPE_PREFIXES:
+                    if rest.startswith(name):
+                        pcie_type = t
+                        break
+            elif cid == 0x0D and "subsystem_vendor_id" not in fields:
+                sm = re.search(r"\[(?P<ven>[0-9a-f]{4}):(?P<dev>[0-9a-f]{4})\]\Z", cap_body, _A)
+                if sm:
+                    fields["subsystem_vendor_id"] = int(sm["ven"], 16)
+                    fields["subsystem_id"] = int(sm["dev"], 16)
+        elif body.startswith("Subsystem:"):
+            m = _SUBSYS.match(body)
+            if m is None:
+                raise ParseError("malformed Subsystem line", line_no=no, line=line,
+                                 source=source)
+            if m["ven"]:
+                fields["subsystem_vendor_id"] = int(m["ven"], 16)
+                fields["subsystem_id"] = int(m["dev"], 16)
+            else:
+                n = _NUMERIC.match(m["name"])
+                if n:
+                    fields["subsystem_vendor_id"] = int(n["ven"], 16)
+                    fields["subsystem_id"] = int(n["dev"], 16)
+        elif body.startswith("Interrupt:"):
+            m = _INTERRUPT.match(body)
+            if m is None:
+                raise ParseError("malformed Interrupt line", line_no=no, line=line, source=source)
+            pin = 0 if m["pin"] == "?" else ord(m["pin"]) - ord("A") + 1
+        elif body.startswith("Bus: primary="):
+            header_type = 1 if header_type == 0 else header_type
+        elif body.startswith("Memory window 0:") or body.startswith("I/O window 0:"):
+            header_type = 2
+        elif body.startswith("Kernel driver in use:"):
+            fields["kernel_driver"] = body.split(":", 1)[1].strip()
+    if msix is not None:
+        fields["msix"] = MsixInfo(**msix)
+        if "table_bar" not in msix:
+            notes.append("MSI-X table/PBA location not shown (lspci -vv or more, as root, "
+                         "prints it)")
+    if access_denied:
+        notes.append("capabilities not shown: lspci printed <access denied> (run it as root)")
+    fields["msi"] = msi
+    fields.update(bars=tuple(bars), rom=rom, capabilities=tuple(caps),
+                  ext_capabilities=tuple(ecaps), cap_names=names, is_pcie=is_pcie,
+                  pcie_type=pcie_type, interrupt_pin=pin, header_type=header_type,
+                  source=source, notes=tuple(notes))
+    config = _hex_config(block, source)
+    dev = HostDevice(bdf=bdf, **fields)
+    if config is not None:
+        dev = merge([dev], [_from_hex(bdf, config, block, source)], source=source)[0]
+    return dev
+
+
+def _from_hex(bdf: str, config: bytes, block: _Block, source) -> HostDevice:
+    hdr = _parse_header(block, source)
+    extra = {k: hdr[k] for k in ("class_name", "device_name") if k in hdr}
+    return HostDevice.from_config(bdf, config, source=source, **extra)
+
+
+def parse_lspci_vvv(text: str, source: str | None = None) -> list[HostDevice]:
+    """Parse ``lspci -vv``/``-vvv`` output (any of ``-nn``, ``-D``) into devices.
+
+    ``source`` names the input in error messages.  See the module docstring
+    for the format and what is taken from it.
+    """
+    return [_parse_block(b, source) for b in _split_blocks(text, source, allow_hex=True)]
+
+
+def parse_lspci_x(text: str, source: str | None = None) -> list[HostDevice]:
+    """Parse ``lspci -x``/``-xxx``/``-xxxx`` hex dumps into devices.
+
+    Every BAR's ``size`` is ``None`` (a dump cannot be sized; see the module
+    docstring): use :func:`merge` with the ``-vvv`` text of the same devices,
+    or ``read_sysfs_device``.  A dump of another length than 64, 256 or 4096
+    bytes raises ``DeviceError`` (field ``config``); a partial line raises
+    ``ParseError``.
+    """
+    out = []
+    for b in _split_blocks(text, source, allow_hex=True):
+        bdf = _bdf(b, source)
+        for no, line in b.lines:
+            if "Cannot show hex-dump" in line:
+                raise ParseError("lspci could not read this device's config space",
+                                 line_no=no, line=line, source=source)
+        config = _hex_config(b, source)
+        if config is None:
+            raise ParseError("device has no hex dump lines (run lspci with -x, -xxx or -xxxx)",
+                             line_no=b.line_no, line=b.header, source=source)
+        out.append(_from_hex(bdf, config, b, source))
+    return out
+
+
+def _same(a, b) -> bool:
+    return a is None or b is None or a == b
+
+
+def merge(vvv_devices, x_devices, source: str | None = None) -> list[HostDevice]:
+    """Join ``-vvv`` devices with hex-dump devices of the same BDF.
+
+    The result keeps the config bytes and everything decoded from them, and
+    takes from the text what a dump lacks: BAR and ROM sizes, ``[virtual]`` /
+    ``[disabled]`` marks, names, the kernel driver, and BARs lspci shows as
+    ``[virtual]`` (an address the OS knows but the BAR register does not
+    hold).  Where both say something they must agree -- BAR index, kind,
+    width, prefetchability, address; MSI-X and MSI parameters; vendor and
+    device IDs -- else ``DeviceError`` names the field.  Devices found in
+    only one list are returned unchanged, text devices first.
+    """
+    by_bdf = {d.bdf: d for d in x_devices}
+    out = []
+    used = set()
+    for t in vvv_devices:
+        x = by_bdf.get(t.bdf)
+        if x is None:
+            out.append(t)
+            continue
+        used.add(t.bdf)
+        out.append(_merge_one(t, x))
+    out += [d for d in x_devices if d.bdf not in used]
+    return out
+
+
+def _merge_one(t: HostDevice, x: HostDevice) -> HostDevice:
+    bdf = t.bdf
+
+    def fail(field_, why):
+        raise DeviceError(bdf, field_, why)
+
+    for name in ("vendor_id", "device_id", "revision", "subsystem_vendor_id", "subsystem_id",
+                 "interrupt_pin", "header_type"):
+        if not _same(getattr(t, name), getattr(x, name)):
+            fail(name, f"lspci -vvv says {getattr(t, name)!r} but the config dump says "
+                       f"{getattr(x, name)!r}")
+    if t.class_code is not None and x.class_code is not None and t.class_code >> 8 != x.class_code >> 8:
+        fail("class", f"lspci -vvv says {t.class_code >> 8:04x} but the config dump says "
+                      f"{x.class_code >> 8:04x}")
+    bars = []
+    tb = {b.index: b for b in t.bars}
+    xb = {b.index: b for b in x.bars}
+    for idx in sorted(set(tb) | set(xb)):
+        a, b = tb.get(idx), xb.get(idx)
+        if b is None:
+            if not a.virtual and a.host_address is not None:
+                fail(f"BAR{idx}", f"lspci -vvv shows {a.describe()} but the config dump has "
+                                  "no such BAR")
+            bars.append(a)
+            continue
+        if a is None:
+            bars.append(b)
+            continue
+        if (a.kind, a.is64, a.prefetch) != (b.kind, b.is64, b.prefetch):
+            fail(f"BAR{idx}", f"lspci -vvv shows {a.type}"
+                              f"{' prefetchable' if a.prefetch else ''} but the config dump "
+                              f"has {b.type}{' prefetchable' if b.prefetch else ''}")
+        if not a.virtual and a.host_address is not None and b.host_address is not None \
+                and a.host_address != b.host_address:
+            fail(f"BAR{idx}", f"lspci -vvv shows address {a.host_address:#x} but the config "
+                              f"dump has {b.host_address:#x}")
+        bars.append(HostBar(idx, a.host_address if a.host_address is not None else b.host_address,
+                            a.size, b.kind, is64=b.is64, prefetch=b.prefetch,
+                            disabled=a.disabled, virtual=a.virtual, low1m=b.low1m))
+    rom = x.rom
+    if t.rom is not None:
+        if rom is not None and not t.rom.virtual and t.rom.host_address is not None \
+                and rom.host_address is not None and t.rom.host_address != rom.host_address:
+            fail("ROM", f"lspci -vvv shows {t.rom.host_address:#x} but the config dump has "
+                        f"{rom.host_address:#x}")
+        if rom is not None and not t.rom.virtual and t.rom.enabled != rom.enabled:
+            fail("ROM", "lspci -vvv and the config dump disagree on the ROM enable bit")
+        rom = t.rom if rom is None or t.rom.virtual else HostRom(
+            rom.host_address, t.rom.size, enabled=rom.enabled, virtual=False)
+    if t.msix is not None and x.msix is not None:
+        for name in ("nentries", "table_bar", "table_offset", "pba_bar", "pba_offset",
+                     "enabled", "masked", "cap_offset"):
+            if not _same(getattr(t.msix, name), getattr(x.msix, name)):
+                fail("MSI-X", f"{name}: lspci -vvv says {getattr(t.msix, name)!r} but the "
+                              f"config dump says {getattr(x.msix, name)!r}")
+    if t.msi is not None and x.msi is not None:
+        for name in ("is64", "per_vector_mask", "vectors", "vectors_enabled", "enabled",
+                     "cap_offset"):
+            if getattr(t.msi, name) != getattr(x.msi, name):
+                fail("MSI", f"{name}: lspci -vvv says {getattr(t.msi, name)!r} but the "
+                            f"config dump says {getattr(x.msi, name)!r}")
+    # capabilities: the text, where it was readable, must list the dump's chain
+    if t.capabilities and x.capabilities and \
+            [c.offset for c in t.capabilities] != [c.offset for c in x.capabilities]:
+        fail("capabilities", "lspci -vvv lists them at "
+                             f"{[hex(c.offset) for c in t.capabilities]} but the config dump "
+                             f"chains {[hex(c.offset) for c in x.capabilities]}")
+    names = dict(x.cap_names)
+    names.update(t.cap_names)
+    notes = tuple(n for n in x.notes if not n.startswith("BAR sizes unknown")) + t.notes
+    if any(b.size is None for b in bars):
+        notes += ("some BAR sizes unknown: lspci -vvv did not print them",)
+    ext = x.ext_capabilities or t.ext_capabilities
+    return x.with_changes(
+        bars=tuple(bars), rom=rom, cap_names=names, ext_capabilities=ext,
+        class_name=t.class_name or x.class_name, device_name=t.device_name or x.device_name,
+        kernel_driver=t.kernel_driver, source=t.source or x.source, notes=notes,
+        capabilities=x.capabilities or t.capabilities,
+        msix=x.msix or t.msix, msi=x.msi or t.msi,
+        is_pcie=x.is_pcie or t.is_pcie,
+        pcie_type=x.pcie_type if x.pcie_type is not None else t.pcie_type)
