@@ -579,6 +579,9 @@ class AddressSpace:
         no-ops (listeners in forward order)."""
         old = self.current
         self.current = new
+        if self.memory.observers and not _same_view(old, new):
+            for obs in self.memory.observers:
+                obs(self, old, new)
         if not self.listeners:
             return
         self._update_pass(old, new, adding=False)
@@ -632,6 +635,13 @@ def to_section(fr: FlatRange, accel: Callable[[FlatRange], str | None] | None = 
                    accel=accel(fr) if accel else None, nonvolatile=fr.nonvolatile)
 
 
+def _same_view(a: FlatView, b: FlatView) -> bool:
+    if len(a.ranges) != len(b.ranges):
+        return False
+    return all(x.same_as(y) and x.dirty_log_mask == y.dirty_log_mask
+               for x, y in zip(a.ranges, b.ranges))
+
+
 class Memory:
     """The memory system of one VM: its address spaces and the transaction depth.
 
@@ -641,6 +651,9 @@ class Memory:
 
     def __init__(self):
         self.address_spaces: list[AddressSpace] = []
+        #: callables (address_space, old_view, new_view) told of every change
+        #: of a view, before the listeners (for the event stream)
+        self.observers: list = []
         self.depth = 0
         self.pending = False
         self._seq = 0

@@ -173,7 +173,7 @@ def region_infos(dev: HostDevice, *, page_size: int = PAGE_SIZE,
                     msix_mappable = True
                 else:
                     start = align_down(dev.msix.table_offset, page_size)
-                    end = align_up(dev.msix.table_offset + dev.msix.table_size, page_size)
+                    end = align_up(dev.msix.table_offset + dev.msix.table_bytes, page_size)
                     size = align_up(b.size, page_size)
                     sparse = tuple(a for a in ((0, start), (end, size - end)) if a[1] > 0)
                 flags |= VFIO_REGION_INFO_FLAG_CAPS
@@ -307,7 +307,13 @@ class VfioPCIDevice(PCIDevice):
 
     def realize(self, vm) -> None:
         hd = self.hostdev
+        # vfio_get_device -> vfio_connect_container: the container (and its
+        # memory listener) exists before the BARs are set up
+        vm.vfio_container()
         self.regions = region_infos(hd, kernel=self.kernel)
+        for r in self.regions:
+            self._emit({"op": "vfio_region_setup", "dev": self.vname, "index": r.index,
+                        "name": r.name, "flags": r.flags, "offset": r.offset, "size": r.size})
         by_index = {r.index: r for r in self.regions}
         hbars = {b.index: b for b in hd.bars}
         # vfio_pci_size_rom: the ROM as an I/O region; never mmapped
@@ -428,6 +434,8 @@ class VfioPCIDevice(PCIDevice):
                                                     hva=m.vaddr)
             m.mr.info.update(bar=vb.index, device=self.label(), host_bdf=self.host, hpa=hpa)
             vb.region_mem.add_subregion(m.offset, m.mr)
+            self._emit({"op": "vfio_region_mmap", "name": m.mr.name, "offset": m.offset,
+                        "end": m.offset + m.size - 1, "vaddr": m.vaddr, "hpa": hpa})
 
     # --- config space ----------------------------------------------------------
     def config_read(self, addr: int, length: int) -> int:

@@ -44,6 +44,8 @@ class VM:
         self.system_io.memory = self.memory
         self.as_memory = AddressSpace(self.memory, self.system_memory, "memory")
         self.as_io = AddressSpace(self.memory, self.system_io, "I/O")
+        self.vfio = None
+        self.memory.observers.append(self._on_view_change)
         self.kvm: KvmMemoryListener | None = None
         if accel == "kvm":
             self.kvm = KvmMemoryListener(events=self.events)
@@ -62,6 +64,24 @@ class VM:
     # --- events ---------------------------------------------------------------
     def emit(self, event: dict) -> None:
         self.events.append(event)
+
+    def _on_view_change(self, as_, old, new) -> None:
+        """A transaction commit changed the flat view of "memory": QEMU's
+        ``memory_region_transaction_commit`` -> ``address_space_set_flatview``;
+        the listeners' region_del/region_add follow in the stream."""
+        if as_ is self.as_memory:
+            self.emit({"op": "flatview_commit", "as": as_.name,
+                       "ranges_before": len(old.ranges), "ranges_after": len(new.ranges)})
+
+    def vfio_container(self):
+        """The VFIO container's memory listener, created (and registered,
+        which replays the current view) with the first vfio-pci device
+        (QEMU hw/vfio/common.c ``vfio_connect_container``)."""
+        if self.vfio is None:
+            from .iommu import VfioMemoryListener
+            self.vfio = VfioMemoryListener(events=self.events)
+            self.as_memory.register(self.vfio)
+        return self.vfio
 
     # --- RAM ------------------------------------------------------------------
     def alloc_ram(self, mr: MemoryRegion, kind: str = "ram") -> MemoryRegion:

@@ -1,0 +1,280 @@
+"""vfio-pci: the kernel's regions, QEMU's BAR trees, config emulation, the story.
+
+Expected values come from the rules of the sources named in each test
+(Linux drivers/vfio/pci/vfio_pci_core.c, include/uapi/linux/vfio.h; QEMU 7.2
+hw/vfio/pci.c and common.c, softmmu/memory.c, accel/kvm/kvm-all.c) applied
+to the numbers in the real device dumps of data/devices/ (each folder's
+source.txt says where the dump comes from).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from vfiolab.errors import ConfigError, DeviceError
+from vfiolab.hostdevs import load_host_device
+from vfiolab.model.memory import format_mtree
+from vfiolab.model.story import run_story
+from vfiolab.model.vfio import (VFIO_REGION_INFO_FLAG_CAPS, VFIO_REGION_INFO_FLAG_MMAP,
+                                VFIO_REGION_INFO_FLAG_READ, VFIO_REGION_INFO_FLAG_WRITE,
+                                config_owners, region_infos)
+from vfiolab.predict import predict
+
+RW = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE
+HOST = "0000:01:00.0"
+
+
+def _predict(device: str, machine="q35", ram="4G", extra=""):
+    args = f"-M {machine} -m {ram} -nodefaults -device vfio-pci,host={HOST},id=pt0{extra}".split()
+    return predict(args, host_devices={HOST: f"data/devices/{device}"}, cpu_vendor="AuthenticAMD")
+
+
+def _vdev(p):
+    return next(d for d in p.vm.devices if d.type_name == "vfio-pci")
+
+
+# --- the kernel's region info -------------------------------------------------
+
+def test_connectx7_regions_modern_kernel():
+    """ConnectX-7 (lspci: Region 0: 64-bit prefetchable [size=32M]; MSI-X
+    Vector table BAR=0 offset=00002000; Expansion ROM [size=1M]): BAR0 is
+    READ|WRITE|MMAP and, from Linux 4.16, MSIX_MAPPABLE (so CAPS); BARs 1-5
+    are empty; the ROM is READ only; config is 4 KiB (PCIe); each region at
+    index << 40 (VFIO_PCI_INDEX_TO_OFFSET)."""
+    hd = load_host_device("data/devices/nic-mellanox-connectx7")
+    r = {x.index: x for x in region_infos(hd, kernel=(6, 8))}
+    assert r[0].size == 32 << 20 and r[0].offset == 0
+    assert r[0].flags == RW | VFIO_REGION_INFO_FLAG_MMAP | VFIO_REGION_INFO_FLAG_CAPS
+    assert r[0].msix_mappable and r[0].sparse is None
+    assert all(r[i].size == 0 and r[i].flags == 0 for i in range(1, 6))
+    assert (r[6].size, r[6].flags, r[6].offset) == (1 << 20, VFIO_REGION_INFO_FLAG_READ, 6 << 40)
+    assert (r[7].size, r[7].flags, r[7].offset) == (4096, RW, 7 << 40)
+
+
+def test_connectx7_regions_old_kernel_sparse():
+    """Before Linux 4.16 the MSI-X BAR's sparse mmap leaves out the pages of
+    the table: 64 entries * 16 bytes at 0x2000 -> the page 0x2000-0x2fff."""
+    hd = load_host_device("data/devices/nic-mellanox-connectx7")
+    r0 = region_infos(hd, kernel=(4, 15))[0]
+    assert not r0.msix_mappable
+    assert r0.sparse == ((0, 0x2000), (0x3000, (32 << 20) - 0x3000))
+
+
+def test_io_bar_never_mmap():
+    """X520 Region 2: I/O ports [size=32]: vfio_pci_probe_mmaps only maps
+    IORESOURCE_MEM."""
+    hd = load_host_device("data/devices/nic-intel-x520")
+    r = {x.index: x for x in region_infos(hd)}
+    assert r[2].size == 32 and r[2].flags == RW
+
+
+def test_vga_region_only_for_vga_class():
+    """VFIO_PCI_VGA_REGION_INDEX: 0xc0000 bytes, for a VGA-class device."""
+    gpu = load_host_device("data/devices/gpu-nvidia-rtx6000-ada")
+    nic = load_host_device("data/devices/nic-intel-x520")
+    assert any(x.index == 8 and x.size == 0xc0000 for x in region_infos(gpu)) is (
+        gpu.class_code is not None and gpu.class_code >> 8 == 0x0300)
+    assert not any(x.index == 8 for x in region_infos(nic))
+
+
+# --- QEMU's BAR trees -------------------------------------------------------------
+
+def test_bar_tree_names_and_nesting():
+    """vfio_bar_register: "<bdf> base BAR n" (I/O, no callbacks) holds the
+    slow path "<bdf> BAR n", which holds "<bdf> BAR n mmaps[0]" (ramd); the
+    emulated msix-table sits in the base BAR at the table offset."""
+    p = _predict("nic-mellanox-connectx7")
+    bar0 = _vdev(p).io_regions[0].memory
+    text = format_mtree([(["t"], bar0)])
+    base = p.vm.devices[-1].io_regions[0].addr
+    assert f"(prio 1, i/o): {HOST} base BAR 0" in text
+    assert f"(prio 0, i/o): {HOST} BAR 0\n" in text
+    assert f"(prio 0, ramd): {HOST} BAR 0 mmaps[0]" in text
+    assert f"{base + 0x2000:016x}-{base + 0x23ff:016x} (prio 0, i/o): msix-table" in text
+
+
+def test_msix_in_bar0_flatview_and_memslots():
+    """Whole-BAR mmap with the emulated table on top (MSIX_MAPPABLE): the flat
+    view is ramd, msix-table, ramd; the PBA is disabled (vfio_msix_setup),
+    so it does not show.  KVM trims the second ramd range to whole pages
+    (kvm_align_section): its memslot starts at the next page, and the range
+    itself gets no KVM marker (no slot matches it exactly)."""
+    p = _predict("nic-mellanox-connectx7")
+    base = _vdev(p).io_regions[0].addr
+    secs = [(s.start - base, s.end - base, s.kind, s.name, s.kvm) for s in p.sections()
+            if base <= s.start < base + (32 << 20)]
+    assert secs == [
+        (0, 0x1fff, "ramd", f"{HOST} BAR 0 mmaps[0]", True),
+        (0x2000, 0x23ff, "i/o", "msix-table", False),
+        (0x2400, (32 << 20) - 1, "ramd", f"{HOST} BAR 0 mmaps[0]", False),
+    ]
+    slots = sorted((m.guest_phys_addr - base, m.memory_size) for m in p.memslots()
+                   if base <= m.guest_phys_addr < base + (32 << 20))
+    assert slots == [(0, 0x2000), (0x3000, (32 << 20) - 0x3000)]
+
+
+def test_msix_table_in_own_bar():
+    """XL710: MSI-X table in BAR3 at 0 (129 entries = 0x810 bytes): BAR0's
+    8 MiB mmap is one memslot; BAR3's table page is emulated and the rest of
+    BAR3 from the next page on is a memslot."""
+    p = _predict("nic-intel-xl710")
+    d = _vdev(p)
+    b0, b3 = d.io_regions[0].addr, d.io_regions[3].addr
+    slots = {(m.guest_phys_addr, m.memory_size) for m in p.memslots()}
+    assert (b0, 8 << 20) in slots
+    assert (b3 + 0x1000, 0x8000 - 0x1000) in slots
+    assert not any(b3 <= g < b3 + 0x1000 for g, _ in slots)
+
+
+def test_no_mmap_means_no_memslot():
+    """x-no-mmap=on: vfio_region_setup prepares no mmaps, so every BAR access
+    takes the slow path (an exit to QEMU) and no BAR gets a memslot."""
+    p = _predict("gpu-nvidia-tesla-p100", extra=",x-no-mmap=on")
+    d = _vdev(p)
+    bars = [r for r in d.bars() if r.index < 6]
+    for r in bars:
+        assert not any(r.addr <= m.guest_phys_addr < r.addr + r.size for m in p.memslots())
+        assert all(s.kind == "i/o" for s in p.sections() if r.addr <= s.start < r.addr + r.size)
+
+
+def test_rom_is_io_never_a_memslot():
+    """vfio_pci_size_rom: the ROM is the I/O region "vfio[<bdf>].rom"."""
+    p = _predict("nic-intel-x520")
+    rom = _vdev(p).io_regions[6]
+    assert rom.memory.name == f"vfio[{HOST}].rom" and rom.memory.type_name() == "i/o"
+    assert rom.size == 512 << 10
+
+
+def test_subpage_bar_grows_to_a_page():
+    """HighPoint SSD7540 Region 5: Memory [size=2K], page-aligned on the host
+    so mmappable; when the guest places it page aligned QEMU grows base,
+    slow path and mmap to one host page and re-adds it at priority 0
+    (vfio_sub_page_bar_update_mapping), so it gets a one-page memslot."""
+    p = _predict("raid-highpoint-ssd7540")
+    r5 = _vdev(p).io_regions[5]
+    assert r5.size == 2048 and r5.addr % 4096 == 0
+    assert r5.memory.size == 4096 and r5.memory.priority == 0
+    assert (r5.addr, 4096) in {(m.guest_phys_addr, m.memory_size) for m in p.memslots()}
+
+
+def test_bar_mmaps_are_pfnmaps_of_the_host_bar():
+    """vfio_pci_core_mmap: the mmap maps the BAR's *host* physical pages
+    (VM_PFNMAP); the memslot's userspace_addr is that mmap."""
+    p = _predict("gpu-nvidia-tesla-p100")
+    d = _vdev(p)
+    hd = d.hostdev
+    m = d.vbars[1].mmaps[0]
+    host = next(h for h in p.vm.host.mappings if h.vaddr == m.vaddr)
+    assert host.kind == "pfnmap" and host.hpa == hd.bar(1).host_address
+    slot = next(s for s in p.memslots() if s.guest_phys_addr == d.io_regions[1].addr)
+    assert slot.userspace_addr == m.vaddr
+
+
+# --- config space -------------------------------------------------------------------
+
+def test_guest_sees_emulated_bars_device_keeps_host_bars():
+    """vfio_realize clears the BARs in QEMU's copy and emulates them
+    (emulated_config_bits 0xff over 0x10-0x27 and 0x30): the guest reads the
+    address SeaBIOS programmed; the device's own BAR (host config) is never
+    written."""
+    p = _predict("virtio-net-this-machine")
+    d = _vdev(p)
+    guest_bar0 = d.config_read(0x10, 4) & ~0xf
+    assert guest_bar0 == d.io_regions[0].addr & 0xffffffff
+    host_bar0 = int.from_bytes(d.hostdev.config[0x10:0x14], "little") & ~0xf
+    assert host_bar0 == d.hostdev.bar(0).host_address & 0xffffffff
+    assert host_bar0 != guest_bar0
+    owners = {r["offset"]: r["owner"] for r in config_owners(d)}
+    assert owners[0x10] == "qemu" and owners[0x00] == "device"
+
+
+def test_identity_reads_come_from_the_device():
+    """Vendor and device ID are not emulated: read through the kernel
+    (this machine's virtio-net: [1af4:1041])."""
+    d = _vdev(_predict("virtio-net-this-machine"))
+    assert d.config_read(0, 4) == 0x1041 << 16 | 0x1af4
+
+
+# --- bad input --------------------------------------------------------------------------
+
+def test_missing_host_device_is_a_clear_error():
+    with pytest.raises(ConfigError, match="0000:7f:00.0"):
+        predict("-M q35 -nodefaults -device vfio-pci,host=0000:7f:00.0".split(),
+                host_devices={}, cpu_vendor="AuthenticAMD")
+
+
+def test_missing_host_property():
+    with pytest.raises(DeviceError, match="host"):
+        predict("-M q35 -nodefaults -device vfio-pci,id=x".split(), cpu_vendor="AuthenticAMD")
+
+
+def test_msix_table_outside_its_bar_is_refused():
+    """An MSI-X table that does not fit its BAR: HostDevice.validate names it."""
+    hd = load_host_device("data/devices/nic-intel-xl710")
+    from dataclasses import replace
+    with pytest.raises(DeviceError, match="MSI-X"):
+        hd.with_changes(msix=replace(hd.msix, table_offset=0x8000))
+
+
+# --- the story ------------------------------------------------------------------------------
+
+def _ops(events, keep=("pci_update_mappings_del", "pci_update_mappings_add", "flatview_commit",
+                       "set_user_memory", "vfio_listener_region_del",
+                       "vfio_listener_region_add_ram")):
+    return [e for e in events if e["op"] in keep]
+
+
+@pytest.fixture(scope="module")
+def story():
+    # Tesla P100: BAR1 16G and BAR3 32M, both 64-bit prefetchable
+    return run_story("-M q35 -m 2G -nodefaults -device vfio-pci,host=0000:01:00.0,id=gpu0".split(),
+                     host_devices={HOST: "data/devices/gpu-nvidia-tesla-p100"}, bdf="00:01.0",
+                     bar=3, moves=[(0x1002000000, "clean"), (0x2000000000, "careless")],
+                     cpu_vendor="AuthenticAMD")
+
+
+def test_story_steps(story):
+    assert [s[0] for s in story.steps] == ["realize", "firmware", "move_clean", "move_careless"]
+    realize = story.events("realize")
+    assert any(e["op"] == "vfio_region_mmap" for e in realize)
+    assert any(e["op"] == "map_dma" for e in realize)          # guest RAM, IOVA = GPA
+    assert any(e["op"] == "pci_cfg_write" for e in story.events("firmware"))
+
+
+def test_deletes_kvm_then_vfio_adds_vfio_then_kvm(story):
+    """address_space_update_topology_pass: region_del in reverse listener
+    order (KVM, priority 10, before VFIO, priority 0); region_add forward
+    (VFIO before KVM)."""
+    for step in ("move_clean", "move_careless"):
+        ev = _ops(story.events(step))
+        for i, e in enumerate(ev):
+            if e["op"] == "set_user_memory" and e["size"] == 0:
+                assert ev[i + 1]["op"] == "vfio_listener_region_del"
+            if e["op"] == "vfio_listener_region_add_ram":
+                assert ev[i + 1]["op"] == "set_user_memory" and ev[i + 1]["size"] > 0
+
+
+def test_clean_move_unmaps_once_maps_once(story):
+    """Decode off, write both dwords, decode on: BAR3 is unmapped once
+    (with the other memory BARs, decode being per device) and mapped once at
+    the new address; no intermediate address appears."""
+    ev = [e for e in story.events("move_clean") if e["op"].startswith("pci_update_mappings")
+          and e["bar"] == 3]
+    assert [(e["op"], e["addr"]) for e in ev] == [
+        ("pci_update_mappings_del", 0x800000000), ("pci_update_mappings_add", 0x1002000000)]
+
+
+def test_careless_move_passes_through_intermediate_address(story):
+    """Decode on, low dword first: after the low write the BAR decodes at
+    (new low, old high) = 0x1000000000, and QEMU maps it there; the high
+    write then moves it to 0x2000000000."""
+    ev = [(e["op"], e["addr"]) for e in story.events("move_careless")
+          if e["op"].startswith("pci_update_mappings")]
+    assert ev == [("pci_update_mappings_del", 0x1002000000),
+                  ("pci_update_mappings_add", 0x1000000000),
+                  ("pci_update_mappings_del", 0x1000000000),
+                  ("pci_update_mappings_add", 0x2000000000)]
+    slots = [(e["gpa"], e["size"]) for e in story.events("move_careless")
+             if e["op"] == "set_user_memory"]
+    assert slots == [(0x1002000000, 0), (0x1000000000, 32 << 20), (0x1000000000, 0),
+                     (0x2000000000, 32 << 20)]
