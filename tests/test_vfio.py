@@ -278,3 +278,22 @@ def test_careless_move_passes_through_intermediate_address(story):
              if e["op"] == "set_user_memory"]
     assert slots == [(0x1002000000, 0), (0x1000000000, 32 << 20), (0x1000000000, 0),
                      (0x2000000000, 32 << 20)]
+
+
+def test_host_page_sizes_for_pfnmap_and_ram():
+    """Host page tables: a BAR mmap is a PFN map of the BAR's host address;
+    with huge pfnmaps (Linux 6.12+) a 16 GiB BAR aligned to 1 GiB on both
+    sides is mapped by 1 GiB entries, a 16 MiB one by 2 MiB entries; without
+    them every entry is 4 KiB.  RAM with THP uses 2 MiB entries."""
+    p = _predict("gpu-nvidia-tesla-p100")
+    d = _vdev(p)
+    host = p.vm.host
+    big = d.vbars[1].mmaps[0]
+    small = d.vbars[0].mmaps[0]
+    t = host.translate(big.vaddr + 0x12345678)
+    assert t.page_size == 1 << 30 and t.hpa == d.hostdev.bar(1).host_address + 0x12345678
+    assert host.translate(small.vaddr).page_size == 2 << 20
+    ram = p.vm.ram
+    assert host.translate(ram.hva + 0x200000).page_size == 2 << 20
+    host.huge_pfnmap = False
+    assert host.translate(big.vaddr).page_size == 4096
