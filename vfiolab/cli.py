@@ -9,6 +9,7 @@ from real QEMU.  Errors the user can fix print one line and exit with 2.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 from .errors import VfiolabError
@@ -30,12 +31,7 @@ def _predict(ns, qemu_args: list[str]) -> int:
     if not qemu_args:
         raise VfiolabError("predict needs a QEMU command line after '--', e.g. "
                            "vfiolab predict -- -M q35 -m 1G -nodefaults -device edu")
-    hosts = {}
-    for item in ns.host_device:
-        if "=" not in item:
-            raise VfiolabError(f"--host-device {item!r}: expected DOMAIN:BUS:DEV.FN=PATH")
-        bdf, path = item.split("=", 1)
-        hosts[bdf] = path
+    hosts = _host_map(ns.host_device)
     p = predict(qemu_args, seabios=ns.seabios, accel=ns.accel, cpu_vendor=ns.cpu_vendor,
                 phys_bits=ns.phys_bits, host_devices=hosts)
     if ns.format == "json":
@@ -49,10 +45,42 @@ def _predict(ns, qemu_args: list[str]) -> int:
     return 0
 
 
+def _host_map(items) -> dict:
+    hosts = {}
+    for item in items:
+        if "=" not in item:
+            raise VfiolabError(f"--host-device {item!r}: expected DOMAIN:BUS:DEV.FN=PATH")
+        bdf, path = item.split("=", 1)
+        hosts[bdf] = path
+    return hosts
+
+
+def _simulate(ns, qemu_args: list[str]) -> int:
+    from .simulate import load_actions, simulate
+    # `vfiolab simulate -- QEMU ARGS --actions FILE` and `--actions FILE --` both work
+    actions_path = ns.actions
+    if "--actions" in qemu_args:
+        i = qemu_args.index("--actions")
+        if i + 1 >= len(qemu_args):
+            raise VfiolabError("--actions needs a file name")
+        actions_path = qemu_args[i + 1]
+        qemu_args = qemu_args[:i] + qemu_args[i + 2:]
+    if not actions_path:
+        raise VfiolabError("simulate needs --actions FILE (a JSON list of actions)")
+    if not qemu_args:
+        raise VfiolabError("simulate needs a QEMU command line after '--'")
+    events = simulate(qemu_args, load_actions(actions_path), host_devices=_host_map(ns.host_device),
+                      seabios=ns.seabios, cpu_vendor=ns.cpu_vendor)
+    sys.stdout.write(json.dumps(events, indent=1) + "\n")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     ours, qemu_args = _split_qemu(argv)
-    parser = argparse.ArgumentParser(prog="vfiolab", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="vfiolab",
+        description="Where a passthrough device's BARs and DMA land, as QEMU, KVM and VFIO do it.")
     sub = parser.add_subparsers(dest="cmd", required=True)
     pp = sub.add_parser("predict", help="describe a VM after firmware PCI set-up")
     pp.add_argument("--format", choices=("json", "mtree", "mtree-tree", "pci"), default="json",
@@ -65,12 +93,19 @@ def main(argv: list[str] | None = None) -> int:
     pp.add_argument("--host-device", action="append", default=[], metavar="BDF=PATH",
                     help="describe the host device behind vfio-pci,host=BDF: an lspci -vvv "
                          "(and -xxxx) dump, a data/devices/ folder, or a sysfs folder")
+    sp = sub.add_parser("simulate", help="boot, then run guest actions (--actions FILE)")
+    sp.add_argument("--actions", default=None, help="JSON list of actions")
+    sp.add_argument("--seabios", choices=SEABIOS_VERSIONS, default="1.16.2")
+    sp.add_argument("--cpu-vendor", choices=("AuthenticAMD", "GenuineIntel"), default=None)
+    sp.add_argument("--host-device", action="append", default=[], metavar="BDF=PATH")
     cp = sub.add_parser("capture", help="record a reference from real QEMU")
     cp.add_argument("rest", nargs=argparse.REMAINDER)
     ns = parser.parse_args(ours)
     try:
         if ns.cmd == "predict":
             return _predict(ns, qemu_args)
+        if ns.cmd == "simulate":
+            return _simulate(ns, qemu_args)
         from . import capture
         return capture.main(ns.rest + (["--"] + qemu_args if qemu_args else []))
     except VfiolabError as e:

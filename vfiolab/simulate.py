@@ -1,0 +1,157 @@
+"""``vfiolab simulate``: run the firmware, then a list of guest actions.
+
+Actions (JSON list), each a dict with ``op``:
+
+* ``{"op": "touch", "gpa": "0x...", "access": "read"|"write"|"exec"}``: the
+  guest accesses one guest-physical address; KVM's MMU fills EPT on the
+  first touch of a memslot-backed page, or the access exits to QEMU;
+* ``{"op": "move_bar", "bdf": "00:01.0", "bar": 2, "address": "0x...",
+  "how": "clean"|"careless"}``: the guest kernel reprograms a BAR;
+* ``{"op": "dma", "bdf": "00:05.0", "iova": "0x...", "access": "read"|"write"}``:
+  the device does DMA through the VFIO type1 IOMMU.
+
+The output is one JSON list of events in order: what KVM's MMU did
+(``map``, ``mmio``, ``exit_mmio``, ``zap``), what QEMU did
+(``pci_update_mappings_del``/``_add``, ``set_user_memory`` shaped like QEMU's
+``kvm_set_user_memory`` trace, size 0 deleting), the IOMMU (``map_dma``,
+``unmap_dma``, ``dma``, ``dma_fault``), and per touch whether it exited.
+"""
+
+from __future__ import annotations
+
+import json
+
+from .addr import fmt_hex, parse_addr
+from .errors import ActionError, SizeError, VfiolabError
+from .model.boot import boot, build_vm, firmware_platform
+from .model.cmdline import parse_qemu_args
+from .model.guest import find_bdf, move_bar
+
+__all__ = ["OPS", "validate_actions", "simulate", "load_actions"]
+
+OPS = {"touch": ("gpa",), "move_bar": ("bdf", "bar", "address"), "dma": ("bdf", "iova")}
+#: which vm.events to pass on, and how to shape them
+_PASS = ("pci_update_mappings_del", "pci_update_mappings_add", "set_user_memory",
+         "map_dma", "unmap_dma")
+
+
+def load_actions(path) -> list:
+    """Read an actions file; a clear error if it is not a JSON list of objects."""
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except OSError as e:
+        raise VfiolabError(f"--actions {path}: {e.strerror}") from None
+    except json.JSONDecodeError as e:
+        raise VfiolabError(f"--actions {path}: not JSON: {e}") from None
+    return data
+
+
+def _addr(i, act, key):
+    try:
+        return parse_addr(act[key])
+    except SizeError as e:
+        raise ActionError(i, key, str(e), act.get("op")) from None
+
+
+def validate_actions(actions) -> list[dict]:
+    """Check shapes before anything runs: names the action and the field."""
+    if not isinstance(actions, list):
+        raise ActionError(None, "actions", "must be a JSON list of objects")
+    out = []
+    for i, act in enumerate(actions):
+        if not isinstance(act, dict):
+            raise ActionError(i, "action", f"must be an object, not {type(act).__name__}")
+        op = act.get("op")
+        if op not in OPS:
+            raise ActionError(i, "op", f"unknown op {op!r}; supported: {', '.join(OPS)}")
+        for key in OPS[op]:
+            if key not in act:
+                raise ActionError(i, key, "missing", op)
+        a = dict(act)
+        if op == "touch":
+            a["gpa"] = _addr(i, act, "gpa")
+            a["access"] = act.get("access", "read")
+            if a["access"] not in ("read", "write", "exec"):
+                raise ActionError(i, "access", f"{a['access']!r}: use read, write or exec", op)
+        elif op == "move_bar":
+            a["address"] = _addr(i, act, "address")
+            if not isinstance(act["bar"], int) or isinstance(act["bar"], bool):
+                raise ActionError(i, "bar", f"{act['bar']!r} is not a BAR index 0-5", op)
+            a["how"] = act.get("how", "clean")
+            if a["how"] not in ("clean", "careless"):
+                raise ActionError(i, "how", f"{a['how']!r}: use clean or careless", op)
+        elif op == "dma":
+            a["iova"] = _addr(i, act, "iova")
+            a["access"] = act.get("access", "read")
+            if a["access"] not in ("read", "write"):
+                raise ActionError(i, "access", f"{a['access']!r}: use read or write", op)
+        out.append(a)
+    return out
+
+
+def _shape(ev: dict) -> dict:
+    """vm.events entries -> the JSON shapes of ``vfiolab simulate``."""
+    op = ev["op"]
+    if op.startswith("pci_update_mappings"):
+        return {"op": op, "bdf": ev["bdf"], "bar": ev["bar"], "addr": fmt_hex(ev["addr"]),
+                "size": fmt_hex(ev["size"])}
+    if op == "set_user_memory":
+        return {"op": op, "slot": ev["slot"], "gpa": fmt_hex(ev["gpa"]),
+                "size": fmt_hex(ev["size"]), "flags": ev["flags"]}
+    if op in ("map_dma", "unmap_dma"):
+        out = {"op": op, "iova": fmt_hex(ev["iova"]), "size": fmt_hex(ev["size"])}
+        if "vaddr" in ev:
+            out["vaddr"] = fmt_hex(ev["vaddr"])
+        return out
+    return dict(ev)
+
+
+def simulate(args: list[str], actions, *, host_devices: dict | None = None,
+             seabios: str = "1.16.2", cpu_vendor: str | None = None) -> list[dict]:
+    """Boot the VM for ``args`` and run ``actions``; return the event list."""
+    from .hostdevs import load_host_device
+    from .model.hostdev import HostDevice, normalize_bdf
+    acts = validate_actions(actions)
+    hds = {normalize_bdf(k): (v if isinstance(v, HostDevice) else load_host_device(v))
+           for k, v in (host_devices or {}).items()}
+    cfg = parse_qemu_args(args)
+    vm = build_vm(cfg, host_devices=hds)
+    boot(vm, firmware_platform(vm, cfg, seabios=seabios, cpu_vendor=cpu_vendor))
+    from .model.ept import Mmu
+    mmu = Mmu(vm)
+    iommu = None
+    out: list[dict] = []
+    for i, a in enumerate(acts):
+        start = len(vm.events)
+        mmu_events: list[dict] = []
+        if a["op"] == "touch":
+            mmu_events = mmu.access(a["gpa"], a["access"])
+        elif a["op"] == "move_bar":
+            try:
+                find_bdf(vm, a["bdf"])
+                move_bar(vm, a["bdf"], a["bar"], a["address"], a["how"])
+            except ActionError as e:
+                raise ActionError(i, e.field, e.why, "move_bar") from None
+        elif a["op"] == "dma":
+            if iommu is None:
+                from .model.iommu import iommu_for
+                iommu = iommu_for(vm)
+            try:
+                find_bdf(vm, a["bdf"])
+            except ActionError as e:
+                raise ActionError(i, e.field, e.why, "dma") from None
+            mmu_events = iommu.dma(a["bdf"], a["iova"], a["access"])
+        # QEMU/KVM events the action caused, then the MMU/IOMMU's own
+        for ev in vm.events[start:]:
+            if ev["op"] in _PASS:
+                out.append(_shape(ev))
+            elif ev["op"] == "zap":
+                out.append(dict(ev))
+        for ev in mmu_events:
+            out.append(dict(ev))
+        if a["op"] == "touch":
+            exited = any(e.get("exit") for e in mmu_events)
+            out.append({"op": "touch", "gpa": fmt_hex(a["gpa"]), "access": a["access"],
+                        "exit": exited})
+    return out
