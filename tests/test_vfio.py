@@ -297,3 +297,22 @@ def test_host_page_sizes_for_pfnmap_and_ram():
     assert host.translate(ram.hva + 0x200000).page_size == 2 << 20
     host.huge_pfnmap = False
     assert host.translate(big.vaddr).page_size == 4096
+
+
+def test_config_table_register_by_register():
+    """The guest's view of a passed-through device's config space: BARs are
+    QEMU's (the kernel virtualizes them underneath, vfio_bar_fixup); the
+    identity is the device's; the command register is the device's with the
+    INTx-disable bit virtualized by the kernel; the MSI-X capability is QEMU's.
+    At machine reset QEMU clears I/O, memory and bus-master enable
+    (vfio_pci_pre_reset), so SeaBIOS's read-modify-write leaves this
+    machine's virtio-net (command 0x0507 in its dump) at 0x503."""
+    from vfiolab.views import config_frame
+    p = predict("-M q35 -m 1G -nodefaults -device vfio-pci,host=0000:00:03.0,id=n".split(),
+                host_devices={"0000:00:03.0": "data/devices/virtio-net-this-machine"},
+                cpu_vendor="AuthenticAMD")
+    df = config_frame(_vdev(p)).set_index("register")
+    assert df.loc["vendor ID", "owner"] == "device" and df.loc["vendor ID", "value"] == "0x1af4"
+    assert df.loc["BAR0", "owner"] == "qemu" and df.loc["BAR0", "kernel virtualizes"] == "yes"
+    assert df.loc["command", "value"] == "0x503"
+    assert df.loc["MSI-X capability: ID, next", "owner"] == "qemu"

@@ -26,6 +26,7 @@ from .addr import fmt_hex, fmt_size
 from .records import Memslot, TraceEvent
 
 __all__ = [
+    "config_frame", "HEADER_REGISTERS",
     "flatview_frame", "memslot_frame", "bars_frame", "events_frame", "styled", "html_table",
     "memslot_flag_names", "normalize_event",
     "LaneRange", "Lane", "Band", "LanesData", "lanes_data", "lanes_from_records",
@@ -497,3 +498,47 @@ def html_table(df: pd.DataFrame, *, table_id: str = "vfiolab-table", caption: st
         out.append(f"<tr{bg}>" + "".join(cells) + "</tr>")
     out.append("</tbody></table>")
     return "".join(out)
+
+
+#: Type 0 header registers (offset, width, name): PCI Local Bus spec 6.2,
+#: the same offsets as Linux include/uapi/linux/pci_regs.h.
+HEADER_REGISTERS = [
+    (0x00, 2, "vendor ID"), (0x02, 2, "device ID"), (0x04, 2, "command"), (0x06, 2, "status"),
+    (0x08, 1, "revision ID"), (0x09, 1, "prog-if"), (0x0a, 2, "class"), (0x0c, 1, "cache line"),
+    (0x0d, 1, "latency timer"), (0x0e, 1, "header type"), (0x0f, 1, "BIST"),
+    (0x10, 4, "BAR0"), (0x14, 4, "BAR1"), (0x18, 4, "BAR2"), (0x1c, 4, "BAR3"),
+    (0x20, 4, "BAR4"), (0x24, 4, "BAR5"), (0x28, 4, "CardBus CIS"),
+    (0x2c, 2, "subsystem vendor"), (0x2e, 2, "subsystem ID"), (0x30, 4, "expansion ROM"),
+    (0x34, 1, "capabilities pointer"), (0x3c, 1, "interrupt line"), (0x3d, 1, "interrupt pin"),
+]
+CAP_NAMES = {0x01: "PM", 0x05: "MSI", 0x09: "vendor", 0x10: "PCI Express", 0x11: "MSI-X",
+             0x03: "VPD", 0x0d: "bridge subsystem", 0x12: "SATA", 0x13: "AF"}
+
+
+def config_frame(vfio_dev) -> pd.DataFrame:
+    """Config space of a passed-through device, register by register: the
+    value the guest reads and who owns each part (``qemu`` emulates it,
+    ``kernel`` virtualizes it, ``device`` answers it), from
+    :func:`vfiolab.model.vfio.config_owners`."""
+    from .model.vfio import config_owners
+    owners = {r["offset"]: r for r in config_owners(vfio_dev)}
+    regs = list(HEADER_REGISTERS)
+    caps = sorted((c.offset, c.id) for c in vfio_dev.hostdev.capabilities if c.id is not None)
+    for i, (off, cid) in enumerate(caps):
+        end = caps[i + 1][0] if i + 1 < len(caps) else min(0x100, off + 0x40)
+        regs.append((off, 2, f"{CAP_NAMES.get(cid, hex(cid))} capability: ID, next"))
+        if end - off > 2:
+            regs.append((off + 2, min(end - off - 2, 0x3e), f"{CAP_NAMES.get(cid, hex(cid))} capability body"))
+    rows = []
+    for off, width, name in regs:
+        parts = [owners[o]["owner"] for o in range(off, off + width) if o in owners]
+        if not parts:
+            continue
+        who = sorted(set(parts), key=parts.index)
+        kernel = any(owners[o]["kernel"] for o in range(off, off + width) if o in owners)
+        value = vfio_dev.config_read(off, width) if width <= 4 else None
+        rows.append({"offset": _hex(off), "width": width, "register": name,
+                     "value": "" if value is None else _hex(value), "owner": "/".join(who),
+                     "kernel virtualizes": "yes" if kernel else ""})
+    return pd.DataFrame(rows, columns=["offset", "width", "register", "value", "owner",
+                                       "kernel virtualizes"])

@@ -501,6 +501,12 @@ class VfioPCIDevice(PCIDevice):
                 space.del_subregion(vb.mr)
                 space.add_subregion_overlap(r.addr, vb.mr, 0)
 
+    def reset(self) -> None:
+        """``vfio_pci_pre_reset`` at machine reset: stop the device's I/O,
+        memory decode and bus mastering before the firmware runs."""
+        cmd = self.config_read(PCI_COMMAND, 2)
+        self.config_write(PCI_COMMAND, cmd & ~0x7, 2)
+
     # --- teaching helpers ------------------------------------------------------
     def set_mmaps_enabled(self, enabled: bool) -> None:
         """``vfio_mmap_set_enabled``: INTx handling turns every BAR mmap off
@@ -516,32 +522,33 @@ class VfioPCIDevice(PCIDevice):
 
 
 def config_owners(dev: VfioPCIDevice) -> list[dict]:
-    """Who owns each config byte of a passed-through device, register by register.
+    """Who owns each config byte of a passed-through device.
 
     ``qemu``: QEMU emulates it (``emulated_config_bits``: BARs, ROM, the
-    multifunction bit, MSI and MSI-X capabilities).  ``kernel``: vfio-pci
-    virtualizes it (Linux drivers/vfio/pci/vfio_pci_config.c: the BARs and
-    ROM BAR, ``vfio_bar_fixup``; the INTx-disable bit of the command
-    register; capability next pointers).  ``device``: read from and written
-    to the device.  Returns one dict per byte offset in the standard header
-    and the capabilities the device has.
+    multifunction bit, the capability list pointers, MSI and MSI-X).
+    ``kernel``: vfio-pci virtualizes it (Linux
+    drivers/vfio/pci/vfio_pci_config.c: the BARs and ROM BAR,
+    ``vfio_bar_fixup`` -- the physical BAR is never written; the command
+    register's INTx-disable bit; capability next pointers, ``vfio_cap_init``).
+    ``device``: read from and written to the device.  A byte may be QEMU's
+    *and* virtualized by the kernel underneath (the BARs): ``kernel`` says so.
     """
     hd = dev.hostdev
+    kernel_virtual = set(range(0x10, 0x28)) | set(range(0x30, 0x34)) | {0x05}
+    kernel_virtual |= {c.offset + 1 for c in hd.capabilities}
     rows = []
-    kernel_virtual = set(range(0x10, 0x28)) | set(range(0x30, 0x34))
-    cap_next = {c.offset + 1 for c in hd.capabilities}
-    for off in range(0x40 if not hd.capabilities else min(len(dev.config), 0x100)):
+    for off in range(min(len(dev.config), 0x100)):
         emu = dev.emulated[off] if off < len(dev.emulated) else 0
         if emu == 0xff:
             owner = "qemu"
         elif emu:
             owner = "qemu+device"
-        elif off in kernel_virtual or off in cap_next:
+        elif off in kernel_virtual:
             owner = "kernel"
         else:
             owner = "device"
         rows.append({"offset": off, "value": dev.config_read(off, 1), "emulated_mask": emu,
-                     "owner": owner})
+                     "owner": owner, "kernel": off in kernel_virtual})
     return rows
 
 
