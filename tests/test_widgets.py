@@ -198,3 +198,19 @@ def test_panel_from_a_prediction_and_trace_config():
     assert "offset" in ev.columns and "0x18" in list(ev["offset"])
     box = panel.widget
     assert panel.figure_widget in box.children
+
+
+def test_config_explorer_bits():
+    """BAR0 bits are QEMU's (emulated_config_bits 0xff over 0x10-0x13); the
+    vendor ID bits are the device's."""
+    from vfiolab.predict import predict
+    from vfiolab.widgets import ConfigExplorer
+    p = predict("-M q35 -m 1G -nodefaults -device vfio-pci,host=0000:00:03.0,id=n".split(),
+                host_devices={"0000:00:03.0": "data/devices/virtio-net-this-machine"},
+                cpu_vendor="AuthenticAMD")
+    dev = next(d for d in p.vm.devices if d.type_name == "vfio-pci")
+    ce = ConfigExplorer(dev)
+    assert {who for _, _, who in ce.bits("BAR0")} == {"qemu"}
+    assert {who for _, _, who in ce.bits("vendor ID")} == {"device"}
+    html = ce.select("BAR0")
+    assert "BAR0" in html and ce.out.value == html

@@ -45,7 +45,7 @@ from .model.pci import (PCI_BASE_ADDRESS_MEM_TYPE_64, PCI_BASE_ADDRESS_SPACE_IO,
                         PCI_COMMAND_MEMORY, PCI_ROM_SLOT)
 from .views import MAPPING_EVENTS, events_frame, html_table, lanes_data, memslot_frame
 
-__all__ = ["BarPanel", "legal_bases", "bar_windows", "figure_mode"]
+__all__ = ["BarPanel", "ConfigExplorer", "legal_bases", "bar_windows", "figure_mode"]
 
 #: SeaBIOS src/fw/pciinit.c: BUILD_PCIMEM_END, the end of the 32-bit window
 #: (the I/O APIC sits at 0xfec00000)
@@ -464,3 +464,55 @@ class BarPanel:
 
     def _on_how(self, change):
         self._guard(self.set_how, change["new"])
+
+
+class ConfigExplorer:
+    """Pick a config register of a passed-through device; see its value and
+    who owns each bit: QEMU (emulated), the kernel's vfio-pci (virtualized)
+    or the device (see :func:`vfiolab.model.vfio.config_owners`).
+
+    ``select(name)`` is the callback, callable without a browser.
+    """
+
+    def __init__(self, vfio_dev):
+        import ipywidgets as w
+        from .model.vfio import config_owners
+        from .views import config_frame
+        self.dev = vfio_dev
+        self.frame = config_frame(vfio_dev)
+        self.owners = {r["offset"]: r for r in config_owners(vfio_dev)}
+        names = list(self.frame["register"])
+        self.dropdown = w.Dropdown(options=names, value=names[0], description="register")
+        self.out = w.HTML()
+        self.dropdown.observe(lambda ch: self.select(ch["new"]), names="value")
+        self.widget = w.VBox([self.dropdown, self.out])
+        self.select(names[0])
+
+    def bits(self, name: str) -> list[tuple[int, int, str]]:
+        """(bit number, value, owner) for every bit of register ``name``."""
+        row = self.frame[self.frame["register"] == name].iloc[0]
+        off, width = int(row["offset"], 16), int(row["width"])
+        out = []
+        for byte in range(off, off + min(width, 4)):
+            o = self.owners.get(byte)
+            val = self.dev.config_read(byte, 1)
+            for b in range(8):
+                emulated = o is not None and o["emulated_mask"] >> b & 1
+                owner = "qemu" if emulated else ("kernel" if o and o["kernel"] else "device")
+                out.append(((byte - off) * 8 + b, val >> b & 1, owner))
+        return out
+
+    def select(self, name: str) -> str:
+        row = self.frame[self.frame["register"] == name].iloc[0]
+        bits = self.bits(name)
+        colours = {"qemu": "#8cc4ec", "kernel": "#f6cd84", "device": "#9ad9b0"}
+        cells = "".join(
+            f'<td title="bit {n}: {who}" style="background:{colours[who]};'
+            f'font-family:monospace;padding:1px 3px">{v}</td>'
+            for n, v, who in reversed(bits))
+        html = (f"<b>{name}</b> at {row['offset']} = <code>{row['value']}</code> "
+                f"(owner: {row['owner']})<table><tr>{cells}</tr></table>"
+                "<small>bits high to low; blue: QEMU emulates, yellow: the kernel's "
+                "vfio-pci virtualizes, green: the device</small>")
+        self.out.value = html
+        return html
