@@ -9,6 +9,8 @@ status 2; nothing else should escape to the user as a traceback.
 
 from __future__ import annotations
 
+import errno as _errno
+
 __all__ = [
     "VfiolabError",
     "ParseError",
@@ -20,6 +22,7 @@ __all__ = [
     "FirmwareError",
     "ActionError",
     "CaptureError",
+    "IommuError",
 ]
 
 
@@ -110,3 +113,21 @@ class ActionError(VfiolabError):
 
 class CaptureError(VfiolabError):
     """Running real QEMU for a reference capture failed."""
+
+
+class IommuError(VfiolabError):
+    """A VFIO type1 IOMMU ioctl failed as the kernel would fail it.
+
+    ``errno_name`` is the symbolic errno (``"ENOMEM"``, ``"EINVAL"``,
+    ``"EEXIST"``, ``"ENOSPC"``, ``"EFAULT"``); ``errno`` its number on Linux
+    and ``ret`` the ioctl's return value as QEMU prints it (``-errno``).
+    ``message`` says what was refused and why, in QEMU's words where QEMU
+    reports it (e.g. ``vfio_dma_map(...) = -12 (Cannot allocate memory)``).
+    """
+
+    def __init__(self, errno_name: str, message: str):
+        self.errno_name = errno_name
+        self.errno = getattr(_errno, errno_name, 0)
+        self.ret = -self.errno
+        self.message = message
+        super().__init__(message)

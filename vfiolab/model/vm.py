@@ -79,8 +79,13 @@ class VM:
         (QEMU hw/vfio/common.c ``vfio_connect_container``)."""
         if self.vfio is None:
             from .iommu import VfioMemoryListener
-            self.vfio = VfioMemoryListener(events=self.events)
-            self.as_memory.register(self.vfio)
+            # the container maps through the kernel's type1 model, which
+            # resolves vaddrs in QEMU's address space (self.host)
+            lst = VfioMemoryListener(events=self.events, host=self.host)
+            self.as_memory.register(lst)
+            # a RAM section that could not be mapped fails the set-up
+            lst.connect(self.as_memory)
+            self.vfio = lst
         return self.vfio
 
     # --- RAM ------------------------------------------------------------------
