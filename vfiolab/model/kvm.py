@@ -77,6 +77,11 @@ class KvmMemoryListener(MemoryListener):
     slots: list = field(default_factory=list)
     priority: int = 10          # QEMU kvm_memory_listener_register: priority 10
     name: str = "kvm"
+    #: callables given each ``set_user_memory`` event dict *before* it is
+    #: recorded: QEMU ``kvm_set_user_memory_region`` traces after the ioctl
+    #: returned, so what KVM does inside the ioctl (e.g. the EPT zap of
+    #: ``vfiolab.model.ept``) comes first in the stream
+    slot_observers: list = field(default_factory=list)
 
     def __hash__(self):
         return id(self)
@@ -191,11 +196,14 @@ class KvmMemoryListener(MemoryListener):
         return mem
 
     def _emit(self, mem: KVMSlot, deleted_start: int | None = None) -> None:
-        self.events.append({
+        ev = {
             "op": "set_user_memory", "as_id": self.as_id, "slot": mem.slot,
             "flags": mem.flags, "gpa": mem.start_addr, "size": mem.memory_size,
             "ua": mem.userspace_addr, "region": mem.mr_name,
-        })
+        }
+        for observer in self.slot_observers:
+            observer(ev)
+        self.events.append(ev)
 
     # --- queries -------------------------------------------------------------
     def memslots(self) -> list[Memslot]:
