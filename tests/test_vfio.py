@@ -316,3 +316,29 @@ def test_config_table_register_by_register():
     assert df.loc["BAR0", "owner"] == "qemu" and df.loc["BAR0", "kernel virtualizes"] == "yes"
     assert df.loc["command", "value"] == "0x503"
     assert df.loc["MSI-X capability: ID, next", "owner"] == "qemu"
+
+
+def test_story_as_dataframe(story):
+    """The event stream converts to a DataFrame with hex addresses."""
+    from vfiolab.views import events_frame
+    df = events_frame(story.events("move_clean"))
+    assert len(df) == len(story.events("move_clean"))
+    row = df[df["op"] == "pci_update_mappings_add"].iloc[-1]
+    assert row["addr"] == "0x1002000000"
+
+
+def test_intx_disables_and_restores_mmaps():
+    """vfio_intx_interrupt -> vfio_mmap_set_enabled(false): with legacy INTx
+    pending, BAR accesses go through the slow path, so the BAR's memslots
+    disappear; the timer (vfio_intx_mmap_enable) brings them back."""
+    p = _predict("gpu-nvidia-tesla-p100")
+    d = _vdev(p)
+    bars = {d.io_regions[i].addr for i in (0, 1, 3)}
+
+    def slots():
+        return {m.guest_phys_addr for m in p.memslots()} & bars
+    assert slots() == bars
+    d.set_mmaps_enabled(False)
+    assert slots() == set()
+    d.set_mmaps_enabled(True)
+    assert slots() == bars
