@@ -14,10 +14,11 @@ export MPLCONFIGDIR := $(CURDIR)/.home/mpl
 export JUPYTER_PLATFORM_DIRS := 1
 unexport MPLBACKEND
 
-.PHONY: lab test setup qemu bench clean help
+.PHONY: lab test setup qemu browser html bench clean help
 help:
 	@echo "make lab    - set up and open the workbook in JupyterLab"
 	@echo "make test   - set up (including QEMU) and run every test"
+	@echo "make html   - execute the notebooks and write the static site to site/"
 	@echo "make bench  - run the benchmarks and print their figures"
 
 $(STAMP): pyproject.toml
@@ -37,10 +38,17 @@ qemu:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq qemu-system-x86 >/dev/null; \
 	  else echo "qemu-system-x86_64 not found and cannot install it: live tests will skip"; fi; }
 
+# Debian's chromium and the playwright package, for the browser tests
+browser: setup
+	scripts/browser-setup.sh
+
+html: setup
+	$(BIN)/python scripts/build_site.py
+
 lab: setup
 	$(BIN)/jupyter lab --notebook-dir=notebooks notebooks/00-the-question.ipynb
 
-test: setup qemu
+test: setup qemu browser
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 bench: setup
