@@ -6,6 +6,14 @@
 ``machine``  the ``pc`` (i440fx) and ``q35`` guest platforms
 ``seabios``  SeaBIOS's PCI set-up: sizing, placement, enabling
 ``kvm``      the KVM memory listener: memslots
+``ept``      KVM's MMU: EPT entries, lazy fills, MMIO SPTEs, zaps, the 2D walk
+``hostdev``  a real host PCI device, as lspci/sysfs describe it
+``vfio``     the kernel's VFIO regions and QEMU's vfio-pci device
+``iommu``    QEMU's VFIO listener, the type1 container, the IOMMU table, DMA
+``host``     QEMU's virtual address space and the host page tables
+``guest``    what a guest kernel does to a BAR
+``story``    the thread's story as one event stream
 ``cmdline``  reading a QEMU command line
-``vm``       a whole VM put together, as ``vfiolab predict`` describes it
+``boot``     from a command line to a VM after SeaBIOS's POST
+``vm``       a whole VM put together
 """
