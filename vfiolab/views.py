@@ -30,7 +30,7 @@ __all__ = [
     "flatview_frame", "memslot_frame", "bars_frame", "events_frame", "styled", "html_table",
     "memslot_flag_names", "normalize_event",
     "LaneRange", "Lane", "Band", "LanesData", "lanes_data", "lanes_from_records",
-    "LANE_TITLES", "MAPPING_EVENTS",
+    "LANE_TITLES", "MAPPING_EVENTS", "IommuMap", "iommu_maps", "page_counts_text",
 ]
 
 #: Linux include/uapi/linux/kvm.h memslot flags, by bit, as vfiolab names them
@@ -317,6 +317,10 @@ class Lane:
     ranges: list[LaneRange] = field(default_factory=list)
     #: text shown in an empty lane (a lane not modelled yet)
     note: str = ""
+    #: extra axis boundaries (addresses that must get an exact position,
+    #: e.g. a DMA address in unmapped space); drawing adds them to the
+    #: lane's compressed axis
+    points: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -366,7 +370,7 @@ HOST_KINDS = {"ram": "ram", "pfnmap": "ramd"}
 
 
 def lanes_from_records(sections, memslots, host_mappings=None, *,
-                       lanes=("gpa", "hva"), highlight=()) -> LanesData:
+                       lanes=("gpa", "hva"), highlight=(), iommu_maps=None) -> LanesData:
     """Lanes from records alone (a real capture, or a prediction's records).
 
     * GPA: one range per FlatRange of address space "memory", coloured by
@@ -377,12 +381,17 @@ def lanes_from_records(sections, memslots, host_mappings=None, *,
     * HPA: the host mappings that carry an ``hpa`` (``vm.host`` gives RAM
       blocks model host-physical addresses; vfio BAR mmaps point at the
       device's BAR);
-    * IOVA: not modelled yet (an empty lane with a note);
+    * IOVA: ``iommu_maps`` (:class:`IommuMap`, from :func:`iommu_maps`) when
+      given: one range per run the IOMMU maps, coloured ``ram``, ``rom``
+      (no DMA write) or ``ramd`` (a BAR: peer to peer); without them an
+      empty lane with a note;
     * bands GPA -> HVA: one per memslot (``guest_phys_addr``,
       ``userspace_addr``, ``memory_size``), coloured ``rom`` when the slot
       has ``KVM_MEM_READONLY``, ``ramd`` over device RAM, ``ram`` otherwise;
     * bands HVA -> HPA: one per host mapping with an ``hpa``, when both
-      lanes are shown.
+      lanes are shown;
+    * bands IOVA -> HPA: one per IOMMU map run, labelled with the IOMMU
+      page sizes that map it, when both lanes are shown.
 
     ``highlight`` is a collection of region names to mark.
     """
@@ -426,7 +435,14 @@ def lanes_from_records(sections, memslots, host_mappings=None, *,
             if not lane.ranges:
                 lane.note = "no host physical addresses known"
         elif key == "iova":
-            lane.note = "IOVA lane: not modelled yet"
+            if iommu_maps is None:
+                lane.note = "IOVA lane: not modelled yet"
+            else:
+                for im in sorted(iommu_maps, key=lambda im: im.iova):
+                    lane.ranges.append(LaneRange(im.iova, im.size, im.color_kind, im.name,
+                                                 False, im.name in highlight))
+                if not lane.ranges:
+                    lane.note = "no IOMMU mappings (no vfio-pci device, so no VFIO container)"
         out.append(lane)
     keys = [ln.key for ln in out]
     if "gpa" in keys and "hva" in keys:
@@ -453,6 +469,11 @@ def lanes_from_records(sections, memslots, host_mappings=None, *,
             if getattr(m, "hpa", None) is not None:
                 bands.append(Band("hva", "hpa", m.vaddr, m.hpa, m.size,
                                   HOST_KINDS.get(m.kind, "ram"), "", m.name in highlight))
+    if "iova" in keys and "hpa" in keys:
+        # the IOMMU page table: IOVA -> HPA, one band per run it maps
+        for im in iommu_maps or ():
+            bands.append(Band("iova", "hpa", im.iova, im.hpa, im.size, im.color_kind,
+                              page_counts_text(im.pages), im.name in highlight))
     return LanesData(out, bands)
 
 
@@ -466,8 +487,82 @@ def lanes_data(prediction, *, lanes=("gpa", "hva"), highlight=()) -> LanesData:
     else:
         from .model.memory import to_section
         sections = [to_section(fr, vm.accel_marker) for fr in vm.flatview()]
-    return lanes_from_records(sections, vm.memslots(), vm.host.mappings,
-                              lanes=lanes, highlight=highlight)
+    maps = None
+    if "iova" in lanes:
+        lst = getattr(vm, "vfio", None)
+        cont = getattr(lst, "container", None)
+        maps = iommu_maps(cont, vm.host) if cont is not None else []
+    data = lanes_from_records(sections, vm.memslots(), vm.host.mappings,
+                              lanes=lanes, highlight=highlight, iommu_maps=maps)
+    if maps:
+        # QEMU 7.2 hw/vfio/common.c vfio_listener_region_add: the listener sits on
+        # address space "memory", so each section is mapped at IOVA = its GPA
+        data.lane("iova").title = "IOVA = GPA (no vIOMMU): the VFIO container's maps"
+    return data
+
+
+@dataclass(frozen=True)
+class IommuMap:
+    """One physically contiguous run the IOMMU maps: ``size`` bytes at
+    ``iova`` reach ``hpa``.
+
+    A run is one ``chunk`` of a kernel ``struct vfio_dma`` (Linux
+    ``drivers/vfio/vfio_iommu_type1.c`` ``vfio_pin_map_dma``: each
+    contiguous run pinned or looked up is given to ``iommu_map``).
+    ``kind`` is the host mapping's kind, ``ram`` (pinned pages) or
+    ``pfnmap`` (a device BAR: ``VM_PFNMAP``, not pinned); ``write`` whether
+    the device may write (``VFIO_DMA_MAP_FLAG_WRITE``); ``name`` the host
+    mapping behind ``vaddr``; ``pages`` the IOMMU page size -> entries used.
+    """
+
+    iova: int
+    size: int
+    hpa: int
+    kind: str
+    name: str
+    vaddr: int | None = None
+    write: bool = True
+    pages: tuple = ()
+
+    @property
+    def end(self) -> int:
+        return self.iova + self.size
+
+    @property
+    def color_kind(self) -> str:
+        """``ramd`` for a BAR, ``rom`` for a mapping the device may only read,
+        ``ram`` otherwise (the lanes' colour kinds)."""
+        if self.kind == "pfnmap":
+            return "ramd"
+        return "ram" if self.write else "rom"
+
+
+def iommu_maps(container, host=None) -> list[IommuMap]:
+    """The runs a VFIO type1 container (:class:`vfiolab.model.iommu.Type1Container`)
+    has mapped, by IOVA.  ``host`` (QEMU's address space, default the
+    container's) names each run after the host mapping its ``vaddr`` lies in."""
+    host = host if host is not None else getattr(container, "host", None)
+    out = []
+    for dma in container.mappings():
+        for c_iova, c_hpa, c_size, kind, counts in dma.chunks:
+            vaddr = dma.vaddr + (c_iova - dma.iova)
+            hm = host.find(vaddr) if host is not None else None
+            name = hm.name if hm is not None else fmt_hex(vaddr)
+            out.append(IommuMap(c_iova, c_size, c_hpa, kind, name, vaddr, dma.write,
+                                tuple(sorted(counts.items(), reverse=True))))
+    return sorted(out, key=lambda m: m.iova)
+
+
+#: IOMMU page sizes as the VT-d spec names the leaves they use
+_PAGE_NAMES = {1 << 30: "1G", 2 << 20: "2M", 4 << 10: "4K"}
+
+
+def page_counts_text(pages) -> str:
+    """``((2 MiB, 1023), (4 KiB, 256))`` -> ``"1023x2M + 256x4K"``."""
+    items = pages.items() if isinstance(pages, dict) else pages
+    parts = [f"{n}x{_PAGE_NAMES.get(sz, fmt_size(sz))}"
+             for sz, n in sorted(items, key=lambda kv: -kv[0]) if n]
+    return " + ".join(parts)
 
 
 def html_table(df: pd.DataFrame, *, table_id: str = "vfiolab-table", caption: str | None = None,

@@ -45,7 +45,8 @@ from .model.pci import (PCI_BASE_ADDRESS_MEM_TYPE_64, PCI_BASE_ADDRESS_SPACE_IO,
                         PCI_COMMAND_MEMORY, PCI_ROM_SLOT)
 from .views import MAPPING_EVENTS, events_frame, html_table, lanes_data, memslot_frame
 
-__all__ = ["BarPanel", "ConfigExplorer", "legal_bases", "bar_windows", "figure_mode"]
+__all__ = ["BarPanel", "ConfigExplorer", "DmaView", "legal_bases", "bar_windows",
+           "figure_mode"]
 
 #: SeaBIOS src/fw/pciinit.c: BUILD_PCIMEM_END, the end of the 32-bit window
 #: (the I/O APIC sits at 0xfec00000)
@@ -516,3 +517,121 @@ class ConfigExplorer:
                 "vfio-pci virtualizes, green: the device</small>")
         self.out.value = html
         return html
+
+
+class DmaView:
+    """A passed-through device's DMA, with and without a vIOMMU
+    (:mod:`vfiolab.plot.iommu`): a ToggleButtons switches the view between
+    the VFIO container's maps at IOVA = GPA and a vIOMMU
+    (``intel-iommu,caching-mode=on``) whose guest mappings QEMU shadows.
+
+    ``source`` is a :class:`~vfiolab.predict.Prediction` (or a command line
+    for :func:`vfiolab.predict.predict` with ``predict_kwargs``) with a
+    vfio-pci device.  ``requests`` are (iova, access) pairs for the view
+    without vIOMMU (default :func:`vfiolab.plot.iommu.default_requests`);
+    the vIOMMU view uses :func:`vfiolab.plot.iommu.example_shadow`.  Each
+    view's DMA requests are performed once, when first shown.
+    :meth:`set_viommu` is the callback (callable without a browser);
+    ``mode`` as in :class:`BarPanel`.
+    """
+
+    OPTIONS = (("no vIOMMU: IOVA = GPA", False), ("vIOMMU: guest IOVA, QEMU shadow", True))
+
+    def __init__(self, source, *, requests=None, viommu: bool = False, mode: str | None = None,
+                 bdf: str | None = None, **predict_kwargs):
+        if isinstance(source, str):
+            source = shlex.split(source)
+        if isinstance(source, (list, tuple)):
+            from .predict import predict
+            source = predict(list(source), **predict_kwargs)
+        self.prediction = source
+        self.vm = getattr(source, "vm", source)
+        self.requests = requests
+        self.bdf = bdf
+        self.mode = mode or figure_mode()
+        self.viommu = bool(viommu)
+        self._data: dict[bool, object] = {}
+        self._busy = False
+        self.toggle = W.ToggleButtons(options=list(self.OPTIONS), value=self.viommu,
+                                      description="IOMMU",
+                                      tooltips=["QEMU maps guest RAM and BARs at IOVA = GPA",
+                                                "the guest's driver picks IOVAs; QEMU copies "
+                                                "each guest mapping into the host container"])
+        self.status = W.HTML()
+        self.fig = None
+        self.artists = None
+        if self.mode == "canvas":
+            self.figure_widget = W.Output()
+        else:
+            self.figure_widget = W.Image(format="png", layout=W.Layout(width="100%"))
+        self.toggle.observe(self._on_toggle, names="value")
+        self.refresh()
+
+    def data(self, viommu: bool | None = None):
+        """The :class:`vfiolab.plot.iommu.DmaViewData` of one view (built,
+        and its DMA requests performed, the first time only)."""
+        from .plot.iommu import dma_view_data
+        v = self.viommu if viommu is None else bool(viommu)
+        if v not in self._data:
+            self._data[v] = dma_view_data(self.prediction, None if v else self.requests,
+                                          viommu=v, bdf=self.bdf)
+        return self._data[v]
+
+    def set_viommu(self, on: bool):
+        """Show the view with (``True``) or without a vIOMMU; returns the
+        new :class:`vfiolab.plot.iommu.DmaViewArtists`."""
+        self.viommu = bool(on)
+        if self.toggle.value != self.viommu:
+            self._busy = True
+            try:
+                self.toggle.value = self.viommu
+            finally:
+                self._busy = False
+        self.refresh()
+        return self.artists
+
+    def refresh(self) -> None:
+        """Draw the current view on a new figure (the lane count differs
+        between the two views) and publish it."""
+        from .plot.iommu import dma_view_figure
+        data = self.data()
+        if self.fig is not None and self.mode == "canvas":
+            import matplotlib.pyplot as plt
+            plt.close(self.fig)
+        self.fig, self.ax, self.artists = dma_view_figure(data, pyplot=self.mode == "canvas",
+                                                          fast_text=self.mode == "image")
+        hits = data.hits
+        ok = sum(1 for h in hits if h.op == "dma")
+        faults = sum(1 for h in hits if h.fault)
+        msi = len(hits) - ok - faults
+        self.status.value = (f"{len(hits)} DMA requests: {ok} reached memory, {faults} "
+                             f"faulted, {msi} interrupt request{'' if msi == 1 else 's'}")
+        if self.mode == "canvas":
+            self.figure_widget.outputs = ()
+            self.figure_widget.append_display_data(self.fig.canvas)
+        else:
+            self.figure_widget.value = self.png()
+
+    def png(self) -> bytes:
+        from .plot.style import png_bytes, style_context
+        canvas = self.fig.canvas
+        with style_context():
+            canvas.draw()
+        return png_bytes(canvas.buffer_rgba())
+
+    def _on_toggle(self, change):
+        if self._busy:
+            return
+        try:
+            self.set_viommu(change["new"])
+        except VfiolabError as exc:
+            self.status.value = f"<b>refused:</b> {exc}"
+
+    @property
+    def widget(self):
+        if not hasattr(self, "_box"):
+            self._box = W.VBox([self.toggle, self.status, self.figure_widget])
+        return self._box
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.widget._repr_mimebundle_(**kwargs)

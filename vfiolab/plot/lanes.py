@@ -200,8 +200,10 @@ class LanesArtists:
     :class:`AxisMap`), ``legend`` and ``data`` (the last data drawn).
     """
 
-    def __init__(self, ax, data: LanesData, *, legend: bool = True):
+    def __init__(self, ax, data: LanesData, *, legend: bool = True,
+                 band_legend: str | None = None):
         self.ax = ax
+        self.band_legend = band_legend
         self.data: LanesData | None = None
         self.lanes: dict[str, _LaneArtists] = {}
         self.bands: list[Polygon] = []
@@ -250,7 +252,7 @@ class LanesArtists:
             if b.dst in points:
                 points[b.dst] += (b.dst_start, b.dst_start + b.size)
         for lane in data.lanes:
-            extra = points[lane.key]
+            extra = points[lane.key] + [int(a) for a in getattr(lane, "points", ())]
             if lane.key == "gpa":
                 extra = extra + [0]       # the guest-physical space starts at 0
             self.maps[lane.key] = compress_axis([(r.start, r.end) for r in lane.ranges], extra)
@@ -398,20 +400,24 @@ class LanesArtists:
                          label=style.KIND_LABELS[k]) for k in style.KIND_LABELS]
         handles.append(Patch(facecolor=style.KIND_COLORS["ram"], alpha=style.BAND_ALPHA,
                              edgecolor="#555555", linewidth=0.4,
-                             label="memslot: guest_phys_addr -> userspace_addr"))
+                             label=self.band_legend
+                             or "memslot: guest_phys_addr -> userspace_addr"))
         return self.ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0),
                               ncol=len(handles), frameon=False, fontsize=style.LABEL_SIZE,
                               handlelength=1.6, columnspacing=1.2)
 
 
-def draw_lanes(ax, data: LanesData, *, legend: bool = True) -> LanesArtists:
+def draw_lanes(ax, data: LanesData, *, legend: bool = True,
+               band_legend: str | None = None) -> LanesArtists:
     """Draw ``data`` (from :func:`vfiolab.views.lanes_data`) on ``ax`` and
-    return the artists; call ``.update(new_data)`` to redraw in place."""
-    return LanesArtists(ax, data, legend=legend)
+    return the artists; call ``.update(new_data)`` to redraw in place.
+    ``band_legend`` replaces the legend text of the bands (default: the
+    memslot translation)."""
+    return LanesArtists(ax, data, legend=legend, band_legend=band_legend)
 
 
 def lanes_figure(data: LanesData, *, pyplot: bool = False, legend: bool = True,
-                 fast_text: bool = False):
+                 fast_text: bool = False, band_legend: str | None = None):
     """A figure of the fixed size for this many lanes, with the lanes drawn:
     returns ``(fig, ax, artists)``.  ``pyplot`` and ``fast_text`` are passed
     to :func:`vfiolab.plot.style.new_figure`."""
@@ -420,5 +426,5 @@ def lanes_figure(data: LanesData, *, pyplot: bool = False, legend: bool = True,
     fig = style.new_figure(kind, pyplot=pyplot, fast_text=fast_text)
     with style.style_context():
         ax = fig.add_axes((0.01, 0.05, 0.98, 0.91))
-        artists = draw_lanes(ax, data, legend=legend)
+        artists = draw_lanes(ax, data, legend=legend, band_legend=band_legend)
     return fig, ax, artists
