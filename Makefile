@@ -48,8 +48,12 @@ html: setup
 lab: setup
 	$(BIN)/jupyter lab --notebook-dir=notebooks notebooks/00-the-question.ipynb
 
+NBVAL := --nbval --nbval-current-env --nbval-cell-timeout=120 \
+         --nbval-sanitize-with notebooks/nbval-sanitize.cfg
+
 test: setup qemu browser
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider $(NBVAL) notebooks/
 
 bench: setup
 	$(BIN)/python benchmarks/run_all.py

@@ -1,0 +1,372 @@
+"""The workbook's exercises: the hand method each solution shows agrees with
+the model, and where possible with real QEMU; a right answer is accepted in
+the forms a reader types it, and a wrong one is reported wrong with the
+worked steps.
+
+Expected values come from the real captures in data/references/ (info pci,
+made by QEMU 7.2.22 + SeaBIOS 1.16.2 under KVM), from the real lspci dumps
+in data/devices/ ([size=...] as the host's kernel reported it), or from the
+rules of the specification and the source, restated in each test:
+
+* configuration mechanism #1 (PCI Local Bus spec 3.0, 3.2.2.3.2; Linux
+  arch/x86/pci/direct.c PCI_CONF1_ADDRESS): 0x80000000 | bus << 16 |
+  devfn << 8 | (reg & 0xfc), data port 0xcfc + (reg & 3);
+* ECAM (PCI Express base spec; QEMU include/hw/pci/pcie_host.h):
+  base + (bus << 20 | devfn << 12 | reg);
+* QEMU hw/pci/pci.c pci_bar_address: a memory BAR decoding at address 0 is
+  not mapped; pci_update_mappings runs after every config write to a BAR;
+* KVM (Linux virt/kvm/kvm_main.c __gfn_to_hva_memslot): hva =
+  userspace_addr + (gpa - guest_phys_addr).
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from vfiolab import course, exercises as X
+from vfiolab.errors import ConfigError
+from vfiolab.reference import REFERENCES, load_reference
+
+SEEDS = range(12)
+
+
+# --------------------------------------------------------------------------
+# Every kind: reproducible, accepts its own answer, rejects a wrong one with steps
+# --------------------------------------------------------------------------
+
+def _wrong(ex):
+    a = ex.answer
+    if isinstance(a, list):
+        if a and isinstance(a[0], bool):
+            return ["n" if v else "y" for v in a]
+        return [0x1234] * len(a)
+    if isinstance(a, tuple):
+        return tuple(v + 1 for v in a)
+    return a + 0x1000
+
+
+@pytest.mark.parametrize("kind", sorted(X.EXERCISES))
+def test_each_kind_checks_its_own_answer_and_rejects_a_wrong_one(kind):
+    make = X.EXERCISES[kind]
+    for seed in SEEDS:
+        ex = make(seed)
+        assert ex.question() == make(seed).question(), "same seed, same exercise"
+        assert ex.question().startswith(f"ARG seed {seed}")
+        ok = ex.check(ex.answer)
+        assert ok.ok is True, (kind, seed, ok.text)
+        assert ok.text.startswith("Correct")
+        bad = ex.check(_wrong(ex))
+        assert bad.ok is False, (kind, seed)
+        assert bad.text.startswith("Not correct")
+        assert "Worked steps:" in bad.text and ex.answer_text in bad.text
+        assert "<details>" in bad._repr_html_()          # steps folded in a notebook
+        none = ex.check(None)
+        assert none.ok is None and "No answer yet" in none.text
+        sol = ex.solution()
+        assert "Worked steps:" in sol.text and sol.text.endswith(f"Answer: {ex.answer_text}")
+
+
+def test_seeds_give_different_exercises():
+    for kind, make in X.EXERCISES.items():
+        questions = {make(s).question().split("\n", 1)[1] for s in range(6)}
+        assert len(questions) >= 3, kind
+
+
+def test_rng_uses_only_the_documented_stable_stream():
+    # Python keeps random.Random(seed).random() the same across versions
+    # ("Notes on Reproducibility" in the random module's documentation)
+    assert random.Random(7).random() == 0.32383276483316237
+    r = X.Rng(7)
+    assert r.random() == 0.32383276483316237
+    r = X.Rng(0)
+    assert r.below(10) == 8                         # int(0.8444218515250481 * 10)
+
+
+# --------------------------------------------------------------------------
+# Sizing: the answer is what the host's kernel reported (lspci [size=...])
+# --------------------------------------------------------------------------
+
+def test_sizing_matches_every_bar_of_every_real_device():
+    from vfiolab.hostdevs import load_host_device
+    for name in X.ALL_DEVICES:
+        hd = load_host_device(course.host_device_path(name))
+        for b in hd.bars:
+            ex = X.bar_sizing_exercise(0, device=name, bar=b.index)
+            assert ex.answer == b.size, (name, b.index)
+            kind = "I/O" if b.kind == "io" else ("64-bit" if b.is64 else "32-bit")
+            assert kind in ex.answer_text
+
+
+def test_sizing_reads_the_p100_bar1_as_the_spec_says():
+    """Tesla P100 BAR1: 16G 64-bit prefetchable (lspci). With all ones
+    written, the low dword keeps only its type bits (0xc: 64-bit, prefetch)
+    and the high dword reads ~(16G >> 32 - 1) = 0xfffffffc."""
+    ex = X.bar_sizing_exercise(0, device="gpu-nvidia-tesla-p100", bar=1)
+    q = ex.question()
+    assert "0x0000000c" in q and "0xfffffffc" in q
+    assert ex.answer == 16 << 30
+    for form in ("16G", "16 GiB", "0x400000000", str(16 << 30), 16 << 30):
+        assert ex.check(form).ok, form
+
+
+# --------------------------------------------------------------------------
+# Placement: the hand method against the model and against real captures
+# --------------------------------------------------------------------------
+
+def _hand(p):
+    entries, start, above = X.placement_inputs(p)
+    where, _ = X.solve_placement(entries, start, above)
+    return entries, where
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_placement_hand_method_equals_the_model_for_every_bar(seed):
+    args, hosts = X._random_vm(X.Rng(seed))
+    p = course.predict_vm(args, hosts)
+    entries, where = _hand(p)
+    for e in entries:
+        assert where[(e.bdf, e.bar)] == p.vm.firmware.address(e.bdf, e.bar), (args, e.label)
+
+
+CAPTURES = ["pc-512M-edu", "q35-512M-ivshmem-1M", "pc-1G-ivshmem-16M", "pc-1G-ivshmem-1G",
+            "q35-1G-ivshmem-1G", "q35-3G-ivshmem-64M", "pc-3G-ivshmem-256M", "pc-4G-ivshmem-1G",
+            "q35-4G-ivshmem-2G", "pc-6G-ivshmem-4G", "q35-1G-multi", "pc-1G-multi"]
+
+
+@pytest.mark.parametrize("name", CAPTURES)
+def test_placement_hand_method_equals_real_qemu(name):
+    """Every memory BAR the captured info pci shows mapped (ROM BARs are
+    turned off again after SeaBIOS copies the option ROM) is where the hand
+    method puts it."""
+    ref = load_reference(REFERENCES / name)
+    p = course.predict_vm(ref.args)
+    _, where = _hand(p)
+    checked = 0
+    for d in ref.devices:
+        for b in d.bars:
+            if b.type == "io" or b.bar == 6 or b.address is None:
+                continue
+            assert where[(d.bdf, b.bar)] == b.address, (name, d.bdf, b.bar)
+            checked += 1
+    assert checked
+
+
+def test_placement_of_a_capture_as_an_exercise():
+    """pc-6G-ivshmem-4G: ivshmem BAR2 (4 GiB) does not fit below 4 GiB; the
+    64-bit window starts at 4 GiB + 3 GiB of RAM above 4 GiB and is aligned
+    up to the BAR's 4 GiB: 0x200000000, as info pci shows."""
+    ref = load_reference(REFERENCES / "pc-6G-ivshmem-4G")
+    ex = X.bar_placement_exercise(0, args=ref.args, target=("00:02.0", 2))
+    assert ex.answer == 0x200000000
+    assert ex.check("0x200000000").ok
+    assert "64-bit window" in ex.solution().text
+
+
+def test_placement_refuses_bridges():
+    ref = load_reference(REFERENCES / "q35-1G-rootport")
+    with pytest.raises(ConfigError, match="root bus"):
+        X.bar_placement_exercise(0, args=ref.args)
+
+
+def test_placement_accepts_a_multiline_command_line():
+    args = "\n-machine q35 -m 1G -nodefaults\n-device edu,id=edu0\n"
+    ex = X.bar_placement_exercise(0, args=args, target=("00:01.0", 0))
+    assert "ARG command -machine q35 -m 1G -nodefaults -device edu,id=edu0" in ex.question()
+    # SeaBIOS rules: mem list [edu BAR0 1M, AHCI BAR5 4K], prefmem empty (alignment 1)
+    # stays on top; mem base = align_down(0xfec00000 - 0x101000, 1M) = 0xfea00000, edu
+    # first (q35-1G-multi's info pci has edu0 BAR0 there too)
+    assert ex.answer == 0xFEA00000
+
+
+# --------------------------------------------------------------------------
+# Config addresses: the spec's formulas
+# --------------------------------------------------------------------------
+
+def test_cf8_and_ecam_formulas():
+    # PCI_CONF1_ADDRESS(bus 0, devfn 3 << 3, reg 0x10) and the data port
+    assert course.cf8_encode(0, 3, 0, 0x10) == (0x80001810, 0xCFC)
+    assert course.cf8_encode(0, 0x1F, 2, 0x3D) == (0x8000FA3C, 0xCFD)
+    assert course.cf8_encode(1, 0, 0, 0x06) == (0x80010004, 0xCFE)
+    # QEMU pci_data_read: offset = (config_reg | (port & 3)) & 0xff
+    d = course.cf8_decode(0x80000810, 0xCFD)
+    assert (d["bus"], d["dev"], d["fn"], d["offset"], d["enabled"]) == (0, 1, 0, 0x11, True)
+    assert course.cf8_decode(0x00000810)["enabled"] is False
+    # ECAM: bus << 20 | device << 15 | function << 12 | offset
+    assert course.ecam_encode(0, 1, 0, 0x10) == 0xB0008010
+    assert course.ecam_encode(0, 0x1F, 2, 0x24) == 0xB00FA024
+    assert course.ecam_encode(2, 0, 0, 0x100) == 0xB0200100
+    assert course.ecam_decode(0xB00FA024) == {"bus": 0, "dev": 0x1F, "fn": 2, "offset": 0x24}
+    with pytest.raises(ConfigError):
+        course.cf8_encode(0, 1, 0, 0x100)         # extended space: ECAM only
+    with pytest.raises(ConfigError):
+        course.ecam_decode(0xC0000000)
+
+
+def test_cf8_and_ecam_round_trip():
+    r = random.Random(1)
+    for _ in range(500):
+        bus, dev, fn = int(r.random() * 256), int(r.random() * 32), int(r.random() * 8)
+        off = int(r.random() * 256)
+        v, port = course.cf8_encode(bus, dev, fn, off)
+        d = course.cf8_decode(v, port)
+        assert (d["bus"], d["dev"], d["fn"], d["offset"]) == (bus, dev, fn, off)
+        off = int(r.random() * 4096)
+        d = course.ecam_decode(course.ecam_encode(bus, dev, fn, off))
+        assert (d["bus"], d["dev"], d["fn"], d["offset"]) == (bus, dev, fn, off)
+
+
+@pytest.mark.parametrize("variant", ["cf8-decode", "cf8-encode", "ecam-encode", "ecam-decode"])
+def test_config_exercise_variants_and_answer_forms(variant):
+    for seed in range(8):
+        ex = X.config_address_exercise(seed, variant=variant)
+        a = ex.answer
+        if variant == "cf8-encode":
+            forms = [a, f"{a[0]:#x} {a[1]:#x}", f"{a[0]:#x}, {a[1]:#x}"]
+            bus, dev, fn = (a[0] >> 16) & 0xFF, (a[0] >> 11) & 0x1F, (a[0] >> 8) & 7
+            assert a[0] & 0x80000000 and 0xCFC <= a[1] <= 0xCFF
+        elif variant == "ecam-encode":
+            forms = [a, hex(a)]
+            assert 0xB0000000 <= a < 0xC0000000
+        else:
+            bus, dev, fn, off = a
+            forms = [a, f"{bus:02x}:{dev:02x}.{fn} {off:#x}", f"{bus:02x}:{dev:02x}.{fn}@{off:#x}"]
+        for f in forms:
+            assert ex.check(f).ok, (variant, seed, f)
+
+
+# --------------------------------------------------------------------------
+# Exits and GPA -> HVA: the memslots, cross-checked with the flat view
+# --------------------------------------------------------------------------
+
+def _accesses(ex):
+    """(space, address, write) of each access, read back from the question."""
+    out = []
+    for line in ex.question().splitlines():
+        s = line.strip()
+        if s[:2].rstrip(".").isdigit() and " of " in s:
+            rw, _, rest = s.split(" ", 2)[1], None, s.split(" of ", 1)[1]
+            if rest.startswith("port"):
+                out.append(("io", int(rest.split()[1], 16), rw == "write"))
+            else:
+                out.append(("memory", int(rest.split()[1], 16), rw == "write"))
+    return out
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_exits_agree_with_the_flat_view(seed):
+    """Independent of the memslot list, from the flat view and QEMU's rules:
+    a memslot backs a ram/ramd/rom range, trimmed to whole host pages
+    (accel/kvm/kvm-all.c kvm_set_phys_mem, kvm_align_section), never an i/o
+    range; a write to the BIOS ROM exits, its slot being read-only (the
+    captures' kvm_set_user_memory shows flags=0x2 for pc.bios); every port
+    access exits."""
+    from vfiolab.addr import PAGE_SIZE, align_down, align_up
+    ex = X.exits_exercise(seed)
+    p = ex.context["prediction"]
+    secs = p.sections()
+    acc = _accesses(ex)
+    assert len(acc) == len(ex.answer) == 5
+    # the KVM column is the answer: it is left out of the question
+    assert not any(line.rstrip().endswith(" KVM") for line in ex.question().splitlines())
+    for (space, addr, write), exits in zip(acc, ex.answer):
+        if space == "io":
+            assert exits
+            continue
+        sec = next((s for s in secs if s.start <= addr <= s.end), None)
+        if sec is None or sec.kind == "i/o":
+            expect = True
+        else:
+            inside = align_up(sec.start, PAGE_SIZE) <= addr < align_down(sec.end + 1, PAGE_SIZE)
+            expect = not inside or (write and sec.name == "pc.bios")
+        assert exits == expect, (seed, hex(addr), sec)
+    assert ex.check("".join("y" if e else "n" for e in ex.answer)).ok
+    assert ex.check(" ".join("yes" if e else "no" for e in ex.answer)).ok
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_gpa_to_hva_lands_in_the_region_the_flat_view_names(seed):
+    """KVM's rule hva = userspace_addr + (gpa - guest_phys_addr) must point
+    into QEMU's mapping of the very region the flat view puts at that GPA
+    (guest RAM's RAM block, or the mmap of the device's BAR)."""
+    ex = X.gpa_exercise(seed)
+    p = ex.context["prediction"]
+    secs = p.sections()
+    gpas = [int(line.split(".", 1)[1].strip(), 16) for line in ex.question().splitlines()
+            if line.startswith("  ") and line.strip()[:2].rstrip(".").isdigit()
+            and line.strip().split(". ", 1)[1].startswith("0x")]
+    assert len(gpas) == len(ex.answer)
+    assert None in ex.answer and any(a is not None for a in ex.answer)
+    for gpa, hva in zip(gpas, ex.answer):
+        sec = next((s for s in secs if s.start <= gpa <= s.end), None)
+        if hva is None:
+            assert sec is None or not sec.kvm
+            continue
+        m = p.vm.host.find(hva)
+        assert m is not None and sec is not None
+        assert m.name == sec.name, (m.name, sec.name)
+    answer = [("exit" if a is None else hex(a)) for a in ex.answer]
+    assert ex.check(answer).ok and ex.check(", ".join(answer)).ok
+
+
+# --------------------------------------------------------------------------
+# Moving a BAR: QEMU's decoding rules, and the model's event stream
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_move_hand_method_equals_the_event_stream(seed):
+    ex = X.move_exercise(seed)
+    story = ex.context["story"]
+    bar = int(dict(ex.params)["bar"])
+    adds = [e["addr"] for e in story.events(story.steps[-1][0])
+            if e["op"] == "pci_update_mappings_add" and e["bar"] == bar]
+    assert adds == ex.answer
+    how = dict(ex.params)["how"]
+    maps, _ = X.solve_move(*_move_inputs(ex), how)
+    assert maps == ex.answer
+
+
+def _move_inputs(ex):
+    """(old, new, size, is64) read back from the question."""
+    import re
+    q = ex.question()
+    size = int(re.search(r"BAR of (0x[0-9a-f]+) bytes", q).group(1), 16)
+    old = int(re.search(r"is at (0x[0-9a-f]+)", q).group(1), 16)
+    new = int(re.search(r"moves it to (0x[0-9a-f]+)", q).group(1), 16)
+    return old, new, size, "64-bit" in q
+
+
+def test_careless_move_through_address_zero_is_not_mapped():
+    """ConnectX-7 BAR0 sits at 0xfc000000 (high dword 0). Moving it to
+    0x1000000000 with decode on: the low-dword write leaves 0x0 in the BAR,
+    which pci_bar_address refuses, so the BAR is unmapped until the high
+    dword arrives: only one map, at the final address."""
+    ex = X.move_exercise(0, device="nic-mellanox-connectx7", how="careless", new=0x1000000000)
+    assert ex.answer == [0x1000000000]
+    assert "refuses address 0" in ex.solution().text
+    dels = [e["addr"] for e in ex.context["story"].events("move_careless")
+            if e["op"] == "pci_update_mappings_del" and e["bar"] == 0]
+    assert dels == [0xFC000000]
+
+
+def test_careless_move_passes_an_intermediate_address():
+    """0xfc000000 -> 0x20fe000000 with decode on: after the low dword the
+    BAR holds (new low, old high) = 0xfe000000 and QEMU maps it there."""
+    ex = X.move_exercise(0, device="nic-mellanox-connectx7", how="careless", new=0x20FE000000)
+    assert ex.answer == [0xFE000000, 0x20FE000000]
+    clean = X.move_exercise(0, device="nic-mellanox-connectx7", how="clean", new=0x20FE000000)
+    assert clean.answer == [0x20FE000000]
+
+
+# --------------------------------------------------------------------------
+# The command line
+# --------------------------------------------------------------------------
+
+def test_cli_prints_the_question_and_with_c_the_solution(capsys):
+    assert X.main(["placement", "-s", "3"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("ARG seed 3") and "Worked steps" not in out
+    assert X.main(["placement", "-s", "3", "-c"]) == 0
+    out = capsys.readouterr().out
+    assert "Worked steps:" in out and "Answer: 0x" in out
