@@ -2027,7 +2027,8 @@ def create_device(type_name: str, qdev_id: str = "", props: dict | None = None) 
     if cls is None:
         detail = ("created by the machine, not with -device" if type_name in CHIPSET_DEVICE_TYPES
                   else "")
-        raise UnsupportedOption(f"-device {type_name}", DEVICE_TYPES.keys(), detail)
+        # vfio-pci is built by the boot code from a host device description
+        raise UnsupportedOption(f"-device {type_name}", list(DEVICE_TYPES) + ["vfio-pci"], detail)
     props = dict(props or {})
     if not qdev_id:
         qdev_id = str(props.get("id") or "")
