@@ -19,6 +19,7 @@ Malformed text raises ``vfiolab.errors.ParseError`` with the line number and
 the offending line; no other exception escapes.
 """
 
+from .kvmtrace import KvmTraceEvent, parse_kvm_trace
 from .lspci import merge as merge_lspci, parse_lspci_vvv, parse_lspci_x
 from .mtree import flatview_for, parse_mtree, parse_mtree_flat
 from .pci import parse_info_pci
@@ -36,4 +37,6 @@ __all__ = [
     "parse_lspci_x",
     "merge_lspci",
     "read_sysfs_device",
+    "parse_kvm_trace",
+    "KvmTraceEvent",
 ]
