@@ -214,3 +214,20 @@ def test_config_explorer_bits():
     assert {who for _, _, who in ce.bits("vendor ID")} == {"device"}
     html = ce.select("BAR0")
     assert "BAR0" in html and ce.out.value == html
+
+
+def test_barpanel_shows_ept_fill_and_iommu_map_list():
+    """After moving a passthrough BAR the guest touches it: a memslot backs
+    it, so KVM fills EPT (a "map" event, no exit); the IOMMU map list holds
+    the BAR's new IOVA (QEMU's VFIO listener maps ram_device sections with
+    IOVA = GPA)."""
+    from vfiolab.predict import predict
+    from vfiolab.widgets import BarPanel
+    p = predict("-M q35 -m 1G -nodefaults -device vfio-pci,host=0000:01:00.0,id=gpu0".split(),
+                host_devices={"0000:01:00.0": "data/devices/gpu-nvidia-tesla-p100"},
+                cpu_vendor="AuthenticAMD")
+    panel = BarPanel(p, bdf="00:01.0", bar=3)
+    new = [b for b in panel.candidates() if b != panel.base][0]
+    panel.set_base(new)
+    assert any(e["op"] == "map" and not e["exit"] for e in panel.last_touch)
+    assert f"<code>{hex(new)}</code>" in panel.mmu_html.value

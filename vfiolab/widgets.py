@@ -262,13 +262,47 @@ class BarPanel:
         return bool(self.device.command & PCI_COMMAND_MEMORY)
 
     # -- actions (plain methods; the widgets call these) -------------------------
+    @property
+    def mmu(self):
+        """KVM's MMU for this VM (vfiolab.model.ept.Mmu), made on first use."""
+        if getattr(self, "_mmu", None) is None:
+            from .model.ept import Mmu
+            self._mmu = Mmu(self.vm)
+        return self._mmu
+
     def _act(self, fn) -> list[dict]:
         n0 = len(self.vm.events)
         self._memslots_before = list(self.vm.memslots())
         fn()
+        # the guest then touches the BAR's first byte: EPT fills it lazily if
+        # a memslot backs it, or the access exits to QEMU (vfiolab.model.ept)
+        r = self.region
+        self.last_touch = self.mmu.access(r.addr, "read") if r.mapped else []
         self.last_events = self.vm.events[n0:]
         self.refresh()
         return self.last_events
+
+    def mmu_iommu_html(self) -> str:
+        """EPT counters and, with a passthrough device, the IOMMU map list."""
+        st = self.mmu.stats()
+        touch = "; ".join(
+            f"{e['op']} {e.get('gfn', e.get('gpa', ''))}"
+            + (f" level {e['level']} {e.get('memtype', '')}" if e["op"] == "map" else "")
+            + (f" -> {e['region']}" if e["op"] == "exit_mmio" else "")
+            for e in getattr(self, "last_touch", []) if e.get("op") in ("map", "mmio", "exit_mmio"))
+        leaves = ", ".join(f"{k}: {v}" for k, v in st["leaves"].items())
+        parts = [f"<b>EPT</b> leaves {leaves}; MMIO SPTEs {st['mmio_sptes']}; "
+                 f"zaps {st['zaps']} ({st['zapped_entries']} entries); refaults {st['refaults']}"
+                 + (f"<br>touching the BAR: {touch}" if touch else "")]
+        vfio = getattr(self.vm, "vfio", None)
+        container = getattr(vfio, "container", None) if vfio is not None else None
+        if container is not None:
+            from .views import iommu_maps
+            rows = "".join(f"<tr><td><code>{fmt_hex(m.iova)}</code></td><td><code>{fmt_hex(m.size)}"
+                           f"</code></td><td>{m.name}</td></tr>" for m in iommu_maps(container))
+            parts.append("<b>IOMMU map list</b> (IOVA = GPA)<table><tr><th>iova</th><th>size</th>"
+                         f"<th>what</th></tr>{rows}</table>")
+        return "<br>".join(parts)
 
     def set_base(self, addr: int) -> list[dict]:
         """Program the BAR to ``addr`` the chosen way; returns the events.
@@ -340,6 +374,7 @@ class BarPanel:
         cap = "what the last action caused" if len(ev) else "the last action changed no mapping"
         self.events_html.value = html_table(ev, table_id="vfiolab-barpanel-events", caption=cap)
         self.status.value = self._status_text()
+        self.mmu_html.value = self.mmu_iommu_html()
 
     def _status_text(self) -> str:
         r = self.region
@@ -396,6 +431,7 @@ class BarPanel:
                                       tooltips=["decode off, write the BAR, decode on",
                                                 "decode on, low dword then high dword"])
         self.status = W.HTML()
+        self.mmu_html = W.HTML()
         self.memslot_html = W.HTML()
         self.events_html = W.HTML()
         self._set_slider_options()
@@ -411,7 +447,8 @@ class BarPanel:
             controls = W.VBox([W.HBox([self.device_dd, self.bar_dd]), self.base_slider,
                                W.HBox([self.decode_tb, self.how_tb]), self.status])
             tables = W.HBox([self.memslot_html, self.events_html])
-            self._box = W.VBox([controls, self.figure_widget, self.legend_html, tables])
+            self._box = W.VBox([controls, self.figure_widget, self.legend_html, tables,
+                                self.mmu_html])
         return self._box
 
     def _repr_mimebundle_(self, **kwargs):
