@@ -342,3 +342,14 @@ def test_intx_disables_and_restores_mmaps():
     assert slots() == set()
     d.set_mmaps_enabled(True)
     assert slots() == bars
+
+
+def test_vfio_regions_table():
+    """Region table of the ConnectX-7: BAR0 at offset 0 with READ|WRITE|MMAP|CAPS,
+    the ROM at 6 << 40, config at 7 << 40 (VFIO_PCI_INDEX_TO_OFFSET)."""
+    from vfiolab.views import vfio_regions_frame
+    df = vfio_regions_frame(_vdev(_predict("nic-mellanox-connectx7"))).set_index("region")
+    assert df.loc["BAR0", "flags"] == "READ|WRITE|MMAP|CAPS"
+    assert df.loc["BAR0", "msix mappable"] == "yes"
+    assert df.loc["ROM", "offset"] == hex(6 << 40) and df.loc["config", "offset"] == hex(7 << 40)
+    assert df.loc["BAR0", "QEMU mmaps"] == "[0x0-0x1ffffff]"

@@ -26,7 +26,7 @@ from .addr import fmt_hex, fmt_size
 from .records import Memslot, TraceEvent
 
 __all__ = [
-    "config_frame", "HEADER_REGISTERS",
+    "config_frame", "HEADER_REGISTERS", "vfio_regions_frame",
     "flatview_frame", "memslot_frame", "bars_frame", "events_frame", "styled", "html_table",
     "memslot_flag_names", "normalize_event",
     "LaneRange", "Lane", "Band", "LanesData", "lanes_data", "lanes_from_records",
@@ -637,3 +637,22 @@ def config_frame(vfio_dev) -> pd.DataFrame:
                      "kernel virtualizes": "yes" if kernel else ""})
     return pd.DataFrame(rows, columns=["offset", "width", "register", "value", "owner",
                                        "kernel virtualizes"])
+
+
+def vfio_regions_frame(vfio_dev) -> pd.DataFrame:
+    """The VFIO device fd's regions as the kernel reports them
+    (``VFIO_DEVICE_GET_REGION_INFO``, :func:`vfiolab.model.vfio.region_infos`),
+    with what QEMU mmapped of each (``vfio_region_mmap``)."""
+    rows = []
+    bars = {vb.index: vb for vb in getattr(vfio_dev, "vbars", [])}
+    for r in vfio_dev.regions:
+        vb = bars.get(r.index)
+        mmaps = ", ".join(f"[{_hex(m.offset)}-{_hex(m.offset + m.size - 1)}]"
+                          for m in (vb.mmaps if vb is not None else []))
+        sparse = ", ".join(f"[{_hex(o)}+{_hex(n)}]" for o, n in r.sparse) if r.sparse else ""
+        rows.append({"index": r.index, "region": r.name, "offset": _hex(r.offset),
+                     "size": _hex(r.size), "flags": r.flag_names(),
+                     "sparse mmap": sparse, "msix mappable": "yes" if r.msix_mappable else "",
+                     "QEMU mmaps": mmaps})
+    return pd.DataFrame(rows, columns=["index", "region", "offset", "size", "flags",
+                                       "sparse mmap", "msix mappable", "QEMU mmaps"])
