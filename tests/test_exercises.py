@@ -370,3 +370,188 @@ def test_cli_prints_the_question_and_with_c_the_solution(capsys):
     assert X.main(["placement", "-s", "3", "-c"]) == 0
     out = capsys.readouterr().out
     assert "Worked steps:" in out and "Answer: 0x" in out
+
+
+# --------------------------------------------------------------------------
+# EPT fills (notebook 04): KVM's rules by hand against the model's Mmu
+# --------------------------------------------------------------------------
+#
+# The rules (Linux arch/x86/kvm/mmu/mmu.c kvm_mmu_hugepage_adjust,
+# __kvm_mmu_max_mapping_level, host_pfn_mapping_level; arch/x86/kvm/x86.c
+# kvm_alloc_memslot_metadata): a huge page needs its aligned frame inside the
+# memslot and guest_phys_addr = userspace_addr modulo its size, and is capped
+# by the host's page for that HVA; no memslot, or a write to a read-only one,
+# exits to QEMU (KVM_EXIT_MMIO).
+
+P100_ARGS = "-machine q35 -m 2G -nodefaults -device vfio-pci,host=0000:01:00.0,id=pt0"
+P100 = {"0000:01:00.0": "gpu-nvidia-tesla-p100"}
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_ept_hand_method_equals_the_model(seed):
+    from vfiolab.model.ept import Mmu
+    ex = X.ept_exercise(seed)
+    p, touches = ex.context["prediction"], ex.context["touches"]
+    hand, steps = X.solve_ept(touches, p.memslots(), p.sections(), p.vm.host)
+    assert hand == ex.answer and len(steps) == len(touches)
+    assert set(ex.answer) <= {"4K", "2M", "1G", "-", "exit"}
+    # the same touches on a host without transparent huge pages: guest RAM is
+    # then mapped with 4K host pages, so KVM maps it 4K too
+    q = course.predict_vm(dict(ex.params)["command"],
+                          {"0000:01:00.0": dict(ex.params)["host device"].split("=")[1]})
+    q.vm.host.thp = False
+    mmu = Mmu(q.vm, record=False)
+    model = [X._ept_label(mmu.access(g, k)) for g, k in touches]
+    hand, _ = X.solve_ept(touches, q.memslots(), q.sections(), q.vm.host)
+    assert hand == model
+
+
+def test_ept_levels_of_the_p100_by_the_rules():
+    """P100 guest (q35, 2 GiB): pc.ram's slot [0x100000, 0x80000000) has a
+    2M-aligned userspace_addr (QEMU_VMALLOC_ALIGN) offset by the same 1 MiB, so
+    a 2M frame inside it maps 2M (THP), the frame [0, 2M) sticks out -> 4K;
+    BAR1 (16G, lspci) sits at 0x400000000 (SeaBIOS: 4 GiB aligned up to the
+    BAR's size), host BAR 0x3b800000000 and its mmap are 1G aligned -> 1G; the
+    256K BIOS ROM slot -> 4K, and a write to it exits (KVM_MEM_READONLY); the
+    ECAM window has no memslot -> exit.  A second page of BAR1's first GiB and
+    of the 2M frame at 0x200000 find the leaf already there: -."""
+    p = course.predict_vm(P100_ARGS, P100)
+    touches = [(0x200000, "read"), (0x3FF000, "write"), (0x1FF000, "read"),
+               (0x400000040, "read"), (0x43FFFF000, "write"), (0xFFFC0000, "read"),
+               (0xFFFC0000, "write"), (0xB0000000, "read")]
+    want = ["2M", "-", "4K", "1G", "-", "4K", "exit", "exit"]
+    hand, _ = X.solve_ept(touches, p.memslots(), p.sections(), p.vm.host)
+    assert hand == want
+    ex = X.ept_exercise(0, device="gpu-nvidia-tesla-p100")
+    assert ex.check(ex.answer_text.strip("[]")).ok
+    assert ex.check(["4k" if a == "4K" else a for a in ex.answer]).ok
+
+
+def test_solve_level_reasons():
+    from vfiolab.records import Memslot
+    ram = Memslot(8, 0, 0x100000, 0x7FF00000, 0x7F0000100000)
+    assert X.solve_level(ram, 0x200000, 2 << 20)[0] == 2
+    assert X.solve_level(ram, 0x40000000, 2 << 20)[0] == 2       # 1G frame fits, host caps
+    assert X.solve_level(ram, 0x40000000, 1 << 30)[0] == 3
+    assert X.solve_level(ram, 0x1FF000, 2 << 20)[0] == 1
+    skew = Memslot(9, 0, 0x4000000, 0x2000000, 0x7F0000001000)  # HVA not congruent
+    level, why = X.solve_level(skew, 0x4000000, 2 << 20)
+    assert level == 1 and "differ modulo 2M" in why[-1]
+
+
+# --------------------------------------------------------------------------
+# DMA (notebook 05): the map list by hand against the IOMMU's page walk
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_dma_hand_method_equals_the_iommu(seed):
+    from vfiolab.views import iommu_maps
+    ex = X.dma_exercise(seed)
+    p = ex.context["prediction"]
+    maps = iommu_maps(p.vm.vfio.container, p.vm.host)
+    hand = [X.solve_dma(maps, iova, acc)[0] for iova, acc in ex.context["requests"]]
+    assert hand == ex.answer
+    forms = [hex(a) if isinstance(a, int) else a.upper() for a in ex.answer]
+    assert ex.check(forms).ok and ex.check(", ".join(map(str, forms))).ok
+
+
+def test_dma_of_the_p100_by_the_rules():
+    """IOVA = GPA (QEMU vfio_listener_region_add): BAR1 at GPA 0x400000000
+    reaches the host BAR at 0x3b800000000 (lspci Region 1) plus the offset,
+    peer to peer; the BIOS ROM is mapped READ only (fault 0x5 on a write); an
+    MSI write is not translated (VT-d 3.14), a read there is blocked; nothing
+    is mapped between the end of RAM (2 GiB) and the BARs."""
+    from vfiolab.model.iommu import iommu_for
+    from vfiolab.views import iommu_maps
+    p = course.predict_vm(P100_ARGS, P100)
+    maps = iommu_maps(p.vm.vfio.container, p.vm.host)
+    cases = [((0x400001000, "read"), 0x3B800001000), ((0xFD000010, "write"), 0x91000010),
+             ((0xFFFC0100, "write"), "fault"), ((0xFFFC0100, "read"), None),
+             ((0xFEE00000, "write"), "msi"), ((0xFEE00000, "read"), "fault"),
+             ((0x80000000, "read"), "fault")]
+    io = iommu_for(p.vm)
+    for (iova, acc), want in cases:
+        got, _ = X.solve_dma(maps, iova, acc)
+        if want is not None:
+            assert got == want, (hex(iova), acc)
+        ev = io.dma("00:01.0", iova, acc)[0]
+        model = (int(ev["hpa"], 16) if ev["op"] == "dma" else
+                 "msi" if ev["op"] == "interrupt_request" else "fault")
+        assert model == got
+
+
+# --------------------------------------------------------------------------
+# A BAR move as the listeners see it (notebook 06)
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_listener_calls_follow_the_priority_rule(seed):
+    """QEMU softmmu/memory.c address_space_update_topology_pass: a removed
+    range goes to the listeners in reverse priority order (KVM 10, then VFIO
+    0), an added one in forward order: the calls come as 'd u' and 'm c'
+    pairs, one pair per memslot-able piece of each BAR (un)mapped."""
+    ex = X.listeners_exercise(seed)
+    calls = "".join(ex.answer)
+    pairs = [calls[i:i + 2] for i in range(0, len(calls), 2)]
+    assert len(calls) % 2 == 0 and set(pairs) <= {"du", "mc"}
+    story = ex.context["story"]
+    evs = story.events(story.steps[-1][0])
+    maps = [e for e in evs if e["op"] in ("pci_update_mappings_del", "pci_update_mappings_add")]
+    p = ex.context["prediction"]
+    pieces = {}
+    for r in next(d for d in p.vm.devices if d.type_name == "vfio-pci").bars():
+        if r.mapped:
+            pieces[r.index] = len(X.bar_ranges(p.sections(), r.addr, r.size))
+    assert len(pairs) == sum(pieces.get(e["bar"], 0) for e in maps)
+    assert ex.check(calls).ok and ex.check(" ".join(calls)).ok
+
+
+def test_listener_calls_of_a_clean_p100_move():
+    """The P100 has three memory BARs, each one RAM-device range (no MSI-X
+    table inside: lspci shows MSI only). A clean move of BAR3 turns decode off
+    (three unmaps) and on (three maps): d u d u d u m c m c m c."""
+    ex = X.listeners_exercise(0, device="gpu-nvidia-tesla-p100", how="clean",
+                              new=0x1000000000)
+    assert "".join(ex.answer) == "dududumcmcmc"
+
+
+# --------------------------------------------------------------------------
+# The thread's claims (notebook 07): each statement's truth by its rule
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_claim_statements_are_true_or_false_by_the_rules(seed):
+    import re
+    ex = X.claims_exercise(seed)
+    p = ex.context["prediction"]
+    slots = p.memslots()
+    rules = [("EPT already maps it", False),          # KVM fills EPT on the first touch
+             ("through ECAM", True),                   # no memslot: KVM_EXIT_MMIO
+             ("is reprogrammed to", False),            # vfio-pci virtualizes BAR writes
+             ("lands in the same host page", True),    # IOVA = GPA without a vIOMMU
+             ("pins the pages of BAR", False),         # VM_PFNMAP is not pinned
+             ("A KVM memslot covers the ECAM window", False),
+             ("(the BIOS ROM) completes inside KVM", False),   # KVM_MEM_READONLY
+             ("makes QEMU call KVM_SET_USER_MEMORY_REGION", True),
+             ("makes KVM install EPT entries", False)]
+    lines = [ln.strip() for ln in ex.question().splitlines() if re.match(r"\s+\d+\. ", ln)]
+    assert len(lines) == len(ex.answer)
+    for line, truth in zip(lines, ex.answer):
+        m = re.search(r"first read of guest-physical (0x[0-9a-f]+)", line)
+        if m:
+            gpa = int(m.group(1), 16)
+            covered = any(s.guest_phys_addr <= gpa < s.guest_phys_addr + s.memory_size
+                          for s in slots)
+            assert truth is (not covered), line
+            continue
+        want = [t for k, t in rules if k in line]
+        assert len(want) == 1, line
+        assert truth is want[0], line
+    assert ex.check(" ".join("yes" if a else "no" for a in ex.answer)).ok
+
+
+def test_cli_new_kinds(capsys):
+    for kind in ("ept", "dma", "listeners", "claims"):
+        assert X.main([kind, "-s", "2", "-c"]) == 0
+        out = capsys.readouterr().out
+        assert out.startswith("ARG seed 2") and "Worked steps:" in out

@@ -42,7 +42,9 @@ from .errors import ConfigError, SizeError, VfiolabError
 
 __all__ = ["Exercise", "Check", "Rng", "exits_exercise", "bar_sizing_exercise",
            "bar_placement_exercise", "config_address_exercise", "gpa_exercise",
-           "move_exercise", "EXERCISES", "main"]
+           "move_exercise", "ept_exercise", "dma_exercise", "listeners_exercise",
+           "claims_exercise", "solve_level", "solve_ept", "solve_dma", "solve_listeners",
+           "EXERCISES", "main"]
 
 #: host BDF every generated vfio-pci device is given (any free one would do)
 HOST_BDF = "0000:01:00.0"
@@ -1096,6 +1098,712 @@ def _dev_path(name) -> str:
 
 
 # --------------------------------------------------------------------------
+# 7. EPT fills: what does KVM do on each touch? (notebook 04)
+# --------------------------------------------------------------------------
+
+#: host devices whose BARs give memslots of several sizes (1G-, 2M- and
+#: 4K-mappable) and, for some, an MSI-X table page without a memslot
+EPT_DEVICES = ("gpu-nvidia-tesla-p100", "gpu-nvidia-rtx6000-ada", "nvme-intel-dc-ssd",
+               "nic-mellanox-connectx7", "nic-intel-xl710", "virtio-net-this-machine")
+#: x86 page sizes by EPT level (PG_LEVEL_4K/2M/1G)
+LEVEL_LABELS = {1: "4K", 2: "2M", 3: "1G"}
+LEVEL_BYTES = {1: PAGE_SIZE, 2: 2 * MiB, 3: GiB}
+_HOST_LEVEL = {PAGE_SIZE: 1, 2 * MiB: 2, GiB: 3}
+#: the answers an EPT touch can have besides a page size
+NOTHING, EXIT = "-", "exit"
+
+
+def solve_level(slot, gpa: int, host_page: int, max_level: int = 3):
+    """Hand method: the EPT level KVM maps the first touch of ``gpa`` at,
+    and why, for a memslot record ``slot`` (guest_phys_addr, memory_size,
+    userspace_addr) and the size of the host page-table entry behind the
+    HVA.
+
+    Rules (Linux ``arch/x86/kvm/mmu/mmu.c`` ``kvm_mmu_hugepage_adjust``,
+    ``__kvm_mmu_max_mapping_level``, ``host_pfn_mapping_level``;
+    ``arch/x86/kvm/x86.c`` ``kvm_alloc_memslot_metadata``, whose
+    ``disallow_lpage`` marks the huge frames a slot cannot use): start at the
+    largest page EPT offers (1G); a huge page is allowed only when the
+    slot's guest_phys_addr and userspace_addr are congruent modulo its size
+    and its aligned frame around ``gpa`` lies wholly inside the slot;
+    otherwise try the next size down.  The result is capped by the host's
+    own page for that HVA (2M for THP-backed RAM, up to 1G for a BAR's PFN
+    map, 4K otherwise).  Returns ``(level, reasons)``.
+    """
+    start, end = slot.guest_phys_addr, slot.guest_phys_addr + slot.memory_size
+    reasons = []
+    level = max_level
+    while level > 1:
+        size, name = LEVEL_BYTES[level], LEVEL_LABELS[level]
+        frame = gpa & ~(size - 1)
+        if (slot.guest_phys_addr - slot.userspace_addr) % size:
+            reasons.append(f"not {name}: guest_phys_addr {fmt_hex(start)} and userspace_addr "
+                           f"{fmt_hex(slot.userspace_addr)} differ modulo {name}")
+        elif frame < start or frame + size > end:
+            reasons.append(f"not {name}: the {name} frame at {fmt_hex(frame)} sticks out of "
+                           f"the slot [{fmt_hex(start)}, {fmt_hex(end)})")
+        else:
+            reasons.append(f"the {name} frame at {fmt_hex(frame)} lies inside the slot, and "
+                           f"GPA and HVA are congruent modulo {name}")
+            break
+        level -= 1
+    host_level = _HOST_LEVEL.get(host_page, 1)
+    if host_level < level:
+        reasons.append(f"but the host maps that HVA with a {LEVEL_LABELS[host_level]} page, "
+                       f"so {LEVEL_LABELS[host_level]}")
+        level = host_level
+    elif level == 1 and not reasons:
+        reasons.append("4K")
+    return level, reasons
+
+
+def solve_ept(touches, slots, sections, host, max_level: int = 3):
+    """Hand method for a sequence of guest accesses ``(gpa, kind)`` on a VM
+    whose EPT starts empty: per access ``"4K"``/``"2M"``/``"1G"`` (KVM
+    installs a leaf of that size and the access completes in the guest),
+    ``"-"`` (a leaf already maps it with the permission: no exit at all) or
+    ``"exit"`` (it reaches QEMU); and the steps.
+
+    Rules: no memslot covers the GPA -> the EPT violation finds no slot and
+    KVM returns ``KVM_EXIT_MMIO`` (``kvm_handle_noslot_fault``, after
+    installing an MMIO SPTE that makes later accesses exit too); a write to
+    a ``KVM_MEM_READONLY`` slot exits as well (``kvm_handle_error_pfn``);
+    otherwise a present leaf covering the GPA means no exit, and a missing
+    one is filled at :func:`solve_level`'s size (a huge leaf replaces the
+    smaller leaves under it).
+    """
+    leaves: set[tuple[int, int]] = set()
+    answer, steps = [], []
+    for i, (gpa, kind) in enumerate(touches, 1):
+        sec = _section_at(sections, gpa)
+        where = (f"{sec.kind} \"{sec.name}\"" if sec else "nothing (unassigned)")
+        slot = _covering_slot(slots, gpa)
+        head = f"{i}. {kind} {fmt_hex(gpa)} ({where}): "
+        if slot is None:
+            answer.append(EXIT)
+            steps.append(head + "no memslot covers it -> EPT violation, KVM finds no slot, "
+                                "installs an MMIO SPTE (if not there yet) and returns "
+                                "KVM_EXIT_MMIO: exit.")
+            continue
+        if kind == "write" and slot.readonly:
+            answer.append(EXIT)
+            steps.append(head + f"memslot {slot.slot} is KVM_MEM_READONLY and this is a write "
+                                "-> KVM_EXIT_MMIO: exit.")
+            continue
+        cover = next(((lv, b) for lv, b in sorted(leaves, reverse=True)
+                      if b <= gpa < b + LEVEL_BYTES[lv]), None)
+        if cover is not None:
+            answer.append(NOTHING)
+            steps.append(head + f"the {LEVEL_LABELS[cover[0]]} leaf at {fmt_hex(cover[1])} "
+                                "installed earlier already maps it (writable: the slot is not "
+                                "read-only) -> no exit, nothing to do: -.")
+            continue
+        hva = slot.userspace_addr + (gpa - slot.guest_phys_addr)
+        t = host.translate(hva)
+        page = t.page_size if t is not None else PAGE_SIZE
+        level, why = solve_level(slot, gpa, page, max_level)
+        size = LEVEL_BYTES[level]
+        base = gpa & ~(size - 1)
+        leaves = {(lv, b) for lv, b in leaves if not (lv < level and base <= b < base + size)}
+        leaves.add((level, base))
+        answer.append(LEVEL_LABELS[level])
+        steps.append(head + f"memslot {slot.slot} (guest_phys_addr {fmt_hex(slot.guest_phys_addr)}"
+                            f", memory_size {fmt_hex(slot.memory_size)}), no leaf yet -> EPT "
+                            f"violation; " + "; ".join(why) + f" -> KVM maps a "
+                            f"{LEVEL_LABELS[level]} leaf at {fmt_hex(base)}.")
+    return answer, steps
+
+
+def _ept_label(events) -> str:
+    """What the model's Mmu did for one access, as an answer."""
+    if any(e.get("exit") for e in events):
+        return EXIT
+    maps = [e for e in events if e["op"] == "map"]
+    if maps:
+        return LEVEL_LABELS[maps[-1]["level"]]
+    return NOTHING
+
+
+def _ept_item(value) -> str:
+    if isinstance(value, bool):
+        raise ConfigError(f"{value!r}: say 4K, 2M, 1G, - or exit")
+    if isinstance(value, int):
+        return {PAGE_SIZE: "4K", 2 * MiB: "2M", GiB: "1G"}.get(value, fmt_hex(value))
+    s = str(value).strip().strip("'\"").upper().replace("IB", "").replace("B", "")
+    if s in ("-", "NONE", "NOTHING", "N", "HIT", ""):
+        return NOTHING
+    if s in ("EXIT", "X", "QEMU", "TRAP"):
+        return EXIT
+    s = {"4096": "4K", "4KI": "4K", "2048K": "2M", "1024M": "1G"}.get(s, s)
+    if s in ("4K", "2M", "1G"):
+        return s
+    raise ConfigError(f"{value!r}: say 4K, 2M, 1G, - (nothing: already mapped) or exit")
+
+
+def _ept_answers(value) -> list[str]:
+    if isinstance(value, str):
+        value = value.replace(",", " ").split()
+    return [_ept_item(v) for v in value]
+
+
+def _slot_host_page(p, slot) -> int:
+    t = p.vm.host.translate(slot.userspace_addr)
+    return t.page_size if t is not None else PAGE_SIZE
+
+
+def ept_exercise(seed: int = 0, *, n: int = 6, device: str | None = None) -> Exercise:
+    """A guest touches a few guest-physical addresses, one after another,
+    on a VM whose EPT is still empty: for each, does KVM install an EPT leaf
+    (of which size), find one already there (``-``), or exit to QEMU?
+
+    The answer is :class:`vfiolab.model.ept.Mmu` run on the sequence; the
+    steps are :func:`solve_ept` (KVM's rules, restated), which
+    ``tests/test_exercises.py`` checks against the model.
+    """
+    from .model.ept import Mmu
+    from .views import memslot_frame
+    rng = Rng(seed)
+    device = device or rng.choice(EPT_DEVICES)
+    mem = rng.choice(("2G", "4G"))
+    args = f"-machine q35 -m {mem} -nodefaults -device vfio-pci,host={HOST_BDF},id=pt0"
+    p = _predict(args, {HOST_BDF: device})
+    secs, slots, host = p.sections(), p.memslots(), p.vm.host
+    cands: list[tuple[str, int, str]] = []          # (what, gpa, kind)
+
+    def page(lo: int, hi: int) -> int:
+        return lo + rng.below(max(1, (hi - lo) // PAGE_SIZE)) * PAGE_SIZE + rng.below(64) * 8
+
+    rw = lambda: "write" if rng.chance(0.4) else "read"           # noqa: E731
+    cands.append(("guest RAM below 1 MiB", page(0x1000, 0x9F000), rw()))
+    cands.append(("guest RAM just above 1 MiB", page(0x100000, 0x200000), rw()))
+    big = max((m for m in slots if not m.readonly and host.find(m.userspace_addr) is not None
+               and host.find(m.userspace_addr).kind == "ram"), key=lambda m: m.memory_size)
+    cands.append(("guest RAM", page(big.guest_phys_addr + 2 * MiB,
+                                    big.guest_phys_addr + big.memory_size), rw()))
+    bar_slots = [m for m in slots if getattr(host.find(m.userspace_addr), "kind", "") == "pfnmap"]
+    for m in rng.sample(bar_slots, 2):
+        cands.append(("the passed-through device's BAR",
+                      page(m.guest_phys_addr, m.guest_phys_addr + m.memory_size), rw()))
+    for name, what in (("msix-table", "the MSI-X table"), ("ahci", "the AHCI controller's BAR5"),
+                       ("hpet", "the HPET")):
+        s = next((s for s in secs if s.name == name), None)
+        if s is not None:
+            cands.append((what, s.start + 4 * rng.below(max(1, min(s.size, 0x100) // 4)), rw()))
+    bios = next(s for s in secs if s.name == "pc.bios")
+    cands.append(("the BIOS ROM", bios.start + rng.below(0x3F) * 0x1000,
+                  "write" if rng.chance(0.5) else "read"))
+    hole = p.vm.ram_split.below_4g + 0x1000 * (1 + rng.below(0x100))
+    if _section_at(secs, hole) is None:
+        cands.append(("nothing (a hole in the map)", hole, "read"))
+    chosen = rng.sample(cands, max(2, n - 2))
+    # two follow-ups: another page in the frame of an earlier RAM touch, and a
+    # second access to an earlier address
+    ram = [c for c in chosen if c[0].startswith("guest RAM")]
+    if ram:
+        what, gpa, _ = rng.choice(ram)
+        other = (gpa & ~(2 * MiB - 1)) + rng.below(512) * PAGE_SIZE + rng.below(64) * 8
+        chosen.append((f"{what} (the same 2 MiB frame as before)", other, rw()))
+    what, gpa, kind = rng.choice(chosen)
+    chosen.append((f"{what} (again)", gpa, "write" if kind == "read" else "read"))
+    touches = [(gpa, kind) for _, gpa, kind in chosen]
+    mmu = Mmu(p.vm, record=False)
+    answer = [_ept_label(mmu.access(gpa, kind)) for gpa, kind in touches]
+    mmu.detach()
+    hand, steps = solve_ept(touches, slots, secs, host)
+    if hand != answer:                      # the hand method must agree with the model
+        raise VfiolabError(f"hand method {hand} != model {answer} ({args}, {device})")
+    table = memslot_frame(sorted(slots, key=lambda m: m.guest_phys_addr), secs)
+    table["host page"] = [LEVEL_LABELS[_HOST_LEVEL.get(_slot_host_page(p, m), 1)]
+                          for m in sorted(slots, key=lambda m: m.guest_phys_addr)]
+    rows = [f"  {i}. {kind} of guest-physical {fmt_hex(gpa)}"
+            for i, (gpa, kind) in enumerate(touches, 1)]
+    prompt = ("The VM's memslots (KVM_SET_USER_MEMORY_REGION), with the size of the host page "
+              "behind each slot's HVAs (THP for guest RAM, PFN-map pages for a BAR):\n\n"
+              + table.to_string(index=False) +
+              "\n\nKVM's EPT is empty (no access yet) and offers 4K, 2M and 1G pages. The guest "
+              "makes these accesses, in this order:\n" + "\n".join(rows) +
+              "\n\nFor each: the size of the EPT leaf KVM installs (4K, 2M or 1G), '-' if one "
+              "already maps it (no exit at all), or 'exit' if it reaches QEMU.\n"
+              "Answer with a list, e.g. ['2M', '-', 'exit', ...].")
+    params = [("seed", str(seed)), ("command", args), ("host device", f"{HOST_BDF}={device}"),
+              ("cpu_vendor", CPU_VENDOR)]
+    return Exercise("ept", seed, params, prompt, answer, "[" + ", ".join(answer) + "]", steps,
+                    parse=_ept_answers, compare=_compare_lists(str),
+                    hint="no memslot -> exit; else the largest of 1G/2M whose frame lies inside "
+                         "the slot with GPA and HVA congruent, capped by the host page.",
+                    context={"prediction": p, "touches": touches})
+
+
+# --------------------------------------------------------------------------
+# 8. A passed-through device's DMA through the type1 IOMMU (notebook 05)
+# --------------------------------------------------------------------------
+
+FAULT, MSI = "fault", "msi"
+
+
+def solve_dma(maps, iova: int, access: str):
+    """Hand method for one DMA request without a vIOMMU: ``(result, why)``
+    with result an HPA, ``"fault"`` or ``"msi"``.
+
+    Rules: a write to 0xfee00000-0xfeefffff is an interrupt request, not
+    translated, and a read there is blocked (VT-d spec 3.14); otherwise the
+    IOMMU walks the page table QEMU's VFIO listener filled at IOVA = GPA
+    (QEMU ``hw/vfio/common.c`` ``vfio_listener_region_add``, Linux
+    ``vfio_iommu_type1.c`` ``vfio_pin_map_dma``): no run covers the IOVA, or
+    a write to a run mapped without ``VFIO_DMA_MAP_FLAG_WRITE`` -> a DMA
+    remapping fault (reasons 0x6 / 0x5); else HPA = run's HPA + offset.
+    ``maps`` are :class:`vfiolab.views.IommuMap` runs."""
+    from .model.iommu import MSI_RANGE_END, MSI_RANGE_START
+    if MSI_RANGE_START <= iova <= MSI_RANGE_END:
+        if access == "write":
+            return MSI, "a write to the interrupt range is an MSI (VT-d 3.14): msi."
+        return FAULT, "a read of the interrupt range is not translated (VT-d 3.14): fault."
+    run = next((m for m in maps if m.iova <= iova < m.end), None)
+    if run is None:
+        return FAULT, "no run of the map list covers it (QEMU mapped nothing here) -> fault 0x6/0x5."
+    if access == "write" and not run.write:
+        return FAULT, (f"the run at {fmt_hex(run.iova)} ({run.name}) was mapped READ only "
+                       f"-> write fault 0x5.")
+    hpa = run.hpa + (iova - run.iova)
+    what = "the device's own BAR (peer to peer)" if run.kind == "pfnmap" else "guest memory"
+    return hpa, (f"run at IOVA {fmt_hex(run.iova)} ({run.name}) -> HPA {fmt_hex(run.hpa)} + "
+                 f"{fmt_hex(iova - run.iova)} = {fmt_hex(hpa)}, {what}.")
+
+
+def _dma_item(value):
+    if isinstance(value, str) and value.strip().lower() in ("fault", "f", "dmar", "x"):
+        return FAULT
+    if isinstance(value, str) and value.strip().lower() in ("msi", "interrupt", "irq"):
+        return MSI
+    return _int(value)
+
+
+def _show_dma(v) -> str:
+    return fmt_hex(v) if isinstance(v, int) else str(v)
+
+
+def dma_exercise(seed: int = 0, *, n: int = 5, device: str | None = None) -> Exercise:
+    """The passed-through device issues DMA requests (no vIOMMU): for each,
+    the host physical address it reaches, ``fault`` or ``msi``.  The answer
+    is :func:`vfiolab.model.iommu.iommu_for` (the VT-d page table QEMU's
+    maps filled); the steps are :func:`solve_dma` on the map list."""
+    from .model.iommu import MSI_RANGE_START, iommu_for
+    from .views import iommu_maps
+    rng = Rng(seed)
+    device = device or rng.choice(EPT_DEVICES)
+    mem = rng.choice(("2G", "4G"))
+    args = f"-machine q35 -m {mem} -nodefaults -device vfio-pci,host={HOST_BDF},id=pt0"
+    p = _predict(args, {HOST_BDF: device})
+    vm = p.vm
+    maps = iommu_maps(vm.vfio.container, vm.host)
+    secs = p.sections()
+    cands: list[tuple[int, str]] = []
+
+    def inside(m, span=None):
+        span = span or m.size
+        return m.iova + rng.below(max(1, span // PAGE_SIZE)) * PAGE_SIZE + rng.below(512) * 8
+
+    ram = [m for m in maps if m.kind == "ram" and m.write]
+    big = max(ram, key=lambda m: m.size)
+    cands.append((inside(big), "write" if rng.chance(0.6) else "read"))
+    cands.append((inside(ram[0]), "read"))
+    bars = [m for m in maps if m.kind == "pfnmap"]
+    if bars:
+        cands.append((inside(rng.choice(bars), 64 * MiB), "write" if rng.chance(0.5) else "read"))
+    ro = [m for m in maps if not m.write]
+    if ro:
+        cands.append((inside(rng.choice(ro)), "write"))
+        cands.append((inside(rng.choice(ro)), "read"))
+    hole = vm.ram_split.below_4g + PAGE_SIZE * rng.below(0x100) + 0x40
+    if not any(m.iova <= hole < m.end for m in maps):
+        cands.append((hole, "read"))
+    cands.append((MSI_RANGE_START + 4 * rng.below(0x400), "write"))
+    for name in ("pcie-mmcfg-mmio", "msix-table"):
+        s = next((s for s in secs if s.name == name), None)
+        if s is not None:
+            cands.append((s.start + 8 * rng.below(32), "read"))
+    reqs = rng.sample(cands, n)
+    bdf = _bdf_of(next(d for d in vm.devices if d.type_name == "vfio-pci"))
+    io = iommu_for(vm)
+    answer, steps = [], []
+    for i, (iova, access) in enumerate(reqs, 1):
+        ev = io.dma(bdf, iova, access)[0]
+        got = (int(ev["hpa"], 16) if ev["op"] == "dma" else
+               MSI if ev["op"] == "interrupt_request" else FAULT)
+        hand, why = solve_dma(maps, iova, access)
+        if hand != got:
+            raise VfiolabError(f"hand method {hand!r} != model {got!r} for {access} {iova:#x}")
+        answer.append(got)
+        steps.append(f"{i}. {access} {fmt_hex(iova)}: {why}")
+    lines = ["  IOVA (= GPA)          size          HPA               device may  host mapping"]
+    for m in maps:
+        lines.append(f"  {fmt_hex(m.iova):<20}  {fmt_hex(m.size):<12}  {fmt_hex(m.hpa):<16}  "
+                     f"{'read+write' if m.write else 'read only':<10}  {m.name}")
+    rows = [f"  {i}. DMA {acc} of IOVA {fmt_hex(iova)}" for i, (iova, acc) in enumerate(reqs, 1)]
+    prompt = ("QEMU's VFIO listener mapped these runs into the device's IOMMU domain "
+              "(VFIO_IOMMU_MAP_DMA, no vIOMMU):\n" + "\n".join(lines) +
+              f"\n\nThe device at guest {bdf} (host {HOST_BDF}) issues:\n" + "\n".join(rows) +
+              "\n\nFor each: the host physical address it reaches, 'fault' (a DMA remapping "
+              "fault), or 'msi' (an interrupt request).\nAnswer with a list, e.g. "
+              "[0x100200040, 'fault', 'msi', ...].")
+    params = [("seed", str(seed)), ("command", args), ("host device", f"{HOST_BDF}={device}"),
+              ("cpu_vendor", CPU_VENDOR)]
+    return Exercise("dma", seed, params, prompt, answer,
+                    "[" + ", ".join(_show_dma(a) for a in answer) + "]", steps,
+                    parse=_list_of(_dma_item), compare=_compare_lists(_show_dma),
+                    hint="IOVA = GPA: find the run, check its permission, add the offset to its "
+                         "HPA; 0xfee00000-0xfeefffff is for interrupts.",
+                    context={"prediction": p, "requests": reqs})
+
+
+# --------------------------------------------------------------------------
+# 9. A BAR move as the listeners see it: KVM and VFIO calls in order (06)
+# --------------------------------------------------------------------------
+
+#: one letter per call a listener makes: KVM_SET_USER_MEMORY_REGION that
+#: deletes (d) or creates (c) a memslot, VFIO_IOMMU_UNMAP_DMA (u) / MAP_DMA (m)
+CALL_CODES = {"d": "KVM_SET_USER_MEMORY_REGION, memory_size 0 (delete the memslot)",
+              "c": "KVM_SET_USER_MEMORY_REGION (create the memslot)",
+              "u": "VFIO_IOMMU_UNMAP_DMA", "m": "VFIO_IOMMU_MAP_DMA"}
+
+
+def _call_codes(events) -> list[str]:
+    out = []
+    for e in events:
+        if e["op"] == "set_user_memory":
+            out.append("d" if e["size"] == 0 else "c")
+        elif e["op"] == "unmap_dma":
+            out.append("u")
+        elif e["op"] == "map_dma":
+            out.append("m")
+    return out
+
+
+def bar_ranges(sections, start: int, size: int) -> list[tuple[int, int]]:
+    """The memslot-able pieces of a BAR mapped at ``start``: its ``ramd``
+    ranges in the flat view, each trimmed to whole 4 KiB pages (QEMU
+    ``kvm_align_section``; the VFIO listener trims the same way), as
+    (offset in the BAR, size); empty pieces dropped."""
+    out = []
+    for s in sections:
+        if s.kind != "ramd" or not start <= s.start < start + size:
+            continue
+        lo, hi = align_up(s.start, PAGE_SIZE), align_down(s.end + 1, PAGE_SIZE)
+        if hi > lo:
+            out.append((lo - start, hi - lo))
+    return out
+
+
+def _move_actions(old: int, new: int, size: int, is64: bool, how: str):
+    """The BAR's unmap/map actions ('del'|'add', address) during a move of
+    one BAR (QEMU ``pci_update_mappings`` after each config write)."""
+    if how == "clean":
+        return None                   # decode off/on: every memory BAR, see solve_listeners
+    acts, cur = [], old
+    writes = [(new & 0xFFFFFFFF) | (old & ~0xFFFFFFFF if is64 else 0)]
+    if is64:
+        writes.append(new)
+    for raw in writes:
+        dec = _decoded(raw, size, is64)
+        if dec == cur:
+            continue
+        if cur is not None:
+            acts.append(("del", cur))
+        if dec is not None:
+            acts.append(("add", dec))
+        cur = dec
+    return acts
+
+
+def solve_listeners(bars, moved: int, new: int, how: str):
+    """Hand method: the KVM and VFIO calls of a BAR move, in order.
+
+    ``bars`` maps each mapped memory BAR of the function to (address, size,
+    is64, pieces) with pieces from :func:`bar_ranges`.  Rules: a clean move
+    turns memory decode off, which unmaps every memory BAR of the function
+    in index order, and on again, which maps them all (QEMU ``hw/pci/pci.c``
+    ``pci_update_mappings`` walks the BARs in order); a careless one re-maps
+    the moved BAR after each dword (see :func:`solve_move`).  Each unmap
+    removes the BAR's pieces from the FlatView and each map adds them;
+    ``address_space_update_topology_pass`` (QEMU ``softmmu/memory.c``) hands
+    a removed range to the listeners in reverse priority order -- KVM's
+    (priority 10) deletes the memslot, then VFIO's (priority 0) unmaps the
+    IOVA range: ``d u`` -- and an added range in forward order -- VFIO maps,
+    then KVM creates the memslot: ``m c``."""
+    if how == "clean":
+        acts = [("del", b, bars[b][0]) for b in sorted(bars)]
+        acts += [("add", b, new if b == moved else bars[b][0]) for b in sorted(bars)]
+    else:
+        addr, size, is64, _ = bars[moved]
+        acts = [(k, moved, a) for k, a in _move_actions(addr, new, size, is64, how)]
+    codes, steps = [], []
+    for k, b, a in acts:
+        pieces = bars[b][3]
+        per = ["d", "u"] if k == "del" else ["m", "c"]
+        codes += per * len(pieces)
+        what = ", ".join(f"{fmt_hex(a + off)}+{fmt_hex(sz)}" for off, sz in pieces) or "none"
+        steps.append(f"{len(steps) + 1}. {'unmap' if k == 'del' else 'map'} BAR{b} at "
+                     f"{fmt_hex(a)}: its memslot-able pieces {what} -> "
+                     + (" ".join(per) + " for each" if pieces else "no call") + ".")
+    return codes, steps
+
+
+def listeners_exercise(seed: int = 0, *, device: str | None = None, how: str | None = None,
+                       new: int | None = None) -> Exercise:
+    """The guest kernel moves a BAR of a passed-through device: which
+    ``KVM_SET_USER_MEMORY_REGION`` and ``VFIO_IOMMU_(UN)MAP_DMA`` calls
+    follow, in order?  The answer is the event stream of
+    :func:`vfiolab.model.story.run_story`; the steps are
+    :func:`solve_listeners`."""
+    from .model.pci import PCI_BASE_ADDRESS_SPACE_IO, PCI_ROM_SLOT
+    from .model.story import run_story
+    rng = Rng(seed)
+    choices = [("gpu-nvidia-tesla-p100", 3), ("gpu-nvidia-tesla-p100", 1),
+               ("nic-mellanox-connectx7", 0), ("nic-intel-xl710", 0),
+               ("virtio-net-this-machine", 0), ("nvme-intel-dc-ssd", 0)]
+    if device is None:
+        device, bar = rng.choice(choices)
+    else:
+        bar = next((b for d, b in choices if d == device), None)
+        if bar is None:
+            raise ConfigError(f"listeners_exercise devices: "
+                              f"{', '.join(sorted({d for d, _ in choices}))}")
+    how = how or ("careless" if rng.chance(0.5) else "clean")
+    args = f"-machine q35 -m 2G -nodefaults -device vfio-pci,host={HOST_BDF},id=pt0"
+    p = _predict(args, {HOST_BDF: device})
+    dev = next(d for d in p.vm.devices if d.type_name == "vfio-pci")
+    secs = p.sections()
+    bars = {}
+    for r in dev.bars():
+        if r.index == PCI_ROM_SLOT or r.type & PCI_BASE_ADDRESS_SPACE_IO or not r.mapped:
+            continue
+        bars[r.index] = (r.addr, r.size, bool(r.type & 4), bar_ranges(secs, r.addr, r.size))
+    old, size, is64, _ = bars[bar]
+    if new is None:
+        hi = rng.choice((0x10, 0x20, 0x40, 0x80))
+        lo = align_down(rng.choice([rng.below(0x100) * 0x1000000, 0, old & 0xFFFFFFFF]), size)
+        new = hi << 32 | lo
+    bdf = _bdf_of(dev)
+    story = run_story(args.split(), host_devices={HOST_BDF: _dev_path(device)}, bdf=bdf, bar=bar,
+                      moves=[(new, how)], cpu_vendor=CPU_VENDOR)
+    answer = _call_codes(story.events(story.steps[-1][0]))
+    codes, steps = solve_listeners(bars, bar, new, how)
+    if codes != answer:
+        raise VfiolabError(f"hand method {codes} != model {answer} ({device} BAR{bar} {how})")
+    steps.append("So: " + " ".join(answer) + ".")
+    way = ("clean: memory decode off, write the BAR, decode on" if how == "clean" else
+           "careless: decode left on, low dword first" + (", then the high dword" if is64 else ""))
+    lines = [f"  BAR{b} at {fmt_hex(a)} ({fmt_hex(s)} bytes): memslot-able pieces "
+             + (", ".join(f"+{fmt_hex(o)} size {fmt_hex(z)}" for o, z in pcs) or "none")
+             for b, (a, s, _, pcs) in sorted(bars.items())]
+    prompt = (f"The passed-through device at {bdf} has these memory BARs (the pieces are the "
+              f"BAR's RAM-device ranges in the flat view, trimmed to whole pages; an MSI-X table "
+              f"page is not one):\n" + "\n".join(lines) +
+              f"\n\nThe guest kernel moves BAR{bar} to {fmt_hex(new)}, {way}.\n"
+              "List the calls QEMU's listeners make, in order, one letter each:\n"
+              + "\n".join(f"  {k}: {v}" for k, v in CALL_CODES.items()) +
+              "\nAnswer with a string of these letters, in order.")
+    params = [("seed", str(seed)), ("command", args), ("host device", f"{HOST_BDF}={device}"),
+              ("bar", str(bar)), ("how", how)]
+    return Exercise("listeners", seed, params, prompt, answer, "".join(answer), steps,
+                    parse=_codes, compare=_compare_lists(str),
+                    hint="a removed range: KVM first, then VFIO (d u); an added one: VFIO first, "
+                         "then KVM (m c).",
+                    context={"prediction": p, "story": story})
+
+
+def _codes(value) -> list[str]:
+    if isinstance(value, str):
+        s = value.replace(",", " ").replace("'", " ").split()
+        if len(s) == 1:
+            s = list(s[0])
+        value = s
+    out = []
+    for v in value:
+        c = (fmt_hex(v) if isinstance(v, int) else str(v)).strip().lower()
+        out.append(c)
+    return out
+
+
+# --------------------------------------------------------------------------
+# 10. True or false: the thread's claims on one VM (notebook 07)
+# --------------------------------------------------------------------------
+
+def claims_exercise(seed: int = 0, *, n: int = 5, device: str | None = None) -> Exercise:
+    """Statements about one VM in the thread's terms; say which are true.
+    Every truth value is computed from the model (the VM, its
+    :class:`~vfiolab.model.ept.Mmu`, its IOMMU, a BAR move); the steps give
+    the evidence and the rule behind it."""
+    from .model.ept import Mmu
+    from .model.guest import move_bar
+    from .model.iommu import iommu_for
+    from .model.pci import PCI_BASE_ADDRESS_SPACE_IO, PCI_ROM_SLOT
+    rng = Rng(seed)
+    device = device or rng.choice(EPT_DEVICES)
+    args = f"-machine q35 -m 2G -nodefaults -device vfio-pci,host={HOST_BDF},id=pt0"
+    p = _predict(args, {HOST_BDF: device})
+    vm, secs, slots, host = p.vm, p.sections(), p.memslots(), p.vm.host
+    dev = next(d for d in vm.devices if d.type_name == "vfio-pci")
+    bdf = _bdf_of(dev)
+    mem_bars = [r for r in dev.bars() if r.index != PCI_ROM_SLOT and r.mapped
+                and not r.type & PCI_BASE_ADDRESS_SPACE_IO]
+    bar = rng.choice(mem_bars)
+    makers = []
+
+    def ram_mapped_before():
+        gpa = 0x100000 + 2 * MiB * (1 + rng.below(500)) + rng.below(512) * PAGE_SIZE
+        mmu = Mmu(vm, record=False)
+        truth = mmu.lookup(gpa) is not None
+        mmu.detach()
+        return (f"Before the guest has touched guest-physical {fmt_hex(gpa)} (guest RAM), KVM's "
+                "EPT already maps it.", truth,
+                f"a fresh Mmu has {sum(mmu.stats()['leaves'].values())} leaves: QEMU gave KVM "
+                "memslots, not EPT entries; KVM fills an entry on the first EPT violation "
+                "(kvm_tdp_mmu_page_fault).")
+    makers.append(ram_mapped_before)
+
+    def bar_first_touch():
+        pick = [s for s in secs if bar.addr <= s.start < bar.addr + bar.size]
+        s = rng.choice(pick)
+        gpa = s.start + 4 * rng.below(max(1, min(s.size, 0x1000) // 4))
+        mmu = Mmu(vm, record=False)
+        evs = mmu.access(gpa, "read")
+        mmu.detach()
+        truth = any(e.get("exit") for e in evs)
+        slot = _covering_slot(slots, gpa)
+        why = (f"memslot {slot.slot} covers it: KVM maps the BAR's host page itself"
+               if slot else f"no memslot covers it ({s.kind} \"{s.name}\"): KVM_EXIT_MMIO")
+        return (f"The guest's first read of guest-physical {fmt_hex(gpa)} (inside BAR{bar.index} "
+                f"of {bdf}) exits to QEMU.", truth, why + ".")
+    makers.append(bar_first_touch)
+
+    def ecam_exits():
+        from .course import ecam_encode, register_name
+        off = rng.choice((0x0, 0x4, 0x10, 0x2C, 0x34))
+        gpa = ecam_encode(dev.bus.number, dev.slot, dev.func, off)
+        mmu = Mmu(vm, record=False)
+        truth = any(e.get("exit") for e in mmu.access(gpa, "read"))
+        mmu.detach()
+        return (f"After the guest kernel has booted, its read of {register_name(off)} of {bdf} "
+                f"through ECAM (guest-physical {fmt_hex(gpa)}) exits to QEMU.", truth,
+                "the ECAM window is an I/O region (pcie-mmcfg-mmio) with no memslot: every "
+                "access, at any time, is KVM_EXIT_MMIO; the firmware plays no part.")
+    makers.append(ecam_exits)
+
+    def iova_is_gpa():
+        ram = next(m for m in slots if m.guest_phys_addr == 0x100000)
+        gpa = ram.guest_phys_addr + rng.below(ram.memory_size // PAGE_SIZE) * PAGE_SIZE + 0x80
+        ev = iommu_for(vm).dma(bdf, gpa, "write")[0]
+        t = host.translate(ram.userspace_addr + (gpa - ram.guest_phys_addr))
+        truth = ev["op"] == "dma" and int(ev["hpa"], 16) == t.hpa
+        return (f"A DMA write by {bdf} to IOVA {fmt_hex(gpa)} lands in the same host page as "
+                f"the guest's own access to guest-physical {fmt_hex(gpa)}.", truth,
+                f"without a vIOMMU QEMU maps guest RAM at IOVA = GPA: the DMA reaches "
+                f"{ev.get('hpa', ev['op'])}, the memslot's HVA translates to {fmt_hex(t.hpa)}.")
+    makers.append(iova_is_gpa)
+
+    def bar_pinned():
+        evs = [e for e in vm.events if e["op"] == "vfio_iommu_map_dma" and e.get("ret") == 0
+               and bar.addr <= e["iova"] < bar.addr + bar.size]
+        pinned = sum(e["pinned_pages"] for e in evs)
+        return (f"The VFIO container pins the pages of BAR{bar.index}'s mmap (they count "
+                "against RLIMIT_MEMLOCK).", pinned > 0,
+                f"its {len(evs)} VFIO_IOMMU_MAP_DMA call(s) pinned {pinned} pages: a BAR mmap "
+                "is VM_PFNMAP, device memory with no struct page, so vfio_pin_pages_remote "
+                "neither pins nor counts it.")
+    makers.append(bar_pinned)
+
+    def ecam_memslot():
+        truth = any(m.guest_phys_addr < 0xC0000000 and 0xB0000000 < m.guest_phys_addr
+                    + m.memory_size for m in slots)
+        return ("A KVM memslot covers the ECAM window [0xb0000000, 0xc0000000).", truth,
+                "kvm_set_phys_mem makes memslots for RAM, RAM devices and ROM only; the ECAM "
+                "window is an I/O region.")
+    makers.append(ecam_memslot)
+
+    def rom_write():
+        gpa = 0xFFFC0000 + rng.below(0x40) * PAGE_SIZE
+        mmu = Mmu(vm, record=False)
+        truth = not any(e.get("exit") for e in mmu.access(gpa, "write"))
+        mmu.detach()
+        return (f"A guest write to {fmt_hex(gpa)} (the BIOS ROM) completes inside KVM, without "
+                "reaching QEMU.", truth,
+                "pc.bios is a KVM_MEM_READONLY memslot: reads are mapped, a write exits "
+                "(KVM_EXIT_MMIO) and QEMU drops it.")
+    makers.append(rom_write)
+
+    chosen = rng.sample(makers, min(n, len(makers)))
+    # the move statements change the VM: build them on a second VM, last
+    p2 = _predict(args, {HOST_BDF: device})
+    vm2 = p2.vm
+    dev2 = next(d for d in vm2.devices if d.type_name == "vfio-pci")
+    # the BAR to move: a 64-bit one, moved above the RAM (any 64-bit address
+    # aligned to its size will do), else the chosen BAR one size lower
+    mbar = rng.choice([r for r in mem_bars if r.type & 4] or [bar])
+    r2 = dev2.io_regions[mbar.index]
+    if r2.type & 4:
+        new = align_up((0x10 + rng.below(0x30)) << 32, r2.size)
+    else:
+        new = r2.addr - r2.size if r2.addr - r2.size >= 0xC0000000 else r2.addr + r2.size
+    mmu2 = Mmu(vm2, record=False)
+    start = len(vm2.events)
+    move_bar(vm2, bdf, mbar.index, new, "clean")
+    evs = vm2.events[start:]
+    created = [e for e in evs if e["op"] == "set_user_memory" and e["size"]
+               and new <= e["gpa"] < new + r2.size]
+    move_statements = []
+    if created:
+        t = vm2.host.translate(created[0]["ua"])
+        hb = dev2.hostdev.bar(mbar.index)
+        move_statements.append((
+            f"When the guest kernel moves BAR{mbar.index} to {fmt_hex(new)}, the device's "
+            f"physical BAR (at host {fmt_hex(hb.host_address)}) is reprogrammed to "
+            f"{fmt_hex(new)}.", t.hpa != hb.host_address + (created[0]["gpa"] - new),
+            f"after the move the new memslot at {fmt_hex(created[0]['gpa'])} has userspace_addr "
+            f"{fmt_hex(created[0]['ua'])}, which still translates to HPA {fmt_hex(t.hpa)}: the "
+            "same host BAR; the guest's value went to QEMU's emulated BAR (and vfio-pci's "
+            "virtual copy), never to the device."))
+    move_statements.append((
+        f"Moving BAR{mbar.index} (decode off, write, decode on) makes QEMU call "
+        "KVM_SET_USER_MEMORY_REGION.",
+        any(e["op"] == "set_user_memory" for e in evs),
+        f"{sum(1 for e in evs if e['op'] == 'set_user_memory')} calls: the old memslots deleted "
+        "when decode goes off, new ones created when it comes back on."))
+    move_statements.append((
+        f"Moving BAR{mbar.index} makes KVM install EPT entries for the new address before the "
+        "guest touches it.", mmu2.counters["maps"] > 0,
+        f"during the move KVM's MMU installed {mmu2.counters['maps']} leaves and zapped "
+        f"{mmu2.counters['zaps']} time(s): a memslot change only invalidates; entries come on "
+        "the first touch."))
+    mmu2.detach()
+    k = rng.below(2) + 1
+    items = [m() for m in chosen[:max(1, n - k)]] + rng.sample(move_statements,
+                                                              min(k, len(move_statements)))
+    if len({t for _, t, _ in items}) == 1:
+        # both answers should occur: swap in a statement with the other truth
+        rest = [m() for m in makers if m not in chosen]
+        other = [it for it in rest if it[1] != items[0][1]]
+        if other:
+            items[-1] = other[0]
+    order = rng.sample(range(len(items)), len(items))
+    items = [items[i] for i in order]
+    answer = [bool(t) for _, t, _ in items]
+    steps = [f"{i}. {'true' if t else 'false'}: {why}" for i, (_, t, why) in enumerate(items, 1)]
+    prompt = (f"A q35 guest with 2 GiB of RAM has {device} passed through at {bdf} (no vIOMMU), "
+              "and its firmware has run. True (y) or false (n)?\n"
+              + "\n".join(f"  {i}. {text}" for i, (text, _, _) in enumerate(items, 1))
+              + "\n\nAnswer with one letter per statement, e.g. 'ynnyn'.")
+    params = [("seed", str(seed)), ("command", args), ("host device", f"{HOST_BDF}={device}"),
+              ("cpu_vendor", CPU_VENDOR)]
+    return Exercise("claims", seed, params, prompt, answer,
+                    "".join("y" if a else "n" for a in answer), steps,
+                    parse=_yes_no_list, compare=_compare_lists(_show_yes_no),
+                    hint="memslots are made by QEMU, EPT entries by KVM on first touch; config "
+                         "space never has a memslot; IOVA = GPA without a vIOMMU.",
+                    context={"prediction": p})
+
+
+# --------------------------------------------------------------------------
 # Command line
 # --------------------------------------------------------------------------
 
@@ -1106,6 +1814,10 @@ EXERCISES = {
     "config": config_address_exercise,
     "gpa": gpa_exercise,
     "move": move_exercise,
+    "ept": ept_exercise,
+    "dma": dma_exercise,
+    "listeners": listeners_exercise,
+    "claims": claims_exercise,
 }
 
 

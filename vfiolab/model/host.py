@@ -8,7 +8,8 @@ addresses differ from run to run (ASLR), so the model allocates them
 deterministically from a fixed base: only their *alignment* is meaningful,
 and it follows QEMU: RAM blocks are aligned to the transparent huge page size
 (2 MiB, ``QEMU_VMALLOC_ALIGN`` on x86-64 Linux) and vfio BAR mmaps to
-min(BAR size, 1 GiB) (``vfio_region_mmap``).
+min(BAR size, 1 GiB) (``vfio_region_mmap``, QEMU 9.2+; 7.2 takes what
+mmap returns, so the model's alignment is a 9.2+ assumption).
 """
 
 from __future__ import annotations

@@ -422,9 +422,10 @@ class VfioPCIDevice(PCIDevice):
     def _mmap_region(self, vm, vb: VfioBar) -> None:
         """``vfio_region_mmap``: mmap each area of the device fd (a PFN
         mapping of the BAR's host MMIO), wrap it in a ram_device region
-        ``<name> mmaps[i]`` and add it inside the slow-path region.  QEMU
-        10.1+ aligns each mmap to min(its size, 1 GiB) so the kernel can use
-        huge PFN mappings; 7.2 takes what mmap returns."""
+        ``<name> mmaps[i]`` and add it inside the slow-path region.
+        QEMU 9.2+ (commit 00b519c0bc "vfio/helpers: Align mmaps") aligns
+        each mmap to min(its size, 1 GiB) so the kernel can use huge PFN
+        mappings; 7.2 takes what mmap returns.  The model always aligns."""
         for i, m in enumerate(vb.mmaps):
             align = min(1 << (m.size & -m.size).bit_length() - 1, GiB)
             hpa = None if vb.host_address is None else vb.host_address + m.offset
