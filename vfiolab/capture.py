@@ -298,16 +298,19 @@ def _option_value(args: list[str], names: tuple[str, ...]) -> str | None:
     return found
 
 
-def _check_args(args) -> list[str]:
+def _check_args(args, what: str = "capture", conflicting=None) -> list[str]:
+    """The QEMU arguments as a list of strings, refusing options the tool
+    must control itself (``conflicting``: option -> why)."""
+    conflicting = _CONFLICTING if conflicting is None else conflicting
     if isinstance(args, (str, bytes)) or not all(isinstance(a, str) for a in args):
-        raise CommandLineError("capture args must be a list of strings "
+        raise CommandLineError(f"{what} args must be a list of strings "
                                "(the QEMU command line split into words)")
     args = list(args)
     for arg in args:
         name = _opt_name(arg)
-        if name in _CONFLICTING:
-            raise CommandLineError(f"option {name} cannot be used in a capture: "
-                                   f"{_CONFLICTING[name]}")
+        if name in conflicting:
+            raise CommandLineError(f"option {name} cannot be used in a {what}: "
+                                   f"{conflicting[name]}")
     return args
 
 

@@ -778,16 +778,8 @@ def _json_action(act: dict) -> dict:
 # ---------------------------------------------------------------------------
 
 def _check_args(args) -> list[str]:
-    if isinstance(args, (str, bytes)) or not all(isinstance(a, str) for a in args):
-        raise CommandLineError("qemu_args must be a list of strings (the QEMU command "
-                               "line split into words)")
-    args = list(args)
-    for arg in args:
-        name = _opt_name(arg)
-        if name in _CONFLICTING:
-            raise CommandLineError(f"option {name} cannot be used in a guest run: "
-                                   f"{_CONFLICTING[name]}")
-    return args
+    from .capture import _check_args as check
+    return check(args, "guest run", _CONFLICTING)
 
 
 def _versions(qmp_version: dict | None, debugcon: str) -> dict:
