@@ -96,7 +96,13 @@ def test_barpanel_slider_moves_the_bar(browser, lab_server, bar_notebook, screen
         memslots = out.locator("#vfiolab-barpanel-memslots")
         events = out.locator("#vfiolab-barpanel-events")
         handle.wait_for(timeout=SETTLE)
-        old = readout.inner_text().strip()
+        old = ""
+        for _ in range(60):                       # the readout fills in after the handle
+            old = (readout.inner_text() or readout.input_value()
+                   if readout.evaluate("e => e.tagName") == "INPUT" else readout.inner_text()).strip()
+            if old:
+                break
+            page.wait_for_timeout(250)
         assert re.fullmatch(r"0x[0-9a-f]+", old), old
         screenshot(page, "lab-before")
         old_gpas = table_column(memslots, "guest_phys_addr")
