@@ -45,8 +45,11 @@ browser: setup
 html: setup
 	$(BIN)/python scripts/build_site.py
 
+# Jupyter refuses to run as root without --allow-root (CI and containers run as root)
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
 lab: setup
-	$(BIN)/jupyter lab --notebook-dir=notebooks notebooks/00-the-question.ipynb
+	cd notebooks && ../$(BIN)/jupyter lab $(ALLOW_ROOT) 00-the-question.ipynb
 
 NBVAL := --nbval --nbval-current-env --nbval-cell-timeout=120 \
          --nbval-sanitize-with notebooks/nbval-sanitize.cfg
