@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from mutate import FUZZ, mutated
 
 from vfiolab.addr import GiB, KiB, MiB
 from vfiolab.errors import DeviceError, ParseError
@@ -517,48 +517,8 @@ def test_formats_old_and_numeric():
 _TEXTS = {f: _text(f, _verbose_file(f)) for f in FOLDERS}
 _DUMPS = {"virtio": _text("virtio-net-this-machine", "lspci-xxxx.txt"),
           "hi1822": _text("nic-huawei-hi1822", "lspci-xxx.txt")}
-_CHARS = st.one_of(st.sampled_from(list("0123456789abcdefx #:.,-+[](){}=KMGT\r\n\t")),
-                   st.characters())
-_OPS = ("del_line", "dup_line", "swap_lines", "flip", "insert", "del_char", "truncate", "digit")
-
-
-@st.composite
-def _mutated(draw, texts):
-    text = texts[draw(st.sampled_from(sorted(texts)))]
-    for _ in range(draw(st.integers(1, 4))):
-        op = draw(st.sampled_from(_OPS))
-        if op in ("del_line", "dup_line", "swap_lines"):
-            lines = text.split("\n")
-            i = draw(st.integers(0, len(lines) - 1))
-            if op == "del_line":
-                del lines[i]
-            elif op == "dup_line":
-                lines.insert(i, lines[i])
-            else:
-                j = draw(st.integers(0, len(lines) - 1))
-                lines[i], lines[j] = lines[j], lines[i]
-            text = "\n".join(lines)
-        elif op == "truncate":
-            text = text[:draw(st.integers(0, len(text)))]
-        elif op == "digit":
-            # change one hex digit: addresses, sizes, offsets, counts
-            spots = [k for k, ch in enumerate(text) if ch in "0123456789abcdef"]
-            if spots:
-                k = draw(st.sampled_from(spots))
-                text = text[:k] + draw(st.sampled_from("0123456789abcdef")) + text[k + 1:]
-        else:
-            pos = draw(st.integers(0, max(len(text) - 1, 0)))
-            if op == "flip" and text:
-                text = text[:pos] + draw(_CHARS) + text[pos + 1:]
-            elif op == "insert":
-                text = text[:pos] + draw(_CHARS) + text[pos:]
-            elif op == "del_char":
-                text = text[:pos] + text[pos + 1:]
-    return text
-
-
-_FUZZ = settings(max_examples=200, deadline=None, database=None,
-                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+_mutated = mutated
+_FUZZ = FUZZ
 
 
 @_FUZZ
