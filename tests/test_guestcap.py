@@ -314,23 +314,12 @@ def test_rootport_windows_in_info_pci():
 def _replay_model(name):
     """Run the capture's actions on vfiolab's model of the same command line:
     yields (action, model events) per action."""
-    from vfiolab.addr import parse_addr
+    from vfiolab.guestcap import replay_on_model
     from vfiolab.model.ept import Mmu
-    from vfiolab.model.guest import find_bdf, move_bar, set_decode
     from vfiolab.predict import predict
     res = load(name)
     vm = predict(res["args"]).vm
-    mmu = Mmu(vm)
-    for a in res["actions"]:
-        start = len(vm.events)
-        if a["op"] == "touch":
-            yield a, mmu.access(parse_addr(a["gpa"]), a["access"])
-            continue
-        if a["op"] == "move_bar":
-            move_bar(vm, a["bdf"], a["bar"], parse_addr(a["address"]), a["how"])
-        elif a["op"] == "set_decode":
-            set_decode(vm, find_bdf(vm, a["bdf"]), a["on"], a.get("io", False))
-        yield a, vm.events[start:]
+    yield from replay_on_model(vm, Mmu(vm), res["actions"])
 
 
 @pytest.mark.parametrize("name", CAPTURES)

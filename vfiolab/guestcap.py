@@ -87,7 +87,7 @@ __all__ = [
     "run_guest", "normalize", "parse_log", "expand_actions", "encode_ops",
     "validate_actions", "build_guest", "compiler_available", "kvm_usable",
     "qemu_available", "guest_usable", "SCENARIOS", "TRACE_EVENTS", "EXIT_REASONS",
-    "GUEST_DIR", "main",
+    "GUEST_DIR", "replay_on_model", "main",
 ]
 
 #: The guest's sources (C + assembly + linker script + build script).
@@ -965,6 +965,25 @@ def run_guest(qemu_args, actions, out_dir, accel: str = "kvm", *, timeout: float
         (out_dir / fname).write_text(text)
     (out_dir / "result.json").write_text(json.dumps(result, indent=1) + "\n")
     return result
+
+
+def replay_on_model(vm, mmu, actions):
+    """Apply a capture's actions to a model VM, as the guest did to the real
+    one: yields (action, events), the MMU's events for a touch
+    (``vfiolab.model.ept.Mmu.access``), the VM's events for a BAR move or a
+    decode change (``vfiolab.model.guest``)."""
+    from .addr import parse_addr
+    from .model.guest import find_bdf, move_bar, set_decode
+    for a in actions:
+        start = len(vm.events)
+        if a["op"] == "touch":
+            yield a, mmu.access(parse_addr(a["gpa"]), a["access"])
+            continue
+        if a["op"] == "move_bar":
+            move_bar(vm, a["bdf"], a["bar"], parse_addr(a["address"]), a["how"])
+        elif a["op"] == "set_decode":
+            set_decode(vm, find_bdf(vm, a["bdf"]), a["on"], a.get("io", False))
+        yield a, vm.events[start:]
 
 
 def _read(path: str) -> str:

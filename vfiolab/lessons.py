@@ -308,26 +308,16 @@ def _capture_replay(name: str):
     yields ``(action, model events)``.  Moves go through
     :func:`vfiolab.model.guest.move_bar` / ``set_decode`` with config
     accesses recorded (``vm.trace_config``)."""
-    from .addr import parse_addr
     from .course import predict_vm
+    from .guestcap import replay_on_model
     from .model.ept import Mmu
-    from .model.guest import find_bdf, move_bar, set_decode
     res = _capture(name)
     params = res["versions"].get("kvm_parameters", {})
     vm = predict_vm(res["args"]).vm
     vm.trace_config = True
     mmu = Mmu(vm, tdp_mmu=params.get("tdp_mmu", "Y") == "Y",
               mmio_caching=params.get("mmio_caching", "Y") == "Y")
-    for a in res["actions"]:
-        start = len(vm.events)
-        if a["op"] == "touch":
-            yield a, mmu.access(parse_addr(a["gpa"]), a["access"])
-            continue
-        if a["op"] == "move_bar":
-            move_bar(vm, a["bdf"], a["bar"], parse_addr(a["address"]), a["how"])
-        elif a["op"] == "set_decode":
-            set_decode(vm, find_bdf(vm, a["bdf"]), a["on"], a.get("io", False))
-        yield a, vm.events[start:]
+    yield from replay_on_model(vm, mmu, res["actions"])
 
 
 def _real_touch(a: dict) -> tuple[bool, str]:
