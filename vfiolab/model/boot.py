@@ -19,8 +19,6 @@ The steps follow what really happens:
 
 from __future__ import annotations
 
-import os
-
 from ..errors import CommandLineError, ConfigError
 from .cmdline import QemuConfig
 from .machine import build_machine, machine_reset, map_kvmvapic_rom
@@ -109,7 +107,6 @@ def build_vm(cfg: QemuConfig, *, accel: str = "kvm", host_devices: dict | None =
                                       for s in specs):
         from .cmdline import DeviceSpec
         specs.append(DeviceSpec("VGA", "", {}, len(specs)))
-    buses = {None: vm.root_bus}
     for spec in specs:
         props = dict(spec.props)
         bus_name = props.pop("bus", None)
@@ -128,7 +125,6 @@ def build_vm(cfg: QemuConfig, *, accel: str = "kvm", host_devices: dict | None =
             dev = create_device(spec.type, spec.id, props)
         dev.multifunction = mf
         vm.add_pci_device(dev, bus=bus, devfn=devfn)
-        buses[spec.id] = getattr(dev, "sec_bus", None)
     # system reset reaches every device once all are plugged (qdev reset:
     # e.g. a root port's slot control reflects whether its slot is occupied)
     for dev in vm.pci_devices():
@@ -250,7 +246,3 @@ def _run_option_roms(vm: VM) -> None:
         rom = displays[0].rom_file.rsplit("/", 1)[-1]
         rom_end += VGA_BIOS_DEPLOYED_SIZE.get(rom, 0)
     map_kvmvapic_rom(vm, rom_end)
-
-
-def env_seabios() -> str:
-    return os.environ.get("VFIOLAB_SEABIOS", "1.16.2")
