@@ -312,9 +312,9 @@ def test_config_table_register_by_register():
                 host_devices={"0000:00:03.0": "data/devices/virtio-net-this-machine"},
                 cpu_vendor="AuthenticAMD")
     df = config_frame(_vdev(p)).set_index("register")
-    assert df.loc["vendor ID", "owner"] == "device" and df.loc["vendor ID", "value"] == "0x1af4"
+    assert df.loc["VENDOR_ID", "owner"] == "device" and df.loc["VENDOR_ID", "value"] == "0x1af4"
     assert df.loc["BAR0", "owner"] == "qemu" and df.loc["BAR0", "kernel virtualizes"] == "yes"
-    assert df.loc["command", "value"] == "0x503"
+    assert df.loc["COMMAND", "value"] == "0x503"
     assert df.loc["MSI-X capability: ID, next", "owner"] == "qemu"
 
 

@@ -211,7 +211,7 @@ def test_config_explorer_bits():
     dev = next(d for d in p.vm.devices if d.type_name == "vfio-pci")
     ce = ConfigExplorer(dev)
     assert {who for _, _, who in ce.bits("BAR0")} == {"qemu"}
-    assert {who for _, _, who in ce.bits("vendor ID")} == {"device"}
+    assert {who for _, _, who in ce.bits("VENDOR_ID")} == {"device"}
     html = ce.select("BAR0")
     assert "BAR0" in html and ce.out.value == html
 

@@ -24,6 +24,7 @@ import pandas as pd
 
 from .addr import MiB, fmt_hex, fmt_size
 from .errors import ConfigError, VfiolabError
+from .views import HEADER0
 
 __all__ = [
     "REPO", "CPU_VENDOR", "setup", "show", "Table", "table", "describe_address", "resolve",
@@ -507,20 +508,6 @@ def ecam_decode(gpa: int, base: int = Q35_ECAM_BASE, size: int = 256 * MiB) -> d
     a = gpa - base
     return {"bus": (a >> 20) & 0xFF, "dev": (a >> 15) & 0x1F, "fn": (a >> 12) & 7,
             "offset": a & 0xFFF}
-
-
-#: Type 0 header registers by first byte (PCI Local Bus spec 3.0, 6.1; names of
-#: Linux include/uapi/linux/pci_regs.h): offset -> (name, length)
-HEADER0 = {
-    0x00: ("VENDOR_ID", 2), 0x02: ("DEVICE_ID", 2), 0x04: ("COMMAND", 2), 0x06: ("STATUS", 2),
-    0x08: ("REVISION_ID", 1), 0x09: ("CLASS_PROG", 1), 0x0a: ("CLASS_DEVICE", 2),
-    0x0c: ("CACHE_LINE_SIZE", 1), 0x0d: ("LATENCY_TIMER", 1), 0x0e: ("HEADER_TYPE", 1),
-    0x0f: ("BIST", 1), 0x10: ("BAR0", 4), 0x14: ("BAR1", 4), 0x18: ("BAR2", 4),
-    0x1c: ("BAR3", 4), 0x20: ("BAR4", 4), 0x24: ("BAR5", 4), 0x28: ("CARDBUS_CIS", 4),
-    0x2c: ("SUBSYSTEM_VENDOR_ID", 2), 0x2e: ("SUBSYSTEM_ID", 2), 0x30: ("ROM_ADDRESS", 4),
-    0x34: ("CAPABILITY_LIST", 1), 0x35: ("reserved", 7), 0x3c: ("INTERRUPT_LINE", 1),
-    0x3d: ("INTERRUPT_PIN", 1), 0x3e: ("MIN_GNT", 1), 0x3f: ("MAX_LAT", 1),
-}
 
 
 def _header_register(offset: int):

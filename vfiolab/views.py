@@ -26,7 +26,7 @@ from .addr import fmt_hex, fmt_size
 from .records import Memslot, TraceEvent
 
 __all__ = [
-    "config_frame", "HEADER_REGISTERS", "vfio_regions_frame",
+    "config_frame", "HEADER0", "vfio_regions_frame",
     "flatview_frame", "memslot_frame", "bars_frame", "events_frame", "styled", "html_table",
     "memslot_flag_names", "normalize_event",
     "LaneRange", "Lane", "Band", "LanesData", "lanes_data", "lanes_from_records",
@@ -595,17 +595,18 @@ def html_table(df: pd.DataFrame, *, table_id: str = "vfiolab-table", caption: st
     return "".join(out)
 
 
-#: Type 0 header registers (offset, width, name): PCI Local Bus spec 6.2,
-#: the same offsets as Linux include/uapi/linux/pci_regs.h.
-HEADER_REGISTERS = [
-    (0x00, 2, "vendor ID"), (0x02, 2, "device ID"), (0x04, 2, "command"), (0x06, 2, "status"),
-    (0x08, 1, "revision ID"), (0x09, 1, "prog-if"), (0x0a, 2, "class"), (0x0c, 1, "cache line"),
-    (0x0d, 1, "latency timer"), (0x0e, 1, "header type"), (0x0f, 1, "BIST"),
-    (0x10, 4, "BAR0"), (0x14, 4, "BAR1"), (0x18, 4, "BAR2"), (0x1c, 4, "BAR3"),
-    (0x20, 4, "BAR4"), (0x24, 4, "BAR5"), (0x28, 4, "CardBus CIS"),
-    (0x2c, 2, "subsystem vendor"), (0x2e, 2, "subsystem ID"), (0x30, 4, "expansion ROM"),
-    (0x34, 1, "capabilities pointer"), (0x3c, 1, "interrupt line"), (0x3d, 1, "interrupt pin"),
-]
+#: Type 0 header registers by first byte (PCI Local Bus spec 3.0, 6.1; names of
+#: Linux include/uapi/linux/pci_regs.h): offset -> (name, length)
+HEADER0 = {
+    0x00: ("VENDOR_ID", 2), 0x02: ("DEVICE_ID", 2), 0x04: ("COMMAND", 2), 0x06: ("STATUS", 2),
+    0x08: ("REVISION_ID", 1), 0x09: ("CLASS_PROG", 1), 0x0a: ("CLASS_DEVICE", 2),
+    0x0c: ("CACHE_LINE_SIZE", 1), 0x0d: ("LATENCY_TIMER", 1), 0x0e: ("HEADER_TYPE", 1),
+    0x0f: ("BIST", 1), 0x10: ("BAR0", 4), 0x14: ("BAR1", 4), 0x18: ("BAR2", 4),
+    0x1c: ("BAR3", 4), 0x20: ("BAR4", 4), 0x24: ("BAR5", 4), 0x28: ("CARDBUS_CIS", 4),
+    0x2c: ("SUBSYSTEM_VENDOR_ID", 2), 0x2e: ("SUBSYSTEM_ID", 2), 0x30: ("ROM_ADDRESS", 4),
+    0x34: ("CAPABILITY_LIST", 1), 0x35: ("reserved", 7), 0x3c: ("INTERRUPT_LINE", 1),
+    0x3d: ("INTERRUPT_PIN", 1), 0x3e: ("MIN_GNT", 1), 0x3f: ("MAX_LAT", 1),
+}
 CAP_NAMES = {0x01: "PM", 0x05: "MSI", 0x09: "vendor", 0x10: "PCI Express", 0x11: "MSI-X",
              0x03: "VPD", 0x0d: "bridge subsystem", 0x12: "SATA", 0x13: "AF"}
 
@@ -617,7 +618,7 @@ def config_frame(vfio_dev) -> pd.DataFrame:
     :func:`vfiolab.model.vfio.config_owners`."""
     from .model.vfio import config_owners
     owners = {r["offset"]: r for r in config_owners(vfio_dev)}
-    regs = list(HEADER_REGISTERS)
+    regs = [(off, n, name) for off, (name, n) in HEADER0.items() if name != "reserved"]
     caps = sorted((c.offset, c.id) for c in vfio_dev.hostdev.capabilities if c.id is not None)
     for i, (off, cid) in enumerate(caps):
         end = caps[i + 1][0] if i + 1 < len(caps) else min(0x100, off + 0x40)
