@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from vfiolab import capture as cap
+from vfiolab import qemurun
 from vfiolab.errors import CaptureError, CommandLineError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,12 +66,12 @@ def trace_without_ua(text: str) -> str:
     (["-machine", "pc"], ["-machine", "pc"], []),
 ])
 def test_strip_accel(args, cleaned, asked):
-    assert cap._strip_accel(args) == (cleaned, asked)
+    assert qemurun.strip_accel(args) == (cleaned, asked)
 
 
 def test_strip_accel_missing_value():
     with pytest.raises(CommandLineError, match="-accel needs a value"):
-        cap._strip_accel(["-m", "1G", "-accel"])
+        qemurun.strip_accel(["-m", "1G", "-accel"])
 
 
 def test_build_argv_adds_what_the_capture_needs():
@@ -94,12 +95,12 @@ def test_build_argv_adds_what_the_capture_needs():
 @pytest.mark.parametrize("bad", ["-qmp", "-daemonize", "-trace", "-D"])
 def test_conflicting_options_rejected(bad):
     with pytest.raises(CommandLineError, match=re.escape(bad)):
-        cap._check_args(["-m", "1G", bad, "x"])
+        qemurun.check_args(["-m", "1G", bad, "x"], "capture", cap._CONFLICTING)
 
 
 def test_args_must_be_a_list():
     with pytest.raises(CommandLineError, match="list of strings"):
-        cap._check_args("-m 1G")
+        qemurun.check_args("-m 1G", "capture", cap._CONFLICTING)
 
 
 def test_split_trace():

@@ -39,22 +39,20 @@ Usage::
 from __future__ import annotations
 
 import datetime as _dt
-import fcntl
-import functools
 import json
 import os
 import platform
 import re
 import shlex
 import shutil
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 from .errors import CaptureError, CommandLineError
+from .qemurun import (DISPLAY_OPTIONS, QemuRun, check_args, choose_accel, host_cpu,
+                      kvm_usable, opt_name, option_value, qemu_available, read_text,
+                      strip_accel)
 
 __all__ = [
     "capture", "qemu_available", "kvm_usable", "choose_accel",
@@ -96,7 +94,6 @@ _CONFLICTING = {
     "-incoming": "a capture starts a fresh machine",
     "-loadvm": "a capture starts a fresh machine",
 }
-_DISPLAY_OPTIONS = ("-display", "-nographic", "-vnc", "-spice", "-sdl", "-curses")
 
 # Placeholders for the temporary paths in meta.json's qemu_argv.
 _PH_QMP = "<qmp-socket>"
@@ -104,225 +101,24 @@ _PH_EVENTS = "<trace-events>"
 _PH_TRACE = "<trace-log>"
 _PH_DEBUG = "<seabios-log>"
 
-# KVM_GET_API_VERSION = _IO(KVMIO, 0x00) with KVMIO 0xAE (Linux
-# include/uapi/linux/kvm.h); the stable API answers 12 (KVM_API_VERSION).
-_KVM_GET_API_VERSION = 0xAE00
-_KVM_API_VERSION = 12
-
 # A trace line from QEMU's "log" backend may start with "PID@SEC.USEC:" when
 # timestamps are on (-msg timestamp=on); that prefix is machine specific.
 _TRACE_PREFIX = re.compile(r"^\d+@\d+\.\d+:")
 
 
 # ---------------------------------------------------------------------------
-# What is on this machine
-# ---------------------------------------------------------------------------
-
-def qemu_available(qemu: str = "qemu-system-x86_64") -> bool:
-    """True when ``qemu`` is on PATH and answers ``--version``."""
-    path = shutil.which(qemu)
-    if path is None:
-        return False
-    try:
-        res = subprocess.run([path, "--version"], stdin=subprocess.DEVNULL,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             timeout=20)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return res.returncode == 0
-
-
-def _dev_kvm_opens() -> bool:
-    """/dev/kvm opens read-write and speaks the stable KVM API (version 12)."""
-    try:
-        fd = os.open("/dev/kvm", os.O_RDWR | os.O_CLOEXEC)
-    except OSError:
-        return False
-    try:
-        return fcntl.ioctl(fd, _KVM_GET_API_VERSION) == _KVM_API_VERSION
-    except OSError:
-        return False
-    finally:
-        os.close(fd)
-
-
-@functools.lru_cache(maxsize=None)
-def kvm_usable(qemu: str = "qemu-system-x86_64") -> bool:
-    """True when /dev/kvm opens read-write and QEMU starts with ``-accel kvm``.
-
-    The probe starts an empty machine (``-machine none``) with KVM, which
-    makes QEMU create a KVM VM, and quits it over QMP on stdin.
-    """
-    if not _dev_kvm_opens():
-        return False
-    path = shutil.which(qemu)
-    if path is None:
-        return False
-    script = b'{"execute": "qmp_capabilities"}\n{"execute": "quit"}\n'
-    try:
-        res = subprocess.run(
-            [path, "-machine", "none", "-accel", "kvm", "-nodefaults",
-             "-display", "none", "-S", "-qmp", "stdio"],
-            input=script, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            timeout=20)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return res.returncode == 0 and b'"return"' in res.stdout
-
-
-def choose_accel(accel: str = "auto", qemu: str = "qemu-system-x86_64") -> str:
-    """``"kvm"`` or ``"tcg"`` for an ``accel`` of ``auto``, ``kvm`` or ``tcg``.
-
-    ``auto`` takes KVM when ``kvm_usable()``; ``kvm`` insists on it and
-    raises ``CaptureError`` when it is not usable.
-    """
-    if accel == "auto":
-        return "kvm" if kvm_usable(qemu) else "tcg"
-    if accel == "kvm":
-        if not kvm_usable(qemu):
-            raise CaptureError("accel=kvm asked for, but KVM is not usable here "
-                               "(/dev/kvm cannot be opened read-write, or QEMU "
-                               "fails to start with -accel kvm)")
-        return "kvm"
-    if accel == "tcg":
-        return "tcg"
-    raise CommandLineError(f"accel must be auto, kvm or tcg, not {accel!r}")
-
-
-def _host_cpu() -> tuple[str | None, int | None]:
-    """Host CPU vendor and physical address bits from /proc/cpuinfo."""
-    vendor = bits = None
-    try:
-        text = Path("/proc/cpuinfo").read_text(errors="replace")
-    except OSError:
-        return None, None
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        key = key.strip()
-        if key == "vendor_id" and vendor is None:
-            vendor = value.strip()
-        elif key == "address sizes" and bits is None:
-            # "address sizes : 48 bits physical, 48 bits virtual"
-            m = re.search(r"(\d+)\s+bits physical", value)
-            if m:
-                bits = int(m.group(1))
-        if vendor is not None and bits is not None:
-            break
-    return vendor, bits
-
-
-# ---------------------------------------------------------------------------
 # The command line
 # ---------------------------------------------------------------------------
-
-def _opt_name(arg: str) -> str | None:
-    """``-accel`` for ``-accel``, ``--accel`` and ``-accel=kvm``; None for a value."""
-    if not arg.startswith("-") or arg == "-":
-        return None
-    name = "-" + arg.lstrip("-")
-    return name.split("=", 1)[0]
-
-
-def _split_inline(arg: str) -> str | None:
-    """The value of ``-opt=value`` written as one word, else None."""
-    body = arg.lstrip("-")
-    return body.split("=", 1)[1] if "=" in body else None
-
-
-def _strip_accel(args: list[str]) -> tuple[list[str], list[str]]:
-    """Remove every accelerator choice from ``args``.
-
-    Returns the cleaned arguments and what the user asked for, as written
-    (e.g. ``["-accel kvm"]``, ``["-machine q35,accel=kvm"]``).  Handles
-    ``-accel X``/``--accel X``/``-accel=X``, ``-enable-kvm``, ``-no-kvm`` and
-    an ``accel=`` key inside ``-machine``/``-M`` (QEMU ``softmmu/vl.c``
-    accepts all of these).
-    """
-    out: list[str] = []
-    requested: list[str] = []
-    i = 0
-    while i < len(args):
-        arg = args[i]
-        name = _opt_name(arg)
-        if name == "-accel":
-            inline = _split_inline(arg)
-            if inline is not None:
-                requested.append(arg)
-                i += 1
-                continue
-            if i + 1 >= len(args):
-                raise CommandLineError("-accel needs a value (e.g. -accel kvm)")
-            requested.append(f"{arg} {args[i + 1]}")
-            i += 2
-            continue
-        if name in ("-enable-kvm", "-no-kvm"):
-            requested.append(arg)
-            i += 1
-            continue
-        if name in ("-machine", "-M"):
-            inline = _split_inline(arg) if name == "-machine" else None
-            if inline is not None:
-                value, consumed = inline, 1
-            else:
-                if i + 1 >= len(args):
-                    raise CommandLineError(f"{arg} needs a value (e.g. {arg} q35)")
-                value, consumed = args[i + 1], 2
-            parts = value.split(",")
-            kept = [p for p in parts if not p.startswith("accel=")]
-            if len(kept) != len(parts):
-                requested.append(" ".join(args[i:i + consumed]))
-                if kept and any(kept):
-                    out.extend([arg.split("=", 1)[0] if inline is not None else arg,
-                                ",".join(kept)])
-                # else: "-machine accel=kvm" alone says nothing else; drop it
-            else:
-                out.extend(args[i:i + consumed])
-            i += consumed
-            continue
-        out.append(arg)
-        i += 1
-    return out, requested
-
-
-def _option_value(args: list[str], names: tuple[str, ...]) -> str | None:
-    """The value of the last ``-name VALUE`` (or ``-name=VALUE``) in args."""
-    found = None
-    for i, arg in enumerate(args):
-        name = _opt_name(arg)
-        if name in names:
-            inline = _split_inline(arg)
-            if inline is not None:
-                found = inline
-            elif i + 1 < len(args):
-                found = args[i + 1]
-    return found
-
-
-def _check_args(args, what: str = "capture", conflicting=None) -> list[str]:
-    """The QEMU arguments as a list of strings, refusing options the tool
-    must control itself (``conflicting``: option -> why)."""
-    conflicting = _CONFLICTING if conflicting is None else conflicting
-    if isinstance(args, (str, bytes)) or not all(isinstance(a, str) for a in args):
-        raise CommandLineError(f"{what} args must be a list of strings "
-                               "(the QEMU command line split into words)")
-    args = list(args)
-    for arg in args:
-        name = _opt_name(arg)
-        if name in conflicting:
-            raise CommandLineError(f"option {name} cannot be used in a {what}: "
-                                   f"{conflicting[name]}")
-    return args
-
 
 def _build_argv(qemu_path: str, user_args: list[str], accel: str,
                 paths: dict[str, str]) -> list[str]:
     """The full argv: user's args (accelerator replaced) plus what we need."""
-    cleaned, _ = _strip_accel(user_args)
+    cleaned, _ = strip_accel(user_args)
     argv = [qemu_path] + cleaned + ["-accel", accel]
     if "-S" not in cleaned:
         argv.append("-S")
     argv += ["-qmp", f"unix:{paths['qmp']},server=on,wait=off"]
-    if not any(_opt_name(a) in _DISPLAY_OPTIONS for a in cleaned):
+    if not any(opt_name(a) in DISPLAY_OPTIONS for a in cleaned):
         argv += ["-display", "none"]
     # SeaBIOS writes its debug text to I/O port 0x402 (CONFIG_DEBUG_IO,
     # DebugOutputPort in SeaBIOS src/hw/serialio.c); QEMU's isa-debugcon
@@ -347,90 +143,8 @@ def _placeholder_argv(argv: list[str], paths: dict[str, str], tmp: str) -> list[
 
 
 # ---------------------------------------------------------------------------
-# QMP
-# ---------------------------------------------------------------------------
-
-class _Qmp:
-    """A minimal QMP client (QEMU docs/interop/qmp-spec.txt): one JSON
-    object per line; replies carry the ``id`` we sent; events are skipped."""
-
-    def __init__(self, path: str, deadline: float):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._set_timeout(deadline)
-        self.sock.connect(path)
-        self.rfile = self.sock.makefile("rb")
-        self._next_id = 0
-        greeting = self._read(deadline)
-        if "QMP" not in greeting:
-            raise CaptureError(f"QMP greeting expected, got {greeting!r}")
-        self.version = greeting["QMP"].get("version", {})
-
-    def _set_timeout(self, deadline: float) -> None:
-        self.sock.settimeout(max(0.05, deadline - time.monotonic()))
-
-    def _read(self, deadline: float) -> dict:
-        self._set_timeout(deadline)
-        try:
-            line = self.rfile.readline()
-        except socket.timeout:
-            raise CaptureError("QMP: no answer before the timeout") from None
-        if not line:
-            raise CaptureError("QMP: QEMU closed the connection")
-        try:
-            return json.loads(line)
-        except json.JSONDecodeError:
-            raise CaptureError(f"QMP: not JSON: {line[:200]!r}") from None
-
-    def command(self, name: str, arguments: dict | None = None, *,
-                deadline: float):
-        self._next_id += 1
-        msg = {"execute": name, "id": self._next_id}
-        if arguments:
-            msg["arguments"] = arguments
-        self._set_timeout(deadline)
-        self.sock.sendall(json.dumps(msg).encode() + b"\n")
-        while True:
-            reply = self._read(deadline)
-            if "event" in reply:
-                continue
-            if reply.get("id") != self._next_id:
-                continue
-            if "error" in reply:
-                err = reply["error"]
-                raise CaptureError(f"QMP {name}: {err.get('class')}: {err.get('desc')}")
-            return reply.get("return")
-
-    def hmp(self, command_line: str, *, deadline: float) -> str:
-        text = self.command("human-monitor-command",
-                            {"command-line": command_line}, deadline=deadline)
-        # HMP text comes back with CRLF line ends; we store LF.
-        return (text or "").replace("\r\n", "\n")
-
-    def close(self) -> None:
-        try:
-            self.rfile.close()
-        finally:
-            self.sock.close()
-
-
-# ---------------------------------------------------------------------------
 # The capture
 # ---------------------------------------------------------------------------
-
-def _tail(path: str, limit: int = 2000) -> str:
-    try:
-        data = Path(path).read_bytes()
-    except OSError:
-        return ""
-    return data[-limit:].decode(errors="replace").strip()
-
-
-def _read_text(path: str) -> str:
-    try:
-        return Path(path).read_bytes().decode(errors="replace")
-    except OSError:
-        return ""
-
 
 def _complete_lines(log: str) -> list[str]:
     """The lines of a growing log that already end in a newline."""
@@ -497,22 +211,6 @@ def _seabios_version(log: str) -> str | None:
     return m.group(1) if m else None
 
 
-def _stop(proc: subprocess.Popen, grace: float = 5.0) -> None:
-    """End the QEMU process we started: wait a little, then kill it."""
-    if proc.poll() is not None:
-        return
-    try:
-        proc.wait(timeout=grace)
-        return
-    except subprocess.TimeoutExpired:
-        pass
-    proc.kill()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        pass
-
-
 def _default_made_by(out_dir: Path, accel: str, args: list[str]) -> str:
     out = out_dir.parent
     try:
@@ -534,115 +232,64 @@ def capture(args: list[str], out_dir, *, accel: str = "auto",
     SeaBIOS panics or ``timeout`` seconds pass; the QEMU process is always
     ended.  Files are written only when the capture succeeded.
     """
-    args = _check_args(args)
+    args = check_args(args, "capture", _CONFLICTING)
     out_dir = Path(out_dir)
     qemu_path = shutil.which(qemu)
     if qemu_path is None:
         raise CaptureError(f"{qemu} not found on PATH")
     chosen = choose_accel(accel, qemu)
-    _, requested = _strip_accel(args)
+    _, requested = strip_accel(args)
 
-    deadline = time.monotonic() + timeout
-    tmp = tempfile.mkdtemp(prefix="vfiolab-cap-")
-    paths = {"qmp": os.path.join(tmp, "qmp.sock"),
-             "events": os.path.join(tmp, "events.txt"),
-             "trace": os.path.join(tmp, "trace.raw"),
-             "debug": os.path.join(tmp, "seabios.log"),
-             "stderr": os.path.join(tmp, "stderr.txt")}
-    Path(paths["events"]).write_text("\n".join(TRACE_EVENTS + (CFG_EVENT,)) + "\n")
-    argv = _build_argv(qemu_path, args, chosen, paths)
+    with QemuRun("capture", timeout=timeout, prefix="vfiolab-cap-") as run:
+        tmp = run.tmp
+        paths = {"qmp": run.path("qmp.sock"), "events": run.path("events.txt"),
+                 "trace": run.path("trace.raw"), "debug": run.path("seabios.log")}
+        Path(paths["events"]).write_text("\n".join(TRACE_EVENTS + (CFG_EVENT,)) + "\n")
+        argv = _build_argv(qemu_path, args, chosen, paths)
+        run.start(argv)
 
-    proc = None
-    qmp = None
-    waiting_for = "QEMU to start and open its QMP socket"
-    try:
-        with open(paths["stderr"], "wb") as err, open(os.devnull, "wb") as null:
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=null,
-                                    stderr=err, cwd=tmp)
-
-        def fail(why: str) -> CaptureError:
-            if proc.poll() is None and not why.startswith("timeout"):
-                # QEMU may be on its way out (a bad option closes the QMP
-                # socket first); give it a moment so its message is in.
-                try:
-                    proc.wait(timeout=1.0)
-                except subprocess.TimeoutExpired:
-                    pass
-            tail = _tail(paths["stderr"])
-            msg = f"capture failed: {why} (while waiting for {waiting_for})"
-            if proc is not None and proc.poll() is not None:
-                msg += f"; QEMU exited with status {proc.returncode}"
-            if tail:
-                msg += f"\nQEMU stderr (last lines):\n{tail}"
-            return CaptureError(msg)
-
-        # 1. QMP socket.
-        while not os.path.exists(paths["qmp"]):
-            if proc.poll() is not None:
-                raise fail("QEMU exited early")
-            if time.monotonic() > deadline:
-                raise fail(f"timeout after {timeout:g} s")
-            time.sleep(0.02)
-        try:
-            qmp = _Qmp(paths["qmp"], deadline)
-            waiting_for = "QMP qmp_capabilities/cont"
-            qmp.command("qmp_capabilities", deadline=deadline)
-            qmp.command("cont", deadline=deadline)
-        except (OSError, CaptureError) as exc:
-            raise fail(str(exc)) from None
+        # 1. QMP socket; the machine starts stopped (-S) until we say cont.
+        run.wait_until(lambda: os.path.exists(paths["qmp"]),
+                       "QEMU to start and open its QMP socket", poll=0.02,
+                       exited="QEMU exited early")
+        run.waiting_for = "QMP qmp_capabilities/cont"
+        run.connect_qmp(paths["qmp"])
+        run.qmp_calls(lambda q: q.command("cont", deadline=run.deadline),
+                      "QMP qmp_capabilities/cont")
 
         # 2. SeaBIOS POST.
-        waiting_for = ("SeaBIOS to finish POST (a debug-log line starting with "
-                       + " or ".join(repr(m) for m in POST_DONE_MARKERS) + ")")
-        marker = None
-        while True:
-            log = _read_text(paths["debug"])
-            marker, panic = _post_state(log)
+        def post_done():
+            marker, panic = _post_state(read_text(paths["debug"]))
             if panic:
-                raise fail(f"SeaBIOS gave up: {panic!r}")
-            if marker:
-                break
-            if proc.poll() is not None:
-                raise fail("QEMU exited")
-            if time.monotonic() > deadline:
-                last = log.strip().splitlines()[-1:] or ["(empty)"]
-                raise fail(f"timeout after {timeout:g} s; last SeaBIOS line: {last[0]!r}")
-            time.sleep(0.05)
+                raise run.fail(f"SeaBIOS gave up: {panic!r}")
+            return marker
+
+        def last_line() -> str:
+            last = read_text(paths["debug"]).strip().splitlines()[-1:] or ["(empty)"]
+            return f"; last SeaBIOS line: {last[0]!r}"
+
+        marker = run.wait_until(
+            post_done, "SeaBIOS to finish POST (a debug-log line starting with "
+            + " or ".join(repr(m) for m in POST_DONE_MARKERS) + ")",
+            timeout_detail=last_line)
 
         # 3. Snapshot.  The guest is stopped first so the pictures match.
-        waiting_for = "QMP answers (stop, info pci, info mtree, query-version, quit)"
-        try:
-            qmp.command("stop", deadline=deadline)
-            info_pci = qmp.hmp("info pci", deadline=deadline)
-            mtree_f = qmp.hmp("info mtree -f", deadline=deadline)
-            mtree = qmp.hmp("info mtree", deadline=deadline)
-            version = qmp.command("query-version", deadline=deadline)
-            qmp.command("quit", deadline=deadline)
-        except (OSError, CaptureError) as exc:
-            raise fail(str(exc)) from None
-        qmp.close()
-        qmp = None
-        waiting_for = "QEMU to exit after quit"
-        try:
-            proc.wait(timeout=max(1.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            raise fail("QEMU did not exit after quit") from None
+        def snapshot(q):
+            dl = run.deadline
+            q.command("stop", deadline=dl)
+            return (q.hmp("info pci", deadline=dl), q.hmp("info mtree -f", deadline=dl),
+                    q.hmp("info mtree", deadline=dl), q.command("query-version", deadline=dl))
 
-        trace, cfg = _split_trace(_read_text(paths["trace"]))
-        seabios = _cut_at_marker(_read_text(paths["debug"]))
-        stderr_text = _read_text(paths["stderr"])
-    finally:
-        if qmp is not None:
-            try:
-                qmp.close()
-            except OSError:
-                pass
-        if proc is not None and proc.poll() is None:
-            _stop(proc, grace=0.0)
-        shutil.rmtree(tmp, ignore_errors=True)
+        info_pci, mtree_f, mtree, version = run.qmp_calls(
+            snapshot, "QMP answers (stop, info pci, info mtree, query-version, quit)")
+        run.quit()
+
+        trace, cfg = _split_trace(read_text(paths["trace"]))
+        seabios = _cut_at_marker(read_text(paths["debug"]))
+        stderr_text = run.stderr_text()
 
     qv = (version or {}).get("qemu", {})
-    vendor, phys_bits = _host_cpu()
+    vendor, phys_bits = host_cpu()
     meta = {
         "name": out_dir.name,
         "args": args,
@@ -657,7 +304,7 @@ def capture(args: list[str], out_dir, *, accel: str = "auto",
         "post_marker": marker,
         "host_cpu_vendor": vendor,
         "host_phys_bits": phys_bits,
-        "guest_cpu": _option_value(args, ("-cpu",)),
+        "guest_cpu": option_value(args, ("-cpu",)),
         "kernel_release": platform.release(),
         "date": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0)
                    .isoformat().replace("+00:00", "Z"),

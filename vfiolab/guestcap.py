@@ -78,8 +78,9 @@ import time
 from pathlib import Path
 
 from .addr import fmt_hex, parse_addr
-from .capture import _host_cpu, _opt_name, _Qmp, _stop, _strip_accel, kvm_usable, qemu_available
 from .errors import ActionError, CaptureError, CommandLineError, ParseError, SizeError, VfiolabError
+from .qemurun import (DISPLAY_OPTIONS, QemuRun, check_args, host_cpu, kvm_usable, opt_name,
+                      qemu_available, read_text, strip_accel)
 from .parsers.trace import parse_trace
 from .records import TraceEvent, fmt_bdf
 
@@ -140,7 +141,6 @@ _CONFLICTING = {
     "-incoming": "a run starts a fresh machine", "-loadvm": "a run starts a fresh machine",
     "-bios": "the captures are made with Debian's SeaBIOS",
 }
-_DISPLAY_OPTIONS = ("-display", "-nographic", "-vnc", "-spice", "-sdl", "-curses")
 
 
 # ---------------------------------------------------------------------------
@@ -778,14 +778,13 @@ def _json_action(act: dict) -> dict:
 # ---------------------------------------------------------------------------
 
 def _check_args(args) -> list[str]:
-    from .capture import _check_args as check
-    return check(args, "guest run", _CONFLICTING)
+    return check_args(args, "guest run", _CONFLICTING)
 
 
 def _versions(qmp_version: dict | None, debugcon: str) -> dict:
     qv = (qmp_version or {}).get("qemu", {})
     sb = re.search(r"SeaBIOS \(version ([^)]*)\)", debugcon)
-    vendor, bits = _host_cpu()
+    vendor, bits = host_cpu()
     kvm_params = {}
     for p in ("tdp_mmu", "mmio_caching"):
         try:
@@ -834,97 +833,55 @@ def run_guest(qemu_args, actions, out_dir, accel: str = "kvm", *, timeout: float
     elf = Path(guest_elf) if guest_elf is not None else build_guest()
     out_dir = Path(out_dir)
 
-    deadline = time.monotonic() + timeout
-    tmp = tempfile.mkdtemp(prefix="vfiolab-guest-")
-    p = {k: os.path.join(tmp, v) for k, v in
-         {"qmp": "qmp.sock", "events": "events.txt", "log": "qemu.log", "dbg": "debugcon.log",
-          "stderr": "stderr.txt", "actions": "actions.bin"}.items()}
-    Path(p["events"]).write_text("\n".join(TRACE_EVENTS) + "\n")
-    Path(p["actions"]).write_bytes(encode_ops(ops))
-    cleaned, _ = _strip_accel(args)
-    argv = [qemu_path] + cleaned + ["-accel", accel]
-    if not any(_opt_name(x) in _DISPLAY_OPTIONS for x in cleaned):
-        argv += ["-display", "none"]
-    argv += ["-kernel", str(elf), "-initrd", p["actions"], "-no-reboot",
-             "-chardev", f"file,id=vfiolab-dbg,path={p['dbg']}",
-             "-device", f"isa-debugcon,iobase={DEBUGCON_PORT:#x},chardev=vfiolab-dbg",
-             "-qmp", f"unix:{p['qmp']},server=on,wait=off",
-             "-D", p["log"], "-d", "guest_errors", "-trace", f"events={p['events']}"]
-    shown = [os.path.basename(argv[0])]
-    for x in argv[1:]:
-        x = x.replace(str(elf), "<guest.elf>")
-        for key, ph in (("qmp", "<qmp-socket>"), ("events", "<trace-events>"),
-                        ("log", "<qemu-log>"), ("dbg", "<debugcon-log>"),
-                        ("actions", "<actions.bin>")):
-            x = x.replace(p[key], ph)
-        shown.append(x)
+    def debug_console(run: QemuRun) -> str:
+        last = read_text(run.path("debugcon.log")).strip().splitlines()[-3:]
+        return "debug console (last lines):\n" + "\n".join(last) if last else ""
 
-    proc = qmp = None
-    version = None
-    waiting = "QEMU to start"
-    try:
-        with open(p["stderr"], "wb") as err:
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                    stderr=err, cwd=tmp)
+    with QemuRun("guest run", timeout=timeout, prefix="vfiolab-guest-",
+                 extra=debug_console) as run:
+        p = {k: run.path(v) for k, v in
+             {"qmp": "qmp.sock", "events": "events.txt", "log": "qemu.log",
+              "dbg": "debugcon.log", "actions": "actions.bin"}.items()}
+        Path(p["events"]).write_text("\n".join(TRACE_EVENTS) + "\n")
+        Path(p["actions"]).write_bytes(encode_ops(ops))
+        cleaned, _ = strip_accel(args)
+        argv = [qemu_path] + cleaned + ["-accel", accel]
+        if not any(opt_name(x) in DISPLAY_OPTIONS for x in cleaned):
+            argv += ["-display", "none"]
+        argv += ["-kernel", str(elf), "-initrd", p["actions"], "-no-reboot",
+                 "-chardev", f"file,id=vfiolab-dbg,path={p['dbg']}",
+                 "-device", f"isa-debugcon,iobase={DEBUGCON_PORT:#x},chardev=vfiolab-dbg",
+                 "-qmp", f"unix:{p['qmp']},server=on,wait=off",
+                 "-D", p["log"], "-d", "guest_errors", "-trace", f"events={p['events']}"]
+        shown = [os.path.basename(argv[0])]
+        for x in argv[1:]:
+            x = x.replace(str(elf), "<guest.elf>")
+            for key, ph in (("qmp", "<qmp-socket>"), ("events", "<trace-events>"),
+                            ("log", "<qemu-log>"), ("dbg", "<debugcon-log>"),
+                            ("actions", "<actions.bin>")):
+                x = x.replace(p[key], ph)
+            shown.append(x)
+        run.start(argv)
 
-        def fail(why: str) -> CaptureError:
-            if proc.poll() is None and not why.startswith("timeout"):
-                try:
-                    proc.wait(timeout=1.0)
-                except subprocess.TimeoutExpired:
-                    pass
-            msg = f"guest run failed: {why} (while waiting for {waiting})"
-            if proc.poll() is not None:
-                msg += f"; QEMU exited with status {proc.returncode}"
-            tail = _read(p["stderr"]).strip()[-2000:]
-            if tail:
-                msg += f"\nQEMU stderr (last lines):\n{tail}"
-            dbg_tail = _read(p["dbg"]).strip().splitlines()[-3:]
-            if dbg_tail:
-                msg += "\ndebug console (last lines):\n" + "\n".join(dbg_tail)
-            return CaptureError(msg)
-
-        waiting = "the guest to print 'done' on the debug console"
-        while True:
-            rep = guest_results(_read(p["dbg"]))
+        def guest_done() -> bool:
+            rep = guest_results(read_text(p["dbg"]))
             if rep["error"]:
-                raise fail(f"the guest reported: {rep['error']}")
-            if rep["done"]:
-                break
-            if proc.poll() is not None:
-                raise fail("QEMU exited (a guest triple fault ends QEMU: -no-reboot)")
-            if time.monotonic() > deadline:
-                raise fail(f"timeout after {timeout:g} s")
-            time.sleep(0.05)
+                raise run.fail(f"the guest reported: {rep['error']}")
+            return rep["done"]
 
-        waiting = "QMP (query-version, info pci, info mtree -f, quit)"
-        try:
-            qmp = _Qmp(p["qmp"], deadline)
-            qmp.command("qmp_capabilities", deadline=deadline)
-            version = qmp.command("query-version", deadline=deadline)
-            info_pci = qmp.hmp("info pci", deadline=deadline)
-            mtree_f = qmp.hmp("info mtree -f", deadline=deadline)
-            qmp.command("quit", deadline=deadline)
-        except (OSError, CaptureError) as exc:
-            raise fail(str(exc)) from None
-        qmp.close()
-        qmp = None
-        try:
-            proc.wait(timeout=max(1.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            raise fail("QEMU did not exit after quit") from None
-        full = _read(p["log"])
-        debugcon = _read(p["dbg"])
-        stderr_text = _read(p["stderr"])
-    finally:
-        if qmp is not None:
-            try:
-                qmp.close()
-            except OSError:
-                pass
-        if proc is not None and proc.poll() is None:
-            _stop(proc, grace=0.0)
-        shutil.rmtree(tmp, ignore_errors=True)
+        run.wait_until(guest_done, "the guest to print 'done' on the debug console",
+                       exited="QEMU exited (a guest triple fault ends QEMU: -no-reboot)")
+        run.waiting_for = "QMP (query-version, info pci, info mtree -f, quit)"
+        run.connect_qmp(p["qmp"])
+        version, info_pci, mtree_f = run.qmp_calls(
+            lambda q: (q.command("query-version", deadline=run.deadline),
+                       q.hmp("info pci", deadline=run.deadline),
+                       q.hmp("info mtree -f", deadline=run.deadline)),
+            "QMP (query-version, info pci, info mtree -f, quit)")
+        run.quit()
+        full = read_text(p["log"])
+        debugcon = read_text(p["dbg"])
+        stderr_text = run.stderr_text()
 
     trace, boot = split_log(full)
     actions_json = [_json_action(a) for a in actions]
@@ -984,13 +941,6 @@ def replay_on_model(vm, mmu, actions):
         elif a["op"] == "set_decode":
             set_decode(vm, find_bdf(vm, a["bdf"]), a["on"], a.get("io", False))
         yield a, vm.events[start:]
-
-
-def _read(path: str) -> str:
-    try:
-        return Path(path).read_bytes().decode(errors="replace")
-    except OSError:
-        return ""
 
 
 # ---------------------------------------------------------------------------
