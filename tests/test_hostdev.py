@@ -115,6 +115,16 @@ EXPECT = {
         msix=dict(nentries=32, table_bar=2, table_offset=0, pba_bar=2, pba_offset=0x4000),
         msi=dict(is64=True, per_vector_mask=True, vectors=32),   # MSI: Enable- Count=1/32 Maskable+ 64bit+
         pcie=True, pin=0, caps=[(0x10, 0x40), (0x05, 0x80), (0x11, 0xA0), (0x01, 0xB0), (0x03, 0xC0)]),
+    "gpu-nvidia-tesla-t4": dict(
+        bdf="0000:3d:00.0",
+        bars=[(0, 0xB7000000, 16 * MiB, "mem", False, False),      # Region 0: Memory at b7000000 (32-bit, non-prefetchable) [size=16M]
+              (1, 0x38BFC0000000, 256 * MiB, "mem", True, True),   # Region 1: Memory at 38bfc0000000 (64-bit, prefetchable) [size=256M]
+              (3, 0x38BFF0000000, 32 * MiB, "mem", True, True)],   # Region 3: Memory at 38bff0000000 (64-bit, prefetchable) [size=32M]
+        rom=None,
+        # [c8] MSI-X: Enable+ Count=6; Vector table: BAR=0 offset=00b90000; PBA: BAR=0 offset=00ba0000
+        msix=dict(nentries=6, table_bar=0, table_offset=0xB90000, pba_bar=0, pba_offset=0xBA0000),
+        msi=None,                       # [68] #00 [0080]: the MSI capability ID reads as 0
+        pcie=True, pin=1, caps=[(0x01, 0x60), (0x00, 0x68), (0x10, 0x78), (0x11, 0xC8)]),
     "nic-mellanox-connectx7": dict(
         bdf="0000:21:00.0",
         bars=[(0, 0x500AA000000, 32 * MiB, "mem", True, True)],  # Region 0: Memory at 500aa000000 (64-bit, prefetchable) [size=32M]
@@ -191,6 +201,9 @@ def test_msix_sizes_of_real_devices():
     assert xl.msix.table_bytes == 2064 and xl.msix.pba_bytes == 24
     nvme = _one(parse_lspci_vvv(_text("nvme-intel-dc-ssd", "lspci-vvv.txt")))
     assert nvme.msix.table_bytes == 512 and nvme.msix.pba_bytes == 8
+    # Tesla T4, Count=6: 6 * 16 = 0x60 table bytes; one QWORD of pending bits
+    t4 = _one(parse_lspci_vvv(_text("gpu-nvidia-tesla-t4", "lspci-vvv.txt")))
+    assert t4.msix.table_bytes == 0x60 and t4.msix.pba_bytes == 8
 
 
 def test_sriov_vf_regions_are_not_bars():

@@ -113,6 +113,52 @@ def test_msix_in_bar0_flatview_and_memslots():
     assert slots == [(0, 0x2000), (0x3000, (32 << 20) - 0x3000)]
 
 
+def test_tesla_t4_regions():
+    """Tesla T4 (lspci: Region 0 32-bit [size=16M] with MSI-X Vector table
+    BAR=0 offset=00b90000, Count=6; Regions 1 and 3 64-bit prefetchable 256M
+    and 32M; class 3D controller, no expansion ROM line): BAR0 is
+    MSIX_MAPPABLE from Linux 4.16 (CAPS); before, its sparse mmap leaves out
+    the page of the 0x60-byte table only (the PBA page stays mappable:
+    vfio_pci msix_sparse_mmap_cap carved out the table alone).  BARs 2 and 4
+    are the upper halves of 64-bit BARs 1 and 3, so empty; no VGA region
+    for a 3D controller."""
+    hd = load_host_device("data/devices/gpu-nvidia-tesla-t4")
+    r = {x.index: x for x in region_infos(hd, kernel=(6, 8))}
+    assert r[0].size == 16 << 20
+    assert r[0].flags == RW | VFIO_REGION_INFO_FLAG_MMAP | VFIO_REGION_INFO_FLAG_CAPS
+    assert (r[1].size, r[1].offset, r[1].flags) == (256 << 20, 1 << 40, RW | VFIO_REGION_INFO_FLAG_MMAP)
+    assert (r[3].size, r[3].offset, r[3].flags) == (32 << 20, 3 << 40, RW | VFIO_REGION_INFO_FLAG_MMAP)
+    assert all(r[i].size == 0 for i in (2, 4, 5, 6))
+    assert 8 not in r
+    old = region_infos(hd, kernel=(4, 15))[0]
+    assert old.sparse == ((0, 0xB90000), (0xB91000, (16 << 20) - 0xB91000))
+
+
+def test_tesla_t4_flatview_like_an_emulated_msix_device():
+    """The issue's 'done when': a GPU with MSI-X in BAR0 shows in the flat
+    view as QEMU shows an emulated MSI-X BAR (msix-table at the table offset,
+    prio 0 inside the BAR container), with ramd in place of the device's
+    I/O: ramd [0, 0xb90000), msix-table 0x60 bytes, ramd after it.  Memslots
+    only for whole pages (kvm_align_section): [0, 0xb90000) and from
+    0xb91000; BARs 1 and 3 are one memslot each."""
+    p = _predict("gpu-nvidia-tesla-t4")
+    d = _vdev(p)
+    b0, b1, b3 = (d.io_regions[i].addr for i in (0, 1, 3))
+    secs = [(s.start - b0, s.end - b0, s.kind, s.name, s.kvm) for s in p.sections()
+            if b0 <= s.start < b0 + (16 << 20)]
+    assert secs == [
+        (0, 0xB8FFFF, "ramd", f"{HOST} BAR 0 mmaps[0]", True),
+        (0xB90000, 0xB9005F, "i/o", "msix-table", False),
+        (0xB90060, (16 << 20) - 1, "ramd", f"{HOST} BAR 0 mmaps[0]", False),
+    ]
+    slots = {(m.guest_phys_addr, m.memory_size) for m in p.memslots()}
+    assert {(b0, 0xB90000), (b0 + 0xB91000, (16 << 20) - 0xB91000),
+            (b1, 256 << 20), (b3, 32 << 20)} <= slots
+    assert not any(b0 + 0xB90000 <= g < b0 + 0xB91000 for g, _ in slots)
+    # The guest sees BAR 1 and 3 as 64-bit prefetchable, BAR 0 as 32-bit.
+    assert b0 % (16 << 20) == 0 and b1 % (256 << 20) == 0 and b3 % (32 << 20) == 0
+
+
 def test_msix_table_in_own_bar():
     """XL710: MSI-X table in BAR3 at 0 (129 entries = 0x810 bytes): BAR0's
     8 MiB mmap is one memslot; BAR3's table page is emulated and the rest of
