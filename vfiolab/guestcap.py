@@ -77,8 +77,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from .actions import bdf_field, choice_field, each_action, int_field
 from .addr import fmt_hex, parse_addr
-from .errors import ActionError, CaptureError, CommandLineError, ParseError, SizeError, VfiolabError
+from .errors import ActionError, CaptureError, CommandLineError, ParseError, VfiolabError
 from .qemurun import (DISPLAY_OPTIONS, QemuRun, check_args, host_cpu, kvm_usable, opt_name,
                       qemu_available, read_text, strip_accel)
 from .parsers.trace import parse_trace
@@ -238,26 +239,6 @@ _OPS = {"touch": ("gpa",), "move_bar": ("bdf", "bar", "address"),
         "cfg_write": ("bdf", "reg", "value")}
 
 
-def _parse_bdf(i, act, op) -> tuple[int, int, int]:
-    from .model.guest import parse_bdf
-    try:
-        return parse_bdf(str(act["bdf"]))
-    except ActionError as e:
-        raise ActionError(i, "bdf", e.why, op) from None
-
-
-def _int_field(i, act, key, op, lo, hi):
-    v = act[key]
-    if isinstance(v, str):
-        try:
-            v = parse_addr(v)
-        except SizeError as e:
-            raise ActionError(i, key, str(e), op) from None
-    if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
-        raise ActionError(i, key, f"{act[key]!r} is not an integer in {lo:#x}..{hi:#x}", op)
-    return v
-
-
 def validate_actions(actions) -> list[dict]:
     """Check the JSON actions; return copies with numbers parsed.
 
@@ -266,54 +247,42 @@ def validate_actions(actions) -> list[dict]:
     (bdf, on, optional io), ``cfg_read`` (bdf, reg, size), ``cfg_write``
     (bdf, reg, size, value).  Errors are ActionError naming action and field.
     """
-    if not isinstance(actions, list):
-        raise ActionError(None, "actions", "must be a JSON list of objects")
     out = []
-    for i, act in enumerate(actions):
-        if not isinstance(act, dict):
-            raise ActionError(i, "action", f"must be an object, not {type(act).__name__}")
-        op = act.get("op")
-        if op not in _OPS:
-            raise ActionError(i, "op", f"unknown op {op!r}; supported: {', '.join(_OPS)}")
-        for key in _OPS[op]:
-            if key not in act:
-                raise ActionError(i, key, "missing", op)
-        a = dict(act)
+    for i, op, a in each_action(actions, _OPS):
         if op == "touch":
-            a["gpa"] = _int_field(i, act, "gpa", op, 0, (1 << 52) - 4)
+            a["gpa"] = int_field(i, a, "gpa", op, 0, (1 << 52) - 4)
             if a["gpa"] % 4:
-                raise ActionError(i, "gpa", f"{act['gpa']!r} is not 4-byte aligned "
+                raise ActionError(i, "gpa", f"{a['gpa']:#x} is not 4-byte aligned "
                                             "(the guest does one aligned 4-byte access)", op)
-            a["access"] = act.get("access", "read")
-            if a["access"] not in ("read", "write"):
-                raise ActionError(i, "access", f"{a['access']!r}: the guest does read or write", op)
+            a["access"] = choice_field(i, a, "access", op, ("read", "write"), "read",
+                                       "the guest does read or write")
             if a["access"] == "write":
-                a["value"] = _int_field(i, {"value": act.get("value", 0)}, "value", op,
-                                        0, 0xFFFFFFFF)
+                a["value"] = int_field(i, {"value": a.get("value", 0)}, "value", op,
+                                       0, 0xFFFFFFFF)
         elif op == "move_bar":
-            _parse_bdf(i, act, op)
-            a["bar"] = _int_field(i, act, "bar", op, 0, 5)
-            a["address"] = _int_field(i, act, "address", op, 0, (1 << 64) - 1)
-            a["how"] = act.get("how", "clean")
-            if a["how"] not in ("clean", "careless"):
-                raise ActionError(i, "how", f"{a['how']!r}: use clean or careless", op)
-            if "type" in act and act["type"] not in ("io", "mem32", "mem64"):
-                raise ActionError(i, "type", f"{act['type']!r}: use io, mem32 or mem64", op)
+            bdf_field(i, a, op)
+            a["bar"] = int_field(i, a, "bar", op, 0, 5)
+            a["address"] = int_field(i, a, "address", op, 0, (1 << 64) - 1)
+            a["how"] = choice_field(i, a, "how", op, ("clean", "careless"), "clean",
+                                    "use clean or careless")
+            if "type" in a:
+                choice_field(i, a, "type", op, ("io", "mem32", "mem64"), "mem32",
+                             "use io, mem32 or mem64")
         elif op == "set_decode":
-            _parse_bdf(i, act, op)
-            if not isinstance(act["on"], bool):
-                raise ActionError(i, "on", f"{act['on']!r} is not true/false", op)
-            a["io"] = bool(act.get("io", False))
+            bdf_field(i, a, op)
+            if not isinstance(a["on"], bool):
+                raise ActionError(i, "on", f"{a['on']!r} is not true/false", op)
+            a["io"] = bool(a.get("io", False))
         else:
-            _parse_bdf(i, act, op)
-            a["size"] = _int_field(i, {"size": act.get("size", 4)}, "size", op, 1, 4)
+            bdf_field(i, a, op)
+            a["size"] = int_field(i, {"size": a.get("size", 4)}, "size", op, 1, 4)
             if a["size"] not in (1, 2, 4):
                 raise ActionError(i, "size", f"{a['size']} is not 1, 2 or 4", op)
-            a["reg"] = _int_field(i, act, "reg", op, 0, 0xFF)
+            a["reg"] = int_field(i, a, "reg", op, 0, 0xFF)
             if a["reg"] % a["size"]:
                 raise ActionError(i, "reg", f"{a['reg']:#x} is not aligned to size {a['size']}", op)
             if op == "cfg_write":
-                a["value"] = _int_field(i, act, "value", op, 0, (1 << (8 * a["size"])) - 1)
+                a["value"] = int_field(i, a, "value", op, 0, (1 << (8 * a["size"])) - 1)
         out.append(a)
     return out
 
@@ -929,7 +898,6 @@ def replay_on_model(vm, mmu, actions):
     one: yields (action, events), the MMU's events for a touch
     (``vfiolab.model.ept.Mmu.access``), the VM's events for a BAR move or a
     decode change (``vfiolab.model.guest``)."""
-    from .addr import parse_addr
     from .model.guest import find_bdf, move_bar, set_decode
     for a in actions:
         start = len(vm.events)

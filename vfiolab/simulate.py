@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import json
 
-from .addr import fmt_hex, parse_addr
-from .errors import ActionError, SizeError, VfiolabError
+from .actions import address_field, choice_field, each_action, int_field
+from .addr import fmt_hex
+from .errors import ActionError, VfiolabError
 from .model.boot import boot, build_vm, firmware_platform
 from .model.cmdline import parse_qemu_args
 from .model.guest import find_bdf, move_bar
@@ -47,45 +48,23 @@ def load_actions(path) -> list:
     return data
 
 
-def _addr(i, act, key):
-    try:
-        return parse_addr(act[key])
-    except SizeError as e:
-        raise ActionError(i, key, str(e), act.get("op")) from None
-
-
 def validate_actions(actions) -> list[dict]:
     """Check shapes before anything runs: names the action and the field."""
-    if not isinstance(actions, list):
-        raise ActionError(None, "actions", "must be a JSON list of objects")
     out = []
-    for i, act in enumerate(actions):
-        if not isinstance(act, dict):
-            raise ActionError(i, "action", f"must be an object, not {type(act).__name__}")
-        op = act.get("op")
-        if op not in OPS:
-            raise ActionError(i, "op", f"unknown op {op!r}; supported: {', '.join(OPS)}")
-        for key in OPS[op]:
-            if key not in act:
-                raise ActionError(i, key, "missing", op)
-        a = dict(act)
+    for i, op, a in each_action(actions, OPS):
         if op == "touch":
-            a["gpa"] = _addr(i, act, "gpa")
-            a["access"] = act.get("access", "read")
-            if a["access"] not in ("read", "write", "exec"):
-                raise ActionError(i, "access", f"{a['access']!r}: use read, write or exec", op)
+            a["gpa"] = address_field(i, a, "gpa", op)
+            a["access"] = choice_field(i, a, "access", op, ("read", "write", "exec"), "read",
+                                       "use read, write or exec")
         elif op == "move_bar":
-            a["address"] = _addr(i, act, "address")
-            if not isinstance(act["bar"], int) or isinstance(act["bar"], bool):
-                raise ActionError(i, "bar", f"{act['bar']!r} is not a BAR index 0-5", op)
-            a["how"] = act.get("how", "clean")
-            if a["how"] not in ("clean", "careless"):
-                raise ActionError(i, "how", f"{a['how']!r}: use clean or careless", op)
+            a["address"] = address_field(i, a, "address", op)
+            a["bar"] = int_field(i, a, "bar", op, 0, 5)
+            a["how"] = choice_field(i, a, "how", op, ("clean", "careless"), "clean",
+                                    "use clean or careless")
         elif op == "dma":
-            a["iova"] = _addr(i, act, "iova")
-            a["access"] = act.get("access", "read")
-            if a["access"] not in ("read", "write"):
-                raise ActionError(i, "access", f"{a['access']!r}: use read or write", op)
+            a["iova"] = address_field(i, a, "iova", op)
+            a["access"] = choice_field(i, a, "access", op, ("read", "write"), "read",
+                                       "use read or write")
         out.append(a)
     return out
 
