@@ -157,6 +157,11 @@ def test_styled_is_deterministic(ref):
     assert 'id="T_vfiolab-' in a
     assert "monospace" in a and "#fff3bf" in a
     assert styled(df, uuid="fixed").to_html().count("T_fixed") > 0
+    # two tables with the same columns on one page get their own ids, so a
+    # highlight in one does not colour the other
+    other = styled(df.iloc[:2], highlight_rows=[0]).to_html()
+    ids = lambda html: set(re.findall(r'id="(T_vfiolab-[0-9a-f]+)"', html))  # noqa: E731
+    assert ids(a) and ids(other) and not ids(a) & ids(other)
 
 
 def test_html_table_plain_and_escaped(ref):

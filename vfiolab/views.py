@@ -243,12 +243,15 @@ def styled(df: pd.DataFrame, uuid: str | None = None, caption: str | None = None
 
     pandas gives each Styler a random ``uuid`` that ends up in the table id
     and the CSS selectors; here it is fixed: ``uuid`` if given, otherwise a
-    hash of the column names (two tables with the same columns then share
-    CSS rules, which are identical anyway).  Hex columns are set in a
-    monospace font; ``highlight_rows`` (row positions) get a background.
+    hash of the table's columns, rows and highlighted rows, so two different
+    tables on one page never share CSS rules (a row highlight of one would
+    colour the other) and the same table gets the same id on every run.  Hex
+    columns are set in a monospace font; ``highlight_rows`` (row positions)
+    get a background.
     """
     if uuid is None:
-        uuid = "vfiolab-" + hashlib.sha1("|".join(map(str, df.columns)).encode()).hexdigest()[:8]
+        key = f"{list(map(str, df.columns))}|{highlight_rows}|{df.to_json()}"
+        uuid = "vfiolab-" + hashlib.sha1(key.encode()).hexdigest()[:10]
     st = df.style.set_uuid(uuid).hide(axis="index")
     if caption:
         st = st.set_caption(caption)
