@@ -551,12 +551,23 @@ class TestTraceHandBuilt:
     def test_unknown_events_and_noise(self):
         # an event from system/trace-events not in our table is kept raw
         text = ("qemu-system-x86_64: warning: host doesn't support requested feature\n"
-                "memory_region_ops_read cpu 0 mr 0x55d0 addr 0xfe000000 value 0x0 size 4 name 'x'\n"
+                "memory_region_ram_device_read cpu 0 mr 0x55d0 addr 0x0 value 0x0 size 4\n"
                 "\n"
                 "SeaBIOS (version 1.16.2)\n")
         (ev,) = parse_trace(text)
-        assert (ev.name, ev.args, ev.line_no) == ("memory_region_ops_read", {}, 2)
-        assert ev.raw.startswith("memory_region_ops_read cpu 0")
+        assert (ev.name, ev.args, ev.line_no) == ("memory_region_ram_device_read", {}, 2)
+        assert ev.raw.startswith("memory_region_ram_device_read cpu 0")
+
+    def test_memory_region_ops(self):
+        # QEMU 7.2 softmmu/trace-events: "cpu %d mr %p addr 0x%"PRIx64" value
+        # 0x%"PRIx64" size %u name '%s'"; subpage: "... offset 0x%"PRIx64" ..."
+        text = ("memory_region_ops_write cpu 0 mr 0x55d0c0ffee00 addr 0x402 value 0x40 "
+                "size 1 name 'isa-debugcon'\n"
+                "memory_region_subpage_read cpu -1 mr (nil) offset 0x8 value 0x1 size 4\n")
+        ops, sub = parse_trace(text)
+        assert ops.args == {"cpu": 0, "mr": 0x55D0C0FFEE00, "addr": 0x402, "value": 0x40,
+                            "size": 1, "region": "isa-debugcon"}
+        assert sub.args == {"cpu": -1, "mr": 0, "offset": 0x8, "value": 1, "size": 4}
 
     @pytest.mark.parametrize("bad, line_no", [
         ("kvm_set_user_memory Slot#0 flags=0x0 gpa=0x0 size=0x1000 ret=0\n", 1),

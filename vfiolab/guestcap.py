@@ -441,29 +441,23 @@ def _ops_json(ops: list[dict]) -> list[dict]:
 # Reading the log
 # ---------------------------------------------------------------------------
 
-# softmmu/trace-events (7.2): "cpu %d mr %p addr 0x%"PRIx64" value 0x%"PRIx64" size %u name '%s'"
-_OPS_RE = re.compile(r"(?P<name>memory_region_ops_(?:read|write)) cpu (?P<cpu>-?\d+) "
-                     r"mr (?P<mr>0x[0-9a-f]+|\(nil\)) addr 0x(?P<addr>[0-9a-f]+) "
-                     r"value 0x(?P<value>[0-9a-f]+) size (?P<size>\d+) name '(?P<region>.*)'\Z")
-# "cpu %d mr %p offset 0x%"PRIx64" value 0x%"PRIx64" size %u"
-_SUBPAGE_RE = re.compile(r"(?P<name>memory_region_subpage_(?:read|write)) cpu (?P<cpu>-?\d+) "
-                         r"mr (?P<mr>0x[0-9a-f]+|\(nil\)) offset 0x(?P<offset>[0-9a-f]+) "
-                         r"value 0x(?P<value>[0-9a-f]+) size (?P<size>\d+)\Z")
 # softmmu/memory.c memory_region_access_valid (7.2): "Invalid %s at addr 0x%HWADDR_PRIX,
 # size %u, region '%s', reason: rejected|unaligned|invalid size"
 _INVALID_RE = re.compile(r"Invalid (?P<access>read|write) at addr 0x(?P<addr>[0-9A-F]+), "
                          r"size (?P<size>\d+), region '(?P<region>.*)', reason: (?P<reason>.+)\Z")
 _PID_PREFIX = re.compile(r"^\d+@\d+\.\d+:")
 _STRUCTURED = {"kvm_run_exit", "kvm_set_user_memory", "pci_update_mappings_add",
-               "pci_update_mappings_del", "pci_cfg_read", "pci_cfg_write"}
+               "pci_update_mappings_del", "pci_cfg_read", "pci_cfg_write",
+               "memory_region_ops_read", "memory_region_ops_write",
+               "memory_region_subpage_read", "memory_region_subpage_write"}
 
 
 def parse_log(text: str, source: str = "trace.log") -> list[TraceEvent]:
     """The QEMU log of a run -> TraceEvents in order.
 
-    Known events go through vfiolab.parsers.trace.parse_trace;
-    memory_region_ops_* and memory_region_subpage_* are read here
-    (``args``: cpu, addr/offset, value, size, region); a ``-d guest_errors``
+    Known events go through vfiolab.parsers.trace.parse_trace (the
+    memory_region_ops_* and memory_region_subpage_* ``args``: cpu, mr,
+    addr/offset, value, size, and region for ops); a ``-d guest_errors``
     "Invalid ..." line becomes an event named ``guest_error_invalid``
     (access, addr, size, region or None for ``(null)``, reason).  Other
     lines are kept as ``log`` events with the text.
@@ -472,19 +466,6 @@ def parse_log(text: str, source: str = "trace.log") -> list[TraceEvent]:
     for no, line in enumerate(text.splitlines(), 1):
         body = _PID_PREFIX.sub("", line)
         if not body.strip():
-            continue
-        m = _OPS_RE.match(body)
-        if m:
-            out.append(TraceEvent(m["name"], {"cpu": int(m["cpu"]), "addr": int(m["addr"], 16),
-                                              "value": int(m["value"], 16), "size": int(m["size"]),
-                                              "region": m["region"]}, no, line))
-            continue
-        m = _SUBPAGE_RE.match(body)
-        if m:
-            out.append(TraceEvent(m["name"], {"cpu": int(m["cpu"]),
-                                              "offset": int(m["offset"], 16),
-                                              "value": int(m["value"], 16),
-                                              "size": int(m["size"])}, no, line))
             continue
         m = _INVALID_RE.match(body)
         if m:

@@ -126,6 +126,18 @@ TRACE_FORMATS: dict[str, list[_Format]] = {
         _Format("Slot#{slot:u} " + _MEMSLOT_TAIL + " ret={ret:d}", "2.12-9.0"),
     ],
     "kvm_run_exit": [_Format("cpu_index {cpu_index:d}, reason {reason:u}", "7.2-10.2")],
+    # softmmu/trace-events (system/trace-events from 8.1): one line per access
+    # dispatched to a MemoryRegion's ops (memory_region_dispatch_read/write)
+    "memory_region_ops_read": [_Format(
+        "cpu {cpu:d} mr {mr:p} addr 0x{addr:x} value 0x{value:x} size {size:u} name '{region:s}'",
+        "7.2-10.2")],
+    "memory_region_ops_write": [_Format(
+        "cpu {cpu:d} mr {mr:p} addr 0x{addr:x} value 0x{value:x} size {size:u} name '{region:s}'",
+        "7.2-10.2")],
+    "memory_region_subpage_read": [_Format(
+        "cpu {cpu:d} mr {mr:p} offset 0x{offset:x} value 0x{value:x} size {size:u}", "7.2-10.2")],
+    "memory_region_subpage_write": [_Format(
+        "cpu {cpu:d} mr {mr:p} offset 0x{offset:x} value 0x{value:x} size {size:u}", "7.2-10.2")],
     # hw/pci/trace-events
     "pci_update_mappings_add": [
         _Format("{dev:s} " + _BDF + " {bar:d},0x{addr:x}+0x{size:x}", "7.2-10.2")],
