@@ -25,7 +25,7 @@ import random
 
 import pytest
 
-from vfiolab import course, exercises as X
+from vfiolab import course, exercises as X, lessons
 from vfiolab.errors import ConfigError
 from vfiolab.reference import REFERENCES, load_reference
 
@@ -464,6 +464,7 @@ def test_dma_of_the_p100_by_the_rules():
     from vfiolab.model.iommu import iommu_for
     from vfiolab.views import iommu_maps
     p = course.predict_vm(P100_ARGS, P100)
+    lessons.bus_master(p)           # the driver's pci_set_master(): else no DMA at all
     maps = iommu_maps(p.vm.vfio.container, p.vm.host)
     cases = [((0x400001000, "read"), 0x3B800001000), ((0xFD000010, "write"), 0x91000010),
              ((0xFFFC0100, "write"), "fault"), ((0xFFFC0100, "read"), None),

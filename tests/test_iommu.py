@@ -18,13 +18,14 @@ import re
 import pytest
 
 from vfiolab.errors import ActionError, ConfigError, IommuError, VfiolabError
-from vfiolab.model.guest import find_bdf, move_bar
+from vfiolab.model.guest import find_bdf, move_bar, set_bus_master
 from vfiolab.model.host import HostAddressSpace
 from vfiolab.model.iommu import (DMA_PTE_LARGE_PAGE, DMA_PTE_READ, DMA_PTE_WRITE,
                                  VFIO_DMA_MAP_FLAG_READ, VFIO_DMA_MAP_FLAG_WRITE,
                                  VFIO_DMA_UNMAP_FLAG_ALL, Type1Container, VtdPageTable,
                                  VtdShadow, decode_pte, host_config, iommu_for)
 from vfiolab.model.memory import MemoryRegion
+from vfiolab.model.pci import PCI_COMMAND, PCI_COMMAND_MASTER
 from vfiolab.predict import predict
 from vfiolab.reference import load_reference, reference_dirs
 
@@ -55,9 +56,17 @@ def _p100(**host):
     return predict(ARGS, host_devices=HOST_DEVS, cpu_vendor="AuthenticAMD")
 
 
+def _mastering(p):
+    """The guest driver's pci_set_master(): without Bus Master Enable the
+    device issues no DMA (test_no_dma_before_the_driver_sets_bus_master)."""
+    vm = getattr(p, "vm", p)
+    set_bus_master(vm, find_bdf(vm, "00:01.0"))
+    return p
+
+
 @pytest.fixture(scope="module")
 def p100():
-    return _p100()
+    return _mastering(_p100())
 
 
 # --- MAP_DMA --------------------------------------------------------------------------------
@@ -466,14 +475,14 @@ def test_bar_in_amd_ht_hole_is_not_fatal_and_not_reachable():
     ram_device section and carries on (error_report_err, return); DMA to it
     then faults.  On an Intel host the same address is a valid IOVA."""
     with host_config(vendor="amd"):
-        vm = _p100().vm
+        vm = _mastering(_p100().vm)
     move_bar(vm, "00:01.0", 3, 0xFD00000000)
     ev = [e for e in vm.events if e["op"] == "vfio_dma_map_failed"][-1]
     assert not ev["fatal"] and ev["errno"] == "EINVAL"
     assert re.fullmatch(r"vfio_dma_map\(0x[0-9a-f]+, 0xfd00000000, 0x2000000, 0x[0-9a-f]+\) "
                         r"= -22 \(Invalid argument\)", ev["message"])
     assert iommu_for(vm).dma("00:01.0", 0xFD00000000)[0]["op"] == "dma_fault"
-    vm = _fresh()
+    vm = _mastering(_fresh())
     move_bar(vm, "00:01.0", 3, 0xFD00000000)
     assert iommu_for(vm).dma("00:01.0", 0xFD00000000) == [
         {"op": "dma", "iova": "0xfd00000000", "hpa": hex(P100_BAR[3]), "target": "bar"}]
@@ -531,6 +540,33 @@ def test_interrupt_range(p100):
     assert io.dma("00:01.0", 0xFEE00000, "read")[0]["op"] == "dma_fault"
 
 
+def test_no_dma_before_the_driver_sets_bus_master():
+    """SeaBIOS leaves Bus Master Enable clear on a device it does not drive
+    (the real captures: "pci_cfg_write ivshmem-plain 00:01.0 @0x4 <- 0x103",
+    data/references/q35-1G-ivshmem-1G/pci_cfg_write.log; 0x103 is I/O,
+    memory and SERR), so right after the firmware the passed-through device
+    issues no request at all (PCI Local Bus Spec 3.0 section 6.2.2, Command
+    bit 2), not even an MSI write.  The driver's pci_set_master() is a
+    command read and a write with bit 2 set; from then on DMA reaches RAM;
+    clearing it stops DMA again."""
+    vm = _fresh()
+    dev = find_bdf(vm, "00:01.0")
+    assert dev.config[PCI_COMMAND] & PCI_COMMAND_MASTER == 0
+    io = iommu_for(vm)
+    for iova, acc in ((0x1000040, "write"), (0xFEE00000, "write")):
+        (ev,) = io.dma("00:01.0", iova, acc)
+        assert ev["op"] == "dma_not_issued" and ev["iova"] == hex(iova)
+    start = len(vm.events)
+    set_bus_master(vm, dev)
+    writes = [e for e in vm.events[start:] if e["op"] == "vfio_pci_write_config"]
+    assert [(w["addr"], w["len"], w["val"] & PCI_COMMAND_MASTER) for w in writes] == \
+        [(PCI_COMMAND, 2, PCI_COMMAND_MASTER)]
+    assert io.dma("00:01.0", 0x1000040, "write")[0]["op"] == "dma"
+    assert io.dma("00:01.0", 0xFEE00000, "write")[0]["op"] == "interrupt_request"
+    set_bus_master(vm, dev, on=False)
+    assert io.dma("00:01.0", 0x1000040, "write")[0]["op"] == "dma_not_issued"
+
+
 def test_dma_needs_a_passthrough_device():
     """An emulated device's DMA is QEMU's own access, not the IOMMU's."""
     vm = predict("-M q35 -m 512M -nodefaults -device edu,id=edu0".split(),
@@ -548,7 +584,7 @@ def test_bar_move_old_iova_faults_new_works():
     the old IOVA range (UNMAP_DMA), region_add maps the new one; DMA to the
     old address then faults and the new address reaches the same host MMIO.
     A careless move maps and unmaps the intermediate address on the way."""
-    vm = _fresh()
+    vm = _mastering(_fresh())
     io = iommu_for(vm)
     old = find_bdf(vm, "00:01.0").io_regions[3].addr
     assert io.dma("00:01.0", old + 0x1000)[0]["hpa"] == hex(P100_BAR[3] + 0x1000)

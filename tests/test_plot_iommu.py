@@ -28,7 +28,7 @@ import io  # noqa: E402
 import pytest  # noqa: E402
 
 from vfiolab.errors import VfiolabError  # noqa: E402
-from vfiolab.model.guest import find_bdf  # noqa: E402
+from vfiolab.model.guest import find_bdf, set_bus_master  # noqa: E402
 from vfiolab.model.iommu import MSI_RANGE_START, iommu_for  # noqa: E402
 from vfiolab.plot import style  # noqa: E402
 from vfiolab.plot.iommu import (EXAMPLE_IOVAS, dma_view_data, dma_view_figure,  # noqa: E402
@@ -44,7 +44,18 @@ K4, M2, G1 = 1 << 12, 1 << 21, 1 << 30
 
 
 def p100():
-    return predict(ARGS, host_devices=HOST_DEVS, cpu_vendor="AuthenticAMD")
+    """The P100 passed through, its driver having set Bus Master Enable
+    (without it the device issues no DMA: tests/test_iommu.py)."""
+    p = predict(ARGS, host_devices=HOST_DEVS, cpu_vendor="AuthenticAMD")
+    set_bus_master(p.vm, find_bdf(p.vm, "00:01.0"))
+    return p
+
+
+def test_requests_before_bus_master_are_not_issued():
+    p = predict(ARGS, host_devices=HOST_DEVS, cpu_vendor="AuthenticAMD")
+    d = dma_view_data(p, requests=[(0x1000040, "write")])
+    assert [h.op for h in d.hits] == ["dma_not_issued"]
+    assert d.hits[0].label.endswith("not issued: Bus Master Enable is clear")
 
 
 @pytest.fixture(scope="module")

@@ -84,16 +84,25 @@ def test_clean_move_events_in_order():
 
 
 def test_dma_through_the_iommu():
-    """With a passthrough device, DMA at an IOVA inside guest RAM reaches RAM
-    (IOVA = GPA); an IOVA with no mapping faults."""
+    """Right after the firmware the device issues no DMA: SeaBIOS leaves Bus
+    Master Enable clear on a device it does not drive (the real captures
+    show it writing 0x103 = I/O|memory|SERR to such a command register,
+    e.g. "pci_cfg_write ivshmem-plain 00:01.0 @0x4 <- 0x103" in
+    data/references/q35-1G-ivshmem-1G/pci_cfg_write.log).  Once the driver
+    sets it, DMA at an IOVA inside guest RAM reaches RAM (IOVA = GPA); an
+    IOVA with no mapping faults."""
     args = "-M q35 -m 1G -nodefaults -device vfio-pci,host=0000:01:00.0,id=nic0".split()
     ev = simulate(args, [{"op": "dma", "bdf": "00:01.0", "iova": "0x1000000", "access": "write"},
+                         {"op": "set_master", "bdf": "00:01.0"},
+                         {"op": "dma", "bdf": "00:01.0", "iova": "0x1000000", "access": "write"},
                          {"op": "dma", "bdf": "00:01.0", "iova": "0x7000000000", "access": "read"}],
                   host_devices={"0000:01:00.0": "data/devices/nic-intel-x520"},
                   cpu_vendor="AuthenticAMD")
-    dma = [e for e in ev if e["op"] in ("dma", "dma_fault")]
-    assert dma[0]["op"] == "dma" and dma[0]["target"] == "ram"
-    assert dma[1]["op"] == "dma_fault" and dma[1]["iova"] == "0x7000000000"
+    dma = [e for e in ev if e["op"] in ("dma", "dma_fault", "dma_not_issued")]
+    assert dma[0]["op"] == "dma_not_issued" and "Bus Master Enable" in dma[0]["reason"]
+    assert dma[1]["op"] == "dma" and dma[1]["target"] == "ram"
+    assert dma[2]["op"] == "dma_fault" and dma[2]["iova"] == "0x7000000000"
+    assert {"op": "set_master", "bdf": "00:01.0", "on": True} in ev
 
 
 def test_cli(tmp_path, capsys):

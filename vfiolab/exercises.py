@@ -1387,6 +1387,7 @@ def dma_exercise(seed: int = 0, *, n: int = 5, device: str | None = None) -> Exe
     the host physical address it reaches, ``fault`` or ``msi``.  The answer
     is :func:`vfiolab.model.iommu.iommu_for` (the VT-d page table QEMU's
     maps filled); the steps are :func:`solve_dma` on the map list."""
+    from .model.guest import set_bus_master
     from .model.iommu import MSI_RANGE_START, iommu_for
     from .views import iommu_maps
     rng = Rng(seed)
@@ -1395,6 +1396,9 @@ def dma_exercise(seed: int = 0, *, n: int = 5, device: str | None = None) -> Exe
     args = f"-machine q35 -m {mem} -nodefaults -device vfio-pci,host={HOST_BDF},id=pt0"
     p = _predict(args, {HOST_BDF: device})
     vm = p.vm
+    # the guest's driver has set Bus Master Enable (pci_set_master), else
+    # the device issues no requests at all
+    set_bus_master(vm, next(d for d in vm.devices if d.type_name == "vfio-pci"))
     maps = iommu_maps(vm.vfio.container, vm.host)
     secs = p.sections()
     cands: list[tuple[int, str]] = []
@@ -1635,7 +1639,7 @@ def claims_exercise(seed: int = 0, *, n: int = 5, device: str | None = None) -> 
     :class:`~vfiolab.model.ept.Mmu`, its IOMMU, a BAR move); the steps give
     the evidence and the rule behind it."""
     from .model.ept import Mmu
-    from .model.guest import move_bar
+    from .model.guest import move_bar, set_bus_master
     from .model.iommu import iommu_for
     from .model.pci import PCI_BASE_ADDRESS_SPACE_IO, PCI_ROM_SLOT
     rng = Rng(seed)
@@ -1693,6 +1697,7 @@ def claims_exercise(seed: int = 0, *, n: int = 5, device: str | None = None) -> 
     def iova_is_gpa():
         ram = next(m for m in slots if m.guest_phys_addr == 0x100000)
         gpa = ram.guest_phys_addr + rng.below(ram.memory_size // PAGE_SIZE) * PAGE_SIZE + 0x80
+        set_bus_master(vm, dev)         # its driver's pci_set_master(), else no DMA at all
         ev = iommu_for(vm).dma(bdf, gpa, "write")[0]
         t = host.translate(ram.userspace_addr + (gpa - ram.guest_phys_addr))
         truth = ev["op"] == "dma" and int(ev["hpa"], 16) == t.hpa

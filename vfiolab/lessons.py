@@ -497,12 +497,34 @@ def dma_table(prediction, requests, bdf: str | None = None) -> pd.DataFrame:
             where = _target_text(vm, int(hpa, 16))
         elif ev["op"] == "interrupt_request":
             out, hpa, where = "interrupt request (MSI)", "", "interrupt remapping, not memory"
+        elif ev["op"] == "dma_not_issued":
+            out, hpa, where = "not issued", "", ev["reason"]
         else:
             out, hpa, where = "DMA fault", "", ev["reason"]
         rows.append({"#": i, "DMA": access, "IOVA": fmt_hex(iova),
                      "note": r[2] if len(r) > 2 else "", "IOMMU": out, "HPA": hpa,
                      "lands in / why": where})
     return pd.DataFrame(rows)
+
+
+def bus_master(prediction, bdf: str | None = None, on: bool = True) -> pd.DataFrame:
+    """The guest driver sets (or clears) the device's Bus Master Enable
+    (:func:`vfiolab.model.guest.set_bus_master`, Linux ``pci_set_master()``):
+    a command read and write, both trapped by QEMU; the write goes through
+    vfio-pci to the device.  Returns those config accesses, in order."""
+    from .course import events_table
+    from .model.guest import set_bus_master
+    from .plot.iommu import vfio_device
+    vm = _vm(prediction)
+    _, dev = vfio_device(vm, bdf)
+    start = len(vm.events)
+    trace, vm.trace_config = vm.trace_config, True
+    try:
+        set_bus_master(vm, dev, on)
+    finally:
+        vm.trace_config = trace
+    evs = [dict(e, seq=start + i) for i, e in enumerate(vm.events[start:])]
+    return events_table(evs, ops=("pci_cfg_read", "pci_cfg_write", "vfio_pci_write_config"))
 
 
 def dmar_log(prediction) -> str:
@@ -599,7 +621,9 @@ def whole_story(args=EXAMPLE_ARGS, host_devices=None, *, bdf: str = "00:01.0", b
 
     ``realize`` and ``firmware`` (:func:`vfiolab.model.story.run_story`);
     ``kernel_touches`` -- the guest kernel reads a config register (a trap),
-    writes and reads guest RAM and reads the BAR (KVM fills EPT entries:
+    its driver sets Bus Master Enable (a command read and write, both
+    traps: :func:`vfiolab.model.guest.set_bus_master`), it writes and reads
+    guest RAM and reads the BAR (KVM fills EPT entries:
     :class:`vfiolab.model.ept.Mmu`); ``device_dma`` -- the device writes
     guest RAM and reads its own BAR through the IOMMU (IOVA = GPA);
     ``move_clean`` -- the guest kernel moves the BAR; ``after_move`` -- the
@@ -607,7 +631,7 @@ def whole_story(args=EXAMPLE_ARGS, host_devices=None, *, bdf: str = "00:01.0", b
     DMA outcomes are appended to the VM's event list in their step."""
     from .course import story as course_story
     from .model.ept import Mmu
-    from .model.guest import find_bdf, move_bar, parse_bdf
+    from .model.guest import find_bdf, move_bar, parse_bdf, set_bus_master
     from .model.iommu import iommu_for
     st = course_story(args, EXAMPLE_HOST if host_devices is None else host_devices)
     vm = st.vm
@@ -617,6 +641,7 @@ def whole_story(args=EXAMPLE_ARGS, host_devices=None, *, bdf: str = "00:01.0", b
     b, d, f = parse_bdf(bdf)
     with st.step("kernel_touches"):
         vm.cfg_read(b, d << 3 | f, 0x00, 2)
+        set_bus_master(vm, find_bdf(vm, bdf))
         mmu.access(ram_gpa, "write")
         mmu.access(ram_gpa + 0x40, "read")
         mmu.access(old + 0x40, "read")

@@ -7,14 +7,19 @@ Actions (JSON list), each a dict with ``op``:
   first touch of a memslot-backed page, or the access exits to QEMU;
 * ``{"op": "move_bar", "bdf": "00:01.0", "bar": 2, "address": "0x...",
   "how": "clean"|"careless"}``: the guest kernel reprograms a BAR;
+* ``{"op": "set_master", "bdf": "00:05.0", "on": true}``: the guest driver
+  sets (or clears) the device's Bus Master Enable (Linux ``pci_set_master()``);
+  the firmware leaves it clear on a passed-through device;
 * ``{"op": "dma", "bdf": "00:05.0", "iova": "0x...", "access": "read"|"write"}``:
-  the device does DMA through the VFIO type1 IOMMU.
+  the device does DMA through the VFIO type1 IOMMU (``dma_not_issued`` while
+  Bus Master Enable is clear).
 
 The output is one JSON list of events in order: what KVM's MMU did
 (``map``, ``mmio``, ``exit_mmio``, ``zap``), what QEMU did
 (``pci_update_mappings_del``/``_add``, ``set_user_memory`` shaped like QEMU's
 ``kvm_set_user_memory`` trace, size 0 deleting), the IOMMU (``map_dma``,
-``unmap_dma``, ``dma``, ``dma_fault``), and per touch whether it exited.
+``unmap_dma``, ``dma``, ``dma_fault``, ``dma_not_issued``), and per touch
+whether it exited.
 """
 
 from __future__ import annotations
@@ -26,11 +31,12 @@ from .addr import fmt_hex
 from .errors import ActionError, VfiolabError
 from .model.boot import boot, build_vm, firmware_platform
 from .model.cmdline import parse_qemu_args
-from .model.guest import find_bdf, move_bar
+from .model.guest import find_bdf, move_bar, set_bus_master
 
 __all__ = ["OPS", "validate_actions", "simulate", "load_actions"]
 
-OPS = {"touch": ("gpa",), "move_bar": ("bdf", "bar", "address"), "dma": ("bdf", "iova")}
+OPS = {"touch": ("gpa",), "move_bar": ("bdf", "bar", "address"), "dma": ("bdf", "iova"),
+       "set_master": ("bdf",)}
 #: which vm.events to pass on, and how to shape them
 _PASS = ("pci_update_mappings_del", "pci_update_mappings_add", "set_user_memory",
          "map_dma", "unmap_dma")
@@ -61,6 +67,10 @@ def validate_actions(actions) -> list[dict]:
             a["bar"] = int_field(i, a, "bar", op, 0, 5)
             a["how"] = choice_field(i, a, "how", op, ("clean", "careless"), "clean",
                                     "use clean or careless")
+        elif op == "set_master":
+            a["on"] = a.get("on", True)
+            if not isinstance(a["on"], bool):
+                raise ActionError(i, "on", f"{a['on']!r} is not true/false", op)
         elif op == "dma":
             a["iova"] = address_field(i, a, "iova", op)
             a["access"] = choice_field(i, a, "access", op, ("read", "write"), "read",
@@ -112,6 +122,12 @@ def simulate(args: list[str], actions, *, host_devices: dict | None = None,
                 move_bar(vm, a["bdf"], a["bar"], a["address"], a["how"])
             except ActionError as e:
                 raise ActionError(i, e.field, e.why, "move_bar") from None
+        elif a["op"] == "set_master":
+            try:
+                set_bus_master(vm, find_bdf(vm, a["bdf"]), a["on"])
+            except ActionError as e:
+                raise ActionError(i, e.field, e.why, "set_master") from None
+            out.append({"op": "set_master", "bdf": a["bdf"], "on": a["on"]})
         elif a["op"] == "dma":
             if iommu is None:
                 from .model.iommu import iommu_for

@@ -568,6 +568,9 @@ class DmaView:
     without vIOMMU (default :func:`vfiolab.plot.iommu.default_requests`);
     the vIOMMU view uses :func:`vfiolab.plot.iommu.example_shadow`.  Each
     view's DMA requests are performed once, when first shown.
+    ``bus_master`` (default on) first sets the device's Bus Master Enable,
+    as its guest driver would (:func:`vfiolab.model.guest.set_bus_master`);
+    with it off every request shows as not issued.
     :meth:`set_viommu` is the callback (callable without a browser);
     ``mode`` as in :class:`BarPanel`.
     """
@@ -575,7 +578,7 @@ class DmaView:
     OPTIONS = (("no vIOMMU: IOVA = GPA", False), ("vIOMMU: guest IOVA, QEMU shadow", True))
 
     def __init__(self, source, *, requests=None, viommu: bool = False, mode: str | None = None,
-                 bdf: str | None = None, **predict_kwargs):
+                 bdf: str | None = None, bus_master: bool = True, **predict_kwargs):
         if isinstance(source, str):
             source = shlex.split(source)
         if isinstance(source, (list, tuple)):
@@ -583,6 +586,10 @@ class DmaView:
             source = predict(list(source), **predict_kwargs)
         self.prediction = source
         self.vm = getattr(source, "vm", source)
+        if bus_master:
+            from .model.guest import set_bus_master
+            from .plot.iommu import vfio_device
+            set_bus_master(self.vm, vfio_device(self.vm, bdf)[1])
         self.requests = requests
         self.bdf = bdf
         self.mode = mode or figure_mode()

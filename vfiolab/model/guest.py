@@ -21,9 +21,10 @@ from __future__ import annotations
 
 from ..errors import ActionError
 from .pci import (PCI_BASE_ADDRESS_MEM_TYPE_64, PCI_BASE_ADDRESS_SPACE_IO,
-                  PCI_COMMAND, PCI_COMMAND_IO, PCI_COMMAND_MEMORY, PCI_ROM_SLOT, PCIDevice)
+                  PCI_COMMAND, PCI_COMMAND_IO, PCI_COMMAND_MASTER, PCI_COMMAND_MEMORY,
+                  PCI_ROM_SLOT, PCIDevice)
 
-__all__ = ["find_bdf", "move_bar", "set_decode", "parse_bdf"]
+__all__ = ["find_bdf", "move_bar", "set_decode", "set_bus_master", "parse_bdf"]
 
 
 def parse_bdf(text: str) -> tuple[int, int, int]:
@@ -58,6 +59,18 @@ def set_decode(vm, dev: PCIDevice, on: bool, io: bool = False) -> None:
     bit = PCI_COMMAND_IO if io else PCI_COMMAND_MEMORY
     cmd = vm.cfg_read(dev.bus.number, dev.devfn, PCI_COMMAND, 2)
     cmd = (cmd | bit) if on else (cmd & ~bit)
+    vm.cfg_write(dev.bus.number, dev.devfn, PCI_COMMAND, cmd, 2)
+
+
+def set_bus_master(vm, dev: PCIDevice, on: bool = True) -> None:
+    """Set or clear Bus Master Enable with a 16-bit command read and write,
+    as a driver does before its device may DMA (Linux ``pci_set_master()``
+    in ``drivers/pci/pci.c``: read PCI_COMMAND, OR in PCI_COMMAND_MASTER,
+    write it back).  SeaBIOS leaves the bit clear on devices it does not
+    drive itself: the real captures show it writing 0x103 (I/O, memory,
+    SERR) to their command register (data/references/*/pci_cfg_write.log)."""
+    cmd = vm.cfg_read(dev.bus.number, dev.devfn, PCI_COMMAND, 2)
+    cmd = (cmd | PCI_COMMAND_MASTER) if on else (cmd & ~PCI_COMMAND_MASTER)
     vm.cfg_write(dev.bus.number, dev.devfn, PCI_COMMAND, cmd, 2)
 
 

@@ -79,6 +79,7 @@ from dataclasses import dataclass, field, fields, replace
 
 from ..addr import PAGE_SIZE, align_down, align_up, fmt_hex
 from ..errors import ActionError, ConfigError, IommuError
+from .pci import PCI_COMMAND, PCI_COMMAND_MASTER
 from .host import PAGE_1G, PAGE_2M, PAGE_4K, HostAddressSpace
 from .memory import AddressSpace, FlatRange, MemoryListener
 
@@ -1071,13 +1072,32 @@ class Iommu:
 
     def dma(self, bdf: str, iova: int, access: str = "read") -> list[dict]:
         """A DMA ``access`` ("read" or "write") by the device at guest BDF
-        ``bdf`` to ``iova``: ``[{"op": "dma", "iova", "hpa", "target"}]`` or
-        ``[{"op": "dma_fault", "iova", "reason"}]`` (addresses in hex)."""
+        ``bdf`` to ``iova``: ``[{"op": "dma", "iova", "hpa", "target"}]``,
+        ``[{"op": "dma_fault", "iova", "reason"}]`` or, while the device's
+        Bus Master Enable is clear, ``[{"op": "dma_not_issued", "iova",
+        "reason"}]`` (addresses in hex).
+
+        Bus Master Enable (Command register bit 2, PCI Local Bus Spec 3.0
+        section 6.2.2; PCIe Base Spec 7.5.1.1.3): while it is clear a
+        function issues no memory requests at all, DMA and MSI/MSI-X writes
+        alike, so nothing reaches the IOMMU.  vfio-pci does not virtualize
+        the bit (Linux ``drivers/vfio/pci/vfio_pci_config.c``
+        ``init_pci_cap_basic_perm``: of PCI_COMMAND only INTx disable is
+        virtual), so the guest's write reaches the device; QEMU's copy of
+        config space holds the same value, which is what is read here.
+        """
         dev = self.device(bdf)
         cont = self.container
         if cont is None:
             raise ActionError(None, "bdf", f"{bdf}: no VFIO container (the model was built "
                                            "without QEMU's process)")
+        if access not in ("read", "write"):
+            raise ActionError(None, "access", f"{access!r}: use read or write")
+        if not int.from_bytes(dev.config[PCI_COMMAND:PCI_COMMAND + 2], "little") & \
+                PCI_COMMAND_MASTER:
+            return [{"op": "dma_not_issued", "iova": fmt_hex(iova),
+                     "reason": "Bus Master Enable is clear in the device's Command register "
+                               "(the guest driver sets it with pci_set_master() before DMA)"}]
         return _translate(cont, iova, access, dev.host, self.faults)
 
     def walk(self, iova: int) -> PageWalk:

@@ -98,6 +98,8 @@ class DmaHit:
             return f"{what}\n-> HPA {fmt_hex(self.hpa)} ({where})"
         if self.op == "interrupt_request":
             return f"{what}\ninterrupt request (MSI), not translated"
+        if self.op == "dma_not_issued":
+            return f"{what}\nnot issued: Bus Master Enable is clear"
         code = self.fault_code
         why = self.reason.split(":")[0]
         return f"{what}\nfault {code:#04x}: {why}" if code is not None else f"{what}\nfault: {why}"
