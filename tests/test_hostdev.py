@@ -560,3 +560,18 @@ def test_fuzz_parse_lspci_x(text):
         assert isinstance(exc.line_no, int)
     except DeviceError as exc:
         assert exc.field
+
+
+@pytest.mark.parametrize("extra, why", [
+    ("\t\tVector table: BAR=0 offset=00b90000\n", "second MSI-X vector table line"),
+    ("\t\tPBA: BAR=0 offset=0ba0000\n", "malformed MSI-X PBA line"),
+])
+def test_msix_detail_lines_checked(extra, why):
+    # the T4's MSI-X capability (lspci prints offsets as %08x: ls-caps.c cap_msix)
+    text = ("3d:00.0 3D controller: NVIDIA Corporation Device 1eb8 (rev a1)\n"
+            "\tRegion 0: Memory at b7000000 (32-bit, non-prefetchable) [size=16M]\n"
+            "\tCapabilities: [c8] MSI-X: Enable+ Count=6 Masked-\n"
+            "\t\tVector table: BAR=0 offset=00b90000\n" + extra)
+    with pytest.raises(ParseError, match=why) as ei:
+        parse_lspci_vvv(text, source="t4.txt")
+    assert ei.value.line_no == 5

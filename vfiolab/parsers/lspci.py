@@ -105,6 +105,9 @@ _UNKNOWN_CAP = re.compile(r"(?:Capability ID 0x(?P<new>[0-9a-f]{1,2})|#(?P<old>[
 _UNKNOWN_ECAP = re.compile(r"(?:Extended Capability ID 0x(?P<new>[0-9a-f]{1,4})|#(?P<old>[0-9a-f]{2}))\b",
                            _A)
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+#: the two detail lines of an MSI-X capability: (prefix, pattern, name, record key)
+_MSIX_LINES = (("Vector table:", _MSIX_TABLE, "vector table", "table"),
+               ("PBA:", _MSIX_PBA, "PBA", "pba"))
 
 # Standard capability names -> ID, by the text pciutils ls-caps.c prints first.
 # Order matters: "MSI-X:" before "MSI:", "AGP3" before "AGP".
@@ -313,25 +316,16 @@ def _parse_block(block: _Block, source) -> HostDevice:
         body = line.strip()
         if _indent(line) > base:
             # a detail line of the capability above
-            if in_msix:
-                if body.startswith("Vector table:"):
-                    m = _MSIX_TABLE.match(body)
+            for prefix, rx, what, key in _MSIX_LINES if in_msix else ():
+                if body.startswith(prefix):
+                    m = rx.match(body)
                     if m is None:
-                        raise ParseError("malformed MSI-X vector table line",
+                        raise ParseError(f"malformed MSI-X {what} line",
                                          line_no=no, line=line, source=source)
-                    if "table_bar" in msix:
-                        raise ParseError("second MSI-X vector table line",
+                    if f"{key}_bar" in msix:
+                        raise ParseError(f"second MSI-X {what} line",
                                          line_no=no, line=line, source=source)
-                    msix["table_bar"], msix["table_offset"] = int(m["bar"]), int(m["off"], 16)
-                elif body.startswith("PBA:"):
-                    m = _MSIX_PBA.match(body)
-                    if m is None:
-                        raise ParseError("malformed MSI-X PBA line",
-                                         line_no=no, line=line, source=source)
-                    if "pba_bar" in msix:
-                        raise ParseError("second MSI-X PBA line",
-                                         line_no=no, line=line, source=source)
-                    msix["pba_bar"], msix["pba_offset"] = int(m["bar"]), int(m["off"], 16)
+                    msix[f"{key}_bar"], msix[f"{key}_offset"] = int(m["bar"]), int(m["off"], 16)
             continue
         in_msix = False
         if body.startswith("Region ") or body.startswith("[virtual] Memory") or \
