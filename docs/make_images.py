@@ -39,7 +39,7 @@ from vfiolab.model.guest import move_bar  # noqa: E402
 from vfiolab.plot.lanes import lanes_figure  # noqa: E402
 from vfiolab.plot.style import save  # noqa: E402
 from vfiolab.predict import predict  # noqa: E402
-from vfiolab.reference import REFERENCES, load_reference  # noqa: E402
+from vfiolab.real.reference import REFERENCES, load_reference  # noqa: E402
 from vfiolab.views import lanes_data, lanes_from_records  # noqa: E402
 
 OUT = ROOT / "docs" / "images"

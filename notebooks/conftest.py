@@ -4,7 +4,7 @@ The kernels inherit this process's environment, so this makes them import
 vfiolab from this checkout even where it is not pip-installed, keeps
 Jupyter's, IPython's and matplotlib's side files inside the checkout (as the
 Makefile does), and drops an inherited ``MPLBACKEND`` (the notebooks use the
-inline backend; ``vfiolab.course.setup()`` also insists on it).
+inline backend; ``vfiolab.course.helpers.setup()`` also insists on it).
 """
 
 import os

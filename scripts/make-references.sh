@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 if [ -z "${PYTHON:-}" ]; then
     if [ -x .venv/bin/python ]; then PYTHON=.venv/bin/python; else PYTHON=python3; fi
 fi
-cap() { "$PYTHON" -m vfiolab.capture --out data/references --accel kvm "$@"; }
+cap() { "$PYTHON" -m vfiolab.real.capture --out data/references --accel kvm "$@"; }
 
 cap --name pc-512M-edu -- -machine pc -accel kvm -m 512M -nodefaults -device edu,id=edu0
 cap --name q35-512M-ivshmem-1M -- -machine q35 -accel kvm -m 512M -nodefaults -object memory-backend-ram,id=m0,size=1M -device ivshmem-plain,memdev=m0,id=ivs0

@@ -2,7 +2,7 @@
 
 
 def pytest_configure(config):
-    # Tests that start real QEMU (vfiolab.capture); deselect with -m "not live".
+    # Tests that start real QEMU (vfiolab.real.capture); deselect with -m "not live".
     config.addinivalue_line(
         "markers",
         "live: runs real qemu-system-x86_64 (skips itself when QEMU or KVM is missing)")

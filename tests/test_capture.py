@@ -1,4 +1,4 @@
-"""Tests for vfiolab.capture and the committed reference captures.
+"""Tests for vfiolab.real.capture and the committed reference captures.
 
 The live tests start real QEMU under KVM, capture two small machines afresh
 and compare the text with the committed references in data/references/.
@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from vfiolab import capture as cap
-from vfiolab import qemurun
+from vfiolab.real import capture as cap
+from vfiolab.real import qemurun
 from vfiolab.errors import CaptureError, CommandLineError
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -15,7 +15,7 @@ import pytest
 
 from vfiolab.cli import main
 from vfiolab.errors import CommandLineError, UnsupportedOption
-from vfiolab.model.cmdline import parse_qemu_args, split_opts
+from vfiolab.inputs.cmdline import parse_qemu_args, split_opts
 
 
 def test_split_opts_implied_key_and_escaped_comma():

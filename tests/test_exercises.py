@@ -25,9 +25,10 @@ import random
 
 import pytest
 
-from vfiolab import course, exercises as X, lessons
+from vfiolab import course
+from vfiolab.course import exercises as X, lessons
 from vfiolab.errors import ConfigError
-from vfiolab.reference import REFERENCES, load_reference
+from vfiolab.real.reference import REFERENCES, load_reference
 
 SEEDS = range(12)
 
@@ -89,7 +90,7 @@ def test_rng_uses_only_the_documented_stable_stream():
 # --------------------------------------------------------------------------
 
 def test_sizing_matches_every_bar_of_every_real_device():
-    from vfiolab.hostdevs import load_host_device
+    from vfiolab.inputs.hostdevs import load_host_device
     for name in X.ALL_DEVICES:
         hd = load_host_device(course.host_device_path(name))
         for b in hd.bars:

@@ -1,4 +1,4 @@
-"""Tests of vfiolab.guestcap and of the real KVM captures in data/kvm/.
+"""Tests of vfiolab.real.guestcap and of the real KVM captures in data/kvm/.
 
 The facts asserted here (which access exits, which region serves it, which
 BAR mappings and memslots change in what order) are real observations:
@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pytest
 
-from vfiolab import guestcap as gc
+from vfiolab.real import guestcap as gc
 from vfiolab.errors import ActionError, CaptureError, CommandLineError, ParseError
-from vfiolab.parsers.pci import parse_info_pci
+from vfiolab.inputs.pci import parse_info_pci
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "kvm"
 CAPTURES = sorted(p.name for p in DATA.iterdir() if (p / "result.json").exists())
@@ -314,7 +314,7 @@ def test_rootport_windows_in_info_pci():
 def _replay_model(name):
     """Run the capture's actions on vfiolab's model of the same command line:
     yields (action, model events) per action."""
-    from vfiolab.guestcap import replay_on_model
+    from vfiolab.real.guestcap import replay_on_model
     from vfiolab.model.ept import Mmu
     from vfiolab.predict import predict
     res = load(name)

@@ -17,8 +17,8 @@ from mutate import FUZZ, mutated
 from vfiolab.addr import GiB, KiB, MiB
 from vfiolab.errors import DeviceError, ParseError
 from vfiolab.model.hostdev import Cap, HostBar, HostDevice, HostRom, MsiInfo, MsixInfo
-from vfiolab.parsers.lspci import merge, parse_lspci_vvv, parse_lspci_x
-from vfiolab.parsers.sysfs import read_sysfs_device
+from vfiolab.inputs.lspci import merge, parse_lspci_vvv, parse_lspci_x
+from vfiolab.inputs.sysfs import read_sysfs_device
 
 DEV = Path(__file__).resolve().parents[1] / "data" / "devices"
 

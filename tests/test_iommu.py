@@ -27,7 +27,7 @@ from vfiolab.model.iommu import (DMA_PTE_LARGE_PAGE, DMA_PTE_READ, DMA_PTE_WRITE
 from vfiolab.model.memory import MemoryRegion
 from vfiolab.model.pci import PCI_COMMAND, PCI_COMMAND_MASTER
 from vfiolab.predict import predict
-from vfiolab.reference import load_reference, reference_dirs
+from vfiolab.real.reference import load_reference, reference_dirs
 
 RW = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE
 MiB, GiB = 1 << 20, 1 << 30

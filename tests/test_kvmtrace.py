@@ -1,5 +1,5 @@
-"""Tests of vfiolab.parsers.kvmtrace (KVM tracepoints as trace-cmd/perf print
-them) and vfiolab.kvmcompare (recorded EPT fills beside the model's).
+"""Tests of vfiolab.inputs.kvmtrace (KVM tracepoints as trace-cmd/perf print
+them) and vfiolab.real.kvmcompare (recorded EPT fills beside the model's).
 
 Where the expected values come from:
 
@@ -31,10 +31,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vfiolab.errors import ParseError
-from vfiolab.kvmcompare import (compare, compare_with_model, fault_kind, predicted_fills,
+from vfiolab.real.kvmcompare import (compare, compare_with_model, fault_kind, predicted_fills,
                                 recorded_accesses, recorded_fills)
 from vfiolab.model.ept import Mmu, EptEntry, decode_mmio_spte, is_mmio_spte
-from vfiolab.parsers.kvmtrace import KvmTraceEvent, detect_isa, parse_kvm_trace
+from vfiolab.inputs.kvmtrace import KvmTraceEvent, detect_isa, parse_kvm_trace
 from vfiolab.predict import predict
 
 FIX = Path(__file__).parent / "fixtures" / "kvmtrace"

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import pytest
 
-from vfiolab import capture
+from vfiolab.real import capture
 from vfiolab.model.boot import host_cpu
 from vfiolab.predict import predict
-from vfiolab.reference import load_reference
+from vfiolab.real.reference import load_reference
 
 pytestmark = pytest.mark.live
 

@@ -1,4 +1,4 @@
-"""Tests of vfiolab.parsers on real QEMU output.
+"""Tests of vfiolab.inputs on real QEMU output.
 
 Real captures (QEMU 7.2.22, Debian 12, KVM) live in tests/fixtures/qemu-7.2/
 (see its README.md for the command lines).  Expected values are read off those
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from vfiolab.errors import ParseError
-from vfiolab.parsers import (flatview_for, parse_info_pci, parse_mtree, parse_mtree_flat,
+from vfiolab.inputs import (flatview_for, parse_info_pci, parse_mtree, parse_mtree_flat,
                              parse_trace, replay_memslots)
 
 FIX = Path(__file__).parent / "fixtures" / "qemu-7.2"

@@ -19,7 +19,7 @@ from mutate import FUZZ, OPS
 from mutate import mutated as _mutated
 
 from vfiolab.errors import ParseError
-from vfiolab.parsers import (parse_info_pci, parse_mtree, parse_mtree_flat, parse_trace,
+from vfiolab.inputs import (parse_info_pci, parse_mtree, parse_mtree_flat, parse_trace,
                              replay_memslots)
 
 FIX = Path(__file__).parent / "fixtures" / "qemu-7.2"

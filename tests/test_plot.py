@@ -23,7 +23,7 @@ from vfiolab.plot import style  # noqa: E402
 from vfiolab.plot.lanes import (GAP_WEIGHT, approx_size, compress_axis, draw_lanes,  # noqa: E402
                                 lanes_figure)
 from vfiolab.records import Memslot, Section  # noqa: E402
-from vfiolab.reference import REFERENCES, load_reference  # noqa: E402
+from vfiolab.real.reference import REFERENCES, load_reference  # noqa: E402
 from vfiolab.views import lanes_from_records  # noqa: E402
 
 CAP = REFERENCES / "q35-1G-ivshmem-1G"

@@ -6,7 +6,7 @@ matplotlib.use("Agg")
 
 from matplotlib.figure import Figure  # noqa: E402
 
-from vfiolab.model.story import run_story  # noqa: E402
+from vfiolab.simulate import run_story  # noqa: E402
 from vfiolab.plot.timeline import ACTORS, draw_timeline, event_arrow  # noqa: E402
 
 

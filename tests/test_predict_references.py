@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 from vfiolab.predict import predict
-from vfiolab.reference import load_reference, reference_dirs
+from vfiolab.real.reference import load_reference, reference_dirs
 
 REFS = reference_dirs()
 ONE_MIB = 0x100000
@@ -91,7 +91,7 @@ def test_io_flatview(pair):
     """The "I/O" flat view: legacy ISA ports, the ACPI blocks SeaBIOS enables,
     I/O BARs and the unassigned rest (QEMU's "io" root fills its holes).  The
     capture tool added an isa-debugcon at 0x402; so does the prediction."""
-    from vfiolab.parsers import flatview_for, parse_mtree_flat
+    from vfiolab.inputs import flatview_for, parse_mtree_flat
     ref, _ = pair
     args = ref.args + ["-device", "isa-debugcon,iobase=0x402,chardev=dbg"]
     pred = _predict_for(type(ref)(ref.name, args, ref.meta, [], [], []))
@@ -145,7 +145,7 @@ def test_info_mtree_f_whole(pair):
     address spaces that share it (bus-master spaces of the controllers
     SeaBIOS drives included) and every range.  QEMU prints the FlatViews in
     hash-table order, so they are compared as a set."""
-    from vfiolab.parsers import parse_mtree_flat
+    from vfiolab.inputs import parse_mtree_flat
     ref, _ = pair
     args = ref.args + ["-device", "isa-debugcon,iobase=0x402,chardev=dbg"]
     pred = _predict_for(type(ref)(ref.name, args, ref.meta, [], [], []))

@@ -1,4 +1,4 @@
-"""The shared QEMU runner (vfiolab.qemurun) without QEMU: a stand-in
+"""The shared QEMU runner (vfiolab.real.qemurun) without QEMU: a stand-in
 process shows that failures name what was awaited, the exit status and the
 stderr tail, and that the process and its directory never outlive the run."""
 
@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from vfiolab.errors import CaptureError
-from vfiolab.qemurun import QemuRun
+from vfiolab.real.qemurun import QemuRun
 
 
 def _py(code: str) -> list[str]:

@@ -1,10 +1,10 @@
-"""Tests for vfiolab.model.seabios against real SeaBIOS runs and the source.
+"""Tests for vfiolab.model.firmware.seabios against real SeaBIOS runs and the source.
 
 Evidence used (never the model's own output):
 
 * ``tests/fixtures/seabios/q35-1G-ivshmem64M-edu/``: a real q35 1 GiB run
   (SeaBIOS 1.16.2 debug log, ``info pci``, ``info mtree -f``);
-* ``data/references/*/``: real captures made with ``vfiolab.capture``
+* ``data/references/*/``: real captures made with ``vfiolab.real.capture``
   (SeaBIOS 1.16.2 log, ``info pci``, and the ``pci_cfg_write`` trace of
   every config write SeaBIOS made);
 * the worked examples of /work/shared/reference/firmware-machines-config.md
@@ -30,7 +30,7 @@ import pytest
 
 from vfiolab.addr import parse_size
 from vfiolab.errors import ConfigError, FirmwareError
-from vfiolab.model.seabios import (
+from vfiolab.model.firmware.seabios import (
     VERSIONS, FirmwarePlatform, cpu_phys_bits, mem64_limits, pam_segments, pci_setup,
 )
 

@@ -1,4 +1,4 @@
-"""The kernel-free BAR view (vfiolab.static) and the static site build
+"""The kernel-free BAR view (vfiolab.course.static) and the static site build
 (scripts/build_site.py).
 
 What a page of the view must show follows QEMU's and KVM's rules, not the
@@ -38,7 +38,7 @@ import pytest  # noqa: E402
 
 from vfiolab.errors import VfiolabError  # noqa: E402
 from vfiolab.predict import predict  # noqa: E402
-from vfiolab.static import (MAX_POSITIONS, choose_positions, precompute_bar_views,  # noqa: E402
+from vfiolab.course.static import (MAX_POSITIONS, choose_positions, precompute_bar_views,  # noqa: E402
                             static_bar_view)
 from vfiolab.widgets import legal_bases, programmed_base  # noqa: E402
 
@@ -63,7 +63,7 @@ build_site = load_build_site()
 
 
 # --------------------------------------------------------------------------
-# vfiolab.static
+# vfiolab.course.static
 # --------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

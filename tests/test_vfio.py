@@ -12,9 +12,9 @@ from __future__ import annotations
 import pytest
 
 from vfiolab.errors import ConfigError, DeviceError
-from vfiolab.hostdevs import load_host_device
+from vfiolab.inputs.hostdevs import load_host_device
 from vfiolab.model.memory import format_mtree
-from vfiolab.model.story import run_story
+from vfiolab.simulate import run_story
 from vfiolab.model.vfio import (VFIO_REGION_INFO_FLAG_CAPS, VFIO_REGION_INFO_FLAG_MMAP,
                                 VFIO_REGION_INFO_FLAG_READ, VFIO_REGION_INFO_FLAG_WRITE,
                                 config_owners, region_infos)

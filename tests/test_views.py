@@ -9,9 +9,9 @@ import re
 
 import pytest
 
-from vfiolab.parsers import parse_trace
+from vfiolab.inputs import parse_trace
 from vfiolab.records import Memslot, Section, TraceEvent
-from vfiolab.reference import REFERENCES, load_reference
+from vfiolab.real.reference import REFERENCES, load_reference
 from vfiolab.views import (LanesData, bars_frame, events_frame, flatview_frame, html_table,
                            lanes_data, lanes_from_records, memslot_flag_names, memslot_frame,
                            styled)

@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
             return _predict(ns, qemu_args)
         if ns.cmd == "simulate":
             return _simulate(ns, qemu_args)
-        from . import capture
+        from .real import capture
         return capture.main(ns.rest + (["--"] + qemu_args if qemu_args else []))
     except VfiolabError as e:
         print(f"vfiolab: error: {e}", file=sys.stderr)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from .addr import fmt_size
 from .model.boot import boot, build_vm, firmware_platform
-from .model.cmdline import parse_qemu_args
+from .inputs.cmdline import parse_qemu_args
 from .model.memory import format_flatviews, format_mtree, to_section
 from .model.pci import PCI_BAR_UNMAPPED, PCIBridge, bar_type_name
 from .model.vm import VM
@@ -164,14 +164,10 @@ def predict(args: list[str], *, seabios: str = "1.16.2", accel: str = "kvm",
     set-up, and return the resulting Prediction.
 
     ``host_devices`` maps a host BDF (of ``-device vfio-pci,host=BDF``) to a
-    HostDevice or to a path understood by :func:`vfiolab.hostdevs.load_host_device`."""
-    from .hostdevs import load_host_device
-    from .model.hostdev import HostDevice, normalize_bdf
-    hds = {}
-    for bdf, what in (host_devices or {}).items():
-        key = normalize_bdf(bdf)
-        hds[key] = what if isinstance(what, HostDevice) else load_host_device(what, None)
+    HostDevice or to a path understood by :func:`vfiolab.inputs.hostdevs.load_host_device`."""
+    from .inputs.hostdevs import resolve_host_devices
     cfg = parse_qemu_args(args)
+    hds = resolve_host_devices(cfg, host_devices)
     vm = build_vm(cfg, accel=accel, host_devices=hds)
     platform = firmware_platform(vm, cfg, seabios=seabios, cpu_vendor=cpu_vendor,
                                  phys_bits=phys_bits)

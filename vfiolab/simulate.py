@@ -26,14 +26,14 @@ from __future__ import annotations
 
 import json
 
-from .actions import address_field, choice_field, each_action, int_field
+from .inputs.actions import address_field, choice_field, each_action, int_field
 from .addr import fmt_hex
 from .errors import ActionError, VfiolabError
 from .model.boot import boot, build_vm, firmware_platform
-from .model.cmdline import parse_qemu_args
+from .inputs.cmdline import parse_qemu_args
 from .model.guest import find_bdf, move_bar, set_bus_master
 
-__all__ = ["OPS", "validate_actions", "simulate", "load_actions"]
+__all__ = ["OPS", "validate_actions", "simulate", "load_actions", "run_story"]
 
 OPS = {"touch": ("gpa",), "move_bar": ("bdf", "bar", "address"), "dma": ("bdf", "iova"),
        "set_master": ("bdf",)}
@@ -99,12 +99,10 @@ def _shape(ev: dict) -> dict:
 def simulate(args: list[str], actions, *, host_devices: dict | None = None,
              seabios: str = "1.16.2", cpu_vendor: str | None = None) -> list[dict]:
     """Boot the VM for ``args`` and run ``actions``; return the event list."""
-    from .hostdevs import load_host_device
-    from .model.hostdev import HostDevice, normalize_bdf
+    from .inputs.hostdevs import resolve_host_devices
     acts = validate_actions(actions)
-    hds = {normalize_bdf(k): (v if isinstance(v, HostDevice) else load_host_device(v))
-           for k, v in (host_devices or {}).items()}
     cfg = parse_qemu_args(args)
+    hds = resolve_host_devices(cfg, host_devices)
     vm = build_vm(cfg, host_devices=hds)
     boot(vm, firmware_platform(vm, cfg, seabios=seabios, cpu_vendor=cpu_vendor))
     from .model.ept import Mmu
@@ -150,3 +148,14 @@ def simulate(args: list[str], actions, *, host_devices: dict | None = None,
             out.append({"op": "touch", "gpa": fmt_hex(a["gpa"]), "access": a["access"],
                         "exit": exited})
     return out
+
+
+def run_story(args: list[str], *, host_devices: dict | None = None, **kwargs):
+    """The thread's story (:func:`vfiolab.model.story.run_story`) for a QEMU
+    command line: the arguments are read and the host devices described here,
+    then the model plays realize, firmware and the ``moves``."""
+    from .inputs.hostdevs import resolve_host_devices
+    from .model.story import run_story as play
+    cfg = parse_qemu_args(args)
+    return play(cfg, host_devices=resolve_host_devices(cfg, host_devices), **kwargs)
+

@@ -4,7 +4,7 @@
 ``pci``      PCI config space, BARs and ``pci_update_mappings``
 ``devices``  the emulated PCI devices and the chipset QEMU builds
 ``machine``  the ``pc`` (i440fx) and ``q35`` guest platforms
-``seabios``  SeaBIOS's PCI set-up: sizing, placement, enabling
+``firmware`` the guest firmware's PCI set-up (``firmware.seabios``: sizing, placement, enabling)
 ``kvm``      the KVM memory listener: memslots
 ``ept``      KVM's MMU: EPT entries, lazy fills, MMIO SPTEs, zaps, the 2D walk
 ``hostdev``  a real host PCI device, as lspci/sysfs describe it
@@ -13,7 +13,7 @@
 ``host``     QEMU's virtual address space and the host page tables
 ``guest``    what a guest kernel does to a BAR
 ``story``    the thread's story as one event stream
-``cmdline``  reading a QEMU command line
-``boot``     from a command line to a VM after SeaBIOS's POST
+``config``   what the model is given about a VM (read from a command line by ``vfiolab.inputs``)
+``boot``     from a config to a VM after the firmware's POST
 ``vm``       a whole VM put together
 """

@@ -20,7 +20,7 @@ The steps follow what really happens:
 from __future__ import annotations
 
 from ..errors import CommandLineError, ConfigError
-from .cmdline import QemuConfig
+from .config import DeviceSpec, QemuConfig
 from .machine import build_machine, machine_reset, map_kvmvapic_rom
 from .memory import MemoryRegion
 from .vm import VM
@@ -105,7 +105,6 @@ def build_vm(cfg: QemuConfig, *, accel: str = "kvm", host_devices: dict | None =
     specs = list(cfg.devices)
     if not cfg.nodefaults and not any(s.type in ("VGA", "bochs-display", "virtio-vga")
                                       for s in specs):
-        from .cmdline import DeviceSpec
         specs.append(DeviceSpec("VGA", "", {}, len(specs)))
     for spec in specs:
         props = dict(spec.props)
@@ -146,8 +145,10 @@ def _vfio_device(spec, props: dict, host_devices: dict):
                           f"host={dev.host!r} is not DOMAIN:BUS:DEV.FN") from None
     hd = host_devices.get(bdf)
     if hd is None:
-        from ..hostdevs import load_host_device
-        hd = load_host_device(None, bdf)
+        # the model reads no files: the front end describes every host device
+        # (vfiolab.inputs.hostdevs.resolve_host_devices) before the VM is built
+        raise ConfigError(f"-device vfio-pci,host={bdf}: no description of host device {bdf} "
+                          f"(give --host-device {bdf}=PATH with its lspci -vvv or sysfs folder)")
     check_host_device(hd)
     dev.host = bdf
     dev.vname = bdf
@@ -189,7 +190,7 @@ def _parse_devfn(addr: str, spec) -> int:
 def firmware_platform(vm: VM, cfg: QemuConfig, *, seabios: str = "1.16.2",
                       cpu_vendor: str | None = None, phys_bits: int | None = None):
     """What SeaBIOS learns from fw_cfg and CPUID for this VM."""
-    from .seabios import FirmwarePlatform
+    from .firmware.seabios import FirmwarePlatform
     hv, hb = host_cpu()
     vendor, bits = guest_cpu(cfg, hv, hb)
     if cpu_vendor:
@@ -210,7 +211,7 @@ def firmware_platform(vm: VM, cfg: QemuConfig, *, seabios: str = "1.16.2",
 
 def boot(vm: VM, platform) -> object:
     """Steps 2-4: SeaBIOS's PCI set-up, option ROMs, final PAM state."""
-    from . import seabios
+    from .firmware import seabios
     log: list = []
     machine_reset(vm)
     result = seabios.pci_setup(vm, platform, log,

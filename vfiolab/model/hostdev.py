@@ -3,7 +3,7 @@
 This is the *input* side of the passthrough model: what a user can read off
 their own machine (``lspci -vvv``, ``lspci -xxxx``, ``/sys/bus/pci/devices/*``)
 turned into one checked record, :class:`HostDevice`.  The parsers in
-``vfiolab.parsers.lspci`` and ``vfiolab.parsers.sysfs`` build it; every way
+``vfiolab.inputs.lspci`` and ``vfiolab.inputs.sysfs`` build it; every way
 of building it ends in :meth:`HostDevice.validate` (called from
 ``__post_init__``), so an impossible device never reaches the model.
 
@@ -22,7 +22,7 @@ Where the rules come from
   expansion ROM is read with ``PCI_ROM_ADDRESS_MASK`` (bits 31:11) by
   ``pci_read_bases()``.  A dump of config space cannot be sized: sizing needs
   the write-ones probe, so a size comes only from the kernel (``lspci``
-  prints the sysfs ``resource`` sizes; see ``vfiolab.parsers.sysfs``).
+  prints the sysfs ``resource`` sizes; see ``vfiolab.inputs.sysfs``).
 * MSI-X table and PBA sizes: an MSI-X table entry is 16 bytes
   (``PCI_MSIX_ENTRY_SIZE``) and the PBA holds one bit per vector in whole
   QWORDs -- QEMU ``hw/pci/msix.c`` ``msix_init()`` computes

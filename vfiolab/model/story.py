@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from ..errors import ActionError
 from .boot import boot, build_vm, firmware_platform
-from .cmdline import parse_qemu_args
+from .config import QemuConfig
 from .guest import move_bar
 from .vm import VM
 
@@ -66,22 +66,16 @@ class Story:
         return out
 
 
-def run_story(args: list[str], *, host_devices: dict | None = None, bdf: str | None = None,
+def run_story(cfg: QemuConfig, *, host_devices: dict | None = None, bdf: str | None = None,
               bar: int | None = None, moves: list[tuple[int, str]] = (),
               seabios: str = "1.16.2", cpu_vendor: str | None = None,
               trace_firmware_config: bool = True) -> Story:
     """Build the VM for ``args``, boot its firmware, then apply ``moves``
     (``(address, "clean"|"careless")``) to BAR ``bar`` of the function at
     ``bdf`` (e.g. ``"00:01.0"``), each as its own step."""
-    from ..hostdevs import load_host_device
-    from .hostdev import HostDevice, normalize_bdf
-    hds = {}
-    for key, what in (host_devices or {}).items():
-        hds[normalize_bdf(key)] = what if isinstance(what, HostDevice) else load_host_device(what)
-    cfg = parse_qemu_args(args)
     story = Story(vm=None)  # type: ignore[arg-type]
     events_before = []
-    vm = build_vm(cfg, host_devices=hds)
+    vm = build_vm(cfg, host_devices=host_devices or {})
     story.vm = vm
     # realize happened inside build_vm; its events are the stream's start
     story.steps.append(("realize", 0, len(vm.events)))

@@ -22,9 +22,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from .addr import MiB, fmt_hex, fmt_size
-from .errors import ConfigError, VfiolabError
-from .views import HEADER0
+from ..addr import MiB, fmt_hex, fmt_size
+from ..errors import ConfigError, VfiolabError
+from ..views import HEADER0
 
 __all__ = [
     "REPO", "CPU_VENDOR", "setup", "show", "Table", "table", "describe_address", "resolve",
@@ -40,7 +40,7 @@ __all__ = [
 ]
 
 #: the checkout (notebooks run with their own folder as working directory)
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 #: the CPU vendor of the machine that made every capture in data/references/
 #: (data/references/README.md); fixed so a notebook gives the same numbers on
 #: any machine (vfiolab.model.boot.host_cpu would otherwise read /proc/cpuinfo)
@@ -62,7 +62,7 @@ def setup() -> None:
       with fixed ids (``svg.hashsalt``), as :mod:`vfiolab.plot.style` saves.
     """
     import matplotlib
-    from .plot.style import RC
+    from ..plot.style import RC
     try:
         from IPython import get_ipython
     except ImportError:                       # plain Python: nothing to configure
@@ -95,7 +95,7 @@ def show(fig) -> None:
     to what is drawn (labels that run past the axes stay visible): the same
     bytes on every run."""
     from IPython.display import Image, display
-    from .plot.style import DPI, style_context
+    from ..plot.style import DPI, style_context
     buf = io.BytesIO()
     with style_context():
         fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None},
@@ -112,7 +112,7 @@ class Table:
     def __init__(self, df: pd.DataFrame, caption: str | None = None, highlight_rows=None,
                  uuid=None):
         import hashlib
-        from .views import styled
+        from ..views import styled
         self.df = df.reset_index(drop=True)
         self.caption = caption
         if uuid is None:
@@ -199,7 +199,7 @@ def predict_vm(args, host_devices=None, **kwargs):
     """:func:`vfiolab.predict.predict` on a command line (a string or a list),
     with host devices named by their folder in data/devices/ (or a path), and
     the capture machine's CPU vendor unless ``cpu_vendor`` is given."""
-    from .predict import predict
+    from ..predict import predict
     kwargs.setdefault("cpu_vendor", CPU_VENDOR)
     return predict(_args(args), host_devices=_host_devices(host_devices), **kwargs)
 
@@ -219,14 +219,12 @@ def fresh_vm(args, host_devices=None):
     realized, system reset done (:func:`vfiolab.model.boot.build_vm`,
     :func:`vfiolab.model.machine.machine_reset`), no BAR programmed yet.
     Config accesses are recorded (``vm.trace_config``)."""
-    from .hostdevs import load_host_device
-    from .model.boot import build_vm
-    from .model.cmdline import parse_qemu_args
-    from .model.hostdev import normalize_bdf
-    from .model.machine import machine_reset
-    hds = {normalize_bdf(b): (load_host_device(p) if isinstance(p, str) else p)
-           for b, p in _host_devices(host_devices).items()}
-    vm = build_vm(parse_qemu_args(_args(args)), host_devices=hds)
+    from ..inputs.cmdline import parse_qemu_args
+    from ..inputs.hostdevs import resolve_host_devices
+    from ..model.boot import build_vm
+    from ..model.machine import machine_reset
+    cfg = parse_qemu_args(_args(args))
+    vm = build_vm(cfg, host_devices=resolve_host_devices(cfg, _host_devices(host_devices)))
     machine_reset(vm)
     vm.trace_config = True
     return vm
@@ -260,7 +258,7 @@ def lspci_region_lines(name) -> list[str]:
 # --------------------------------------------------------------------------
 
 def _bdf_devfn(bdf: str) -> tuple[int, int]:
-    from .model.guest import parse_bdf
+    from ..model.guest import parse_bdf
     bus, slot, func = parse_bdf(bdf)
     return bus, slot << 3 | func
 
@@ -353,7 +351,7 @@ def vfio_regions_frame(hostdev) -> pd.DataFrame:
     """What ``VFIO_DEVICE_GET_REGION_INFO`` reports for each region index
     (:func:`vfiolab.model.vfio.region_infos`): name, size, offset in the
     device fd (index << 40) and flags."""
-    from .model.vfio import region_infos
+    from ..model.vfio import region_infos
     rows = []
     for r in region_infos(hostdev):
         rows.append({"index": r.index, "region": r.name, "size": fmt_hex(r.size),
@@ -419,7 +417,7 @@ def compare_with_capture(name: str):
     same command line: ``(bars, log)`` -- every BAR of ``info pci`` with the
     captured and the predicted address, and the ``PCI: map device`` lines of
     the captured SeaBIOS log next to the model's."""
-    from .reference import REFERENCES, load_reference
+    from ..real.reference import REFERENCES, load_reference
     ref = load_reference(REFERENCES / name)
     p = predict_vm(ref.args)
     model = {(d.bdf, b.bar): b for d in p.devices() for b in d.bars}
@@ -562,7 +560,7 @@ def config_regions_frame(prediction) -> pd.DataFrame:
     """The flat-view ranges of the config-space doors, from both views QEMU
     prints with ``info mtree -f``: ports 0xcf8-0xcff in "I/O" and ECAM in
     "memory".  ``kind`` i/o and an empty ``kvm`` column: no memslot."""
-    from .model.memory import to_section
+    from ..model.memory import to_section
     vm = prediction.vm
     rows = []
     for view, frs in (("I/O", vm.as_io.flatview()), ("memory", vm.flatview())):
@@ -578,7 +576,7 @@ def config_regions_frame(prediction) -> pd.DataFrame:
 
 def memslots_overlapping(prediction, start: int, end: int) -> pd.DataFrame:
     """Memslots that overlap [start, end) -- for the ECAM window: none."""
-    from .views import memslot_frame
+    from ..views import memslot_frame
     slots = [m for m in prediction.memslots()
              if m.guest_phys_addr < end and start < m.guest_phys_addr + m.memory_size]
     return memslot_frame(slots)
@@ -594,8 +592,8 @@ def owners_frame(dev) -> pd.DataFrame:
     the device through the kernel's vfio-pci config region (which itself
     virtualizes a few fields, Linux ``vfio_pci_config.c``);
     ``qemu+device``: some bits of the byte each."""
-    from .model.hostdev import CAP_NAMES
-    from .model.vfio import config_owners
+    from ..model.hostdev import CAP_NAMES
+    from ..model.vfio import config_owners
     caps = {c.offset: CAP_NAMES.get(c.id, f"capability {c.id:#04x}") + f" capability @{c.offset:#x}"
             for c in dev.hostdev.capabilities if c.id is not None}
     rows = []
@@ -728,9 +726,9 @@ def story_table(story, step: str, ops=STORY_OPS) -> pd.DataFrame:
 
 
 def story(args, host_devices=None, *, bdf=None, bar=None, moves=()):
-    """:func:`vfiolab.model.story.run_story` with the notebooks' conventions
+    """:func:`vfiolab.simulate.run_story` with the notebooks' conventions
     (a command-line string, host devices by name, the captures' CPU vendor)."""
-    from .model.story import run_story
+    from ..simulate import run_story
     return run_story(_args(args), host_devices=_host_devices(host_devices), bdf=bdf, bar=bar,
                      moves=list(moves), cpu_vendor=CPU_VENDOR)
 
@@ -773,7 +771,7 @@ def mtree_excerpt(prediction, contains: str, space: str = "memory") -> str:
 def lanes_png(data) -> None:
     """Draw :class:`~vfiolab.views.LanesData` with
     :func:`vfiolab.plot.lanes.lanes_figure` and show it (:func:`show`)."""
-    from .plot.lanes import lanes_figure
+    from ..plot.lanes import lanes_figure
     fig, _, _ = lanes_figure(data)
     show(fig)
 
@@ -818,7 +816,7 @@ def passthrough_summary(prediction, index: int = 0) -> pd.DataFrame:
 def sections(x) -> list:
     """The flat view of address space "memory" as Section records, of a
     Prediction, a Story or a VM."""
-    from .model.memory import to_section
+    from ..model.memory import to_section
     vm = getattr(x, "vm", x)
     return [to_section(fr, vm.accel_marker) for fr in vm.flatview()]
 
@@ -826,7 +824,7 @@ def sections(x) -> list:
 def memslots_frame(x) -> pd.DataFrame:
     """The live memslots of a Prediction, a Story or a VM, with the region
     each one backs (:func:`vfiolab.views.memslot_frame`)."""
-    from .views import memslot_frame
+    from ..views import memslot_frame
     vm = getattr(x, "vm", x)
     return memslot_frame(vm.memslots(), sections(vm))
 

@@ -24,7 +24,7 @@ producing the same sequence for the same integer seed across versions
 ("Notes on Reproducibility" in the :mod:`random` docs), so seed 7 is the
 same exercise everywhere.
 
-From a shell: ``python -m vfiolab.exercises placement -s 7`` prints the
+From a shell: ``python -m vfiolab.course.exercises placement -s 7`` prints the
 question, ``-c`` the worked solution.
 """
 
@@ -37,8 +37,8 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .addr import GiB, MiB, PAGE_SIZE, align_down, align_up, fmt_hex, parse_addr, parse_size
-from .errors import ConfigError, SizeError, VfiolabError
+from ..addr import GiB, MiB, PAGE_SIZE, align_down, align_up, fmt_hex, parse_addr, parse_size
+from ..errors import ConfigError, SizeError, VfiolabError
 
 __all__ = ["Exercise", "Check", "Rng", "exits_exercise", "bar_sizing_exercise",
            "bar_placement_exercise", "config_address_exercise", "gpa_exercise",
@@ -48,7 +48,7 @@ __all__ = ["Exercise", "Check", "Rng", "exits_exercise", "bar_sizing_exercise",
 
 #: host BDF every generated vfio-pci device is given (any free one would do)
 HOST_BDF = "0000:01:00.0"
-#: the CPU vendor of the captures' machine (vfiolab.course.CPU_VENDOR)
+#: the CPU vendor of the captures' machine (vfiolab.course.helpers.CPU_VENDOR)
 CPU_VENDOR = "AuthenticAMD"
 
 
@@ -272,12 +272,12 @@ def _show_addr(v) -> str:
 # --------------------------------------------------------------------------
 
 def _predict(args, host_devices=None):
-    from .course import predict_vm
+    from .helpers import predict_vm
     return predict_vm(args, host_devices, cpu_vendor=CPU_VENDOR)
 
 
 def _fresh_vm(args, host_devices=None):
-    from .course import fresh_vm
+    from .helpers import fresh_vm
     return fresh_vm(args, host_devices)
 
 
@@ -463,9 +463,9 @@ def bar_sizing_exercise(seed: int = 0, *, device: str | None = None,
     bits 2:1 = 10b 64-bit; bit 3 prefetchable); clear the flag bits of the
     read-back (3:0 memory, 1:0 I/O), take the two's complement.
     """
-    from .course import size_bar
-    from .hostdevs import load_host_device
-    from .course import host_device_path
+    from .helpers import size_bar
+    from ..inputs.hostdevs import load_host_device
+    from .helpers import host_device_path
     rng = Rng(seed)
     if device is None:
         device = rng.choice(ALL_DEVICES)
@@ -731,7 +731,7 @@ def bar_placement_exercise(seed: int = 0, *, args=None, host_devices=None,
     ``host_devices`` for vfio-pci) and ``target`` (bdf, bar) are given.
 
     The rules are SeaBIOS ``src/fw/pciinit.c`` (see :func:`solve_placement`);
-    the answer is the model's firmware run (:mod:`vfiolab.model.seabios`,
+    the answer is the model's firmware run (:mod:`vfiolab.model.firmware.seabios`,
     checked against real captures), and the test suite checks that the hand
     method gives the same address.
     """
@@ -783,7 +783,7 @@ def bar_placement_exercise(seed: int = 0, *, args=None, host_devices=None,
 
 def _parse_bdf_offset(value):
     """``00:01.0 0x10`` / ``00:01.0@0x10`` / (bus, dev, fn, offset) -> tuple."""
-    from .model.guest import parse_bdf
+    from ..model.guest import parse_bdf
     if isinstance(value, (tuple, list)):
         if len(value) == 4:
             return tuple(_int(v) for v in value)
@@ -811,11 +811,11 @@ def config_address_exercise(seed: int = 0, *, variant: str | None = None) -> Exe
     select?), ``cf8-encode`` (what to write to 0xcf8, which port to use),
     ``ecam-encode`` (the guest-physical address of a register),
     ``ecam-decode`` (which register an ECAM address selects).  Rules:
-    :func:`vfiolab.course.cf8_encode`, ``cf8_decode``, ``ecam_encode``,
+    :func:`vfiolab.course.helpers.cf8_encode`, ``cf8_decode``, ``ecam_encode``,
     ``ecam_decode`` (PCI Local Bus spec 3.0 3.2.2.3.2; PCI Express base spec
     ECAM; QEMU ``hw/pci/pci_host.c``, ``include/hw/pci/pcie_host.h``).
     """
-    from .course import (Q35_ECAM_BASE, cf8_decode, cf8_encode, ecam_decode, ecam_encode,
+    from .helpers import (Q35_ECAM_BASE, cf8_decode, cf8_encode, ecam_decode, ecam_encode,
                          register_name)
     rng = Rng(seed)
     variant = variant or rng.choice(("cf8-decode", "cf8-encode", "ecam-encode", "ecam-decode"))
@@ -915,7 +915,7 @@ def gpa_exercise(seed: int = 0, *, n: int = 4, device: str | None = None) -> Exe
     address plus the same offset (``vfio_pci_core_mmap``: a PFN map of the
     BAR).
     """
-    from .views import memslot_frame
+    from ..views import memslot_frame
     rng = Rng(seed)
     device = device or rng.choice(MSIX_IN_BAR)
     mem = rng.choice(("2G", "4G"))
@@ -1041,8 +1041,8 @@ def move_exercise(seed: int = 0, *, device: str | None = None, how: str | None =
     """The guest kernel moves a 64-bit BAR of a passed-through device: at
     which guest-physical addresses does QEMU map it, in order?  (The
     ``pci_update_mappings_add`` events; the model's answer comes from
-    :func:`vfiolab.model.story.run_story`.)"""
-    from .model.story import run_story
+    :func:`vfiolab.simulate.run_story`.)"""
+    from ..simulate import run_story
     rng = Rng(seed)
     choices = [("gpu-nvidia-tesla-p100", 3), ("nic-mellanox-connectx7", 0),
                ("nic-intel-xl710", 0), ("virtio-net-this-machine", 0), ("nic-huawei-hi1822", 4)]
@@ -1093,7 +1093,7 @@ def move_exercise(seed: int = 0, *, device: str | None = None, how: str | None =
 
 
 def _dev_path(name) -> str:
-    from .course import host_device_path
+    from .helpers import host_device_path
     return str(host_device_path(name))
 
 
@@ -1260,8 +1260,8 @@ def ept_exercise(seed: int = 0, *, n: int = 6, device: str | None = None) -> Exe
     steps are :func:`solve_ept` (KVM's rules, restated), which
     ``tests/test_exercises.py`` checks against the model.
     """
-    from .model.ept import Mmu
-    from .views import memslot_frame
+    from ..model.ept import Mmu
+    from ..views import memslot_frame
     rng = Rng(seed)
     device = device or rng.choice(EPT_DEVICES)
     mem = rng.choice(("2G", "4G"))
@@ -1353,7 +1353,7 @@ def solve_dma(maps, iova: int, access: str):
     a write to a run mapped without ``VFIO_DMA_MAP_FLAG_WRITE`` -> a DMA
     remapping fault (reasons 0x6 / 0x5); else HPA = run's HPA + offset.
     ``maps`` are :class:`vfiolab.views.IommuMap` runs."""
-    from .model.iommu import MSI_RANGE_END, MSI_RANGE_START
+    from ..model.iommu import MSI_RANGE_END, MSI_RANGE_START
     if MSI_RANGE_START <= iova <= MSI_RANGE_END:
         if access == "write":
             return MSI, "a write to the interrupt range is an MSI (VT-d 3.14): msi."
@@ -1387,9 +1387,9 @@ def dma_exercise(seed: int = 0, *, n: int = 5, device: str | None = None) -> Exe
     the host physical address it reaches, ``fault`` or ``msi``.  The answer
     is :func:`vfiolab.model.iommu.iommu_for` (the VT-d page table QEMU's
     maps filled); the steps are :func:`solve_dma` on the map list."""
-    from .model.guest import set_bus_master
-    from .model.iommu import MSI_RANGE_START, iommu_for
-    from .views import iommu_maps
+    from ..model.guest import set_bus_master
+    from ..model.iommu import MSI_RANGE_START, iommu_for
+    from ..views import iommu_maps
     rng = Rng(seed)
     device = device or rng.choice(EPT_DEVICES)
     mem = rng.choice(("2G", "4G"))
@@ -1557,10 +1557,10 @@ def listeners_exercise(seed: int = 0, *, device: str | None = None, how: str | N
     """The guest kernel moves a BAR of a passed-through device: which
     ``KVM_SET_USER_MEMORY_REGION`` and ``VFIO_IOMMU_(UN)MAP_DMA`` calls
     follow, in order?  The answer is the event stream of
-    :func:`vfiolab.model.story.run_story`; the steps are
+    :func:`vfiolab.simulate.run_story`; the steps are
     :func:`solve_listeners`."""
-    from .model.pci import PCI_BASE_ADDRESS_SPACE_IO, PCI_ROM_SLOT
-    from .model.story import run_story
+    from ..model.pci import PCI_BASE_ADDRESS_SPACE_IO, PCI_ROM_SLOT
+    from ..simulate import run_story
     rng = Rng(seed)
     choices = [("gpu-nvidia-tesla-p100", 3), ("gpu-nvidia-tesla-p100", 1),
                ("nic-mellanox-connectx7", 0), ("nic-intel-xl710", 0),
@@ -1638,10 +1638,10 @@ def claims_exercise(seed: int = 0, *, n: int = 5, device: str | None = None) -> 
     Every truth value is computed from the model (the VM, its
     :class:`~vfiolab.model.ept.Mmu`, its IOMMU, a BAR move); the steps give
     the evidence and the rule behind it."""
-    from .model.ept import Mmu
-    from .model.guest import move_bar, set_bus_master
-    from .model.iommu import iommu_for
-    from .model.pci import PCI_BASE_ADDRESS_SPACE_IO, PCI_ROM_SLOT
+    from ..model.ept import Mmu
+    from ..model.guest import move_bar, set_bus_master
+    from ..model.iommu import iommu_for
+    from ..model.pci import PCI_BASE_ADDRESS_SPACE_IO, PCI_ROM_SLOT
     rng = Rng(seed)
     device = device or rng.choice(EPT_DEVICES)
     args = f"-machine q35 -m 2G -nodefaults -device vfio-pci,host={HOST_BDF},id=pt0"
@@ -1682,7 +1682,7 @@ def claims_exercise(seed: int = 0, *, n: int = 5, device: str | None = None) -> 
     makers.append(bar_first_touch)
 
     def ecam_exits():
-        from .course import ecam_encode, register_name
+        from .helpers import ecam_encode, register_name
         off = rng.choice((0x0, 0x4, 0x10, 0x2C, 0x34))
         gpa = ecam_encode(dev.bus.number, dev.slot, dev.func, off)
         mmu = Mmu(vm, record=False)
@@ -1827,7 +1827,7 @@ EXERCISES = {
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m vfiolab.exercises",
+    ap = argparse.ArgumentParser(prog="python -m vfiolab.course.exercises",
                                  description="Generate an exercise from a seed; -c shows the "
                                              "worked solution.")
     ap.add_argument("kind", choices=sorted(EXERCISES))

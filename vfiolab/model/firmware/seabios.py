@@ -53,12 +53,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from ..addr import GiB
-from ..errors import ConfigError, FirmwareError
-from ..records import BarRecord, fmt_bdf
+from ...addr import GiB
+from ...errors import ConfigError, FirmwareError
+from ...records import BarRecord, fmt_bdf
 # PCI config registers shared with the device model: the same names and values
 # as SeaBIOS src/hw/pci_regs.h (which follows Linux include/uapi/linux/pci_regs.h)
-from .pci import (PCI_BASE_ADDRESS_0, PCI_BASE_ADDRESS_MEM_PREFETCH,
+from ..pci import (PCI_BASE_ADDRESS_0, PCI_BASE_ADDRESS_MEM_PREFETCH,
                   PCI_BASE_ADDRESS_MEM_TYPE_64, PCI_BASE_ADDRESS_SPACE_IO, PCI_BRIDGE_CONTROL,
                   PCI_BRIDGE_CTL_VGA, PCI_CAPABILITY_LIST, PCI_CLASS_DEVICE, PCI_CLASS_REVISION,
                   PCI_COMMAND, PCI_COMMAND_IO, PCI_COMMAND_MEMORY, PCI_COMMAND_SERR,

@@ -27,12 +27,12 @@ compare against:
     The user's command line (one shell-quoted line, what
     ``vfiolab predict -- ...`` takes) and how the capture was made.
 
-The tool only stores raw text; reading it is the job of ``vfiolab.parsers``.
+The tool only stores raw text; reading it is the job of ``vfiolab.inputs``.
 Everything here is the standard library.
 
 Usage::
 
-    python -m vfiolab.capture --name q35-1G-edu [--out data/references] \\
+    python -m vfiolab.real.capture --name q35-1G-edu [--out data/references] \\
         [--accel auto|kvm|tcg] -- -machine q35 -m 1G -nodefaults -device edu,id=edu0
 """
 
@@ -49,7 +49,7 @@ import sys
 import time
 from pathlib import Path
 
-from .errors import CaptureError, CommandLineError
+from ..errors import CaptureError, CommandLineError
 from .qemurun import (DISPLAY_OPTIONS, QemuRun, check_args, choose_accel, host_cpu,
                       kvm_usable, opt_name, option_value, qemu_available, read_text,
                       strip_accel)
@@ -217,7 +217,7 @@ def _default_made_by(out_dir: Path, accel: str, args: list[str]) -> str:
         out = out.resolve().relative_to(Path.cwd().resolve())
     except ValueError:
         pass
-    return shlex.join(["python", "-m", "vfiolab.capture", "--name", out_dir.name,
+    return shlex.join(["python", "-m", "vfiolab.real.capture", "--name", out_dir.name,
                        "--out", str(out), "--accel", accel, "--", *args])
 
 
@@ -355,7 +355,7 @@ def capture(args: list[str], out_dir, *, accel: str = "auto",
 # Command line
 # ---------------------------------------------------------------------------
 
-_USAGE = ("usage: python -m vfiolab.capture --name NAME [--out DIR] "
+_USAGE = ("usage: python -m vfiolab.real.capture --name NAME [--out DIR] "
           "[--accel auto|kvm|tcg] [--timeout SECONDS] [--qemu BINARY] -- QEMU ARGS...")
 
 
@@ -401,7 +401,7 @@ def _parse_cli(argv: list[str]) -> dict:
 
 
 def main(argv=None) -> int:
-    """``python -m vfiolab.capture --name NAME [--out DIR] [--accel A] -- ARGS``."""
+    """``python -m vfiolab.real.capture --name NAME [--out DIR] [--accel A] -- ARGS``."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         if argv in ([], ["-h"], ["--help"]):
@@ -412,7 +412,7 @@ def main(argv=None) -> int:
             print(_USAGE)
             return 0
         out_dir = Path(opts["out"]) / opts["name"]
-        made_by = shlex.join(["python", "-m", "vfiolab.capture", "--name", opts["name"],
+        made_by = shlex.join(["python", "-m", "vfiolab.real.capture", "--name", opts["name"],
                               "--out", opts["out"], "--accel", opts["accel"],
                               "--", *opts["args"]])
         t0 = time.monotonic()

@@ -42,7 +42,7 @@ and cannot have them (sizing writes all ones into the BAR).  So
 ``parse_lspci_x`` leaves every ``HostBar.size`` as ``None`` and says so in
 ``HostDevice.notes``; :func:`merge` fills them from the ``-vvv`` text of the
 same function (and checks that both views agree), and
-``vfiolab.parsers.sysfs.read_sysfs_device`` fills them from ``resource``.
+``vfiolab.inputs.sysfs.read_sysfs_device`` fills them from ``resource``.
 
 Header type from ``-vvv`` text.  lspci does not print it; it chooses what to
 print by it (``show_htype0/1/2()``): a ``Bus: primary=`` line means a bridge

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import ConfigError
-from .model.hostdev import HostDevice, normalize_bdf
-from .parsers import merge_lspci, parse_lspci_vvv, parse_lspci_x, read_sysfs_device
+from ..errors import ConfigError
+from ..model.hostdev import HostDevice, normalize_bdf
+from . import merge_lspci, parse_lspci_vvv, parse_lspci_x, read_sysfs_device
 
 __all__ = ["load_host_device", "DEVICES"]
 
-DEVICES = Path(__file__).resolve().parent.parent / "data" / "devices"
+DEVICES = Path(__file__).resolve().parents[2] / "data" / "devices"
 SYSFS = Path("/sys/bus/pci/devices")
 
 
@@ -71,3 +71,26 @@ def load_host_device(path=None, bdf: str | None = None) -> HostDevice:
     is_hex = len(lines) > 1 and all(ln[:2].strip() and ln[2:3] == ":" for ln in lines[1:3])
     devs = parse_lspci_x(text, source=str(p)) if is_hex else parse_lspci_vvv(text, source=str(p))
     return _pick(devs, bdf, str(p))
+
+
+def resolve_host_devices(cfg, host_devices: dict | None = None) -> dict:
+    """Every host device the VM's ``-device vfio-pci,host=BDF`` names, described.
+
+    ``host_devices`` maps a BDF to a path (an lspci dump or a sysfs folder) or
+    to a :class:`HostDevice` already read; a vfio-pci device with no entry is
+    read from this machine's sysfs, as QEMU itself would open it, or refused
+    with the option to give.  The model is then given descriptions only."""
+    out: dict = {}
+    for key, what in (host_devices or {}).items():
+        bdf = normalize_bdf(key)
+        out[bdf] = what if isinstance(what, HostDevice) else load_host_device(what, bdf)
+    for spec in cfg.devices:
+        if spec.type != "vfio-pci" or "host" not in spec.props:
+            continue
+        try:
+            bdf = normalize_bdf(spec.props["host"])
+        except (ValueError, AttributeError):
+            continue  # the model names the bad host= with the device (model/boot.py)
+        if bdf not in out:
+            out[bdf] = load_host_device(None, bdf)
+    return out

@@ -2,7 +2,7 @@
 
 A host with EPT records, with ``trace-cmd record -e kvm -e kvmmmu`` or
 ``perf record -e 'kvm:*' -e 'kvmmmu:*'``, every leaf KVM installs;
-:func:`vfiolab.parsers.kvmtrace.parse_kvm_trace` reads the text.  This module
+:func:`vfiolab.inputs.kvmtrace.parse_kvm_trace` reads the text.  This module
 turns those events into three plain lists a notebook can tabulate without
 pandas:
 
@@ -37,9 +37,9 @@ Where each recorded field comes from:
 
 from __future__ import annotations
 
-from .addr import fmt_hex
-from .errors import ActionError
-from .model.ept import MEMTYPES, PAGE_BYTES
+from ..addr import fmt_hex
+from ..errors import ActionError
+from ..model.ept import MEMTYPES, PAGE_BYTES
 
 __all__ = ["recorded_fills", "recorded_accesses", "predicted_fills", "compare",
            "compare_with_model", "fault_kind"]

@@ -56,8 +56,8 @@ Files written to ``out_dir`` by :func:`run_guest`:
 
 Usage::
 
-    python -m vfiolab.guestcap --scenario q35-touch --out data/kvm
-    python -m vfiolab.guestcap --list
+    python -m vfiolab.real.guestcap --scenario q35-touch --out data/kvm
+    python -m vfiolab.real.guestcap --list
 """
 
 from __future__ import annotations
@@ -77,13 +77,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from .actions import bdf_field, choice_field, each_action, int_field
-from .addr import fmt_hex, parse_addr
-from .errors import ActionError, CaptureError, CommandLineError, ParseError, VfiolabError
+from ..inputs.actions import bdf_field, choice_field, each_action, int_field
+from ..addr import fmt_hex, parse_addr
+from ..errors import ActionError, CaptureError, CommandLineError, ParseError, VfiolabError
 from .qemurun import (DISPLAY_OPTIONS, QemuRun, check_args, host_cpu, kvm_usable, opt_name,
                       qemu_available, read_text, strip_accel)
-from .parsers.trace import parse_trace
-from .records import TraceEvent, fmt_bdf
+from ..inputs.trace import parse_trace
+from ..records import TraceEvent, fmt_bdf
 
 __all__ = [
     "run_guest", "normalize", "parse_log", "expand_actions", "encode_ops",
@@ -93,7 +93,7 @@ __all__ = [
 ]
 
 #: The guest's sources (C + assembly + linker script + build script).
-GUEST_DIR = Path(__file__).resolve().parent.parent / "guest"
+GUEST_DIR = Path(__file__).resolve().parents[2] / "guest"
 _GUEST_SOURCES = ("boot.S", "guest.c", "link.ld", "build.sh")
 
 #: Trace events enabled for a run (names and formats: QEMU 7.2
@@ -301,8 +301,8 @@ def _bar_types(qemu_args, acts) -> dict:
     need = {(a["bdf"], a["bar"]) for a in acts if a["op"] == "move_bar" and "type" not in a}
     if not need:
         return {}
-    from .model.guest import parse_bdf
-    from .predict import predict
+    from ..model.guest import parse_bdf
+    from ..predict import predict
     try:
         devs = predict(list(qemu_args)).devices()
     except VfiolabError as exc:
@@ -355,7 +355,7 @@ def expand_actions(acts: list[dict], bar_info: dict | None = None) -> list[dict]
             else:
                 ops.append({"op": "write32", "action": i, "addr": a["gpa"], "value": a["value"]})
             continue
-        from .model.guest import parse_bdf
+        from ..model.guest import parse_bdf
         bus, slot, func = parse_bdf(a["bdf"])
         if a["op"] == "cfg_read":
             ops.append({"op": "cfg_read", "action": i, "addr": cf8_address(bus, slot, func, a["reg"]),
@@ -455,7 +455,7 @@ _STRUCTURED = {"kvm_run_exit", "kvm_set_user_memory", "pci_update_mappings_add",
 def parse_log(text: str, source: str = "trace.log") -> list[TraceEvent]:
     """The QEMU log of a run -> TraceEvents in order.
 
-    Known events go through vfiolab.parsers.trace.parse_trace (the
+    Known events go through vfiolab.inputs.trace.parse_trace (the
     memory_region_ops_* and memory_region_subpage_* ``args``: cpu, mr,
     addr/offset, value, size, and region for ops); a ``-d guest_errors``
     "Invalid ..." line becomes an event named ``guest_error_invalid``
@@ -843,7 +843,7 @@ def run_guest(qemu_args, actions, out_dir, accel: str = "kvm", *, timeout: float
         "command": shlex.join(args),
         "qemu_argv": shown,
         "accel": accel,
-        "made_by": made_by or shlex.join(["python", "-m", "vfiolab.guestcap", "--args",
+        "made_by": made_by or shlex.join(["python", "-m", "vfiolab.real.guestcap", "--args",
                                           shlex.join(args), "--actions", "actions.json",
                                           "--out", str(out_dir)]),
         "date": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0)
@@ -879,7 +879,7 @@ def replay_on_model(vm, mmu, actions):
     one: yields (action, events), the MMU's events for a touch
     (``vfiolab.model.ept.Mmu.access``), the VM's events for a BAR move or a
     decode change (``vfiolab.model.guest``)."""
-    from .model.guest import find_bdf, move_bar, set_decode
+    from ..model.guest import find_bdf, move_bar, set_decode
     for a in actions:
         start = len(vm.events)
         if a["op"] == "touch":
@@ -1002,10 +1002,10 @@ SCENARIOS: dict[str, dict] = {
 
 
 def main(argv=None) -> int:
-    """``python -m vfiolab.guestcap --scenario NAME [--out data/kvm]``,
+    """``python -m vfiolab.real.guestcap --scenario NAME [--out data/kvm]``,
     ``--list``, or ``--args 'QEMU ARGS' --actions FILE --out DIR``."""
     import argparse
-    ap = argparse.ArgumentParser(prog="python -m vfiolab.guestcap")
+    ap = argparse.ArgumentParser(prog="python -m vfiolab.real.guestcap")
     ap.add_argument("--scenario", action="append", default=[])
     ap.add_argument("--all", action="store_true", help="every scenario")
     ap.add_argument("--list", action="store_true")
@@ -1027,7 +1027,7 @@ def main(argv=None) -> int:
                 raise CommandLineError(f"unknown scenario {n!r}; --list shows them")
             s = SCENARIOS[n]
             jobs.append((n, s["args"], s["actions"], Path(ns.out) / n,
-                         f"python -m vfiolab.guestcap --scenario {n} --out {ns.out}"))
+                         f"python -m vfiolab.real.guestcap --scenario {n} --out {ns.out}"))
         if ns.args:
             if not ns.actions:
                 raise CommandLineError("--args needs --actions FILE")
@@ -1036,7 +1036,7 @@ def main(argv=None) -> int:
             except (OSError, json.JSONDecodeError) as exc:
                 raise CommandLineError(f"--actions {ns.actions}: {exc}") from None
             jobs.append((Path(ns.out).name, shlex.split(ns.args), acts, Path(ns.out),
-                         shlex.join(["python", "-m", "vfiolab.guestcap", "--args", ns.args,
+                         shlex.join(["python", "-m", "vfiolab.real.guestcap", "--args", ns.args,
                                      "--actions", ns.actions, "--out", ns.out])))
         if not jobs:
             raise CommandLineError("nothing to do: give --scenario NAME, --all, --list "

@@ -1,5 +1,5 @@
 """The shape checks shared by the two action lists: ``vfiolab simulate``
-(the model) and the guest runner (:mod:`vfiolab.guestcap`, real QEMU/KVM).
+(the model) and the guest runner (:mod:`vfiolab.real.guestcap`, real QEMU/KVM).
 
 Both take a JSON list of objects with an ``op``; each checker here raises
 :class:`~vfiolab.errors.ActionError` naming the action's index, the field
@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from .addr import parse_addr
-from .errors import ActionError, SizeError
+from ..addr import parse_addr
+from ..errors import ActionError, SizeError
 
 __all__ = ["each_action", "address_field", "int_field", "choice_field", "bdf_field"]
 
@@ -67,7 +67,7 @@ def choice_field(i: int, act: dict, key: str, op: str, allowed: tuple[str, ...],
 
 def bdf_field(i: int, act: dict, op: str) -> tuple[int, int, int]:
     """(bus, slot, function) from ``"00:02.0"`` or ``"0000:00:02.0"``."""
-    from .model.guest import parse_bdf
+    from ..model.guest import parse_bdf
     try:
         return parse_bdf(str(act["bdf"]))
     except ActionError as e:

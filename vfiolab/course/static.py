@@ -31,9 +31,9 @@ from dataclasses import dataclass, field
 
 import ipywidgets as W
 
-from .addr import fmt_hex, parse_addr
-from .errors import ActionError, VfiolabError
-from .views import html_table
+from ..addr import fmt_hex, parse_addr
+from ..errors import ActionError, VfiolabError
+from ..views import html_table
 
 __all__ = ["BarView", "precompute_bar_views", "static_bar_view", "choose_positions",
            "shrink_png", "DEFAULT_POSITIONS", "MAX_POSITIONS"]
@@ -103,7 +103,7 @@ def _source(source, predict_kwargs):
     if isinstance(source, str):
         source = shlex.split(source)
     if isinstance(source, (list, tuple)):
-        from .predict import predict
+        from ..predict import predict
         source = predict(list(source), **predict_kwargs)
     if not hasattr(source, "vm"):
         raise VfiolabError(f"static_bar_view: expected a QEMU command line or a Prediction, "
@@ -113,7 +113,7 @@ def _source(source, predict_kwargs):
 
 def _png(fig) -> bytes:
     """The figure as PNG, drawn as BarPanel draws it (``BarPanel.png``)."""
-    from .plot.style import png_bytes, style_context
+    from ..plot.style import png_bytes, style_context
     with style_context():
         fig.canvas.draw()
     return png_bytes(fig.canvas.buffer_rgba())
@@ -121,9 +121,9 @@ def _png(fig) -> bytes:
 
 def _status_html(vm, bdf: str, bar: int, note: str = "") -> str:
     """One line as BarPanel's status: programmed base, decoded base, size, decode."""
-    from .model.guest import find_bdf
-    from .model.pci import PCI_COMMAND_MEMORY
-    from .widgets import programmed_base
+    from ..model.guest import find_bdf
+    from ..model.pci import PCI_COMMAND_MEMORY
+    from ..widgets import programmed_base
     dev = find_bdf(vm, bdf)
     r = dev.io_regions[bar]
     where = fmt_hex(r.addr) if r.mapped else "not mapped"
@@ -154,11 +154,11 @@ def precompute_bar_views(source, bdf: str | None = None, bar: int | None = None,
     """
     from types import SimpleNamespace
 
-    from .model.guest import find_bdf, move_bar
-    from .model.pci import PCI_COMMAND_MEMORY
-    from .plot.lanes import lanes_figure
-    from .views import MAPPING_EVENTS, events_frame, lanes_data, memslot_frame
-    from .widgets import BarPanel, legal_bases, programmed_base
+    from ..model.guest import find_bdf, move_bar
+    from ..model.pci import PCI_COMMAND_MEMORY
+    from ..plot.lanes import lanes_figure
+    from ..views import MAPPING_EVENTS, events_frame, lanes_data, memslot_frame
+    from ..widgets import BarPanel, legal_bases, programmed_base
 
     prediction = _source(source, predict_kwargs)
     if how not in ("clean", "careless"):
@@ -261,7 +261,7 @@ def static_bar_view(source, bdf: str | None = None, bar: int | None = None,
     ``vfiolab-static-bar`` (the box), ``vfiolab-static-slider``,
     ``vfiolab-static-stack``, ``vfiolab-static-page``.
     """
-    from .plot.style import legend_html
+    from ..plot.style import legend_html
     views = precompute_bar_views(source, bdf, bar, positions, how=how, lanes=lanes,
                                  max_colors=max_colors, png_width=png_width, **predict_kwargs)
     start_index = next((i for i, v in enumerate(views) if v.address == v.start), 0)

@@ -1,7 +1,7 @@
 """Start real QEMU, speak QMP to it and always end it.
 
-The one runner behind :mod:`vfiolab.capture` (firmware captures, stopped
-at the end of SeaBIOS POST) and :mod:`vfiolab.guestcap` (our own minimal
+The one runner behind :mod:`vfiolab.real.capture` (firmware captures, stopped
+at the end of SeaBIOS POST) and :mod:`vfiolab.real.guestcap` (our own minimal
 guest): what this machine can run (QEMU on PATH, a usable ``/dev/kvm``),
 the command-line handling both need (replacing the accelerator, refusing
 options the runner owns), a minimal QMP client, and :class:`QemuRun`, which
@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from .errors import CaptureError, CommandLineError
+from ..errors import CaptureError, CommandLineError
 
 __all__ = [
     "qemu_available", "kvm_usable", "choose_accel", "host_cpu", "opt_name",

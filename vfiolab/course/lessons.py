@@ -1,9 +1,9 @@
 """Helpers for notebooks 04 to 07: EPT fills, VFIO DMA, the whole story, the thread's claims.
 
-Like :mod:`vfiolab.course`, this is glue: it runs the model
+Like :mod:`vfiolab.course.helpers`, this is glue: it runs the model
 (:mod:`vfiolab.model.ept`, :mod:`vfiolab.model.iommu`,
 :mod:`vfiolab.model.story`), reads the real KVM captures in ``data/kvm/``
-(made by :mod:`vfiolab.guestcap`, described in ``data/kvm/README.md``) and
+(made by :mod:`vfiolab.real.guestcap`, described in ``data/kvm/README.md``) and
 turns both into tables with the real interfaces' names, so that a notebook
 cell is one call.  The rules behind each table are the model's, which names
 its sources; where this module states a rule itself (how a capture's events
@@ -25,8 +25,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .addr import GiB, MiB, PAGE_SIZE, align_down, align_up, fmt_hex
-from .errors import ConfigError, VfiolabError
+from ..addr import GiB, MiB, PAGE_SIZE, align_down, align_up, fmt_hex
+from ..errors import ConfigError, VfiolabError
 
 __all__ = [
     "EXAMPLE_ARGS", "EXAMPLE_HOST", "NVME_ARGS", "NVME_HOST", "KVM_CAPTURES", "region_start",
@@ -45,7 +45,7 @@ __all__ = [
     "claim_two_stage", "claim_after_boot", "claim_iova_gpa",
 ]
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 #: the real KVM captures (data/kvm/README.md)
 KVM_DATA = REPO / "data" / "kvm"
 KVM_CAPTURES = ("q35-touch", "q35-ivshmem-move", "q35-decode-off", "q35-rootport-window")
@@ -142,7 +142,7 @@ def touch_table(mmu, touches) -> pd.DataFrame:
 
 
 def _sections(vm):
-    from .model.memory import to_section
+    from ..model.memory import to_section
     return [to_section(fr, vm.accel_marker) for fr in vm.flatview()]
 
 
@@ -166,12 +166,12 @@ def huge_pages_frame(prediction) -> pd.DataFrame:
     The conditions are KVM's (Linux ``arch/x86/kvm/x86.c``
     ``kvm_alloc_memslot_metadata``, ``arch/x86/kvm/mmu/mmu.c``
     ``__kvm_mmu_max_mapping_level`` / ``host_pfn_mapping_level``), stated
-    per slot and worked by :func:`vfiolab.exercises.solve_level` for a probe
+    per slot and worked by :func:`vfiolab.course.exercises.solve_level` for a probe
     address (the first address of the slot's largest whole huge frame, else
     its start); the last column is a fresh :class:`~vfiolab.model.ept.Mmu`
     touching that address."""
     from .exercises import solve_level
-    from .model.ept import Mmu
+    from ..model.ept import Mmu
     vm = _vm(prediction)
     secs = _sections(vm)
     mmu = Mmu(vm, record=False)
@@ -222,7 +222,7 @@ def zap_and_refault(mmu, bdf: str, bar: int, new: int, touches, how: str = "clea
     (``kvm_arch_flush_shadow_memslot``; with ``KVM_X86_QUIRK_SLOT_ZAP_ALL``,
     on by default, every SPTE of the VM: ``kvm_mmu_zap_all_fast``), so the
     next touch of anything faults again: a *refault*."""
-    from .model.guest import move_bar
+    from ..model.guest import move_bar
     vm = mmu.vm
     before = ept_counts(mmu, "before the move")
     start = len(vm.events)
@@ -250,9 +250,9 @@ def zap_and_refault(mmu, bdf: str, bar: int, new: int, touches, how: str = "clea
 
 def show_ept(mmu, gpa: int | None = None, size=(17.0, 7.0)) -> None:
     """The EPT tree (:func:`vfiolab.plot.ept.ept_figure`), with the walk of
-    ``gpa`` drawn, shown as a PNG (:func:`vfiolab.course.show`)."""
-    from .course import show
-    from .plot.ept import ept_figure
+    ``gpa`` drawn, shown as a PNG (:func:`vfiolab.course.helpers.show`)."""
+    from .helpers import show
+    from ..plot.ept import ept_figure
     fig, _, _ = ept_figure(mmu, highlight_gpa=gpa, size=size)
     show(fig)
 
@@ -267,8 +267,8 @@ def walk_2d(args=EXAMPLE_ARGS, host_devices=None, *, thp: bool = False,
     them every EPT leaf is 4K and the walk makes (4+1)(4+1)-1 = 24 memory
     references (SDM Vol. 3C "EPT Translation Mechanism"; Bhargava et al.,
     ASPLOS 2008)."""
-    from .course import predict_vm
-    from .model.ept import GuestPageTables, Mmu
+    from .helpers import predict_vm
+    from ..model.ept import GuestPageTables, Mmu
     p = predict_vm(args, EXAMPLE_HOST if host_devices is None else host_devices)
     p.vm.host.thp = thp
     mmu = Mmu(p.vm, record=False)
@@ -288,8 +288,8 @@ def walk_frame(walk) -> pd.DataFrame:
 
 def show_walk(walk, size=(11.0, 6.4)) -> None:
     """The 2-D walk grid (:func:`vfiolab.plot.ept.walk_2d_figure`) as a PNG."""
-    from .course import show
-    from .plot.ept import walk_2d_figure
+    from .helpers import show
+    from ..plot.ept import walk_2d_figure
     fig, _, _ = walk_2d_figure(walk, size=size)
     show(fig)
 
@@ -308,9 +308,9 @@ def _capture_replay(name: str):
     yields ``(action, model events)``.  Moves go through
     :func:`vfiolab.model.guest.move_bar` / ``set_decode`` with config
     accesses recorded (``vm.trace_config``)."""
-    from .course import predict_vm
-    from .guestcap import replay_on_model
-    from .model.ept import Mmu
+    from .helpers import predict_vm
+    from ..real.guestcap import replay_on_model
+    from ..model.ept import Mmu
     res = _capture(name)
     params = res["versions"].get("kvm_parameters", {})
     vm = predict_vm(res["args"]).vm
@@ -383,7 +383,7 @@ def dma_map_frame(prediction) -> pd.DataFrame:
     IOVA): what QEMU passed to ``VFIO_IOMMU_MAP_DMA`` (iova, vaddr, size,
     READ/WRITE), what the kernel pinned, and the IOMMU pages it used
     (Linux ``drivers/vfio/vfio_iommu_type1.c`` ``vfio_pin_map_dma``)."""
-    from .views import page_counts_text
+    from ..views import page_counts_text
     vm, cont = _container(prediction)
     rows = []
     for d in cont.mappings():
@@ -459,8 +459,8 @@ def memlock_refusal(args=EXAMPLE_ARGS, host_devices=None, limit: int = 64 * MiB)
     """What happens when QEMU's ``RLIMIT_MEMLOCK`` is below guest RAM: the
     kernel's message and QEMU's (:class:`~vfiolab.model.iommu.Type1Container`
     with :func:`~vfiolab.model.iommu.host_config`), as text."""
-    from .course import predict_vm
-    from .model.iommu import host_config
+    from .helpers import predict_vm
+    from ..model.iommu import host_config
     with host_config(rlimit_memlock=limit):
         try:
             p = predict_vm(args, EXAMPLE_HOST if host_devices is None else host_devices)
@@ -483,8 +483,8 @@ def dma_table(prediction, requests, bdf: str | None = None) -> pd.DataFrame:
     passed-through device, through the host IOMMU
     (:meth:`vfiolab.model.iommu.Iommu.dma`): where each lands, or why it
     faults."""
-    from .model.iommu import iommu_for
-    from .plot.iommu import vfio_device
+    from ..model.iommu import iommu_for
+    from ..plot.iommu import vfio_device
     vm = _vm(prediction)
     gbdf, _ = vfio_device(vm, bdf)
     io = iommu_for(vm)
@@ -512,9 +512,9 @@ def bus_master(prediction, bdf: str | None = None, on: bool = True) -> pd.DataFr
     (:func:`vfiolab.model.guest.set_bus_master`, Linux ``pci_set_master()``):
     a command read and write, both trapped by QEMU; the write goes through
     vfio-pci to the device.  Returns those config accesses, in order."""
-    from .course import events_table
-    from .model.guest import set_bus_master
-    from .plot.iommu import vfio_device
+    from .helpers import events_table
+    from ..model.guest import set_bus_master
+    from ..plot.iommu import vfio_device
     vm = _vm(prediction)
     _, dev = vfio_device(vm, bdf)
     start = len(vm.events)
@@ -530,7 +530,7 @@ def bus_master(prediction, bdf: str | None = None, on: bool = True) -> pd.DataFr
 def dmar_log(prediction) -> str:
     """The kernel log lines the DMA faults so far would print (Linux
     ``drivers/iommu/intel/dmar.c`` ``dmar_fault_do_one``)."""
-    from .model.iommu import iommu_for
+    from ..model.iommu import iommu_for
     lines = [f["log"] for f in iommu_for(_vm(prediction)).faults if f.get("log")]
     return "\n".join(lines) if lines else "(no DMA fault)"
 
@@ -550,8 +550,8 @@ def move_and_dma(prediction, bdf: str, bar: int, new: int, how: str = "clean",
     its own BAR at the old and the new address (peer to peer): the listener
     unmaps the old IOVA range and maps the new one (QEMU
     ``vfio_listener_region_del`` / ``_add``)."""
-    from .course import events_table
-    from .model.guest import find_bdf, move_bar
+    from .helpers import events_table
+    from ..model.guest import find_bdf, move_bar
     vm = _vm(prediction)
     old = find_bdf(vm, bdf).io_regions[bar].addr
     start = len(vm.events)
@@ -568,8 +568,8 @@ def show_dma_view(prediction, viommu: bool = False, requests=None) -> None:
     """The DMA view (:func:`vfiolab.plot.iommu.dma_view_figure`) as a PNG:
     without a vIOMMU the container's maps at IOVA = GPA; with one, a guest's
     own VT-d mappings shadowed by QEMU (:func:`vfiolab.plot.iommu.example_shadow`)."""
-    from .course import show
-    from .plot.iommu import dma_view_figure
+    from .helpers import show
+    from ..plot.iommu import dma_view_figure
     fig, _, _ = dma_view_figure(prediction, requests, viommu=viommu)
     show(fig)
 
@@ -581,7 +581,7 @@ def viommu_frame(prediction) -> tuple[pd.DataFrame, pd.DataFrame]:
     page (``vfio_iommu_map_notify``: a host mapping IOVA -> HVA of the GPA,
     or "iommu map to non memory area"); ``dma``: the example's requests
     through the host container."""
-    from .plot.iommu import example_shadow, vfio_device
+    from ..plot.iommu import example_shadow, vfio_device
     vm = _vm(prediction)
     _, dev = vfio_device(vm)
     sh, requests = example_shadow(vm)
@@ -619,7 +619,7 @@ def whole_story(args=EXAMPLE_ARGS, host_devices=None, *, bdf: str = "00:01.0", b
     """The thread's story on one VM, as one event stream
     (:class:`vfiolab.model.story.Story`), in six steps:
 
-    ``realize`` and ``firmware`` (:func:`vfiolab.model.story.run_story`);
+    ``realize`` and ``firmware`` (:func:`vfiolab.simulate.run_story`);
     ``kernel_touches`` -- the guest kernel reads a config register (a trap),
     its driver sets Bus Master Enable (a command read and write, both
     traps: :func:`vfiolab.model.guest.set_bus_master`), it writes and reads
@@ -629,10 +629,10 @@ def whole_story(args=EXAMPLE_ARGS, host_devices=None, *, bdf: str = "00:01.0", b
     ``move_clean`` -- the guest kernel moves the BAR; ``after_move`` -- the
     old address exits, the new one faults in, the device's DMA follows.
     DMA outcomes are appended to the VM's event list in their step."""
-    from .course import story as course_story
-    from .model.ept import Mmu
-    from .model.guest import find_bdf, move_bar, parse_bdf, set_bus_master
-    from .model.iommu import iommu_for
+    from .helpers import story as course_story
+    from ..model.ept import Mmu
+    from ..model.guest import find_bdf, move_bar, parse_bdf, set_bus_master
+    from ..model.iommu import iommu_for
     st = course_story(args, EXAMPLE_HOST if host_devices is None else host_devices)
     vm = st.vm
     mmu = Mmu(vm)
@@ -718,9 +718,9 @@ STORY_TABLE_OPS = ("pci_cfg_read", "pci_cfg_write", "pci_update_mappings_del",
 
 def story_events(story, step: str, ops=STORY_TABLE_OPS) -> pd.DataFrame:
     """The events of one step, one row each (``#`` = position in the whole
-    stream), in the words of :func:`vfiolab.course.events_table`, with the
+    stream), in the words of :func:`vfiolab.course.helpers.events_table`, with the
     EPT and DMA events added."""
-    from .course import EVENT_WHO, _event_text
+    from .helpers import EVENT_WHO, _event_text
     rows = []
     for e in story.events(step):
         if ops is not None and e["op"] not in ops:
@@ -740,8 +740,8 @@ def _timeline_fig(panels, width: float = 12.0, row_h: float = 0.23):
     """A figure with one sequence diagram per panel ``(title, events, actors)``."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    from .plot import style
-    from .plot.timeline import draw_timeline, event_arrow
+    from ..plot import style
+    from ..plot.timeline import draw_timeline, event_arrow
     counts = []
     for _, evs, actors in panels:
         n = sum(1 for e in evs if (a := event_arrow(e)) is not None and a[0] in actors
@@ -761,8 +761,8 @@ def _timeline_fig(panels, width: float = 12.0, row_h: float = 0.23):
 def show_timeline(story, steps, title: str = "", ops=None) -> None:
     """The events of ``steps`` as one sequence diagram across guest, KVM,
     QEMU, VFIO, IOMMU and the device (:func:`vfiolab.plot.timeline.draw_timeline`)."""
-    from .course import show
-    from .plot.timeline import ACTORS
+    from .helpers import show
+    from ..plot.timeline import ACTORS
     steps = [steps] if isinstance(steps, str) else list(steps)
     evs = [e for s in steps for e in story.events(s) if ops is None or e["op"] in ops]
     show(_timeline_fig([(title or ", ".join(steps), evs, ACTORS)], width=13.0))
@@ -883,7 +883,7 @@ def _real_events(a: dict) -> list[dict]:
 def show_capture_timelines(name: str = "q35-ivshmem-move", action: int = 3) -> None:
     """One captured action as a sequence diagram (left, from the capture's
     trace) beside the model's replay of it (right)."""
-    from .course import show
+    from .helpers import show
     ops = ("pci_cfg_read", "pci_cfg_write", "pci_update_mappings_del", "pci_update_mappings_add",
            "set_user_memory")
     for a, evs in _capture_replay(name):
@@ -918,7 +918,7 @@ class Verdict:
     correction: str = ""
 
     def table(self):
-        from .course import table
+        from .helpers import table
         cap = f"{self.step}: {self.verdict}" + (f" -- {self.correction}" if self.correction else "")
         return table(pd.DataFrame(self.evidence, columns=["from", "evidence", "shows"]),
                      caption=cap)
@@ -988,7 +988,7 @@ def claim_stages(story) -> Verdict:
 def claim_config_memslot(prediction) -> Verdict:
     """Step b), config space: QEMU backs config space with a memslot (an
     mmap obtained through VFIO ioctls)."""
-    from .course import vfio_device, vfio_regions_frame
+    from .helpers import vfio_device, vfio_regions_frame
     dev = vfio_device(prediction)
     regions = vfio_regions_frame(dev.hostdev).set_index("region")
     cfg_flags = regions.loc["config", "flags"]
@@ -1017,7 +1017,7 @@ def claim_config_memslot(prediction) -> Verdict:
 
 def claim_ram_ept(prediction, story) -> Verdict:
     """Step b), guest RAM: its EPT mappings are set up before the guest boots."""
-    from .model.ept import Mmu
+    from ..model.ept import Mmu
     realize = story.events("realize")
     ram_slots = [e for e in realize if e["op"] == "set_user_memory" and e["size"]
                  and e.get("region") == "pc.ram"]
@@ -1099,7 +1099,7 @@ def claim_firmware_config(story) -> Verdict:
 
 def claim_no_relay(story) -> Verdict:
     """Step c): QEMU does not relay the BAR writes to the physical BARs."""
-    from .course import vfio_device
+    from .helpers import vfio_device
     dev = vfio_device(story)
     fw = story.events("firmware")
     bar_writes = [e for e in fw if e["op"] == "vfio_pci_write_config" and 0x10 <= e["addr"] < 0x28]
@@ -1134,9 +1134,9 @@ def claim_bar_write_ept() -> Verdict:
     """Step c): once the BAR addresses are known, QEMU sets up the EPT
     mappings for them.  Uses its own example VM (the P100), whose BAR3 the
     guest kernel moves to 0x1000000000."""
-    from .course import predict_vm
-    from .model.ept import Mmu
-    from .model.guest import find_bdf, move_bar
+    from .helpers import predict_vm
+    from ..model.ept import Mmu
+    from ..model.guest import find_bdf, move_bar
     vm = predict_vm(EXAMPLE_ARGS, EXAMPLE_HOST).vm
     mmu = Mmu(vm, record=False)
     dev_bar = 3
@@ -1182,8 +1182,8 @@ def claim_two_stage(prediction) -> Verdict:
     """Step d): in the guest kernel, RAM and BAR accesses go through the
     ordinary two-stage translation.  ``prediction`` is the P100 example; an
     NVMe example (:data:`NVME_ARGS`) shows a BAR page without a memslot."""
-    from .course import predict_vm
-    from .model.ept import Mmu
+    from .helpers import predict_vm
+    from ..model.ept import Mmu
     nvme_prediction = predict_vm(NVME_ARGS, NVME_HOST)
     _, walk = walk_2d()
     rows = [("model", f"2-D walk with 4K EPT leaves: {len(walk)} memory references "
@@ -1226,7 +1226,7 @@ def claim_after_boot(story) -> Verdict:
     """The question: after the kernel has booted, how are config accesses
     handled -- is the firmware involved, and is ECAM (MCFG) backed by an
     mmap of config space with EPT mappings?"""
-    from .model.ept import Mmu
+    from ..model.ept import Mmu
     mv = story.events("move_clean")
     cfg = sum(1 for e in mv if e["op"] in ("pci_cfg_read", "pci_cfg_write"))
     mmu = Mmu(story.vm, record=False)

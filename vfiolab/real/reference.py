@@ -1,9 +1,9 @@
 """Real QEMU captures (``data/references/<name>/``) read into the model's shape.
 
-A capture folder, made by :mod:`vfiolab.capture`, holds ``command.txt`` (the
+A capture folder, made by :mod:`vfiolab.real.capture`, holds ``command.txt`` (the
 QEMU arguments), ``info_pci.txt``, ``info_mtree_f.txt``, ``info_mtree.txt``,
 ``trace.log`` and ``meta.json``.  :func:`load_reference` parses them with
-:mod:`vfiolab.parsers` into the same JSON shape ``vfiolab predict`` prints, so
+:mod:`vfiolab.inputs` into the same JSON shape ``vfiolab predict`` prints, so
 a test can compare the two field by field.
 """
 
@@ -14,14 +14,14 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from .addr import fmt_size
-from .model.cmdline import parse_qemu_args
-from .parsers import flatview_for, parse_info_pci, parse_mtree_flat, parse_trace, replay_memslots
-from .records import Memslot, PciDeviceRecord, Section
+from ..addr import fmt_size
+from ..inputs.cmdline import parse_qemu_args
+from ..inputs import flatview_for, parse_info_pci, parse_mtree_flat, parse_trace, replay_memslots
+from ..records import Memslot, PciDeviceRecord, Section
 
 __all__ = ["Reference", "load_reference", "reference_dirs", "REFERENCES"]
 
-REFERENCES = Path(__file__).resolve().parent.parent / "data" / "references"
+REFERENCES = Path(__file__).resolve().parents[2] / "data" / "references"
 
 
 @dataclass

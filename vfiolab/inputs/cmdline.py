@@ -18,10 +18,10 @@ what is supported.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 
 from ..addr import parse_size
 from ..errors import CommandLineError, SizeError, UnsupportedOption
+from ..model.config import DeviceSpec, QemuConfig
 
 __all__ = ["QemuConfig", "DeviceSpec", "parse_qemu_args", "split_opts"]
 
@@ -42,34 +42,6 @@ SUPPORTED = sorted({"machine", "M", "m", "object", "device", "nodefaults", "cpu"
                    | IGNORED_WITH_ARG | IGNORED_FLAGS)
 MACHINE_ALIASES = {"pc": "pc", "q35": "q35"}
 MEMORY_BACKENDS = ("memory-backend-ram", "memory-backend-file", "memory-backend-memfd")
-
-
-@dataclass
-class DeviceSpec:
-    """One ``-device``: its type, ``id`` and the remaining properties."""
-
-    type: str
-    id: str
-    props: dict
-    position: int = 0
-
-
-@dataclass
-class QemuConfig:
-    """What the model needs from a QEMU command line."""
-
-    machine: str = "pc"
-    machine_opts: dict = field(default_factory=dict)
-    ram_size: int = 128 * 1024 * 1024          # QEMU default -m 128M (hw/core/machine.c)
-    memdevs: dict = field(default_factory=dict)  # id -> (backend type, size, props)
-    devices: list = field(default_factory=list)
-    nodefaults: bool = False
-    cpu_model: str = "qemu64"
-    cpu_props: dict = field(default_factory=dict)
-    accel: str | None = None
-    args: list = field(default_factory=list)
-    #: ISA devices that add I/O ports: (type, props)
-    isa_devices: list = field(default_factory=list)
 
 
 def split_opts(text: str, implied: str | None = None, where: str = "") -> dict:

@@ -6,7 +6,7 @@ page table; ``trace-cmd record -e kvm -e kvmmmu`` / ``trace-cmd report`` or
 into text.  This module reads that text back into
 :class:`vfiolab.records.TraceEvent` records (as :class:`KvmTraceEvent`, which
 adds the CPU, the task name and the tracing system), so that
-:mod:`vfiolab.kvmcompare` can lay the recorded fills beside
+:mod:`vfiolab.real.kvmcompare` can lay the recorded fills beside
 :class:`vfiolab.model.ept.Mmu`'s prediction.
 
 The line around an event (read in the tools' source):

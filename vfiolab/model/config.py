@@ -1,0 +1,40 @@
+"""What the model is given about a VM: the parts of a QEMU command line it reads.
+
+The readers in :mod:`vfiolab.inputs` (a command line, later libvirt XML or a
+Proxmox config) produce a :class:`QemuConfig`; the model never parses text.
+Defaults are QEMU's own where QEMU has one (named per field).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["QemuConfig", "DeviceSpec"]
+
+
+@dataclass
+class DeviceSpec:
+    """One ``-device``: its type, ``id`` and the remaining properties."""
+
+    type: str
+    id: str
+    props: dict
+    position: int = 0
+
+
+@dataclass
+class QemuConfig:
+    """What the model needs from a QEMU command line."""
+
+    machine: str = "pc"
+    machine_opts: dict = field(default_factory=dict)
+    ram_size: int = 128 * 1024 * 1024          # QEMU default -m 128M (hw/core/machine.c)
+    memdevs: dict = field(default_factory=dict)  # id -> (backend type, size, props)
+    devices: list = field(default_factory=list)
+    nodefaults: bool = False
+    cpu_model: str = "qemu64"
+    cpu_props: dict = field(default_factory=dict)
+    accel: str | None = None
+    args: list = field(default_factory=list)
+    #: ISA devices that add I/O ports: (type, props)
+    isa_devices: list = field(default_factory=list)
