@@ -66,9 +66,22 @@ def test_predict_json_shape(capsys):
                "-device", "ivshmem-plain,memdev=m0,id=ivs0"])
     assert rc == 0
     out = json.loads(capsys.readouterr().out)
-    assert set(out) == {"machine", "memory", "seabios", "devices", "flatview", "memslots"}
+    assert set(out) == {"stack", "machine", "memory", "guest_cpu", "devices", "flatview", "memslots"}
     assert out["machine"] == "q35" and out["memory"] == "1G"
-    dev = out["devices"][0]
+    # the stack names every assumption: the default preset, the resolved
+    # machine type, the host CPU given, the accelerator QEMU was not told
+    st = out["stack"]
+    assert (st["name"], st["qemu"], st["firmware"], st["kernel"]) == \
+        ("debian12", "7.2", "seabios-1.16.2", "6.1")
+    assert st["machine"] == "pc-q35-7.2" and st["cpu_vendor"] == "AuthenticAMD"
+    assert st["cpu_from"] == "given" and st["accel"] == "kvm" and st["notes"]
+    # qemu64 under KVM: the host's vendor, TCG_PHYS_ADDR_BITS (target/i386/cpu.c)
+    assert out["guest_cpu"] == {"vendor": "AuthenticAMD", "phys_bits": 40}
+    # every function, as query-pci lists them: q35's MCH, ICH9 LPC, AHCI and SMBus too
+    # (QEMU hw/i386/pc_q35.c pc_q35_init: 00:00.0 mch, 00:1f.0/.2/.3)
+    assert [d["bdf"] for d in out["devices"]] == ["00:00.0", "00:01.0", "00:1f.0", "00:1f.2",
+                                                 "00:1f.3"]
+    dev = out["devices"][1]
     assert dev["qdev_id"] == "ivs0" and dev["type"] == "ivshmem-plain"
     bar2 = [b for b in dev["bars"] if b["bar"] == 2][0]
     assert bar2["type"] == "mem64" and bar2["prefetch"] is True

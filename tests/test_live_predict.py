@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 from vfiolab.real import capture
-from vfiolab.model.boot import host_cpu
+from vfiolab.stack import host_cpu
 from vfiolab.predict import predict
 from vfiolab.real.reference import load_reference
 
@@ -43,9 +43,9 @@ def test_fresh_capture_matches_prediction(live_ok, tmp_path, name):
     capture.capture(args, out, accel="kvm", timeout=90)
     ref = load_reference(out)
     pred = predict(args, cpu_vendor=host_cpu()[0])
-    want = {(d["qdev_id"], b["bar"]): b["address"] for d in ref.to_json()["devices"]
+    want = {(d["bdf"], d["qdev_id"], b["bar"]): b["address"] for d in ref.to_json()["devices"]
             for b in d["bars"]}
-    got = {(d["qdev_id"], b["bar"]): b["address"] for d in pred.to_json()["devices"]
+    got = {(d["bdf"], d["qdev_id"], b["bar"]): b["address"] for d in pred.to_json()["devices"]
            for b in d["bars"]}
     assert got == want
 

@@ -36,9 +36,9 @@ def test_there_are_enough_references():
 def test_bar_addresses(pair):
     """Every BAR of every device the user asked for lands where SeaBIOS put it."""
     ref, pred = pair
-    want = {(d["qdev_id"], b["bar"]): (b["type"], b["prefetch"], b["address"], b["size"])
+    want = {(d["bdf"], d["qdev_id"], b["bar"]): (b["type"], b["prefetch"], b["address"], b["size"])
             for d in ref.to_json()["devices"] for b in d["bars"]}
-    got = {(d["qdev_id"], b["bar"]): (b["type"], b["prefetch"], b["address"], b["size"])
+    got = {(d["bdf"], d["qdev_id"], b["bar"]): (b["type"], b["prefetch"], b["address"], b["size"])
            for d in pred.to_json()["devices"] for b in d["bars"]}
     assert got == want
 

@@ -110,6 +110,8 @@ def test_cli(tmp_path, capsys):
     f.write_text(json.dumps([{"op": "touch", "gpa": hex(EDU_BAR0)}]))
     assert main(["simulate", "--cpu-vendor", "AuthenticAMD", "--"] + IVS + ["--actions", str(f)]) == 0
     out = json.loads(capsys.readouterr().out)
+    assert out["stack"]["name"] == "debian12" and out["stack"]["cpu_vendor"] == "AuthenticAMD"
+    out = out["events"]
     assert out[-1] == {"op": "touch", "gpa": hex(EDU_BAR0), "access": "read", "exit": True}
     f.write_text("[{\"op\": \"touch\", \"gpa\": \"nope\"}]")
     assert main(["simulate", "--actions", str(f), "--"] + IVS) == 2

@@ -1,8 +1,9 @@
 """The ``vfiolab`` command line.
 
-``vfiolab predict [--format json|mtree|pci] [--seabios VER] [--cpu-vendor V]
-[--phys-bits N] -- <QEMU arguments>`` describes the VM after SeaBIOS has set
-up PCI.  ``vfiolab capture --name NAME -- <QEMU arguments>`` records the same
+``vfiolab predict [--format json|mtree|mtree-tree|pci] [--stack debian12|debian13]
+[--qemu V] [--firmware F] [--kernel V] [--cpu-vendor V] [--phys-bits N]
+-- <QEMU arguments>`` describes the VM after its firmware has set up PCI, for
+the named stack (:mod:`vfiolab.stack`).  ``vfiolab capture --name NAME -- <QEMU arguments>`` records the same
 from real QEMU.  Errors the user can fix print one line and exit with 2.
 """
 
@@ -17,6 +18,32 @@ from .errors import VfiolabError
 __all__ = ["main"]
 
 SEABIOS_VERSIONS = ("1.16.2", "1.16.3", "1.17.0")
+EXAMPLE = ("example:\n  vfiolab predict --stack debian13 --format pci -- "
+           "-M q35 -accel kvm -m 2G -nodefaults -device edu,id=edu0")
+
+
+def _stack_options(p) -> None:
+    """The options every command that models a VM takes: what stack it runs on."""
+    from .stack import DEFAULT_STACK, FIRMWARES, PRESETS, QEMU_VERSIONS
+    g = p.add_argument_group("the stack the VM runs on (vfiolab.stack)")
+    g.add_argument("--stack", choices=tuple(PRESETS), default=None,
+                   help=f"a preset (default {DEFAULT_STACK}): debian12 = QEMU 7.2, SeaBIOS 1.16.2, "
+                        "Linux 6.1; debian13 = QEMU 10.0, SeaBIOS 1.16.3, Linux 6.12")
+    g.add_argument("--qemu", choices=tuple(QEMU_VERSIONS), default=None, help="QEMU release")
+    g.add_argument("--firmware", choices=tuple(FIRMWARES), default=None, help="guest firmware")
+    g.add_argument("--seabios", choices=SEABIOS_VERSIONS, default=None,
+                   help="the same as --firmware seabios-VER")
+    g.add_argument("--kernel", default=None, metavar="X.Y", help="host Linux release (6.1, 6.12, ...)")
+    g.add_argument("--cpu-vendor", choices=("AuthenticAMD", "GenuineIntel"), default=None,
+                   help="the host CPU's vendor, which KVM guests see (default: this machine's)")
+    g.add_argument("--phys-bits", type=int, default=None,
+                   help="the host CPU's physical-address bits (default: this machine's)")
+
+
+def _make_stack(ns):
+    from .stack import make_stack
+    return make_stack(ns.stack, qemu=ns.qemu, firmware=ns.firmware, kernel=ns.kernel,
+                      seabios=ns.seabios, cpu_vendor=ns.cpu_vendor, phys_bits=ns.phys_bits)
 
 
 def _split_qemu(argv: list[str]) -> tuple[list[str], list[str]]:
@@ -32,8 +59,7 @@ def _predict(ns, qemu_args: list[str]) -> int:
         raise VfiolabError("predict needs a QEMU command line after '--', e.g. "
                            "vfiolab predict -- -M q35 -m 1G -nodefaults -device edu")
     hosts = _host_map(ns.host_device)
-    p = predict(qemu_args, seabios=ns.seabios, accel=ns.accel, cpu_vendor=ns.cpu_vendor,
-                phys_bits=ns.phys_bits, host_devices=hosts)
+    p = predict(qemu_args, stack=_make_stack(ns), accel=ns.accel, host_devices=hosts)
     if ns.format == "json":
         sys.stdout.write(p.json_text())
     elif ns.format == "mtree":
@@ -56,7 +82,7 @@ def _host_map(items) -> dict:
 
 
 def _simulate(ns, qemu_args: list[str]) -> int:
-    from .simulate import load_actions, simulate
+    from .simulate import load_actions, simulate_vm
     # `vfiolab simulate -- QEMU ARGS --actions FILE` and `--actions FILE --` both work
     actions_path = ns.actions
     if "--actions" in qemu_args:
@@ -69,9 +95,9 @@ def _simulate(ns, qemu_args: list[str]) -> int:
         raise VfiolabError("simulate needs --actions FILE (a JSON list of actions)")
     if not qemu_args:
         raise VfiolabError("simulate needs a QEMU command line after '--'")
-    events = simulate(qemu_args, load_actions(actions_path), host_devices=_host_map(ns.host_device),
-                      seabios=ns.seabios, cpu_vendor=ns.cpu_vendor)
-    sys.stdout.write(json.dumps(events, indent=1) + "\n")
+    vm, events = simulate_vm(qemu_args, load_actions(actions_path),
+                             host_devices=_host_map(ns.host_device), stack=_make_stack(ns))
+    sys.stdout.write(json.dumps({"stack": vm.stack.to_json(), "events": events}, indent=1) + "\n")
     return 0
 
 
@@ -82,21 +108,24 @@ def main(argv: list[str] | None = None) -> int:
         prog="vfiolab",
         description="Where a passthrough device's BARs and DMA land, as QEMU, KVM and VFIO do it.")
     sub = parser.add_subparsers(dest="cmd", required=True)
-    pp = sub.add_parser("predict", help="describe a VM after firmware PCI set-up")
+    pp = sub.add_parser("predict", help="describe a VM after firmware PCI set-up",
+                        usage="vfiolab predict [options] -- QEMU ARGS", epilog=EXAMPLE,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
     pp.add_argument("--format", choices=("json", "mtree", "mtree-tree", "pci"), default="json",
                     help="json (default), mtree (= info mtree -f), mtree-tree (= info mtree), pci (= info pci)")
-    pp.add_argument("--seabios", choices=SEABIOS_VERSIONS, default="1.16.2")
-    pp.add_argument("--accel", choices=("kvm", "tcg"), default="kvm")
-    pp.add_argument("--cpu-vendor", choices=("AuthenticAMD", "GenuineIntel"), default=None,
-                    help="the vendor QEMU passes to the guest (default: this machine's)")
-    pp.add_argument("--phys-bits", type=int, default=None)
+    pp.add_argument("--accel", choices=("kvm", "tcg"), default=None,
+                    help="overrides the command line's -accel (default: the command line's, else kvm)")
+    _stack_options(pp)
     pp.add_argument("--host-device", action="append", default=[], metavar="BDF=PATH",
                     help="describe the host device behind vfio-pci,host=BDF: an lspci -vvv "
                          "(and -xxxx) dump, a data/devices/ folder, or a sysfs folder")
-    sp = sub.add_parser("simulate", help="boot, then run guest actions (--actions FILE)")
+    sp = sub.add_parser("simulate", help="boot, then run guest actions (--actions FILE)",
+                        usage="vfiolab simulate [options] --actions FILE -- QEMU ARGS",
+                        epilog="example:\n  vfiolab simulate --actions acts.json -- -M q35 -accel kvm "
+                               "-m 1G -nodefaults -device edu,id=edu0",
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
     sp.add_argument("--actions", default=None, help="JSON list of actions")
-    sp.add_argument("--seabios", choices=SEABIOS_VERSIONS, default="1.16.2")
-    sp.add_argument("--cpu-vendor", choices=("AuthenticAMD", "GenuineIntel"), default=None)
+    _stack_options(sp)
     sp.add_argument("--host-device", action="append", default=[], metavar="BDF=PATH")
     cp = sub.add_parser("capture", help="record a reference from real QEMU")
     cp.add_argument("rest", nargs=argparse.REMAINDER)

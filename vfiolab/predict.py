@@ -12,12 +12,13 @@ import json
 from dataclasses import dataclass
 
 from .addr import fmt_size
-from .model.boot import boot, build_vm, firmware_platform
+from .model.boot import boot, build_vm, firmware_platform, guest_cpu
 from .inputs.cmdline import parse_qemu_args
 from .model.memory import format_flatviews, format_mtree, to_section
 from .model.pci import PCI_BAR_UNMAPPED, PCIBridge, bar_type_name
 from .model.vm import VM
 from .records import BarRecord, PciDeviceRecord
+from .stack import Stack, make_stack
 
 __all__ = ["Prediction", "predict", "PCI_CLASS_NAMES", "format_info_pci"]
 
@@ -35,7 +36,11 @@ class Prediction:
     """A predicted VM, with the output formats of ``vfiolab predict``."""
 
     vm: VM
-    seabios: str
+
+    @property
+    def stack(self) -> Stack:
+        """The stack this prediction is for, machine type and accelerator resolved."""
+        return self.vm.stack
 
     # --- records -----------------------------------------------------------
     def devices(self) -> list[PciDeviceRecord]:
@@ -66,12 +71,14 @@ class Prediction:
 
     # --- output formats -------------------------------------------------------
     def to_json(self) -> dict:
+        vendor, bits = guest_cpu(self.vm.config, self.stack)
         return {
+            "stack": self.stack.to_json(),
             "machine": self.vm.machine,
             "memory": fmt_size(self.vm.ram_size),
-            "seabios": self.seabios,
-            "devices": [d.to_json() for d in self.devices()
-                        if d.qdev_id or d.type not in _CHIPSET],
+            "guest_cpu": {"vendor": vendor, "phys_bits": bits},
+            # every PCI function, chipset included, as QMP query-pci lists them
+            "devices": [d.to_json() for d in self.devices()],
             "flatview": [s.to_json() for s in self.sections()],
             "memslots": [m.to_json() for m in self.memslots()],
         }
@@ -112,7 +119,6 @@ class Prediction:
         return format_info_pci(self.vm)
 
 
-_CHIPSET = {"i440FX", "PIIX3", "piix3-ide", "PIIX4_PM", "mch", "ICH9-LPC", "ich9-ahci", "ICH9-SMB"}
 
 
 def format_info_pci(vm: VM) -> str:
@@ -157,22 +163,26 @@ def format_info_pci(vm: VM) -> str:
     return "\n".join(lines) + "\n"
 
 
-def predict(args: list[str], *, seabios: str = "1.16.2", accel: str = "kvm",
-            cpu_vendor: str | None = None, phys_bits: int | None = None,
-            host_devices: dict | None = None) -> Prediction:
-    """Build the VM for ``args`` (a QEMU command line), run SeaBIOS's PCI
+def predict(args: list[str], *, stack: Stack | str | None = None, qemu: str | None = None,
+            firmware: str | None = None, kernel: str | None = None, seabios: str | None = None,
+            accel: str | None = None, cpu_vendor: str | None = None,
+            phys_bits: int | None = None, host_devices: dict | None = None) -> Prediction:
+    """Build the VM for ``args`` (a QEMU command line), run its firmware's PCI
     set-up, and return the resulting Prediction.
 
-    ``host_devices`` maps a host BDF (of ``-device vfio-pci,host=BDF``) to a
-    HostDevice or to a path understood by :func:`vfiolab.inputs.hostdevs.load_host_device`."""
+    ``stack`` is a :class:`~vfiolab.stack.Stack` or a preset name
+    (``debian12``, ``debian13``); ``qemu``, ``firmware``, ``kernel``,
+    ``seabios`` (``firmware="seabios-VER"``), ``cpu_vendor`` and ``phys_bits``
+    (the host CPU's) override it, as :func:`vfiolab.stack.make_stack` says;
+    with none of them the host CPU is this machine's.  ``host_devices`` maps a
+    host BDF (of ``-device vfio-pci,host=BDF``) to a HostDevice or to a path
+    understood by :func:`vfiolab.inputs.hostdevs.load_host_device`."""
     from .inputs.hostdevs import resolve_host_devices
+    if not isinstance(stack, Stack):
+        stack = make_stack(stack, qemu=qemu, firmware=firmware, kernel=kernel,
+                           seabios=seabios, cpu_vendor=cpu_vendor, phys_bits=phys_bits)
     cfg = parse_qemu_args(args)
     hds = resolve_host_devices(cfg, host_devices)
-    vm = build_vm(cfg, accel=accel, host_devices=hds)
-    platform = firmware_platform(vm, cfg, seabios=seabios, cpu_vendor=cpu_vendor,
-                                 phys_bits=phys_bits)
-    boot(vm, platform)
-    return Prediction(vm, seabios)
-
-
-
+    vm = build_vm(cfg, stack=stack, accel=accel, host_devices=hds)
+    boot(vm, firmware_platform(vm, cfg))
+    return Prediction(vm)

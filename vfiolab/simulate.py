@@ -32,8 +32,9 @@ from .errors import ActionError, VfiolabError
 from .model.boot import boot, build_vm, firmware_platform
 from .inputs.cmdline import parse_qemu_args
 from .model.guest import find_bdf, move_bar, set_bus_master
+from .stack import Stack, make_stack
 
-__all__ = ["OPS", "validate_actions", "simulate", "load_actions", "run_story"]
+__all__ = ["OPS", "validate_actions", "simulate", "simulate_vm", "load_actions", "run_story"]
 
 OPS = {"touch": ("gpa",), "move_bar": ("bdf", "bar", "address"), "dma": ("bdf", "iova"),
        "set_master": ("bdf",)}
@@ -97,14 +98,29 @@ def _shape(ev: dict) -> dict:
 
 
 def simulate(args: list[str], actions, *, host_devices: dict | None = None,
-             seabios: str = "1.16.2", cpu_vendor: str | None = None) -> list[dict]:
-    """Boot the VM for ``args`` and run ``actions``; return the event list."""
+             stack: Stack | str | None = None, **stack_options) -> list[dict]:
+    """Boot the VM for ``args`` and run ``actions``; return the event list.
+
+    ``stack`` and ``stack_options`` (``qemu``, ``firmware``, ``kernel``,
+    ``seabios``, ``cpu_vendor``, ``phys_bits``) as for
+    :func:`vfiolab.predict.predict`."""
+    return simulate_vm(args, actions, host_devices=host_devices, stack=stack,
+                       **stack_options)[1]
+
+
+def _stack(stack, options: dict) -> Stack:
+    return stack if isinstance(stack, Stack) else make_stack(stack, **options)
+
+
+def simulate_vm(args: list[str], actions, *, host_devices: dict | None = None,
+                stack: Stack | str | None = None, **stack_options):
+    """:func:`simulate`, returning the VM (its ``stack`` included) beside the events."""
     from .inputs.hostdevs import resolve_host_devices
     acts = validate_actions(actions)
     cfg = parse_qemu_args(args)
     hds = resolve_host_devices(cfg, host_devices)
-    vm = build_vm(cfg, host_devices=hds)
-    boot(vm, firmware_platform(vm, cfg, seabios=seabios, cpu_vendor=cpu_vendor))
+    vm = build_vm(cfg, stack=_stack(stack, stack_options), host_devices=hds)
+    boot(vm, firmware_platform(vm, cfg))
     from .model.ept import Mmu
     mmu = Mmu(vm)
     iommu = None
@@ -147,15 +163,18 @@ def simulate(args: list[str], actions, *, host_devices: dict | None = None,
             exited = any(e.get("exit") for e in mmu_events)
             out.append({"op": "touch", "gpa": fmt_hex(a["gpa"]), "access": a["access"],
                         "exit": exited})
-    return out
+    return vm, out
 
 
-def run_story(args: list[str], *, host_devices: dict | None = None, **kwargs):
+def run_story(args: list[str], *, host_devices: dict | None = None,
+              stack: Stack | str | None = None, seabios: str | None = None,
+              cpu_vendor: str | None = None, **kwargs):
     """The thread's story (:func:`vfiolab.model.story.run_story`) for a QEMU
     command line: the arguments are read and the host devices described here,
     then the model plays realize, firmware and the ``moves``."""
     from .inputs.hostdevs import resolve_host_devices
     from .model.story import run_story as play
     cfg = parse_qemu_args(args)
-    return play(cfg, host_devices=resolve_host_devices(cfg, host_devices), **kwargs)
+    return play(cfg, host_devices=resolve_host_devices(cfg, host_devices),
+                stack=_stack(stack, {"seabios": seabios, "cpu_vendor": cpu_vendor}), **kwargs)
 

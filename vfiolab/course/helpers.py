@@ -43,7 +43,7 @@ __all__ = [
 REPO = Path(__file__).resolve().parents[2]
 #: the CPU vendor of the machine that made every capture in data/references/
 #: (data/references/README.md); fixed so a notebook gives the same numbers on
-#: any machine (vfiolab.model.boot.host_cpu would otherwise read /proc/cpuinfo)
+#: any machine (vfiolab.stack.host_cpu would otherwise read /proc/cpuinfo)
 CPU_VENDOR = "AuthenticAMD"
 
 

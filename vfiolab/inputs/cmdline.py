@@ -129,7 +129,8 @@ def parse_qemu_args(args: list[str]) -> QemuConfig:
         if opt in ("machine", "M"):
             d = split_opts(need(), "type", raw)
             if "type" in d:
-                cfg.machine = _normalize_machine(d.pop("type"))
+                cfg.machine_type = d.pop("type")
+                cfg.machine = _normalize_machine(cfg.machine_type)
             if "accel" in d:
                 cfg.accel = d.pop("accel").split(":")[0]
             for k in ("kernel_irqchip", "kernel-irqchip", "usb", "vmport", "smm", "graphics",

@@ -19,13 +19,16 @@ The steps follow what really happens:
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ..errors import CommandLineError, ConfigError
+from ..stack import Stack, make_stack
 from .config import DeviceSpec, QemuConfig
 from .machine import build_machine, machine_reset, map_kvmvapic_rom
 from .memory import MemoryRegion
 from .vm import VM
 
-__all__ = ["build_vm", "host_cpu", "firmware_platform", "boot"]
+__all__ = ["build_vm", "vm_stack", "guest_cpu", "firmware_platform", "boot"]
 
 #: QEMU target/i386/cpu.c: TCG_PHYS_ADDR_BITS, the phys-bits of qemu64 and
 #: the other named models unless host-phys-bits or phys-bits is set.
@@ -44,35 +47,23 @@ AMD_HT_SIZE = 0x300000000
 VGA_BIOS_DEPLOYED_SIZE = {"vgabios-stdvga.bin": 0xc000, "vgabios-bochs-display.bin": 0x9000}
 
 
-def host_cpu() -> tuple[str, int]:
-    """(vendor_id, physical address bits) of the machine running vfiolab,
-    from /proc/cpuinfo; (GenuineIntel, 46) when it cannot be read."""
-    vendor, bits = "GenuineIntel", 46
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("vendor_id") and ":" in line:
-                    vendor = line.split(":", 1)[1].strip()
-                elif line.startswith("address sizes") and ":" in line:
-                    bits = int(line.split(":", 1)[1].split()[0])
-                    break
-    except (OSError, ValueError):
-        pass
-    return vendor, bits
-
-
-def guest_cpu(cfg: QemuConfig, host_vendor: str, host_bits: int) -> tuple[str, int]:
-    """The vendor and phys-bits the guest sees.
+def guest_cpu(cfg: QemuConfig, stack: Stack) -> tuple[str, int]:
+    """The vendor and phys-bits the guest sees, for this stack's host CPU.
 
     Under KVM QEMU copies the host's vendor into every CPU model
-    (target/i386/host-cpu.c ``host_cpu_instance_init``); ``-cpu host``/``max``
-    imply host-phys-bits; ``phys-bits=`` overrides; otherwise 40
-    (``TCG_PHYS_ADDR_BITS``).  ``vendor=`` sets the vendor explicitly.
-    """
-    vendor = cfg.cpu_props.get("vendor", host_vendor)
+    (target/i386/host-cpu.c ``host_cpu_instance_init``); under TCG the model's
+    own vendor stands (qemu64: AuthenticAMD, target/i386/cpu.c
+    ``builtin_x86_defs``).  ``-cpu host``/``max`` imply host-phys-bits;
+    ``phys-bits=`` overrides; otherwise 40 (``TCG_PHYS_ADDR_BITS``).
+    ``vendor=`` sets the vendor explicitly."""
+    if stack.accel == "tcg":
+        vendor = cfg.cpu_props.get("vendor", "AuthenticAMD" if cfg.cpu_model in ("qemu64", "max")
+                                   else stack.cpu_vendor)
+    else:
+        vendor = cfg.cpu_props.get("vendor", stack.cpu_vendor)
     bits = DEFAULT_PHYS_BITS
     if cfg.cpu_model in ("host", "max") or cfg.cpu_props.get("host-phys-bits") == "on":
-        bits = host_bits
+        bits = stack.host_phys_bits
     if "phys-bits" in cfg.cpu_props:
         try:
             bits = int(cfg.cpu_props["phys-bits"])
@@ -81,14 +72,35 @@ def guest_cpu(cfg: QemuConfig, host_vendor: str, host_bits: int) -> tuple[str, i
     return vendor, bits
 
 
-def build_vm(cfg: QemuConfig, *, accel: str = "kvm", host_devices: dict | None = None) -> VM:
+def vm_stack(cfg: QemuConfig, stack: Stack | None = None, accel: str | None = None) -> Stack:
+    """The stack this VM is predicted for: ``stack`` (default: the
+    :data:`~vfiolab.stack.DEFAULT_STACK` preset with an assumed host CPU)
+    with the command line's machine type resolved and the accelerator
+    fixed: ``accel`` if given, else the command line's, else KVM, which the
+    stack notes, since QEMU itself falls back to TCG when none is named."""
+    stack = stack or make_stack(cpu="assumed")
+    accel = accel or cfg.accel
+    notes = ()
+    if accel is None:
+        accel = "kvm"
+        notes = ("no -accel on the command line: KVM assumed (QEMU itself would use TCG)",)
+    if accel not in ("kvm", "tcg"):
+        raise ConfigError(f"-accel {accel}: the model knows kvm and tcg")
+    s = stack.for_machine(cfg.machine_type).with_accel(accel)
+    return replace(s, notes=s.notes + notes) if notes else s
+
+
+def build_vm(cfg: QemuConfig, *, stack: Stack | None = None, accel: str | None = None,
+             host_devices: dict | None = None) -> VM:
     """Steps 1 of the module docstring: machine, memory backends, devices.
 
     ``host_devices`` maps a host BDF to its :class:`HostDevice` for
     ``-device vfio-pci,host=...``."""
     from .devices import create_device
-    vm = build_machine(cfg.machine, cfg.ram_size, accel=accel,
+    stack = vm_stack(cfg, stack, accel)
+    vm = build_machine(cfg.machine, cfg.ram_size, accel=stack.accel,
                        max_ram_below_4g=None)
+    vm.stack = stack
     vm.config = cfg
     for oid, (qom, size, props) in cfg.memdevs.items():
         # host_memory_backend_memory_complete: one RAM region named by the id
@@ -187,16 +199,14 @@ def _parse_devfn(addr: str, spec) -> int:
     return slot << 3 | fn
 
 
-def firmware_platform(vm: VM, cfg: QemuConfig, *, seabios: str = "1.16.2",
-                      cpu_vendor: str | None = None, phys_bits: int | None = None):
-    """What SeaBIOS learns from fw_cfg and CPUID for this VM."""
+def firmware_platform(vm: VM, cfg: QemuConfig):
+    """What the firmware of ``vm.stack`` learns from fw_cfg and CPUID for this VM."""
     from .firmware.seabios import FirmwarePlatform
-    hv, hb = host_cpu()
-    vendor, bits = guest_cpu(cfg, hv, hb)
-    if cpu_vendor:
-        vendor = cpu_vendor
-    if phys_bits:
-        bits = phys_bits
+    stack = vm.stack
+    if stack.firmware != "seabios":
+        raise ConfigError(f"firmware {stack.firmware_text}: OVMF's BAR placement is not "
+                          f"modelled yet; vfiolab models SeaBIOS 1.16.2, 1.16.3 and 1.17.0")
+    vendor, bits = guest_cpu(cfg, stack)
     reserved = []
     # hw/i386/pc.c pc_memory_init: AMD vCPUs with phys-bits >= 40 get the
     # HyperTransport hole reserved in e820
@@ -206,7 +216,7 @@ def firmware_platform(vm: VM, cfg: QemuConfig, *, seabios: str = "1.16.2",
     return FirmwarePlatform(machine=vm.machine, ram_size=split.below_4g,
                             ram_size_over_4g=split.above_4g, e820_reserved=reserved,
                             reserved_memory_end=None, cpu_vendor=vendor, phys_bits=bits,
-                            version=seabios)
+                            version=stack.firmware_version)
 
 
 def boot(vm: VM, platform) -> object:

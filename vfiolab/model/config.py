@@ -26,7 +26,10 @@ class DeviceSpec:
 class QemuConfig:
     """What the model needs from a QEMU command line."""
 
-    machine: str = "pc"
+    machine: str = "pc"                          # the family: "pc" (i440fx) or "q35"
+    #: ``-machine`` as given: ``pc``, ``q35``, ``pc-q35-7.2``, ...; the stack
+    #: resolves it to a versioned type (:func:`vfiolab.stack.resolve_machine`)
+    machine_type: str = "pc"
     machine_opts: dict = field(default_factory=dict)
     ram_size: int = 128 * 1024 * 1024          # QEMU default -m 128M (hw/core/machine.c)
     memdevs: dict = field(default_factory=dict)  # id -> (backend type, size, props)

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 from ..errors import ActionError
 from .boot import boot, build_vm, firmware_platform
+from ..stack import Stack
 from .config import QemuConfig
 from .guest import move_bar
 from .vm import VM
@@ -68,21 +69,20 @@ class Story:
 
 def run_story(cfg: QemuConfig, *, host_devices: dict | None = None, bdf: str | None = None,
               bar: int | None = None, moves: list[tuple[int, str]] = (),
-              seabios: str = "1.16.2", cpu_vendor: str | None = None,
-              trace_firmware_config: bool = True) -> Story:
-    """Build the VM for ``args``, boot its firmware, then apply ``moves``
+              stack: Stack | None = None, trace_firmware_config: bool = True) -> Story:
+    """Build the VM for ``cfg`` on ``stack``, boot its firmware, then apply ``moves``
     (``(address, "clean"|"careless")``) to BAR ``bar`` of the function at
     ``bdf`` (e.g. ``"00:01.0"``), each as its own step."""
     story = Story(vm=None)  # type: ignore[arg-type]
     events_before = []
-    vm = build_vm(cfg, host_devices=host_devices or {})
+    vm = build_vm(cfg, stack=stack, host_devices=host_devices or {})
     story.vm = vm
     # realize happened inside build_vm; its events are the stream's start
     story.steps.append(("realize", 0, len(vm.events)))
     del events_before
     with story.step("firmware"):
         vm.trace_config = trace_firmware_config
-        boot(vm, firmware_platform(vm, cfg, seabios=seabios, cpu_vendor=cpu_vendor))
+        boot(vm, firmware_platform(vm, cfg))
         vm.trace_config = True
     for i, (address, how) in enumerate(moves):
         if bdf is None or bar is None:

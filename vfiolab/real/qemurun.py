@@ -121,30 +121,11 @@ def choose_accel(accel: str = "auto", qemu: str = "qemu-system-x86_64") -> str:
 
 
 def host_cpu() -> tuple[str | None, int | None]:
-    """Host CPU vendor and physical address bits from /proc/cpuinfo."""
-    vendor = bits = None
-    try:
-        text = Path("/proc/cpuinfo").read_text(errors="replace")
-    except OSError:
-        return None, None
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        key = key.strip()
-        if key == "vendor_id" and vendor is None:
-            vendor = value.strip()
-        elif key == "address sizes" and bits is None:
-            # "address sizes : 48 bits physical, 48 bits virtual"
-            m = re.search(r"(\d+)\s+bits physical", value)
-            if m:
-                bits = int(m.group(1))
-        if vendor is not None and bits is not None:
-            break
-    return vendor, bits
+    """Host CPU vendor and physical address bits (:func:`vfiolab.stack.host_cpu`),
+    ``(None, None)`` when /proc/cpuinfo cannot be read."""
+    from ..stack import host_cpu as read
+    return read() or (None, None)
 
-
-# ---------------------------------------------------------------------------
-# The command line
-# ---------------------------------------------------------------------------
 
 def opt_name(arg: str) -> str | None:
     """``-accel`` for ``-accel``, ``--accel`` and ``-accel=kvm``; None for a value."""

@@ -39,10 +39,9 @@ class Reference:
         cfg = parse_qemu_args(self.args)
         types = {d.id: d.type for d in cfg.devices if d.id}
         devs = []
-        for d in self.devices:
-            if not d.qdev_id:
-                continue
-            d.type = types.get(d.qdev_id)
+        for d in self.devices:          # every function, as query-pci lists them
+            if d.qdev_id:
+                d.type = types.get(d.qdev_id)
             devs.append(d.to_json())
         return {
             "machine": cfg.machine,
