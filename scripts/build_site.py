@@ -1,27 +1,24 @@
 #!/usr/bin/env python3
-"""Build the static course site: every notebook executed afresh, as HTML.
+"""Build the course site: every notebook executed afresh, then a Sphinx book.
 
     .venv/bin/python scripts/build_site.py                 # notebooks/ -> site/
     .venv/bin/python scripts/build_site.py --out /tmp/site --timeout 120
     .venv/bin/python scripts/build_site.py notebooks/03-flatview-and-memslots.ipynb
 
-For each notebook, in name order (00-, 01-, ...):
-
-1. clear every output, execution count and any saved widget state (a saved
-   state is never trusted: the page shows what this run computed);
-2. execute it with nbclient in a fresh kernel, the notebook's directory as
-   the working directory, a timeout per cell (``--timeout``), the widget
-   state stored as the front end would (``store_widget_state``);
-3. export it with nbconvert's ``lab`` template into ``OUT/NAME.html``, with
-   the widget state embedded and the widget manager loaded from the
-   vendored copy (``vendor/``, copied to ``OUT/vendor/``) instead of a CDN;
-   require.js and mermaid are not loaded, MathJax only from a vendored copy
-   if one is present (none is by default: see vendor/README.md).
-
-Then ``OUT/index.html`` links the pages in order, and every page is checked:
-no script, stylesheet, font or image from the network, and under
-``--max-page-mb`` (5 MB).  A failing cell stops the build with the
-notebook, the cell number and the error; the exit status is then 1.
+1. Each notebook, in name order (00-, 01-, ...), has its outputs, execution
+   counts and saved widget state dropped (nothing saved is trusted), then is
+   executed by nbclient in a fresh kernel (its folder as working directory, a
+   timeout per cell, the widget state stored as a front end would) with
+   ``VFIOLAB_SITE=1`` in the kernel's environment, so that the course helpers
+   show kernel-free views where a live widget would have no kernel behind it.
+   A failing cell stops the build naming the notebook and the cell.
+2. The executed notebooks and ``book/`` (conf.py, the landing page, CSS) go
+   into a scratch source folder, and Sphinx builds it with myst-nb and
+   sphinx-book-theme: navigation, search, previous/next, per-page contents.
+   The widget manager is the vendored ``@jupyter-widgets/html-manager``
+   (``vendor/``), copied beside the pages; no CDN.
+3. Every page (and every CSS file) is checked: nothing a browser would
+   fetch from the network, and each page under ``--max-page-mb`` (5 MB).
 
 Jupyter's side files go to ``.home/`` in the checkout unless the
 ``JUPYTER_*`` variables are already set (as ``make`` sets them).
@@ -30,7 +27,6 @@ Jupyter's side files go to ``.home/`` in the checkout unless the
 from __future__ import annotations
 
 import argparse
-import html
 import os
 import re
 import shutil
@@ -43,45 +39,14 @@ REPO = Path(__file__).resolve().parent.parent
 #: the vendored widget manager (see vendor/README.md); copied to OUT/vendor/
 VENDOR = REPO / "vendor"
 HTML_MANAGER = "html-manager-1.0.15"
-#: the page's URL of the widget renderer, relative to the page
-WIDGET_RENDERER = f"vendor/{HTML_MANAGER}/embed.js"
-#: an optional vendored MathJax 3 (not shipped; see vendor/README.md)
-MATHJAX = "mathjax/tex-chtml.js"
+#: where the pages load the widget manager from (book/conf.py nb_ipywidgets_js)
+WIDGET_RENDERER = f"_static/vendor/{HTML_MANAGER}/embed.js"
+#: the Sphinx project: conf.py, the landing page, CSS
+BOOK = REPO / "book"
 MAX_PAGE_MB = 5.0
 CELL_TIMEOUT = 120
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-
-#: nbconvert's lab template with the CDN loaders replaced, and a navigation bar
-TEMPLATE = r"""{%- extends 'index.html.j2' -%}
-{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
-{%- block html_head_js_mathjax -%}
-{%- if resources.vfiolab.mathjax_url -%}
-<script>window.MathJax = {tex: {inlineMath: [['$', '$'], ['\\(', '\\)']],
-  displayMath: [['$$', '$$'], ['\\[', '\\]']], processEscapes: true}};</script>
-<script src="{{ resources.vfiolab.mathjax_url }}" async></script>
-{%- endif -%}
-{%- endblock html_head_js_mathjax -%}
-{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
-{%- block extra_css -%}
-<style type="text/css">
-nav.vfiolab-nav { font: 13px sans-serif; padding: 6px 12px; border-bottom: 1px solid #ccc;
-  display: flex; justify-content: space-between; }
-nav.vfiolab-nav a { text-decoration: none; }
-/* widgets in the page's UI font, as in JupyterLab */
-.jupyter-widgets { font-family: var(--jp-ui-font-family); font-size: var(--jp-ui-font-size1); }
-</style>
-{%- endblock extra_css -%}
-{%- block body_header -%}
-{{ super() }}
-{{ resources.vfiolab.nav }}
-{%- endblock body_header -%}
-{% block body_footer %}
-{{ resources.vfiolab.nav }}
-{{ super() }}
-{% endblock body_footer %}
-"""
-
 
 # --------------------------------------------------------------------------
 # Notebooks
@@ -168,65 +133,52 @@ def execute(path: Path, timeout: int, kernel_name: str):
 
 
 # --------------------------------------------------------------------------
-# HTML
+# The Sphinx book
 # --------------------------------------------------------------------------
 
-def exporter(mathjax: bool):
-    from jinja2 import DictLoader
-    from nbconvert import HTMLExporter
-    return HTMLExporter(template_name="lab",
-                        extra_loaders=[DictLoader({"vfiolab_site.html.j2": TEMPLATE})],
-                        template_file="vfiolab_site.html.j2",
-                        widget_renderer_url=WIDGET_RENDERER,
-                        # unused (the template loads neither), set so that no
-                        # default CDN address can slip into a page
-                        require_js_url="", mathjax_url="", mermaid_js_url="",
-                        mermaid_layout_elk_js_url="", jquery_url="",
-                        jupyter_widgets_base_url="vendor/")
+def toctree(pages: list[dict]) -> str:
+    names = "\n".join(Path(p["name"]).stem for p in pages)
+    return f"""
 
+```{{toctree}}
+:hidden:
+:maxdepth: 1
+:caption: Chapters
 
-def nav_html(pages: list[dict], i: int) -> str:
-    """Previous / contents / next links for page ``i``."""
-    def title(j):
-        return html.escape(pages[j]["title"])
-    prev = (f'<a class="vfiolab-prev" href="{pages[i - 1]["html"]}">&larr; {title(i - 1)}</a>'
-            if i > 0 else "<span></span>")
-    nxt = (f'<a class="vfiolab-next" href="{pages[i + 1]["html"]}">{title(i + 1)} &rarr;</a>'
-           if i + 1 < len(pages) else "<span></span>")
-    return f'<nav class="vfiolab-nav">{prev}<a href="index.html">contents</a>{nxt}</nav>'
-
-
-def has_math(nb) -> bool:
-    pat = re.compile(r"\$[^$\n]+\$|\\\(|\\\[")
-    return any(c.cell_type == "markdown" and pat.search(c.source) for c in nb.cells)
-
-
-def write_index(out: Path, pages: list[dict]) -> Path:
-    rows = []
-    for p in pages:
-        rows.append(f'<li><a href="{p["html"]}">{html.escape(p["title"])}</a> '
-                    f'<small>({html.escape(p["name"])}, {p["size"] / 1e6:.1f} MB)</small></li>')
-    body = "\n".join(rows)
-    text = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1.0">
-<title>vfiolab notebooks</title>
-<style>body {{ font: 15px/1.5 sans-serif; max-width: 50em; margin: 2em auto; padding: 0 1em; }}
-small {{ color: #666; }}
-ol#vfiolab-index {{ list-style: none; padding-left: 0; }}</style></head>
-<body>
-<h1>vfiolab notebooks</h1>
-<p>Each page is a notebook executed when the site was built; its widgets work
-without a kernel only where they were made to (the precomputed sliders).  To
-run the notebooks yourself: <code>make lab</code>.</p>
-<ol id="vfiolab-index">
-{body}
-</ol>
-</body></html>
+{names}
+```
 """
-    path = out / "index.html"
-    path.write_text(text, encoding="utf-8")
-    return path
+
+
+def generic_index(pages: list[dict]) -> str:
+    """The landing page of a partial build (a few notebooks, not the course)."""
+    items = "\n".join(f"- [{p['title']}]({p['name']})" for p in pages)
+    return f"# vfiolab notebooks\n\n{items}\n"
+
+
+def assemble(src: Path, pages: list[dict], executed: list, book: Path, full: bool) -> None:
+    """The Sphinx source folder: book/ and the executed notebooks."""
+    import nbformat
+    if src.exists():
+        shutil.rmtree(src)
+    shutil.copytree(book, src)
+    landing = (book / "index.md").read_text(encoding="utf-8") if full else generic_index(pages)
+    (src / "index.md").write_text(landing.rstrip() + "\n" + toctree(pages), encoding="utf-8")
+    for page, nb in zip(pages, executed):
+        nbformat.write(nb, src / page["name"])
+    manager = VENDOR / HTML_MANAGER
+    if not (manager / "embed.js").is_file():
+        raise BuildError(f"{manager}/embed.js is missing: see vendor/README.md to fetch it")
+    shutil.copytree(manager, src / "_static" / "vendor" / HTML_MANAGER)
+
+
+def sphinx(src: Path, out: Path, log) -> None:
+    """Run Sphinx (html builder); warnings are printed, errors stop the build."""
+    from sphinx.cmd.build import build_main
+    doctrees = src.parent / (src.name + "-doctrees")
+    rc = build_main(["-b", "html", "-q", "-d", str(doctrees), str(src), str(out)])
+    if rc:
+        raise BuildError(f"sphinx-build failed (exit {rc}); its messages are above")
 
 
 # --------------------------------------------------------------------------
@@ -290,6 +242,13 @@ def remote_refs(text: str) -> list[str]:
     return p.remote
 
 
+def check_css(path: Path) -> list[str]:
+    """A stylesheet must not import or url() anything from the network."""
+    text = path.read_text(encoding="utf-8", errors="replace")
+    return [f"{path.name}: loads from the network: {text[m.start():m.start() + 100]}"
+            for m in _CSS_REMOTE.finditer(text)]
+
+
 def check_page(path: Path, max_mb: float) -> list[str]:
     problems = []
     size = path.stat().st_size
@@ -320,69 +279,55 @@ def setup_env() -> None:
         os.environ["PYTHONPATH"] = os.pathsep.join([str(REPO)] + ([pp] if pp else []))
 
 
-def copy_vendor(out: Path, mathjax: bool) -> None:
-    src = VENDOR / HTML_MANAGER
-    if not (src / "embed.js").is_file():
-        raise BuildError(f"{src}/embed.js is missing: see vendor/README.md to fetch it")
-    dst = out / "vendor"
-    dst.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(src, dst / HTML_MANAGER, dirs_exist_ok=True)
-    if mathjax:
-        shutil.copytree(VENDOR / "mathjax", dst / "mathjax", dirs_exist_ok=True)
-
-
 def build(notebooks: list[Path], out: Path, *, timeout: int = CELL_TIMEOUT,
-          kernel_name: str = "python3", max_mb: float = MAX_PAGE_MB, log=print) -> list[dict]:
-    """Execute and export ``notebooks`` into ``out``; return one dict per page
-    (name, title, html, size, seconds).  Raises BuildError."""
+          kernel_name: str = "python3", max_mb: float = MAX_PAGE_MB, log=print,
+          book: Path | None = None) -> list[dict]:
+    """Execute ``notebooks`` and build the book into ``out``; return one dict
+    per page (name, title, html, size, widgets, seconds).  Raises BuildError."""
     import nbformat
     setup_env()
     if not notebooks:
         raise BuildError("no notebooks to build")
-    out.mkdir(parents=True, exist_ok=True)
-    mathjax = (VENDOR / MATHJAX).is_file()
-    copy_vendor(out, mathjax)
-    exp = exporter(mathjax)
+    book = book or BOOK
+    full = {p.name for p in find_notebooks(REPO / "notebooks")} <= {p.name for p in notebooks}
     t_all = time.monotonic()
-    # titles first (Markdown does not change when run): the navigation bar
-    # of each page names its neighbours
-    pages = []
-    for path in notebooks:
-        nb0 = nbformat.read(path, as_version=4)
-        pages.append({"name": path.name, "title": notebook_title(nb0, path.stem),
-                      "html": path.stem + ".html", "math": has_math(nb0),
-                      "code_cells": sum(1 for c in nb0.cells if c.cell_type == "code")})
-    for i, (path, page) in enumerate(zip(notebooks, pages)):
-        t0 = time.monotonic()
-        log(f"[{i + 1}/{len(notebooks)}] {path.name}: executing {page['code_cells']} code "
-            f"cells (timeout {timeout} s per cell)", flush=True)
-        nb = execute(path, timeout, kernel_name)
-        t1 = time.monotonic()
-        if page["math"] and not mathjax:
-            log(f"  note: {page['name']} has $math$ but no vendored MathJax: shown as typed")
-        resources = {"metadata": {"name": page["title"]},
-                     "vfiolab": {"nav": nav_html(pages, i),
-                                 "mathjax_url": ("vendor/" + MATHJAX)
-                                 if (page["math"] and mathjax) else ""}}
-        body, _ = exp.from_notebook_node(nb, resources=resources)
+    pages, executed = [], []
+    os.environ["VFIOLAB_SITE"] = "1"          # the kernels inherit it
+    try:
+        for i, path in enumerate(notebooks):
+            nb0 = nbformat.read(path, as_version=4)
+            page = {"name": path.name, "title": notebook_title(nb0, path.stem),
+                    "html": path.stem + ".html",
+                    "code_cells": sum(1 for c in nb0.cells if c.cell_type == "code")}
+            t0 = time.monotonic()
+            log(f"[{i + 1}/{len(notebooks)}] {path.name}: executing {page['code_cells']} code "
+                f"cells (timeout {timeout} s per cell)", flush=True)
+            nb = execute(path, timeout, kernel_name)
+            state = nb.metadata.get("widgets", {}).get(
+                "application/vnd.jupyter.widget-state+json", {}).get("state", {})
+            page["widgets"] = len(state)
+            page["seconds"] = time.monotonic() - t0
+            pages.append(page)
+            executed.append(nb)
+    finally:
+        os.environ.pop("VFIOLAB_SITE", None)
+    src = out.parent / (out.name + "-src")
+    assemble(src, pages, executed, book, full)
+    t1 = time.monotonic()
+    log(f"sphinx: {src} -> {out}", flush=True)
+    sphinx(src, out, log)
+    for page in pages:
         target = out / page["html"]
-        target.write_text(body, encoding="utf-8")
+        if not target.is_file():
+            raise BuildError(f"{page['name']}: Sphinx wrote no {target}")
         page["size"] = target.stat().st_size
-        page["seconds"] = time.monotonic() - t0
-        state = nb.metadata.get("widgets", {}).get(
-            "application/vnd.jupyter.widget-state+json", {}).get("state", {})
-        page["widgets"] = len(state)
-        log(f"  -> {page['html']}: {page['size'] / 1e6:.2f} MB, {len(state)} widget models; "
-            f"executed in {t1 - t0:.1f} s, exported in {time.monotonic() - t1:.1f} s",
-            flush=True)
-    write_index(out, pages)
-    problems = [p for page in pages for p in check_page(out / page["html"], max_mb)]
-    problems += check_page(out / "index.html", max_mb)
+    problems = [p for f in sorted(out.rglob("*.html")) for p in check_page(f, max_mb)]
+    problems += [p for f in sorted(out.rglob("*.css")) for p in check_css(f)]
     if problems:
         raise BuildError("page checks failed:\n  " + "\n  ".join(problems))
-    log(f"site: {out}/index.html, {len(pages)} pages, "
-        f"{sum(p['size'] for p in pages) / 1e6:.1f} MB + vendor, "
-        f"built in {time.monotonic() - t_all:.1f} s", flush=True)
+    log(f"site: {out}/index.html, {len(pages)} chapters, "
+        f"{sum(p['size'] for p in pages) / 1e6:.1f} MB of chapter pages; executed in "
+        f"{t1 - t_all:.1f} s, Sphinx {time.monotonic() - t1:.1f} s", flush=True)
     return pages
 
 
