@@ -22,12 +22,26 @@ from .stack import Stack, make_stack
 
 __all__ = ["Prediction", "predict", "PCI_CLASS_NAMES", "format_info_pci"]
 
-#: QEMU hw/pci/pci.c ``pci_class_descriptions`` (the entries these machines use)
+#: QEMU hw/pci/pci.c ``pci_class_descriptions``, the whole table (the same at
+#: v7.2.0 and v10.0.0): what ``info pci`` prints for a class; any other class
+#: prints as ``Class %04d`` (``hmp_info_pci_device``)
 PCI_CLASS_NAMES = {
-    0x0100: "SCSI controller", 0x0101: "IDE controller", 0x0106: "SATA controller",
-    0x0200: "Ethernet controller", 0x0300: "VGA controller", 0x0380: "Display controller",
-    0x0500: "RAM controller", 0x0600: "Host bridge", 0x0601: "ISA bridge",
-    0x0604: "PCI bridge", 0x0680: "Bridge", 0x0c03: "USB controller", 0x0c05: "SMBus",
+    0x0001: "VGA controller", 0x0100: "SCSI controller", 0x0101: "IDE controller",
+    0x0102: "Floppy controller", 0x0103: "IPI controller", 0x0104: "RAID controller",
+    0x0106: "SATA controller", 0x0107: "SAS controller", 0x0180: "Storage controller",
+    0x0200: "Ethernet controller", 0x0201: "Token Ring controller", 0x0202: "FDDI controller",
+    0x0203: "ATM controller", 0x0280: "Network controller", 0x0300: "VGA controller",
+    0x0301: "XGA controller", 0x0302: "3D controller", 0x0380: "Display controller",
+    0x0400: "Video controller", 0x0401: "Audio controller", 0x0402: "Phone",
+    0x0403: "Audio controller", 0x0480: "Multimedia controller", 0x0500: "RAM controller",
+    0x0501: "Flash controller", 0x0580: "Memory controller", 0x0600: "Host bridge",
+    0x0601: "ISA bridge", 0x0602: "EISA bridge", 0x0603: "MC bridge", 0x0604: "PCI bridge",
+    0x0605: "PCMCIA bridge", 0x0606: "NUBUS bridge", 0x0607: "CARDBUS bridge",
+    0x0608: "RACEWAY bridge", 0x0680: "Bridge", 0x0700: "Serial port", 0x0701: "Parallel port",
+    0x0800: "Interrupt controller", 0x0801: "DMA controller", 0x0802: "Timer", 0x0803: "RTC",
+    0x0900: "Keyboard", 0x0901: "Pen", 0x0902: "Mouse", 0x0c00: "Firewire controller",
+    0x0c01: "Access bus controller", 0x0c02: "SSA controller", 0x0c03: "USB controller",
+    0x0c04: "Fibre channel controller", 0x0c05: "SMBus",
 }
 
 
@@ -121,12 +135,34 @@ class Prediction:
 
 
 
+def _bar_line(r, new_style: bool) -> str:
+    """One BAR line of ``info pci``.  Up to QEMU 9.1 every line ends in a dot
+    and an unmapped BAR prints address -1 with a wrapped end; from 9.2
+    (commit aa37616fb4, hw/pci/pci-hmp-cmds.c ``hmp_info_pci_device``) there
+    is no dot and an unmapped BAR prints ``(not mapped)``."""
+    label = f"      BAR{r.index}: "
+    unmapped = r.addr == PCI_BAR_UNMAPPED
+    if r.type & 1:
+        what = "I/O"
+        where, width = "I/O at", 4
+    else:
+        what = f"{64 if r.type & 4 else 32} bit{' prefetchable' if r.type & 8 else ''} memory"
+        where, width = f"{what} at", 8
+    if new_style:
+        if unmapped:
+            return f"{label}{what} (not mapped)"
+        return f"{label}{where} 0x{r.addr:0{width}x} [0x{r.addr + r.size - 1:0{width}x}]"
+    last = (r.addr + r.size - 1) & ((1 << 64) - 1)
+    return f"{label}{where} 0x{r.addr:0{width}x} [0x{last:0{width}x}]."
+
+
 def format_info_pci(vm: VM) -> str:
-    """``info pci`` text (QEMU hw/pci/pci-hmp-cmds.c / pci.c ``hmp_info_pci``):
-    a class name from ``pci_class_descriptions`` or ``Class %04d`` (decimal),
-    the subsystem ids for type 0 headers, IRQ and pin when a pin is set,
-    bridge bus numbers and windows, then each BAR with its inclusive end
-    (an unmapped BAR prints address -1 and so a wrapped end)."""
+    """``info pci`` text (QEMU hw/pci/pci-hmp-cmds.c / pci.c ``hmp_info_pci``)
+    as the stack's QEMU prints it: a class name from ``pci_class_descriptions``
+    or ``Class %04d`` (decimal), the subsystem ids for type 0 headers, IRQ and
+    pin when a pin is set, bridge bus numbers and windows, then each BAR
+    (:func:`_bar_line`: the 9.2 change)."""
+    new_style = vm.stack.qemu_at_least(9, 2)
     lines = []
     for dev in vm.pci_devices():
         c = dev.config
@@ -150,15 +186,7 @@ def format_info_pci(vm: VM) -> str:
                 b, lm = dev.window(kind)
                 lines.append(f"      {label} [0x{b:04x}, 0x{lm:04x}]")
         for r in dev.bars():
-            addr = r.addr
-            last = (addr + r.size - 1) & ((1 << 64) - 1)
-            label = f"BAR{r.index}"
-            if r.type & 1:
-                lines.append(f"      {label}: I/O at 0x{addr:04x} [0x{last:04x}].")
-            else:
-                bits = "64" if r.type & 4 else "32"
-                pf = " prefetchable" if r.type & 8 else ""
-                lines.append(f"      {label}: {bits} bit{pf} memory at 0x{addr:08x} [0x{last:08x}].")
+            lines.append(_bar_line(r, new_style))
         lines.append(f'      id "{dev.qdev_id}"')
     return "\n".join(lines) + "\n"
 
