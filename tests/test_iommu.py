@@ -8,7 +8,11 @@ intel_iommu_get_resv_regions), drivers/iommu/amd/iommu.c
 (amd_iommu_get_resv_regions), the VT-d spec (9.8 second-level entries, 3.14
 interrupt range, appendix A fault reasons) and QEMU 7.2 hw/vfio/common.c
 (vfio_listener_region_add/del, vfio_dma_map, vfio_connect_container); for
-emulated-only VMs the RAM sections of real ``info mtree -f`` captures.
+emulated-only VMs the RAM sections of real ``info mtree -f`` captures.  The
+P100 VM's expected DMA map list is the RAM of a real capture of the same
+machine without the device (tests/fixtures/qemu-7.2/captures/q35-2G) plus its
+BARs where SeaBIOS rel-1.16.2 src/fw/pciinit.c puts them (P100_GPA, worked
+out by hand) -- never the model's own flat view.
 """
 
 from __future__ import annotations
