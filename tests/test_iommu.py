@@ -8,12 +8,17 @@ intel_iommu_get_resv_regions), drivers/iommu/amd/iommu.c
 (amd_iommu_get_resv_regions), the VT-d spec (9.8 second-level entries, 3.14
 interrupt range, appendix A fault reasons) and QEMU 7.2 hw/vfio/common.c
 (vfio_listener_region_add/del, vfio_dma_map, vfio_connect_container); for
-emulated-only VMs the RAM sections of real ``info mtree -f`` captures.
+emulated-only VMs the RAM sections of real ``info mtree -f`` captures.  The
+P100 VM's expected DMA map list is the RAM of a real capture of the same
+machine without the device (tests/fixtures/qemu-7.2/captures/q35-2G) plus its
+BARs where SeaBIOS rel-1.16.2 src/fw/pciinit.c puts them (P100_GPA, worked
+out by hand) -- never the model's own flat view.
 """
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -324,42 +329,71 @@ def test_read_only_map_has_no_write_bit():
 
 # --- QEMU's listener on a VM with a passthrough device ------------------------------------------
 
-def _qemu_expected(vm, page=0x1000):
-    """What QEMU 7.2 vfio_listener_region_add maps for the current flat view:
-    RAM (and ram_device) sections, not bit 63, address/offset agreeing within
-    a host page, trimmed to whole host pages; IOVA = GPA; vaddr = host
-    pointer + offset; WRITE unless read-only."""
-    out = []
-    for fr in vm.flatview():
-        if not fr.mr.is_ram() or fr.start >> 63:
-            continue
-        if fr.start % page != fr.offset_in_region % page:
-            continue
-        iova, end = -(-fr.start // page) * page, fr.end // page * page
-        if iova >= end:
-            continue
-        vaddr = fr.mr.hva + fr.offset_in_region + (iova - fr.start)
-        out.append((iova, end - iova, vaddr, not fr.readonly))
-    return out
+#: A real capture of the P100 VM's machine without the device:
+#: ``-machine q35 -accel kvm -m 2G -nodefaults`` under QEMU 7.2.22 and SeaBIOS
+#: 1.16.2 (tests/fixtures/qemu-7.2/captures/q35-2G, made by vfiolab.real.capture;
+#: meta.json has the versions).  The vfio-pci device adds BARs, not RAM.
+Q35_2G = Path(__file__).parent / "fixtures" / "qemu-7.2" / "captures" / "q35-2G"
+
+#: Where SeaBIOS 1.16.2 puts the P100's BARs on q35 with 2 GiB, worked out from
+#: src/fw/pciinit.c (rel-1.16.2): mch_mem_addr_setup makes the 32-bit window
+#: 0xc0000000-0xfec00000; pci_bios_init_root_regions_mem cannot fit 16 GiB + 32
+#: MiB of prefetchable memory there, so pci_bios_map_devices migrates the 64-bit
+#: entries: r64_mem is empty (base ALIGN(4 GiB, 1 GiB) = 0x100000000), r64_pref
+#: starts at ALIGN(0x100000000, 16 GiB) = 0x400000000 and is filled in list order
+#: (largest alignment first): BAR 1 (16 GiB) at 0x400000000, BAR 3 (32 MiB) at
+#: 0x800000000.  The 32-bit MEM region (BAR 0, 16 MiB, then the AHCI's 4 KiB
+#: BAR 5) starts at ALIGN_DOWN(0xfec00000 - 0x1001000, 16 MiB) = 0xfd000000.
+P100_GPA = {0: (0xFD000000, 16 * MiB), 1: (0x400000000, 16 * GiB), 3: (0x800000000, 32 * MiB)}
+
+
+def _captured_ram_sections(ref_dir=Q35_2G):
+    """The (iova, size, write) QEMU 7.2's VFIO listener maps for the RAM of a
+    real capture: hw/vfio/common.c vfio_listener_valid_section keeps RAM
+    sections (memory_region_is_ram: "ram", "rom", "ramd" in ``info mtree -f``),
+    vfio_listener_region_add maps them at IOVA = GPA, READ-only when
+    section->readonly ("rom"), trimmed to host pages (all of these are
+    page-aligned).  Parsed from the real ``info mtree -f`` text by vfiolab.inputs."""
+    ref = load_reference(ref_dir)
+    assert all(s.start % 4096 == 0 and s.size % 4096 == 0 for s in ref.sections
+               if s.kind in ("ram", "rom", "ramd"))
+    return [(s.start, s.size, s.kind != "rom") for s in ref.sections
+            if s.kind in ("ram", "rom", "ramd")]
+
+
+def _p100_expected():
+    """The container of the P100 VM after SeaBIOS: the RAM sections of the real
+    q35 2G capture, plus each BAR's whole-BAR mmap (hw/vfio/pci.c
+    vfio_bar_register -> vfio_region_mmap: one "mmaps[0]" ram_device region per
+    BAR, no sparse areas as the P100 has no MSI-X table) at the address SeaBIOS
+    gave it (P100_GPA), writable; sorted by IOVA (the kernel's vfio_dma rb-tree)."""
+    bars = [(gpa, size, True) for gpa, size in P100_GPA.values()]
+    return sorted(_captured_ram_sections() + bars)
 
 
 def _container_list(vm):
-    return [(d.iova, d.size, d.vaddr, d.write) for d in vm.vfio.container.mappings()]
+    return [(d.iova, d.size, d.write) for d in vm.vfio.container.mappings()]
 
 
 def test_container_equals_ram_and_ramd_sections(p100):
-    """The requirement: after realize and SeaBIOS, the container's map list
-    is the RAM, ROM and ramd sections of "memory" with QEMU's rules applied,
-    and the listener's view agrees with the kernel's."""
+    """The requirement: after realize and SeaBIOS, the container's map list is
+    the RAM and ROM sections of the real capture plus the BAR mmaps where
+    SeaBIOS put them (_p100_expected); each vaddr is QEMU's host pointer for
+    that GPA: pc.ram is mapped from offset 0 at GPA 0 (hw/i386/pc.c
+    pc_memory_init, ram-below-4g), pc.bios at its start, each BAR at its mmap."""
     vm = p100.vm
-    want = _qemu_expected(vm)
-    assert _container_list(vm) == want
-    kinds = {s.start: s.kind for s in vm.as_memory.sections()}
-    assert {kinds[i] for i, *_ in want} == {"ram", "rom", "ramd"}
-    assert [(m.iova, m.size) for m in vm.vfio.dma_map()] == [(i, s) for i, s, *_ in want]
-    # every I/O section was left out
-    io = [fr.start for fr in vm.flatview() if not fr.mr.is_ram()]
-    assert io and not set(io) & {i for i, *_ in want}
+    assert _container_list(vm) == _p100_expected()
+    host = {m.name: m.vaddr for m in vm.host.mappings}
+    bar_at = {gpa: n for n, (gpa, _) in P100_GPA.items()}
+    for d in vm.vfio.container.mappings():
+        if d.iova in bar_at:
+            want = host[f"0000:01:00.0 BAR {bar_at[d.iova]} mmaps[0]"]
+        elif d.iova == 0xFFFC0000:
+            want = host["pc.bios"]
+        else:
+            want = host["pc.ram"] + d.iova
+        assert d.vaddr == want, hex(d.iova)
+    assert [(m.iova, m.size) for m in vm.vfio.dma_map()] == [(i, s) for i, s, _ in _p100_expected()]
 
 
 def test_page_table_reaches_what_the_host_maps(p100):
@@ -386,8 +420,7 @@ def test_container_of_reference_vms_equals_their_ram_sections(ref_dir):
     ref = load_reference(ref_dir)
     vm = predict(ref.args, cpu_vendor=ref.meta.get("host_cpu_vendor") or None).vm
     vm.vfio_container()
-    want = [(s.start, s.size, s.kind != "rom") for s in ref.sections
-            if s.kind in ("ram", "rom", "ramd") and s.start % 4096 == 0 and s.size % 4096 == 0]
+    want = _captured_ram_sections(ref_dir)
     got = [(d.iova, d.size, d.write) for d in vm.vfio.container.mappings()]
     assert got == want
     # KVM flags a slot read-only from the region (memory_region_is_rom), VFIO
@@ -407,7 +440,7 @@ def test_unaligned_sub_page_and_bit63_sections_are_skipped():
     smaller than a page -> trace no_dma_map, nothing mapped.  The name QEMU
     prints is the section's region, the alias's target (memory_region_name(section->mr))."""
     vm = _fresh()
-    n_maps = len(vm.vfio.container.mappings())
+    assert _container_list(vm) == _p100_expected()
     start = len(vm.events)
     backing = MemoryRegion.init_ram("odd", 0x4000)
     vm.alloc_ram(backing)
@@ -426,8 +459,7 @@ def test_unaligned_sub_page_and_bit63_sections_are_skipped():
     assert [e for e in ev if e["op"] == "vfio_listener_region_add_no_dma_map"][0]["region"] \
         == "tiny"
     assert any(e["op"] == "vfio_listener_region_add_skip" and e["start"] == 1 << 63 for e in ev)
-    assert len(vm.vfio.container.mappings()) == n_maps
-    assert _container_list(vm) == _qemu_expected(vm)
+    assert _container_list(vm) == _p100_expected()      # none of the three was mapped
 
 
 # --- set-up and runtime failures, as QEMU reports them --------------------------------------------
@@ -604,7 +636,9 @@ def test_bar_move_old_iova_faults_new_works():
     for gone in (0x1002000000, 0x1000000000):
         assert io.dma("00:01.0", gone)[0]["op"] == "dma_fault"
     assert io.dma("00:01.0", 0x2000000000)[0]["target"] == "bar"
-    assert _container_list(vm) == _qemu_expected(vm)
+    # the map list is the boot one with BAR 3 (32 MiB) at its new address
+    assert _container_list(vm) == sorted(
+        [m for m in _p100_expected() if m[0] != P100_GPA[3][0]] + [(0x2000000000, 32 * MiB, True)])
 
 
 # --- contrast: a vIOMMU in the guest -------------------------------------------------------------

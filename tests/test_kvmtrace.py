@@ -20,6 +20,17 @@ Where the expected values come from:
   SPTE) follow from KVM's rules applied by hand in the README
   (kvm_mmu_hugepage_adjust / lpage_info / host mapping level,
   vmx_get_mt_mask, kvm_handle_noslot_fault).
+
+Two kinds of test, kept apart by name:
+
+* ``test_format_*`` read the ``constructed-*`` files, which were written by
+  hand in the documented line formats.  They test that the parser and the
+  comparison helpers read those formats; where they also run the model on
+  the constructed scenario, agreement only shows the model and the hand
+  derivation agree.  They are format tests, NOT evidence that the model
+  matches a real kernel.
+* ``test_real_*`` read lines that real kernels printed (sources in the
+  fixtures README); only these say anything about real traces.
 """
 
 from __future__ import annotations
@@ -65,7 +76,9 @@ def gpu_vm(huge_pfnmap=True):
 # ---------------------------------------------------------------------------
 # The line around the event
 # ---------------------------------------------------------------------------
-def test_trace_cmd_report_columns_and_plugin_kvm_exit():
+def test_format_trace_cmd_report_columns_and_plugin_kvm_exit():
+    """Format test on a hand-constructed trace (not fidelity evidence): trace-cmd report's
+    columns and the kvm plugin's kvm_exit text are read."""
     evs = load("constructed-6.12-trace-cmd-report.txt")
     first = evs[0]
     assert isinstance(first, KvmTraceEvent)
@@ -82,7 +95,9 @@ def test_trace_cmd_report_columns_and_plugin_kvm_exit():
     assert len(evs) == 39 and {e.name for e in evs} >= {"kvm_mmu_set_spte", "mark_mmio_spte"}
 
 
-def test_perf_script_columns_and_kernel_kvm_exit():
+def test_format_perf_script_columns_and_kernel_kvm_exit():
+    """Format test on a hand-constructed trace (not fidelity evidence): perf script's
+    columns and the kernel's kvm_exit TP_printk are read."""
     evs = load("constructed-6.12-perf-script.txt")
     e = evs[0]
     # "       CPU 0/KVM    4242 [002]  5123.456791:   kvm:kvm_exit: vcpu 0 reason ..."
@@ -95,7 +110,9 @@ def test_perf_script_columns_and_kernel_kvm_exit():
     assert mmio.system == "kvmmmu" and mmio.args["sptep"] == 0xFFFF88810A4C5800
 
 
-def test_trace_cmd_and_perf_samples_carry_the_same_events():
+def test_format_trace_cmd_and_perf_samples_carry_the_same_events():
+    """Format test on a hand-constructed trace (not fidelity evidence): the two renderings
+    of one constructed run parse to the same events."""
     tc, pf = load("constructed-6.12-trace-cmd-report.txt"), load("constructed-6.12-perf-script.txt")
     assert [e.name for e in tc] == [e.name for e in pf]
     skip = {"format", "exit_reason_flags", "vcpu_id", "guest_func", "intr_info", "error_code",
@@ -107,7 +124,9 @@ def test_trace_cmd_and_perf_samples_carry_the_same_events():
             {k: v for k, v in b.args.items() if k not in skip}, a.line_no
 
 
-def test_tracefs_515_formats():
+def test_format_tracefs_515():
+    """Format test on a hand-constructed trace (not fidelity evidence): the 5.15 tracefs
+    line and event texts (kvm_page_fault without vcpu, hashed %p)."""
     evs = load("constructed-5.15-tracefs.txt")
     assert evs[0].line_no == 7 and evs[0].pid == 4242 and evs[0].flags == "d...."
     pf = next(e for e in evs if e.name == "kvm_page_fault")
@@ -260,7 +279,9 @@ def test_plugin_zap_and_other_endianness_forms():
         ("new", 3, False, False)
 
 
-def test_kvm_mmio_and_userspace_exit():
+def test_format_kvm_mmio_and_userspace_exit():
+    """Format test on a hand-constructed trace (not fidelity evidence): kvm_mmio,
+    kvm_userspace_exit and handle_mmio_page_fault texts."""
     evs = load("constructed-6.12-trace-cmd-report.txt")
     mmio = [e.args for e in evs if e.name == "kvm_mmio"]
     assert [(m["type"], m["len"], m["gpa"], m["val"]) for m in mmio[:2]] == \
@@ -280,7 +301,9 @@ def _sptes(events):
     return {e.args["gfn"]: e.args for e in events if e.name == "kvm_mmu_set_spte"}
 
 
-def test_decoded_ram_and_bar_leaves_612():
+def test_format_decoded_ram_and_bar_leaves_612():
+    """Format test on a hand-constructed trace (not fidelity evidence): SPTE values written
+    from the SDM/spte.h bit positions decode to those fields."""
     s = _sptes(load("constructed-6.12-trace-cmd-report.txt"))
     ram2m, ram4k, bar = s[0x200], s[0x1FF], s[0x400000]
     common = R | W | X | A | D | MMU_PRESENT | HOST_W | MMU_W | SVE
@@ -300,7 +323,9 @@ def test_decoded_ram_and_bar_leaves_612():
     assert all((a["r"], a["w"], a["x"], a["u"]) == (True, True, True, True) for a in s.values())
 
 
-def test_decoded_leaves_515_have_no_suppress_ve():
+def test_format_decoded_leaves_515_have_no_suppress_ve():
+    """Format test on a hand-constructed trace (not fidelity evidence): 5.15 SPTE values
+    decode (no suppress-#VE bit)."""
     s = _sptes(load("constructed-5.15-tracefs.txt"))
     common = R | W | X | A | D | MMU_PRESENT | HOST_W | MMU_W
     assert s[0x200]["spte"] == common | WB | IPAT | PS | 0x1A3E00000
@@ -308,7 +333,9 @@ def test_decoded_leaves_515_have_no_suppress_ve():
     assert not s[0x200]["ept"].suppress_ve and s[0x400000]["ept"].level == 1
 
 
-def test_mmio_spte_value_matches_mark_mmio_spte():
+def test_format_mmio_spte_value_matches_mark_mmio_spte():
+    """Format test on a hand-constructed trace (not fidelity evidence): an MMIO SPTE value
+    written from spte.c make_mmio_spte decodes to mark_mmio_spte's fields."""
     evs = load("constructed-6.12-trace-cmd-report.txt")
     leaf = next(e.args for e in evs if e.name == "kvm_tdp_mmu_spte_changed"
                 and e.args["gfn"] == 0xFED00)
@@ -321,7 +348,10 @@ def test_mmio_spte_value_matches_mark_mmio_spte():
     assert mark["access"] == v & 7 == 6
 
 
-def test_recorded_leaf_flags_match_model_leaf_flags():
+def test_format_constructed_leaf_flags_equal_model_leaf_flags():
+    """Format test on a hand-constructed trace (not fidelity evidence): the model's leaf
+    bits equal the bits written by hand into the constructed trace; both come from the same
+    reading of spte.h, so this is a consistency check, not a comparison with a real kernel."""
     # the model's leaf for the same fault, compared bit by bit except the
     # host address (the constructed HPA is invented)
     s = _sptes(load("constructed-6.12-trace-cmd-report.txt"))
@@ -342,7 +372,10 @@ SCENARIO = [("0x200", 2, "wb", False), ("0x1ff", 1, "wb", False),
 
 @pytest.mark.parametrize("name", ["constructed-6.12-trace-cmd-report.txt",
                                   "constructed-6.12-perf-script.txt"])
-def test_compare_agrees_with_model_612(name):
+def test_format_compare_with_model_on_constructed_612(name):
+    """Format test on a hand-constructed trace (not fidelity evidence):
+    recorded_fills/recorded_accesses/compare_with_model work on the 6.12 formats; the
+    agreement is between the model and a hand derivation."""
     evs = load(name)
     fills = recorded_fills(evs)
     assert [(f["gfn"], f["level"], f["memtype"], f["mmio"]) for f in fills] == SCENARIO
@@ -356,7 +389,9 @@ def test_compare_agrees_with_model_612(name):
             for r in rows] == SCENARIO
 
 
-def test_compare_agrees_with_model_515():
+def test_format_compare_with_model_on_constructed_515():
+    """Format test on a hand-constructed trace (not fidelity evidence): compare_with_model
+    on the 5.15 format; the agreement is between the model and a hand derivation."""
     # before 6.10 no suppress-#VE bit; before 6.12 no huge pfnmap for BARs
     evs = load("constructed-5.15-tracefs.txt")
     rows = compare_with_model(evs, Mmu(gpu_vm(huge_pfnmap=False), suppress_ve=False))
@@ -364,7 +399,9 @@ def test_compare_agrees_with_model_515():
     assert rows[2]["recorded_level"] == rows[2]["predicted_level"] == 1
 
 
-def test_compare_reports_disagreement():
+def test_format_compare_reports_disagreement_on_constructed():
+    """Format test on a hand-constructed trace (not fidelity evidence): compare_with_model
+    reports a level disagreement (the model without THP vs the constructed 2M leaf)."""
     # without THP the host maps RAM with 4K pages, so KVM's host_pfn_mapping_level
     # caps the RAM fault at 4K: the recorded 2M leaf disagrees with that model
     vm = gpu_vm()
