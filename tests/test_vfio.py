@@ -203,6 +203,37 @@ def test_subpage_bar_grows_to_a_page():
     assert (r5.addr, 4096) in {(m.guest_phys_addr, m.memory_size) for m in p.memslots()}
 
 
+def test_subpage_bar_base_only_grows():
+    """QEMU hw/vfio/pci.c ``vfio_sub_page_bar_update_mapping`` (v7.2.0 and
+    v10.0.0 identical): ``size`` is the BAR's 0x800 unless the BAR is mapped
+    page aligned (then a host page, 0x1000); the base BAR region is resized
+    only ``if (vdev->bars[bar].size < size)``, so it never shrinks, while
+    the slow-path region and the mmap always take ``size``; the base is
+    deleted and re-added at priority 0 only when ``size != bars[bar].size``
+    and it is mapped.  ``pci_update_mappings`` (hw/pci/pci.c) maps a BAR at
+    priority 1.  HighPoint SSD7540 Region 5 is a 2K memory BAR."""
+    from vfiolab.model.guest import move_bar, set_decode
+    p = _predict("raid-highpoint-ssd7540")
+    d = _vdev(p)
+    vb, r = d.vbars[5], d.io_regions[5]
+    bdf = f"00:{d.devfn >> 3:02x}.{d.devfn & 7:x}"
+
+    def state():
+        return (vb.mr.size, vb.region_mem.size, vb.mmaps[0].mr.size, vb.mr.priority)
+    a = r.addr
+    assert a % 0x1000 == 0 and state() == (0x1000, 0x1000, 0x1000, 0)
+    move_bar(p.vm, bdf, 5, a + 0x800)                    # mapped, not page aligned
+    assert state() == (0x1000, 0x800, 0x800, 1)
+    # the base still spans a page from the BAR: its own range follows the mmap's
+    view = {(fr.start, fr.last): fr.mr.name for fr in p.vm.flatview()}
+    assert view[(a + 0x800, a + 0xfff)] == f"{HOST} BAR 5 mmaps[0]"
+    assert view[(a + 0x1000, a + 0x17ff)] == f"{HOST} base BAR 5"
+    move_bar(p.vm, bdf, 5, a + 0x1000)                   # page aligned again: re-added at 0
+    assert state() == (0x1000, 0x1000, 0x1000, 0)
+    set_decode(p.vm, d, False, False)                    # unmapped: size = the BAR's
+    assert r.addr != a + 0x1000 and state()[:3] == (0x1000, 0x800, 0x800)
+
+
 def test_bar_mmaps_are_pfnmaps_of_the_host_bar():
     """vfio_pci_core_mmap: the mmap maps the BAR's *host* physical pages
     (VM_PFNMAP); the memslot's userspace_addr is that mmap."""

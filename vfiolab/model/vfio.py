@@ -483,21 +483,35 @@ class VfioPCIDevice(PCIDevice):
                 self._sub_page_update(vb, r)
 
     def _sub_page_update(self, vb: VfioBar, r) -> None:
-        """``vfio_sub_page_bar_update_mapping``: a BAR smaller than a host
-        page that the guest placed page aligned is grown to a whole page
-        (base, slow path and mmap), and re-added at priority 0 so other BARs
-        in that page win; otherwise it keeps its real size."""
-        if len(vb.mmaps) != 1 or vb.mmaps[0].mr is None:
+        """``vfio_sub_page_bar_update_mapping`` (QEMU hw/vfio/pci.c; the same
+        in v7.2.0 and v10.0.0), run by ``vfio_pci_write_config`` for a BAR
+        smaller than a host page whose guest address changed:
+
+        * only when the whole region is one mmap (``nr_mmaps == 1`` and the
+          mmap covers the region);
+        * ``size`` is a host page if the BAR is mapped page aligned, else the
+          BAR's own size;
+        * the base BAR region is resized only to *grow* it
+          (``if (vdev->bars[bar].size < size)``): once a page, it stays a
+          page, also when the BAR later moves to an unaligned address or is
+          unmapped;
+        * the slow-path region and the mmap always take ``size``;
+        * if ``size`` differs from the BAR's size and the base is mapped, it
+          is deleted and re-added at priority 0 (so other BARs in that page
+          win over the grown one); otherwise it keeps the priority 1 that
+          ``pci_update_mappings`` gave it.
+        """
+        if len(vb.mmaps) != 1 or vb.mmaps[0].mr is None or vb.mmaps[0].size != vb.size:
             return
-        mapped = r.mapped
-        size = PAGE_SIZE if mapped and r.addr % PAGE_SIZE == 0 else vb.size
+        size = PAGE_SIZE if r.mapped and r.addr % PAGE_SIZE == 0 else vb.size
         mem = self.vm.memory
         with mem.transaction():
-            if mapped:
+            if vb.size < size:
                 vb.mr.set_size(size)
             vb.region_mem.set_size(size)
             vb.mmaps[0].mr.set_size(size)
-            if size != vb.size and mapped and vb.mr.container is not None:
+            # memory_region_is_mapped(base_mr): the base sits in an address space
+            if size != vb.size and vb.mr.container is not None:
                 space = vb.mr.container
                 space.del_subregion(vb.mr)
                 space.add_subregion_overlap(r.addr, vb.mr, 0)
