@@ -24,9 +24,10 @@ RW = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE
 HOST = "0000:01:00.0"
 
 
-def _predict(device: str, machine="q35", ram="4G", extra=""):
+def _predict(device: str, machine="q35", ram="4G", extra="", stack=None):
     args = f"-M {machine} -m {ram} -nodefaults -device vfio-pci,host={HOST},id=pt0{extra}".split()
-    return predict(args, host_devices={HOST: f"data/devices/{device}"}, cpu_vendor="AuthenticAMD")
+    return predict(args, host_devices={HOST: f"data/devices/{device}"}, cpu_vendor="AuthenticAMD",
+                   stack=stack)
 
 
 def _vdev(p):
@@ -247,6 +248,43 @@ def test_bar_mmaps_are_pfnmaps_of_the_host_bar():
     assert slot.userspace_addr == m.vaddr
 
 
+def _mmap_vaddrs(stack):
+    from vfiolab.predict import predict as _p
+    p = _p(f"-M q35 -m 2G -nodefaults -device vfio-pci,host={HOST},id=pt0".split(),
+           host_devices={HOST: "data/devices/gpu-nvidia-tesla-p100"}, cpu_vendor="AuthenticAMD",
+           stack=stack)
+    d = _vdev(p)
+    return {i: (vb.mmaps[0].vaddr, vb.mmaps[0].size) for i, vb in enumerate(d.vbars) if vb.mmaps}
+
+
+def test_mmap_alignment_qemu_9_2_and_later():
+    """QEMU >= 9.2 (00b519c0bc "vfio/helpers: Align mmaps", hw/vfio/helpers.c
+    ``vfio_region_mmap``): align = MIN(1 << ctz64(size), 1 GiB).  Tesla P100:
+    BAR0 16M -> 16M, BAR1 16G -> 1G, BAR3 32M -> 32M; a 0xfff000 sparse
+    area -> 4K (the commit message's example)."""
+    from vfiolab.model.vfio import mmap_alignment
+    from vfiolab.stack import make_stack
+    v = _mmap_vaddrs("debian13")
+    assert {i: a % min(size & -size, 1 << 30) for i, (a, size) in v.items()} == {0: 0, 1: 0, 3: 0}
+    assert sorted(v) == [0, 1, 3]
+    assert mmap_alignment(make_stack("debian13"), 0xfff000, 0)[0] == 0x1000
+    assert mmap_alignment(make_stack("debian13"), 16 << 30, 1 << 40)[0] == 1 << 30
+
+
+def test_mmap_alignment_before_qemu_9_2():
+    """QEMU 7.2 hw/vfio/common.c ``vfio_region_mmap``: mmap(NULL, ...) -- the
+    kernel picks.  Linux 6.1.20 mm/mmap.c ``get_unmapped_area``: the vfio
+    device file has no get_unmapped_area, so the mm's search: page aligned
+    only (the model: never 2 MiB aligned).  Linux 6.12 mm/mmap.c
+    ``__get_unmapped_area``: a length that is a multiple of PMD_SIZE goes to
+    ``thp_get_unmapped_area_vmflags``: 2 MiB aligned (the model: not 1 GiB)."""
+    from vfiolab.stack import make_stack
+    v = _mmap_vaddrs("debian12")
+    assert all(a % 0x1000 == 0 and a % (2 << 20) for a, _ in v.values())
+    v = _mmap_vaddrs(make_stack("debian12", kernel="6.12"))
+    assert all(a % (2 << 20) == 0 and a % (1 << 30) for a, _ in v.values())
+
+
 # --- config space -------------------------------------------------------------------
 
 def test_guest_sees_emulated_bars_device_keeps_host_bars():
@@ -361,8 +399,9 @@ def test_host_page_sizes_for_pfnmap_and_ram():
     """Host page tables: a BAR mmap is a PFN map of the BAR's host address;
     with huge pfnmaps (Linux 6.12+) a 16 GiB BAR aligned to 1 GiB on both
     sides is mapped by 1 GiB entries, a 16 MiB one by 2 MiB entries; without
-    them every entry is 4 KiB.  RAM with THP uses 2 MiB entries."""
-    p = _predict("gpu-nvidia-tesla-p100")
+    them every entry is 4 KiB.  RAM with THP uses 2 MiB entries.  The HVA
+    alignment needs QEMU >= 9.2 (test_mmap_alignment_*): the debian13 stack."""
+    p = _predict("gpu-nvidia-tesla-p100", stack="debian13")
     d = _vdev(p)
     host = p.vm.host
     big = d.vbars[1].mmaps[0]

@@ -40,7 +40,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-from ..addr import GiB, PAGE_SIZE, align_down, align_up, is_pow2
+from ..addr import GiB, MiB, PAGE_SIZE, align_down, align_up, is_pow2
 from ..errors import DeviceError
 from .hostdev import HostDevice
 from .memory import MemoryRegion
@@ -52,7 +52,7 @@ __all__ = [
     "VFIO_PCI_BAR0_REGION_INDEX", "VFIO_PCI_ROM_REGION_INDEX", "VFIO_PCI_CONFIG_REGION_INDEX",
     "VFIO_PCI_VGA_REGION_INDEX", "VFIO_PCI_OFFSET_SHIFT", "VFIO_REGION_INFO_FLAG_READ",
     "VFIO_REGION_INFO_FLAG_WRITE", "VFIO_REGION_INFO_FLAG_MMAP", "VFIO_REGION_INFO_FLAG_CAPS",
-    "VfioRegionInfo", "VfioMmap", "region_infos", "VfioPCIDevice", "config_owners",
+    "VfioRegionInfo", "VfioMmap", "region_infos", "mmap_alignment", "VfioPCIDevice", "config_owners",
 ]
 
 # Linux include/uapi/linux/vfio.h
@@ -67,6 +67,7 @@ VFIO_REGION_INFO_FLAG_WRITE = 1 << 1
 VFIO_REGION_INFO_FLAG_MMAP = 1 << 2
 VFIO_REGION_INFO_FLAG_CAPS = 1 << 3
 PCI_MSIX_ENTRY_SIZE = 16
+PAGE_2M = 2 * MiB
 REGION_NAMES = {0: "BAR0", 1: "BAR1", 2: "BAR2", 3: "BAR3", 4: "BAR4", 5: "BAR5",
                 6: "ROM", 7: "config", 8: "VGA"}
 
@@ -188,6 +189,48 @@ def region_infos(dev: HostDevice, *, page_size: int = PAGE_SIZE,
         out.append(VfioRegionInfo(8, 0xc0000, 8 << VFIO_PCI_OFFSET_SHIFT,
                                   VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE))
     return out
+
+
+def mmap_alignment(stack, size: int, fd_offset: int) -> tuple[int, str]:
+    """The alignment of the HVA a BAR mmap of ``size`` bytes gets, and why.
+
+    * QEMU >= 9.2 (commit 00b519c0bc "vfio/helpers: Align mmaps", first in
+      v9.2.0; hw/vfio/helpers.c ``vfio_region_mmap``): QEMU reserves
+      ``size + align`` bytes, trims them and maps the area ``MAP_FIXED`` at
+      an address aligned to ``MIN(1 << ctz64(size), 1 GiB)``: a 256 MiB BAR
+      gets 256 MiB, a 16 GiB BAR 1 GiB, a 0xfff000 sparse area 4 KiB.
+    * Before (QEMU 7.2 hw/vfio/common.c ``vfio_region_mmap``):
+      ``mmap(NULL, size, ..., MAP_SHARED, fd, offset)``, so the kernel's
+      ``get_unmapped_area`` decides.  The vfio device file has no
+      ``get_unmapped_area`` of its own (drivers/vfio, 6.1 to 6.12), so:
+
+      - Linux 6.1 (mm/mmap.c ``get_unmapped_area``, 6.1.20): the mm's
+        top-down search, which only guarantees page alignment.  The
+        mapping lands just below the previous one, below an ASLR-randomised
+        ``mmap_base`` (page granular), so its offset within 2 MiB is
+        arbitrary and 511 times in 512 not zero.  The model takes one fixed
+        such case, one page past a 2 MiB boundary, so a prediction is
+        reproducible and never credits the host with a huge mapping it
+        would get only by chance (likewise a 2 MiB-aligned result below is
+        placed 2 MiB past a 1 GiB boundary);
+      - Linux 6.11 and 6.12 (mm/mmap.c ``__get_unmapped_area`` in 6.11.11
+        and 6.12: a file with no ``get_unmapped_area`` and a length that is
+        a multiple of ``PMD_SIZE`` goes to ``thp_get_unmapped_area_vmflags``
+        when CONFIG_TRANSPARENT_HUGEPAGE is built in, as on Debian): 2 MiB
+        alignment relative to the file offset, i.e. 2 MiB aligned here since
+        the region offset ``index << 40`` is; other lengths are page aligned
+        as on 6.1.  The model puts this boundary at 6.11, the oldest tree
+        read that has it (6.1.20 does not; the commit is not pinned).
+
+    Returns ``(align, rule)``; ``align`` is PAGE_SIZE when only page
+    alignment is guaranteed.  None as the stack reads as QEMU 7.2 on Linux 6.1.
+    """
+    if stack is not None and stack.qemu_at_least(9, 2):
+        return max(min(size & -size, GiB), PAGE_SIZE), "qemu>=9.2 vfio_region_mmap"
+    if stack is not None and stack.kernel_at_least(6, 11) and size % PAGE_2M == 0 \
+            and fd_offset % PAGE_2M == 0:
+        return PAGE_2M, "linux>=6.11 thp_get_unmapped_area_vmflags"
+    return PAGE_SIZE, "page (mmap(NULL) top-down search)"
 
 
 @dataclass
@@ -422,21 +465,27 @@ class VfioPCIDevice(PCIDevice):
     def _mmap_region(self, vm, vb: VfioBar) -> None:
         """``vfio_region_mmap``: mmap each area of the device fd (a PFN
         mapping of the BAR's host MMIO), wrap it in a ram_device region
-        ``<name> mmaps[i]`` and add it inside the slow-path region.
-        QEMU 9.2+ (commit 00b519c0bc "vfio/helpers: Align mmaps") aligns
-        each mmap to min(its size, 1 GiB) so the kernel can use huge PFN
-        mappings; 7.2 takes what mmap returns.  The model always aligns."""
+        ``<name> mmaps[i]`` and add it inside the slow-path region.  Where
+        the mapping lands in QEMU's address space is :func:`mmap_alignment`'s
+        rule; the event and the region's ``info`` carry it as ``align``."""
         for i, m in enumerate(vb.mmaps):
-            align = min(1 << (m.size & -m.size).bit_length() - 1, GiB)
+            fd_offset = (vb.index << VFIO_PCI_OFFSET_SHIFT) + m.offset
+            align, why = mmap_alignment(vm.stack, m.size, fd_offset)
             hpa = None if vb.host_address is None else vb.host_address + m.offset
-            m.vaddr = vm.host.alloc(m.size, f"{vb.region_mem.name} mmaps[{i}]", "pfnmap",
-                                    align=max(align, PAGE_SIZE), hpa=hpa)
-            m.mr = MemoryRegion.init_ram_device_ptr(f"{vb.region_mem.name} mmaps[{i}]", m.size,
-                                                    hva=m.vaddr)
-            m.mr.info.update(bar=vb.index, device=self.label(), host_bdf=self.host, hpa=hpa)
+            name = f"{vb.region_mem.name} mmaps[{i}]"
+            if not why.startswith("qemu"):
+                # the kernel's search guarantees ``align`` and no more: one
+                # ``align`` past the next larger page boundary (mmap_alignment)
+                nxt = PAGE_2M if align == PAGE_SIZE else GiB
+                vm.host.top = align_up(vm.host.top, nxt) + align
+            m.vaddr = vm.host.alloc(m.size, name, "pfnmap", align=align, hpa=hpa)
+            m.mr = MemoryRegion.init_ram_device_ptr(name, m.size, hva=m.vaddr)
+            m.mr.info.update(bar=vb.index, device=self.label(), host_bdf=self.host, hpa=hpa,
+                             align=align, align_rule=why)
             vb.region_mem.add_subregion(m.offset, m.mr)
             self._emit({"op": "vfio_region_mmap", "name": m.mr.name, "offset": m.offset,
-                        "end": m.offset + m.size - 1, "vaddr": m.vaddr, "hpa": hpa})
+                        "end": m.offset + m.size - 1, "vaddr": m.vaddr, "hpa": hpa,
+                        "align": align})
 
     # --- config space ----------------------------------------------------------
     def config_read(self, addr: int, length: int) -> int:
