@@ -69,13 +69,82 @@ def test_io_bar_never_mmap():
     assert r[2].size == 32 and r[2].flags == RW
 
 
-def test_vga_region_only_for_vga_class():
-    """VFIO_PCI_VGA_REGION_INDEX: 0xc0000 bytes, for a VGA-class device."""
+def test_vga_region_for_a_vga_class_gpu_named_without_nn():
+    """RTX 6000 Ada, lspci -vvv without -nn: "01:00.0 VGA compatible
+    controller: NVIDIA Corporation AD102GL ...".  pci.ids: "VGA compatible
+    controller" is subclass 03 00.  Linux (6.1 and 6.12)
+    drivers/vfio/pci/vfio_pci_priv.h ``vfio_pci_is_vga``: (class >> 8) ==
+    0x0300 -> ``has_vga``; vfio_pci_core.c ``vfio_pci_ioctl_get_region_info``
+    VFIO_PCI_VGA_REGION_INDEX (8): size 0xc0000, READ|WRITE, offset
+    VFIO_PCI_INDEX_TO_OFFSET(8) = 8 << 40.  A "3D controller" (0x0302, Tesla
+    P100) and an Ethernet controller get no region 8 (the ioctl's -EINVAL)."""
     gpu = load_host_device("data/devices/gpu-nvidia-rtx6000-ada")
-    nic = load_host_device("data/devices/nic-intel-x520")
-    assert any(x.index == 8 and x.size == 0xc0000 for x in region_infos(gpu)) is (
-        gpu.class_code is not None and gpu.class_code >> 8 == 0x0300)
-    assert not any(x.index == 8 for x in region_infos(nic))
+    r8 = [(x.size, x.flags, x.offset) for x in region_infos(gpu) if x.index == 8]
+    assert r8 == [(0xc0000, RW, 0x80000000000)]
+    for other in ("gpu-nvidia-tesla-p100", "nic-intel-x520"):
+        assert not any(x.index == 8 for x in region_infos(load_host_device(f"data/devices/{other}")))
+
+
+def test_vga_class_gpu_boots_with_vendor_and_class_from_names():
+    """The guest's copy of config space (vfio_realize copies the device's):
+    vendor 10de (pci.ids "NVIDIA Corporation"), class 0300 (pci.ids "VGA
+    compatible controller"), device ID unknown without -nn (a note says so)."""
+    d = _vdev(_predict("gpu-nvidia-rtx6000-ada", ram="2G"))
+    assert d.config_read(0, 2) == 0x10de and d.config_read(0x0a, 2) == 0x0300
+    assert "device ID unknown" in d.id_note
+
+
+def test_unknown_vendor_name_is_refused():
+    """A vendor name vfiolab cannot turn into an ID (pci.ids gives "Red Hat,
+    Inc." to both 1af4 and 1b36) is refused, not guessed."""
+    from vfiolab.inputs.lspci import parse_lspci_vvv
+    from vfiolab.model.vfio import check_host_device
+    (hd,) = parse_lspci_vvv("01:00.0 Ethernet controller: Red Hat, Inc. Virtio network device\n"
+                            "\tRegion 0: Memory at fe000000 (32-bit, non-prefetchable) [size=4K]\n")
+    with pytest.raises(DeviceError, match="vendor ID.*1af4 and 1b36"):
+        check_host_device(hd)
+
+
+# --- the ROM region ------------------------------------------------------------------
+
+def _x520_bad_rom():
+    from vfiolab.inputs.lspci import apply_kernel_log
+    hd = load_host_device("data/devices/nic-intel-x520")
+    (bad,) = apply_kernel_log([hd], "pci 0000:83:00.0: Invalid PCI ROM header signature: "
+                                    "expecting 0xaa55, got 0xffff")
+    return hd, bad
+
+
+def test_rom_region_valid_and_unreadable_image():
+    """Linux vfio_pci_core.c ``vfio_pci_ioctl_get_region_info``
+    VFIO_PCI_ROM_REGION_INDEX (6.1 and 6.12): size = the ROM BAR's length
+    (X520: "Expansion ROM at ... [size=512K]"), then ``pci_map_rom``: on
+    success flags READ; on failure (drivers/pci/rom.c: no 0xAA55 first
+    image) size 0, flags 0.  Offset 6 << 40 either way."""
+    good, bad = _x520_bad_rom()
+    r6 = {x.index: x for x in region_infos(good)}[6]
+    assert (r6.size, r6.flags, r6.offset) == (0x80000, VFIO_REGION_INFO_FLAG_READ, 6 << 40)
+    r6 = {x.index: x for x in region_infos(bad)}[6]
+    assert (r6.size, r6.flags, r6.offset) == (0, 0, 6 << 40)
+
+
+def test_unreadable_rom_still_has_a_rom_bar_and_qemu_complains_on_read():
+    """Linux vfio_pci_config.c ``vfio_bar_fixup``: the virtual ROM BAR keeps
+    the resource's size even when REGION_INFO reported 0; QEMU
+    ``vfio_pci_size_rom`` sizes its ROM BAR from it, so the guest sees a
+    512K ROM BAR; the first guest read (``vfio_rom_read`` ->
+    ``vfio_pci_load_rom``) finds size 0 and logs "vfio-pci: Cannot read
+    device rom at <name>"."""
+    _, bad = _x520_bad_rom()
+    args = f"-M q35 -m 2G -nodefaults -device vfio-pci,host={HOST},id=pt0".split()
+    p = predict(args, host_devices={HOST: bad}, cpu_vendor="AuthenticAMD")
+    d = _vdev(p)
+    assert d.io_regions[6].size == 512 << 10
+    assert d.rom_read(0, 2) is None
+    ev = [e for e in p.vm.events if e["op"] == "vfio_pci_load_rom"]
+    assert len(ev) == 1 and ev[0]["qemu_log"][0] == f"vfio-pci: Cannot read device rom at {HOST}"
+    d.rom_read(2, 2)
+    assert len([e for e in p.vm.events if e["op"] == "vfio_pci_load_rom"]) == 1
 
 
 # --- QEMU's BAR trees -------------------------------------------------------------
