@@ -225,12 +225,85 @@ def test_header_ids_with_nn():
     assert d.kernel_driver == "virtio-pci"
 
 
-def test_header_without_nn_has_names_only():
+def test_header_without_nn_numbers_from_pci_ids_names():
+    """"04:00.0 3D controller: NVIDIA Corporation GP100GL [Tesla P100 PCIe
+    12GB] (rev a1)": pci.ids (pciutils repository, 2025.06.21) has
+    "C 03 Display controller / 02 3D controller" and "10de  NVIDIA
+    Corporation"; the device name is pci.ids' and carries no number, and no
+    "(prog-if" means prog-if 0 (lspci.c show_terse prints it under -v when
+    non-zero or named)."""
     d = _one(parse_lspci_vvv(_text("gpu-nvidia-tesla-p100", "lspci-vvv.txt")))
-    assert d.vendor_id is None and d.device_id is None
+    assert d.vendor_id == 0x10de and d.device_id is None
+    assert d.class_code == 0x030200
     assert d.revision == 0xA1                      # (rev a1)
     assert d.class_name == "3D controller"
     assert d.device_name == "NVIDIA Corporation GP100GL [Tesla P100 PCIe 12GB]"
+
+
+def test_header_without_nn_vendor_device_number():
+    """"3d:00.0 3D controller: NVIDIA Corporation Device 1eb8 (rev a1)":
+    pciutils lib/names.c format_name_pair prints "<vendor> Device dddd" for a
+    device pci.ids does not name."""
+    d = _one(parse_lspci_vvv(_text("gpu-nvidia-tesla-t4", "lspci-vvv.txt")))
+    assert (d.vendor_id, d.device_id, d.class_code) == (0x10de, 0x1eb8, 0x030200)
+
+
+_HDR = "01:00.0 {cls}: {dev}\n\tControl: I/O- Mem+ BusMaster-\n"
+
+
+@pytest.mark.parametrize("cls, code", [
+    # pci.ids 2025.06.21 "C xx" / "\tyy" lines
+    ("VGA compatible controller", 0x030000), ("3D controller", 0x030200),
+    ("Display controller", 0x038000), ("Non-Volatile memory controller", 0x010800),
+    ("USB controller", 0x0c0300), ("Processing accelerators", 0x120000),
+    ("Smard Card controller", 0x070500), ("Bridge", 0x068000),
+    # lib/names.c: class known, subclass not -> "<class> [ccss]"; neither -> "Class ccss"
+    ("Non-Essential Instrumentation [1300]", 0x130000), ("Class 4100", 0x410000),
+])
+def test_class_names_lspci_prints(cls, code):
+    d = _one(parse_lspci_vvv(_HDR.format(cls=cls, dev="Intel Corporation Device 1234")))
+    assert d.class_code == code
+
+
+@pytest.mark.parametrize("dev, vendor", [
+    # pci.ids 2025.06.21 vendor lines
+    ("NVIDIA Corporation AD102GL [RTX 6000 Ada Generation]", 0x10de),
+    ("Advanced Micro Devices, Inc. [AMD/ATI] Navi 21", 0x1002),
+    ("Advanced Micro Devices, Inc. [AMD] Starship/Matisse PCIe Dummy Host Bridge", 0x1022),
+    ("Intel Corporation Ethernet Controller XL710 for 40GbE QSFP+", 0x8086),
+    ("Mellanox Technologies MT2910 Family [ConnectX-7]", 0x15b3),
+    ("Device 1234:5678", 0x1234),                  # format_name_pair, vendor unknown
+])
+def test_vendor_names_lspci_prints(dev, vendor):
+    d = _one(parse_lspci_vvv(_HDR.format(cls="Ethernet controller", dev=dev)))
+    assert d.vendor_id == vendor
+
+
+def test_unknown_or_ambiguous_names_are_reported_not_guessed():
+    """pci.ids names both 1af4 and 1b36 "Red Hat, Inc."; a class or vendor
+    name not in the tables stays unknown, with a note."""
+    d = _one(parse_lspci_vvv(_HDR.format(cls="Ethernet controller",
+                                         dev="Red Hat, Inc. Virtio 1.0 network device")))
+    assert d.vendor_id is None and any("1af4 and 1b36" in n for n in d.notes)
+    d = _one(parse_lspci_vvv(_HDR.format(cls="Frobnicator", dev="Acme Widgets Thing")))
+    assert d.class_code is None and d.vendor_id is None
+    assert any("Frobnicator" in n for n in d.notes) and any("Acme" in n for n in d.notes)
+
+
+def test_kernel_log_marks_an_unreadable_rom():
+    """Linux drivers/pci/rom.c pci_get_rom_size: "Invalid PCI ROM header
+    signature" is printed only for the first image (size 0, pci_map_rom
+    fails); the data-signature message may concern a later image."""
+    from vfiolab.inputs.lspci import apply_kernel_log
+    d = _one(parse_lspci_vvv(_text("nic-intel-x520", "lspci-vvv.txt")))
+    log = ("[    2.345678] pci 0000:83:00.0: Invalid PCI ROM header signature: "
+           "expecting 0xaa55, got 0xffff\n")
+    (bad,) = apply_kernel_log([d], log)
+    assert d.rom.image_valid is None and bad.rom.image_valid is False
+    log = ("vfio-pci 0000:83:00.0: Invalid PCI ROM data signature: expecting 0x52494350, "
+           "got 0xffffffff\n")
+    (unsure,) = apply_kernel_log([d], log)
+    assert unsure.rom.image_valid is None and any("data signature" in n for n in unsure.notes)
 
 
 # ------------------------------------------------ hex dumps against the text

@@ -9,7 +9,9 @@ Real evidence: the ``kvm_set_user_memory`` lines of
 ``data/references/*/trace.log`` (QEMU 7.2.22 under KVM), copied below as
 literals with their file name; a test checks they are still in those files.
 The trace prints ``Slot#%d flags=0x%x gpa=0x%PRIx64 size=0x%PRIx64
-ua=0x%PRIx64 ret=%d`` (accel/kvm/trace-events).
+ua=0x%PRIx64 ret=%d`` (accel/kvm/trace-events).  When the memslot ioctls
+run relative to vfio's DMA maps changed in QEMU 8.0 (f39b7d2b96,
+``kvm_region_commit``); the last tests check both presets.
 """
 
 from __future__ import annotations
@@ -541,3 +543,85 @@ class TestSlots:
         as_.register(kvm)
         assert trace_line(kvm.events[0]).startswith("kvm_set_user_memory Slot#65536 ")
         assert kvm.memslots()[0].as_id == 1
+
+
+# --- when the memslot ioctls run: per QEMU release ----------------------------------------
+
+def _dma_and_slots(events):
+    """(what, address) for every VFIO map/unmap and KVM memslot change."""
+    out = []
+    for e in events:
+        if e["op"] == "set_user_memory":
+            out.append(("kvm_del" if e["size"] == 0 else "kvm_add", e["gpa"]))
+        elif e["op"] in ("map_dma", "unmap_dma"):
+            out.append((e["op"], e["iova"]))
+    return out
+
+
+@pytest.fixture(scope="module")
+def p100_moves():
+    """Tesla P100 (data/devices/gpu-nvidia-tesla-p100) BAR3, 32M, moved
+    carelessly from 0x1002000000 to 0x2000000000 on both presets."""
+    from vfiolab.simulate import run_story
+    host = "0000:01:00.0"
+    out = {}
+    for stack in ("debian12", "debian13"):
+        out[stack] = run_story(
+            f"-M q35 -m 2G -nodefaults -device vfio-pci,host={host},id=gpu0".split(),
+            host_devices={host: "data/devices/gpu-nvidia-tesla-p100"}, bdf="00:01.0", bar=3,
+            moves=[(0x1002000000, "clean"), (0x2000000000, "careless")], stack=stack,
+            cpu_vendor="AuthenticAMD")
+    return out
+
+
+A, MID, B = 0x1002000000, 0x1000000000, 0x2000000000
+
+
+def test_bar_move_qemu72_kvm_inside_each_listener_call(p100_moves):
+    """QEMU 7.2 (b67b00e6b4) accel/kvm/kvm-all.c ``kvm_region_del``/``_add``
+    call ``kvm_set_phys_mem`` at once; softmmu/memory.c
+    ``address_space_update_topology_pass`` calls region_del in Reverse
+    listener order (KVM, priority 10, before vfio, priority 0) and
+    region_add Forward (vfio first).  ``vfio_pci_write_config`` ->
+    ``pci_update_mappings`` deletes and adds in separate transactions (each
+    ``memory_region_del_subregion``/``add_subregion_overlap`` commits), so
+    the low-dword write goes A -> MID, the high-dword write MID -> B."""
+    ev = _dma_and_slots(p100_moves["debian12"].events("move_careless"))
+    assert ev == [("kvm_del", A), ("unmap_dma", A), ("map_dma", MID), ("kvm_add", MID),
+                  ("kvm_del", MID), ("unmap_dma", MID), ("map_dma", B), ("kvm_add", B)]
+
+
+def test_bar_move_qemu10_kvm_at_commit(p100_moves):
+    """QEMU >= 8.0 (f39b7d2b96 "kvm: Atomic memslot updates", in v8.0.0
+    c1eb2ddf0f and v10.0.0 7c949c53e9): ``kvm_region_del``/``_add`` queue the
+    section and ``kvm_region_commit`` (the listener's commit hook, called
+    by ``memory_region_transaction_commit`` after the topology passes)
+    issues the ioctls, so the vfio unmap precedes KVM's delete."""
+    ev = _dma_and_slots(p100_moves["debian13"].events("move_careless"))
+    assert ev == [("unmap_dma", A), ("kvm_del", A), ("map_dma", MID), ("kvm_add", MID),
+                  ("unmap_dma", MID), ("kvm_del", MID), ("map_dma", B), ("kvm_add", B)]
+
+
+@pytest.mark.parametrize("stack", ["debian12", "debian13"])
+def test_mmaps_off_in_one_transaction(p100_moves, stack):
+    """``vfio_mmap_set_enabled`` (hw/vfio/pci.c) disables the mmaps of
+    BARs 0, 1 and 3 in one transaction.  7.2: per FlatRange (by address),
+    KVM delete then vfio unmap; >= 8.0 (f39b7d2b96 ``kvm_region_commit``):
+    every vfio unmap, then every KVM delete."""
+    vm = p100_moves[stack].vm
+    dev = next(d for d in vm.devices if d.type_name == "vfio-pci")
+    n = len(vm.events)
+    dev.set_mmaps_enabled(False)
+    ev = _dma_and_slots(vm.events[n:])
+    dev.set_mmaps_enabled(True)
+    bars = sorted(dev.io_regions[i].addr for i in (0, 1, 3))
+    if stack == "debian12":
+        assert ev == [x for a in bars for x in (("kvm_del", a), ("unmap_dma", a))]
+    else:
+        assert ev == [("unmap_dma", a) for a in bars] + [("kvm_del", a) for a in bars]
+
+
+def test_kvm_listener_reads_the_stack(p100_moves):
+    """build_vm hands the VM's stack to the KVM listener."""
+    assert not p100_moves["debian12"].vm.kvm.atomic_updates
+    assert p100_moves["debian13"].vm.kvm.atomic_updates

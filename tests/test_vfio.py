@@ -24,9 +24,10 @@ RW = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE
 HOST = "0000:01:00.0"
 
 
-def _predict(device: str, machine="q35", ram="4G", extra=""):
+def _predict(device: str, machine="q35", ram="4G", extra="", stack=None):
     args = f"-M {machine} -m {ram} -nodefaults -device vfio-pci,host={HOST},id=pt0{extra}".split()
-    return predict(args, host_devices={HOST: f"data/devices/{device}"}, cpu_vendor="AuthenticAMD")
+    return predict(args, host_devices={HOST: f"data/devices/{device}"}, cpu_vendor="AuthenticAMD",
+                   stack=stack)
 
 
 def _vdev(p):
@@ -68,13 +69,82 @@ def test_io_bar_never_mmap():
     assert r[2].size == 32 and r[2].flags == RW
 
 
-def test_vga_region_only_for_vga_class():
-    """VFIO_PCI_VGA_REGION_INDEX: 0xc0000 bytes, for a VGA-class device."""
+def test_vga_region_for_a_vga_class_gpu_named_without_nn():
+    """RTX 6000 Ada, lspci -vvv without -nn: "01:00.0 VGA compatible
+    controller: NVIDIA Corporation AD102GL ...".  pci.ids: "VGA compatible
+    controller" is subclass 03 00.  Linux (6.1 and 6.12)
+    drivers/vfio/pci/vfio_pci_priv.h ``vfio_pci_is_vga``: (class >> 8) ==
+    0x0300 -> ``has_vga``; vfio_pci_core.c ``vfio_pci_ioctl_get_region_info``
+    VFIO_PCI_VGA_REGION_INDEX (8): size 0xc0000, READ|WRITE, offset
+    VFIO_PCI_INDEX_TO_OFFSET(8) = 8 << 40.  A "3D controller" (0x0302, Tesla
+    P100) and an Ethernet controller get no region 8 (the ioctl's -EINVAL)."""
     gpu = load_host_device("data/devices/gpu-nvidia-rtx6000-ada")
-    nic = load_host_device("data/devices/nic-intel-x520")
-    assert any(x.index == 8 and x.size == 0xc0000 for x in region_infos(gpu)) is (
-        gpu.class_code is not None and gpu.class_code >> 8 == 0x0300)
-    assert not any(x.index == 8 for x in region_infos(nic))
+    r8 = [(x.size, x.flags, x.offset) for x in region_infos(gpu) if x.index == 8]
+    assert r8 == [(0xc0000, RW, 0x80000000000)]
+    for other in ("gpu-nvidia-tesla-p100", "nic-intel-x520"):
+        assert not any(x.index == 8 for x in region_infos(load_host_device(f"data/devices/{other}")))
+
+
+def test_vga_class_gpu_boots_with_vendor_and_class_from_names():
+    """The guest's copy of config space (vfio_realize copies the device's):
+    vendor 10de (pci.ids "NVIDIA Corporation"), class 0300 (pci.ids "VGA
+    compatible controller"), device ID unknown without -nn (a note says so)."""
+    d = _vdev(_predict("gpu-nvidia-rtx6000-ada", ram="2G"))
+    assert d.config_read(0, 2) == 0x10de and d.config_read(0x0a, 2) == 0x0300
+    assert "device ID unknown" in d.id_note
+
+
+def test_unknown_vendor_name_is_refused():
+    """A vendor name vfiolab cannot turn into an ID (pci.ids gives "Red Hat,
+    Inc." to both 1af4 and 1b36) is refused, not guessed."""
+    from vfiolab.inputs.lspci import parse_lspci_vvv
+    from vfiolab.model.vfio import check_host_device
+    (hd,) = parse_lspci_vvv("01:00.0 Ethernet controller: Red Hat, Inc. Virtio network device\n"
+                            "\tRegion 0: Memory at fe000000 (32-bit, non-prefetchable) [size=4K]\n")
+    with pytest.raises(DeviceError, match="vendor ID.*1af4 and 1b36"):
+        check_host_device(hd)
+
+
+# --- the ROM region ------------------------------------------------------------------
+
+def _x520_bad_rom():
+    from vfiolab.inputs.lspci import apply_kernel_log
+    hd = load_host_device("data/devices/nic-intel-x520")
+    (bad,) = apply_kernel_log([hd], "pci 0000:83:00.0: Invalid PCI ROM header signature: "
+                                    "expecting 0xaa55, got 0xffff")
+    return hd, bad
+
+
+def test_rom_region_valid_and_unreadable_image():
+    """Linux vfio_pci_core.c ``vfio_pci_ioctl_get_region_info``
+    VFIO_PCI_ROM_REGION_INDEX (6.1 and 6.12): size = the ROM BAR's length
+    (X520: "Expansion ROM at ... [size=512K]"), then ``pci_map_rom``: on
+    success flags READ; on failure (drivers/pci/rom.c: no 0xAA55 first
+    image) size 0, flags 0.  Offset 6 << 40 either way."""
+    good, bad = _x520_bad_rom()
+    r6 = {x.index: x for x in region_infos(good)}[6]
+    assert (r6.size, r6.flags, r6.offset) == (0x80000, VFIO_REGION_INFO_FLAG_READ, 6 << 40)
+    r6 = {x.index: x for x in region_infos(bad)}[6]
+    assert (r6.size, r6.flags, r6.offset) == (0, 0, 6 << 40)
+
+
+def test_unreadable_rom_still_has_a_rom_bar_and_qemu_complains_on_read():
+    """Linux vfio_pci_config.c ``vfio_bar_fixup``: the virtual ROM BAR keeps
+    the resource's size even when REGION_INFO reported 0; QEMU
+    ``vfio_pci_size_rom`` sizes its ROM BAR from it, so the guest sees a
+    512K ROM BAR; the first guest read (``vfio_rom_read`` ->
+    ``vfio_pci_load_rom``) finds size 0 and logs "vfio-pci: Cannot read
+    device rom at <name>"."""
+    _, bad = _x520_bad_rom()
+    args = f"-M q35 -m 2G -nodefaults -device vfio-pci,host={HOST},id=pt0".split()
+    p = predict(args, host_devices={HOST: bad}, cpu_vendor="AuthenticAMD")
+    d = _vdev(p)
+    assert d.io_regions[6].size == 512 << 10
+    assert d.rom_read(0, 2) is None
+    ev = [e for e in p.vm.events if e["op"] == "vfio_pci_load_rom"]
+    assert len(ev) == 1 and ev[0]["qemu_log"][0] == f"vfio-pci: Cannot read device rom at {HOST}"
+    d.rom_read(2, 2)
+    assert len([e for e in p.vm.events if e["op"] == "vfio_pci_load_rom"]) == 1
 
 
 # --- QEMU's BAR trees -------------------------------------------------------------
@@ -203,6 +273,37 @@ def test_subpage_bar_grows_to_a_page():
     assert (r5.addr, 4096) in {(m.guest_phys_addr, m.memory_size) for m in p.memslots()}
 
 
+def test_subpage_bar_base_only_grows():
+    """QEMU hw/vfio/pci.c ``vfio_sub_page_bar_update_mapping`` (v7.2.0 and
+    v10.0.0 identical): ``size`` is the BAR's 0x800 unless the BAR is mapped
+    page aligned (then a host page, 0x1000); the base BAR region is resized
+    only ``if (vdev->bars[bar].size < size)``, so it never shrinks, while
+    the slow-path region and the mmap always take ``size``; the base is
+    deleted and re-added at priority 0 only when ``size != bars[bar].size``
+    and it is mapped.  ``pci_update_mappings`` (hw/pci/pci.c) maps a BAR at
+    priority 1.  HighPoint SSD7540 Region 5 is a 2K memory BAR."""
+    from vfiolab.model.guest import move_bar, set_decode
+    p = _predict("raid-highpoint-ssd7540")
+    d = _vdev(p)
+    vb, r = d.vbars[5], d.io_regions[5]
+    bdf = f"00:{d.devfn >> 3:02x}.{d.devfn & 7:x}"
+
+    def state():
+        return (vb.mr.size, vb.region_mem.size, vb.mmaps[0].mr.size, vb.mr.priority)
+    a = r.addr
+    assert a % 0x1000 == 0 and state() == (0x1000, 0x1000, 0x1000, 0)
+    move_bar(p.vm, bdf, 5, a + 0x800)                    # mapped, not page aligned
+    assert state() == (0x1000, 0x800, 0x800, 1)
+    # the base still spans a page from the BAR: its own range follows the mmap's
+    view = {(fr.start, fr.last): fr.mr.name for fr in p.vm.flatview()}
+    assert view[(a + 0x800, a + 0xfff)] == f"{HOST} BAR 5 mmaps[0]"
+    assert view[(a + 0x1000, a + 0x17ff)] == f"{HOST} base BAR 5"
+    move_bar(p.vm, bdf, 5, a + 0x1000)                   # page aligned again: re-added at 0
+    assert state() == (0x1000, 0x1000, 0x1000, 0)
+    set_decode(p.vm, d, False, False)                    # unmapped: size = the BAR's
+    assert r.addr != a + 0x1000 and state()[:3] == (0x1000, 0x800, 0x800)
+
+
 def test_bar_mmaps_are_pfnmaps_of_the_host_bar():
     """vfio_pci_core_mmap: the mmap maps the BAR's *host* physical pages
     (VM_PFNMAP); the memslot's userspace_addr is that mmap."""
@@ -214,6 +315,43 @@ def test_bar_mmaps_are_pfnmaps_of_the_host_bar():
     assert host.kind == "pfnmap" and host.hpa == hd.bar(1).host_address
     slot = next(s for s in p.memslots() if s.guest_phys_addr == d.io_regions[1].addr)
     assert slot.userspace_addr == m.vaddr
+
+
+def _mmap_vaddrs(stack):
+    from vfiolab.predict import predict as _p
+    p = _p(f"-M q35 -m 2G -nodefaults -device vfio-pci,host={HOST},id=pt0".split(),
+           host_devices={HOST: "data/devices/gpu-nvidia-tesla-p100"}, cpu_vendor="AuthenticAMD",
+           stack=stack)
+    d = _vdev(p)
+    return {i: (vb.mmaps[0].vaddr, vb.mmaps[0].size) for i, vb in enumerate(d.vbars) if vb.mmaps}
+
+
+def test_mmap_alignment_qemu_9_2_and_later():
+    """QEMU >= 9.2 (00b519c0bc "vfio/helpers: Align mmaps", hw/vfio/helpers.c
+    ``vfio_region_mmap``): align = MIN(1 << ctz64(size), 1 GiB).  Tesla P100:
+    BAR0 16M -> 16M, BAR1 16G -> 1G, BAR3 32M -> 32M; a 0xfff000 sparse
+    area -> 4K (the commit message's example)."""
+    from vfiolab.model.vfio import mmap_alignment
+    from vfiolab.stack import make_stack
+    v = _mmap_vaddrs("debian13")
+    assert {i: a % min(size & -size, 1 << 30) for i, (a, size) in v.items()} == {0: 0, 1: 0, 3: 0}
+    assert sorted(v) == [0, 1, 3]
+    assert mmap_alignment(make_stack("debian13"), 0xfff000, 0)[0] == 0x1000
+    assert mmap_alignment(make_stack("debian13"), 16 << 30, 1 << 40)[0] == 1 << 30
+
+
+def test_mmap_alignment_before_qemu_9_2():
+    """QEMU 7.2 hw/vfio/common.c ``vfio_region_mmap``: mmap(NULL, ...) -- the
+    kernel picks.  Linux 6.1.20 mm/mmap.c ``get_unmapped_area``: the vfio
+    device file has no get_unmapped_area, so the mm's search: page aligned
+    only (the model: never 2 MiB aligned).  Linux 6.12 mm/mmap.c
+    ``__get_unmapped_area``: a length that is a multiple of PMD_SIZE goes to
+    ``thp_get_unmapped_area_vmflags``: 2 MiB aligned (the model: not 1 GiB)."""
+    from vfiolab.stack import make_stack
+    v = _mmap_vaddrs("debian12")
+    assert all(a % 0x1000 == 0 and a % (2 << 20) for a, _ in v.values())
+    v = _mmap_vaddrs(make_stack("debian12", kernel="6.12"))
+    assert all(a % (2 << 20) == 0 and a % (1 << 30) for a, _ in v.values())
 
 
 # --- config space -------------------------------------------------------------------
@@ -290,7 +428,8 @@ def test_story_steps(story):
 def test_deletes_kvm_then_vfio_adds_vfio_then_kvm(story):
     """address_space_update_topology_pass: region_del in reverse listener
     order (KVM, priority 10, before VFIO, priority 0); region_add forward
-    (VFIO before KVM)."""
+    (VFIO before KVM).  QEMU 7.2 (the default stack), where KVM's ioctls run
+    inside those calls; from 8.0 they wait for the commit (tests/test_kvm.py)."""
     for step in ("move_clean", "move_careless"):
         ev = _ops(story.events(step))
         for i, e in enumerate(ev):
@@ -330,8 +469,9 @@ def test_host_page_sizes_for_pfnmap_and_ram():
     """Host page tables: a BAR mmap is a PFN map of the BAR's host address;
     with huge pfnmaps (Linux 6.12+) a 16 GiB BAR aligned to 1 GiB on both
     sides is mapped by 1 GiB entries, a 16 MiB one by 2 MiB entries; without
-    them every entry is 4 KiB.  RAM with THP uses 2 MiB entries."""
-    p = _predict("gpu-nvidia-tesla-p100")
+    them every entry is 4 KiB.  RAM with THP uses 2 MiB entries.  The HVA
+    alignment needs QEMU >= 9.2 (test_mmap_alignment_*): the debian13 stack."""
+    p = _predict("gpu-nvidia-tesla-p100", stack="debian13")
     d = _vdev(p)
     host = p.vm.host
     big = d.vbars[1].mmaps[0]

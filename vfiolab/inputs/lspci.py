@@ -50,6 +50,19 @@ print by it (``show_htype0/1/2()``): a ``Bus: primary=`` line means a bridge
 type 0.  The interrupt pin is 0 when lspci printed no ``Interrupt:`` line
 (it prints one whenever the pin or the IRQ is non-zero), and ``pin ?`` is 0.
 
+Names without ``-nn``.  The header line then carries names only
+(pciutils ``lib/names.c`` ``pci_lookup_name``): the class is the pci.ids
+*subclass* name if pci.ids has one, else ``<class name> [ccss]`` (the number
+added because the subclass is unknown), else ``Class ccss``; the device is
+``<vendor name> <device name>``, ``<vendor name> Device dddd`` or
+``Device vvvv:dddd`` (``format_name_pair``).  :data:`PCI_SUBCLASS_NAMES` and
+:data:`PCI_VENDOR_NAMES` turn the names back into numbers; a name missing
+from them, or a vendor name pci.ids gives two vendors ("Red Hat, Inc." is
+both 1af4 and 1b36), leaves the number ``None`` and says so in
+``HostDevice.notes`` (the model then refuses the device rather than guess).
+The prog-if is printed under ``-v`` only when it is non-zero or has a name,
+so its absence means 0.
+
 Malformed text raises ``vfiolab.errors.ParseError`` with the line number and
 the line; an impossible device raises ``vfiolab.errors.DeviceError``.  Lines
 lspci prints that are not needed here (Control, Status, link details, ...)
@@ -60,13 +73,83 @@ warnings, when stderr was captured too) are skipped.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..errors import DeviceError, ParseError
 from ..model.hostdev import (EXT_CAP_NAMES, Cap, HostBar, HostDevice, HostRom,
                              MsiInfo, MsixInfo, normalize_bdf)
 
-__all__ = ["parse_lspci_vvv", "parse_lspci_x", "merge", "parse_lspci_size"]
+__all__ = ["parse_lspci_vvv", "parse_lspci_x", "merge", "parse_lspci_size",
+           "PCI_SUBCLASS_NAMES", "PCI_VENDOR_NAMES", "class_from_name", "vendor_from_name",
+           "apply_kernel_log"]
+
+#: pci.ids subclass names -> class code (class << 8 | subclass), the names
+#: ``lspci`` prints without ``-nn`` (pci.ids 2025.06.21 from the pciutils
+#: repository; older pci.ids lack 0109, 0502, 0899 and 1201).  The thirteen
+#: class names that equal their xx80 subclass name ("Network controller",
+#: "Bridge", ...) are covered by it: lspci prints the subclass name.
+PCI_SUBCLASS_NAMES = {
+    "Non-VGA unclassified device": 0x0000, "VGA compatible unclassified device": 0x0001,
+    "Image coprocessor": 0x0005,
+    "SCSI storage controller": 0x0100, "IDE interface": 0x0101, "Floppy disk controller": 0x0102,
+    "IPI bus controller": 0x0103, "RAID bus controller": 0x0104, "ATA controller": 0x0105,
+    "SATA controller": 0x0106, "Serial Attached SCSI controller": 0x0107,
+    "Non-Volatile memory controller": 0x0108, "Universal Flash Storage controller": 0x0109,
+    "Mass storage controller": 0x0180,
+    "Ethernet controller": 0x0200, "Token ring network controller": 0x0201,
+    "FDDI network controller": 0x0202, "ATM network controller": 0x0203, "ISDN controller": 0x0204,
+    "WorldFip controller": 0x0205, "PICMG controller": 0x0206, "Infiniband controller": 0x0207,
+    "Fabric controller": 0x0208, "Network controller": 0x0280,
+    "VGA compatible controller": 0x0300, "XGA compatible controller": 0x0301,
+    "3D controller": 0x0302, "Display controller": 0x0380,
+    "Multimedia video controller": 0x0400, "Multimedia audio controller": 0x0401,
+    "Computer telephony device": 0x0402, "Audio device": 0x0403, "Multimedia controller": 0x0480,
+    "RAM memory": 0x0500, "FLASH memory": 0x0501, "CXL": 0x0502, "Memory controller": 0x0580,
+    "Host bridge": 0x0600, "ISA bridge": 0x0601, "EISA bridge": 0x0602,
+    "MicroChannel bridge": 0x0603, "PCI bridge": 0x0604, "PCMCIA bridge": 0x0605,
+    "NuBus bridge": 0x0606, "CardBus bridge": 0x0607, "RACEway bridge": 0x0608,
+    "Semi-transparent PCI-to-PCI bridge": 0x0609, "InfiniBand to PCI host bridge": 0x060a,
+    "Bridge": 0x0680,
+    "Serial controller": 0x0700, "Parallel controller": 0x0701,
+    "Multiport serial controller": 0x0702, "Modem": 0x0703, "GPIB controller": 0x0704,
+    "Smard Card controller": 0x0705, "Communication controller": 0x0780,
+    "PIC": 0x0800, "DMA controller": 0x0801, "Timer": 0x0802, "RTC": 0x0803,
+    "PCI Hot-plug controller": 0x0804, "SD Host controller": 0x0805, "IOMMU": 0x0806,
+    "System peripheral": 0x0880, "Timing Card": 0x0899,
+    "Keyboard controller": 0x0900, "Digitizer Pen": 0x0901, "Mouse controller": 0x0902,
+    "Scanner controller": 0x0903, "Gameport controller": 0x0904, "Input device controller": 0x0980,
+    "Generic Docking Station": 0x0a00, "Docking Station": 0x0a80,
+    "386": 0x0b00, "486": 0x0b01, "Pentium": 0x0b02, "Alpha": 0x0b10, "Power PC": 0x0b20,
+    "MIPS": 0x0b30, "Co-processor": 0x0b40,
+    "FireWire (IEEE 1394)": 0x0c00, "ACCESS Bus": 0x0c01, "SSA": 0x0c02, "USB controller": 0x0c03,
+    "Fibre Channel": 0x0c04, "SMBus": 0x0c05, "InfiniBand": 0x0c06, "IPMI Interface": 0x0c07,
+    "SERCOS interface": 0x0c08, "CANBUS": 0x0c09, "Serial bus controller": 0x0c80,
+    "IRDA controller": 0x0d00, "Consumer IR controller": 0x0d01, "RF controller": 0x0d10,
+    "Bluetooth": 0x0d11, "Broadband": 0x0d12, "802.1a controller": 0x0d20,
+    "802.1b controller": 0x0d21, "Wireless controller": 0x0d80,
+    "I2O": 0x0e00,
+    "Satellite TV controller": 0x0f01, "Satellite audio communication controller": 0x0f02,
+    "Satellite voice communication controller": 0x0f03,
+    "Satellite data communication controller": 0x0f04,
+    "Network and computing encryption device": 0x1000, "Entertainment encryption device": 0x1010,
+    "Encryption controller": 0x1080,
+    "DPIO module": 0x1100, "Performance counters": 0x1101, "Communication synchronizer": 0x1110,
+    "Signal processing management": 0x1120, "Signal processing controller": 0x1180,
+    "Processing accelerators": 0x1200,
+    "SNIA Smart Data Accelerator Interface (SDXI) controller": 0x1201,
+}
+
+#: pci.ids vendor names -> vendor IDs, for the vendors the model's devices
+#: come from (pci.ids 2025.06.21).  A name pci.ids gives more than one vendor
+#: maps to all of them, and is then not enough to tell the vendor.
+PCI_VENDOR_NAMES = {
+    "NVIDIA Corporation": (0x10de,), "Advanced Micro Devices, Inc. [AMD/ATI]": (0x1002,),
+    "Advanced Micro Devices, Inc. [AMD]": (0x1022,), "Intel Corporation": (0x8086,),
+    "Mellanox Technologies": (0x15b3,), "Red Hat, Inc.": (0x1af4, 0x1b36),
+    "Broadcom / LSI": (0x1000,), "Broadcom Inc. and subsidiaries": (0x14e4,),
+    "HighPoint Technologies, Inc.": (0x1103,), "Samsung Electronics Co Ltd": (0x144d,),
+    "Huawei Technologies Co., Ltd.": (0x19e5,),
+}
 
 _A = re.ASCII
 # show_slot_name(): [domain:]bus:dev.fn -- domain is %04x, so at least 4 digits
@@ -80,6 +163,10 @@ _DEV_TAIL = re.compile(
     r"(?: \(rev (?P<rev>[0-9a-f]{2})\))?"
     r"(?: \(prog-if (?P<pi>[0-9a-f]{2})(?: \[[^\]]*\])?\))?\Z", _A | re.DOTALL)
 _NUMERIC = re.compile(r"(?P<ven>[0-9a-f]{4}):(?P<dev>[0-9a-f]{4})\Z", _A)
+# format_name_pair without -nn: "Device vvvv:dddd" (vendor unknown to pci.ids)
+_UNKNOWN_VENDOR = re.compile(r"Device (?P<ven>[0-9a-f]{4}):(?P<dev>[0-9a-f]{4})\Z", _A)
+# format_name without -nn: "Class ccss" (class unknown to pci.ids)
+_UNKNOWN_CLASS = re.compile(r"Class (?P<cls>[0-9a-f]{4})\Z", _A)
 _SUBSYS = re.compile(r"Subsystem: ?(?P<name>.*?)(?: ?\[(?P<ven>[0-9a-f]{4}):(?P<dev>[0-9a-f]{4})\])?\Z",
                      _A | re.DOTALL)
 _ADDR = r"(?:[0-9a-f]+|<unassigned>|<ignored>|<broken-64-bit-slot>)"
@@ -211,8 +298,15 @@ def _parse_header(block: _Block, source) -> dict:
     elif m:
         out["class16"] = int(m["cls"], 16)
         out["class_name"] = m["name"]
+    elif _UNKNOWN_CLASS.match(cls):
+        out["class16"] = int(_UNKNOWN_CLASS.match(cls)["cls"], 16)
     else:
         out["class_name"] = cls
+        code, note = class_from_name(cls)
+        if code is None:
+            out.setdefault("notes", []).append(note)
+        else:
+            out["class16"] = code
     m = _DEV_TAIL.match(dev)
     if m is None:   # the pattern accepts any text; kept as a guard
         raise ParseError("unreadable device name", line_no=block.line_no,
@@ -224,12 +318,98 @@ def _parse_header(block: _Block, source) -> dict:
         out["device_name"] = name
     elif n:
         out["vendor_id"], out["device_id"] = int(n["ven"], 16), int(n["dev"], 16)
+    elif _UNKNOWN_VENDOR.match(name):
+        u = _UNKNOWN_VENDOR.match(name)
+        out["vendor_id"], out["device_id"] = int(u["ven"], 16), int(u["dev"], 16)
     else:
         out["device_name"] = name
+        vendor, device, note = vendor_from_name(name)
+        if vendor is not None:
+            out["vendor_id"] = vendor
+        if device is not None:
+            out["device_id"] = device
+        if note:
+            out.setdefault("notes", []).append(note)
     if m["rev"]:
         out["revision"] = int(m["rev"], 16)
     if m["pi"]:
         out["prog_if"] = int(m["pi"], 16)
+    return out
+
+
+def class_from_name(name: str) -> tuple[int | None, str]:
+    """(class << 8 | subclass, "") for a subclass name lspci printed without
+    ``-nn``; (None, why) for a name not in :data:`PCI_SUBCLASS_NAMES`."""
+    code = PCI_SUBCLASS_NAMES.get(name)
+    if code is None:
+        return None, (f"class {name!r} is not a pci.ids subclass name vfiolab knows: "
+                      "its number is unknown (lspci -nn prints it)")
+    return code, ""
+
+
+def vendor_from_name(text: str) -> tuple[int | None, int | None, str]:
+    """(vendor ID, device ID, note) from lspci's ``<vendor> <device>`` text:
+    the longest :data:`PCI_VENDOR_NAMES` name followed by a space; the device
+    ID only from ``<vendor> Device dddd`` (a device pci.ids does not name).
+    The note says why an ID is missing."""
+    known = [v for v in PCI_VENDOR_NAMES if text.startswith(v + " ")]
+    if not known:
+        return None, None, (f"vendor of {text!r} is not a pci.ids vendor name vfiolab knows: "
+                            "its ID is unknown (lspci -nn prints it)")
+    vname = max(known, key=len)
+    ids = PCI_VENDOR_NAMES[vname]
+    rest = text[len(vname) + 1:]
+    m = re.fullmatch(r"Device (?P<dev>[0-9a-f]{4})", rest, _A)
+    device = int(m["dev"], 16) if m else None
+    if len(ids) > 1:
+        return None, device, (f"vendor name {vname!r} is pci.ids' name for "
+                              f"{' and '.join(f'{v:04x}' for v in ids)}: the vendor ID is "
+                              "unknown (lspci -nn prints it)")
+    return ids[0], device, ""
+
+
+# Linux drivers/pci/rom.c pci_get_rom_size (6.1 and 6.12): pci_info() lines,
+# "<driver or bus> <dddd:bb:dd.f>: ..." in dmesg (any timestamp or journal prefix)
+_ROM_HEADER_BAD = re.compile(
+    r"\S+ (?P<bdf>[0-9a-f]{4}:[0-9a-f]{2}:[0-1][0-9a-f]\.[0-7]): Invalid PCI ROM header "
+    r"signature: expecting 0xaa55, got (?P<got>\S+)", _A)
+_ROM_DATA_BAD = re.compile(
+    r"\S+ (?P<bdf>[0-9a-f]{4}:[0-9a-f]{2}:[0-1][0-9a-f]\.[0-7]): Invalid PCI ROM data "
+    r"signature: expecting 0x52494350, got (?P<got>\S+)", _A)
+
+
+def apply_kernel_log(devices: list[HostDevice], log: str) -> list[HostDevice]:
+    """Mark the ROM images the host kernel could not read, from its log
+    (``dmesg``/``journalctl -k`` text).
+
+    Linux drivers/pci/rom.c ``pci_get_rom_size`` checks the first image's
+    0xAA55 header signature at the top of its loop; later images' headers
+    are checked before looping ("No more image in the PCI ROM"), so
+    "Invalid PCI ROM header signature" is always about the first image: the
+    size is 0, ``pci_map_rom`` fails and ``HostRom.image_valid`` becomes
+    False.  "Invalid PCI ROM data signature" may be about a later image
+    (then the ROM is valid up to it), so it only adds a note.  A device
+    the log names that has no ROM BAR is left alone."""
+    bad, unsure = set(), set()
+    for line in log.splitlines():
+        m = _ROM_HEADER_BAD.search(line)
+        if m:
+            bad.add(m["bdf"])
+            continue
+        m = _ROM_DATA_BAD.search(line)
+        if m:
+            unsure.add(m["bdf"])
+    out = []
+    for dev in devices:
+        if dev.rom is not None and dev.bdf in bad:
+            dev = dev.with_changes(rom=replace(dev.rom, image_valid=False), notes=dev.notes + (
+                "kernel log: Invalid PCI ROM header signature: the kernel maps no ROM image "
+                "(VFIO ROM region size 0)",))
+        elif dev.rom is not None and dev.bdf in unsure:
+            dev = dev.with_changes(notes=dev.notes + (
+                "kernel log: Invalid PCI ROM data signature: the ROM image may be unreadable "
+                "(only if it is the first image's)",))
+        out.append(dev)
     return out
 
 
@@ -297,7 +477,7 @@ def _parse_block(block: _Block, source) -> HostDevice:
                                          "device_name") if k in hdr}
     if "class16" in hdr:
         fields["class_code"] = hdr["class16"] << 8 | hdr.get("prog_if", 0)
-    notes: list[str] = []
+    notes: list[str] = list(hdr.get("notes", ()))
     base = min((_indent(t) for _, t in block.lines), default=0)
     bars: list[HostBar] = []
     rom: HostRom | None = None

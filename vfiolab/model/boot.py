@@ -101,6 +101,11 @@ def build_vm(cfg: QemuConfig, *, stack: Stack | None = None, accel: str | None =
     vm = build_machine(cfg.machine, cfg.ram_size, accel=stack.accel,
                        max_ram_below_4g=None)
     vm.stack = stack
+    if vm.kvm is not None:
+        # the KVM listener's memslot timing reads the QEMU release (kvm.py);
+        # the machine built so far has only KVM as a listener, whose order
+        # is the same either way
+        vm.kvm.stack = stack
     vm.config = cfg
     for oid, (qom, size, props) in cfg.memdevs.items():
         # host_memory_backend_memory_complete: one RAM region named by the id

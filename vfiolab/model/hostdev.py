@@ -239,12 +239,22 @@ class HostRom:
     when it is clear); ``virtual`` is lspci's ``[virtual]``: the kernel's
     resource is a RAM shadow copy (x86: the legacy VGA BIOS image at
     0xc0000), not the device's ROM BAR.
+
+    ``image_valid`` is whether the kernel can map a ROM image from it
+    (Linux drivers/pci/rom.c ``pci_map_rom`` -> ``pci_get_rom_size``: the
+    first image needs the 0xAA55 header signature and the "PCIR" data
+    signature, else the kernel logs "Invalid PCI ROM header signature" /
+    "Invalid PCI ROM data signature" and maps nothing).  ``False`` when the
+    user's evidence says so (the kernel log, see
+    ``vfiolab.inputs.lspci.apply_kernel_log``); ``None`` when nothing says,
+    read as valid (what ``lspci`` shows of a ROM BAR cannot tell).
     """
 
     host_address: int | None
     size: int | None
     enabled: bool = False
     virtual: bool = False
+    image_valid: bool | None = None
 
     def __iter__(self):
         # (host address, size), the plain pair a caller may unpack

@@ -2,8 +2,12 @@
 the IOMMU page table it fills, and a device's DMA through that table.
 
 **QEMU's listener** (QEMU 7.2 ``hw/vfio/common.c``).  One listener (name
-"vfio", priority 0, so it sees additions *before* KVM's priority-10 listener
-and deletions *after* it) is registered on the address space "memory" when
+"vfio", priority 0, so it is called for additions *before* KVM's priority-10
+listener and for deletions *after* it; it has no ``commit`` hook and maps or
+unmaps at once.  Whether KVM's memslot change also happens in that call
+depends on the release: up to QEMU 7.2 it does, from 8.0 (f39b7d2b96) KVM
+queues it until the end of the transaction, so every vfio map and unmap
+precedes it; see ``vfiolab.model.kvm``) is registered on the address space "memory" when
 the first vfio-pci device's container is set up (``vfio_connect_container``);
 registering replays the current view.  For each section
 (``vfio_listener_region_add``):

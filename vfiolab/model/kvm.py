@@ -6,6 +6,25 @@ Restates QEMU ``accel/kvm/kvm-all.c`` (7.2): ``kvm_region_add`` /
 ``kvm_lookup_matching_slot`` and ``kvm_set_user_memory_region``, whose trace
 event ``kvm_set_user_memory`` the event stream imitates.
 
+When the ioctls are issued depends on the QEMU release (the listener reads
+``stack``, the VM's :class:`~vfiolab.stack.Stack`):
+
+* QEMU up to 7.2: ``kvm_region_add``/``kvm_region_del`` call
+  ``kvm_set_phys_mem`` at once, so each memslot change happens inside the
+  listener walk of ``address_space_update_topology_pass``: on a delete KVM
+  (priority 10, called first in Reverse order) goes before VFIO (priority
+  0), on an add after it.  Moving an mmapped BAR from A to B in one
+  transaction gives: KVM delete A, VFIO unmap A, VFIO map B, KVM add B.
+* QEMU 8.0 and later (commit f39b7d2b96 "kvm: Atomic memslot updates",
+  first released in v8.0.0): ``kvm_region_add``/``kvm_region_del`` only queue
+  the section (``transaction_add``/``transaction_del``), and the listener's
+  ``commit`` hook ``kvm_region_commit``, which ``memory_region_transaction_commit``
+  calls after every address space's topology passes, issues all the deletes,
+  then all the adds (inside ``accel_ioctl_inhibit_begin/end`` when a deleted
+  range overlaps an added one, so no vCPU ioctl runs in between).  Every
+  VFIO map and unmap of the transaction therefore comes first: VFIO unmap
+  A, VFIO map B, KVM delete A, KVM add B.
+
 What becomes a memslot:
 
 * a FlatRange whose region is RAM (``memory_region_is_ram``: RAM, ROM and
@@ -30,6 +49,7 @@ from dataclasses import dataclass, field
 from ..addr import PAGE_SIZE, align_down, align_up
 from ..errors import ConfigError
 from ..records import Memslot
+from ..stack import Stack
 from .memory import AddressSpace, FlatRange, MemoryListener
 
 __all__ = ["KVMSlot", "KvmMemoryListener", "KVM_MEM_LOG_DIRTY_PAGES", "KVM_MEM_READONLY"]
@@ -82,6 +102,11 @@ class KvmMemoryListener(MemoryListener):
     #: returned, so what KVM does inside the ioctl (e.g. the EPT zap of
     #: ``vfiolab.model.ept``) comes first in the stream
     slot_observers: list = field(default_factory=list)
+    #: the VM's stack (``boot.build_vm`` sets it); None is read as QEMU 7.2
+    stack: Stack | None = None
+    #: QEMU >= 8.0 ``KVMMemoryListener.transaction_del``/``transaction_add``
+    pending_del: list = field(default_factory=list)
+    pending_add: list = field(default_factory=list)
 
     def __hash__(self):
         return id(self)
@@ -123,12 +148,36 @@ class KvmMemoryListener(MemoryListener):
                 return True, True          # ROM device out of romd: remove
         return True, False
 
+    @property
+    def atomic_updates(self) -> bool:
+        """Whether memslot changes wait for the end of the transaction:
+        QEMU >= 8.0 (commit f39b7d2b96 "kvm: Atomic memslot updates"); see
+        the module docstring."""
+        return self.stack is not None and self.stack.qemu_at_least(8, 0)
+
     # --- listener callbacks ----------------------------------------------------
     def region_add(self, as_: AddressSpace, fr: FlatRange) -> None:
-        self._set_phys_mem(fr, add=True)
+        if self.atomic_updates:
+            self.pending_add.append(fr)        # kvm_region_add: queue only
+        else:
+            self._set_phys_mem(fr, add=True)   # 7.2: the ioctl now
 
     def region_del(self, as_: AddressSpace, fr: FlatRange) -> None:
-        self._set_phys_mem(fr, add=False)
+        if self.atomic_updates:
+            self.pending_del.append(fr)        # kvm_region_del: queue only
+        else:
+            self._set_phys_mem(fr, add=False)
+
+    def commit(self) -> None:
+        """QEMU >= 8.0 ``kvm_region_commit``: all queued deletes, then all
+        queued adds, each in the order queued (the topology passes walk
+        the views by address); nothing queued before 8.0."""
+        dels, adds = self.pending_del, self.pending_add
+        self.pending_del, self.pending_add = [], []
+        for fr in dels:
+            self._set_phys_mem(fr, add=False)
+        for fr in adds:
+            self._set_phys_mem(fr, add=True)
 
     def log_start(self, as_, fr, old, new) -> None:
         # QEMU kvm_log_start/kvm_section_update_flags: flags are re-issued

@@ -512,6 +512,11 @@ class MemoryListener:
     for deletes ("Reverse") (QEMU ``memory_listener_register``; KVM's listener
     has priority 10, vfio's 0).  Override the ``region_*`` and ``log_*``
     methods; ``address_space`` is set by :meth:`AddressSpace.register`.
+    ``begin`` and ``commit`` run once per transaction, Forward, around the
+    passes of every address space (``memory_region_transaction_commit``
+    ``MEMORY_LISTENER_CALL_GLOBAL``); a listener that defers its work to
+    ``commit`` (KVM from QEMU 8.0, ``kvm_region_commit``) therefore acts
+    after every other listener's region_del/region_add of the transaction.
     """
 
     priority = 0

@@ -10,8 +10,11 @@ thread walks through, and every step leaves its events in ``vm.events``:
    decode; each config access is a trap to QEMU (``pci_cfg_read``/
    ``pci_cfg_write``), passed to the kernel (``vfio_pci_write_config``);
    enabling decode maps the BARs (``pci_update_mappings_add``), the flat
-   view changes (``flatview_commit``) and the listeners react, VFIO first on
-   additions, KVM first on deletions (``set_user_memory``);
+   view changes (``flatview_commit``) and the listeners react: on QEMU 7.2
+   VFIO first on additions, KVM first on deletions (``set_user_memory``);
+   from QEMU 8.0 (f39b7d2b96, ``kvm_region_commit``) KVM's memslot changes
+   come after every VFIO map and unmap of the transaction
+   (``vfiolab.model.kvm``);
 3. ``move_clean``: the guest kernel moves a BAR with decode off around the
    write: one unmap, one map;
 4. ``move_careless``: the same move with decode on, low dword first: the

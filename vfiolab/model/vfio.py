@@ -40,7 +40,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-from ..addr import GiB, PAGE_SIZE, align_down, align_up, is_pow2
+from ..addr import GiB, MiB, PAGE_SIZE, align_down, align_up, is_pow2
 from ..errors import DeviceError
 from .hostdev import HostDevice
 from .memory import MemoryRegion
@@ -52,7 +52,7 @@ __all__ = [
     "VFIO_PCI_BAR0_REGION_INDEX", "VFIO_PCI_ROM_REGION_INDEX", "VFIO_PCI_CONFIG_REGION_INDEX",
     "VFIO_PCI_VGA_REGION_INDEX", "VFIO_PCI_OFFSET_SHIFT", "VFIO_REGION_INFO_FLAG_READ",
     "VFIO_REGION_INFO_FLAG_WRITE", "VFIO_REGION_INFO_FLAG_MMAP", "VFIO_REGION_INFO_FLAG_CAPS",
-    "VfioRegionInfo", "VfioMmap", "region_infos", "VfioPCIDevice", "config_owners",
+    "VfioRegionInfo", "VfioMmap", "region_infos", "mmap_alignment", "rom_bar_size", "VfioPCIDevice", "config_owners",
 ]
 
 # Linux include/uapi/linux/vfio.h
@@ -62,11 +62,14 @@ VFIO_PCI_CONFIG_REGION_INDEX = 7
 VFIO_PCI_VGA_REGION_INDEX = 8
 #: drivers/vfio/pci/vfio_pci_priv.h: region offset = index << 40
 VFIO_PCI_OFFSET_SHIFT = 40
+#: include/uapi/linux/pci_ids.h
+PCI_CLASS_DISPLAY_VGA = 0x0300
 VFIO_REGION_INFO_FLAG_READ = 1 << 0
 VFIO_REGION_INFO_FLAG_WRITE = 1 << 1
 VFIO_REGION_INFO_FLAG_MMAP = 1 << 2
 VFIO_REGION_INFO_FLAG_CAPS = 1 << 3
 PCI_MSIX_ENTRY_SIZE = 16
+PAGE_2M = 2 * MiB
 REGION_NAMES = {0: "BAR0", 1: "BAR1", 2: "BAR2", 3: "BAR3", 4: "BAR4", 5: "BAR5",
                 6: "ROM", 7: "config", 8: "VGA"}
 
@@ -103,34 +106,15 @@ class VfioRegionInfo:
         return "|".join(names) or "0"
 
 
-#: pciutils' names (pci.ids) for the classes and vendors in lspci -vvv text
-#: without -nn, so such a dump still gives the guest a plausible identity.
-CLASS_NAMES = {"ethernet controller": 0x020000, "vga compatible controller": 0x030000,
-               "3d controller": 0x030200, "display controller": 0x038000,
-               "non-volatile memory controller": 0x010802, "raid bus controller": 0x010400,
-               "sata controller": 0x010601, "serial attached scsi controller": 0x010700,
-               "network controller": 0x028000, "infiniband controller": 0x020700,
-               "usb controller": 0x0c0330, "audio device": 0x040300,
-               "processing accelerators": 0x120000}
-VENDOR_NAMES = {"nvidia": 0x10de, "mellanox": 0x15b3, "intel": 0x8086, "lsi": 0x1000,
-                "broadcom": 0x14e4, "highpoint": 0x1103, "red hat": 0x1af4, "amd": 0x1002,
-                "advanced micro devices": 0x1022, "samsung": 0x144d, "huawei": 0x19e5}
-
-
-def _ids_from_names(hd: HostDevice) -> tuple[int, int, str]:
-    """(vendor id, class code, note) for a device known only by names."""
-    cc = hd.class_code
-    if cc is None:
-        cc = CLASS_NAMES.get((hd.class_name or "").strip().lower(), 0xff0000)
-    vendor = hd.vendor_id
-    if vendor is None:
-        name = (hd.device_name or "").lower()
-        vendor = next((v for k, v in VENDOR_NAMES.items() if k in name), 0xffff - 1)
-    note = ""
-    if hd.vendor_id is None or hd.device_id is None or hd.class_code is None:
-        note = ("identity guessed from lspci's names (no -nn in the dump): "
-                f"vendor {vendor:04x}, device {hd.device_id or 0:04x}, class {cc:06x}")
-    return vendor, cc, note
+def _ids_note(hd: HostDevice) -> str:
+    """What the guest's copy of config space lacks when the device is known
+    only from ``lspci -vvv`` text (no config dump): the device ID when
+    lspci printed only a name for it (``check_host_device`` has refused a
+    device whose vendor or class is unknown)."""
+    if hd.device_id is None:
+        return (f"device ID unknown (lspci printed {hd.device_name!r} without -nn): "
+                "the guest reads 0000")
+    return ""
 
 
 def _config_size(dev: HostDevice) -> int:
@@ -149,8 +133,12 @@ def region_infos(dev: HostDevice, *, page_size: int = PAGE_SIZE,
     a page or page-aligned start); the MSI-X table BAR gets
     ``MSIX_MAPPABLE`` from Linux 4.16 (commit "vfio-pci: Allow mapping MSIX
     BAR"), before which a sparse mmap leaves out the table's pages.  ROM:
-    its size, READ only.  Config: 256 or 4096 bytes, READ|WRITE.  VGA: only
-    for a VGA-class device with VGA support built in, 0xc0000 bytes.
+    :func:`_rom_region_info` (the BAR's size and READ, or size 0 and no
+    flags when the kernel cannot map an image).  Config: 256 or 4096 bytes,
+    READ|WRITE.  VGA: only for class 0x03 0x00 (``vfio_pci_is_vga``) and
+    when the kernel has VGA support (``vga``: CONFIG_VFIO_PCI_VGA and
+    ``disable_vga=0``, a distribution's choice), 0xc0000 bytes; a device
+    whose class is unknown is refused.
     """
     out: list[VfioRegionInfo] = []
     bars = {b.index: b for b in dev.bars}
@@ -178,16 +166,96 @@ def region_infos(dev: HostDevice, *, page_size: int = PAGE_SIZE,
                     sparse = tuple(a for a in ((0, start), (end, size - end)) if a[1] > 0)
                 flags |= VFIO_REGION_INFO_FLAG_CAPS
         out.append(VfioRegionInfo(i, b.size, off, flags, sparse, msix_mappable))
-    rom = dev.rom
-    rsize = rom.size if rom is not None and rom.size else 0
-    out.append(VfioRegionInfo(6, rsize, 6 << VFIO_PCI_OFFSET_SHIFT,
-                              VFIO_REGION_INFO_FLAG_READ if rsize else 0))
+    out.append(_rom_region_info(dev))
     out.append(VfioRegionInfo(7, _config_size(dev), 7 << VFIO_PCI_OFFSET_SHIFT,
                               VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE))
-    if vga and dev.class_code is not None and (dev.class_code >> 8) == 0x0300:
+    # vfio_pci_core_enable: has_vga = !vfio_vga_disabled() && vfio_pci_is_vga(pdev);
+    # vfio_pci_is_vga (drivers/vfio/pci/vfio_pci_priv.h, 6.1 and 6.12):
+    # (pdev->class >> 8) == PCI_CLASS_DISPLAY_VGA (0x0300), the prog-if ignored
+    if dev.class_code is None:
+        raise DeviceError(dev.bdf, "class code", "unknown, so whether the kernel offers the "
+                          "VGA region (vfio_pci_is_vga) is unknown; give lspci -nn -vvv")
+    if vga and (dev.class_code >> 8) == PCI_CLASS_DISPLAY_VGA:
+        # VFIO_PCI_VGA_REGION_INDEX: 0xc0000 bytes (0xa0000-0xbffff and the
+        # 0x3b0/0x3c0 ports share the fd offsets), READ|WRITE
         out.append(VfioRegionInfo(8, 0xc0000, 8 << VFIO_PCI_OFFSET_SHIFT,
                                   VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE))
     return out
+
+
+def rom_bar_size(dev: HostDevice) -> int:
+    """The ROM BAR size the guest's config space shows: the kernel's
+    virtual ROM BAR (Linux drivers/vfio/pci/vfio_pci_config.c
+    ``vfio_bar_fixup``) is the resource's length when it has an address,
+    the 0x20000 shadow when it is a shadow copy, else no ROM BAR -- also
+    when the region info reports size 0 for an unreadable image.  QEMU
+    sizes its ROM BAR from it (hw/vfio/pci.c ``vfio_pci_size_rom`` writes
+    ones to PCI_ROM_ADDRESS through the fd and reads back)."""
+    rom = dev.rom
+    if rom is None:
+        return 0
+    if rom.size:
+        return rom.size
+    return 0x20000 if rom.virtual else 0
+
+
+def _rom_region_info(dev: HostDevice) -> VfioRegionInfo:
+    """``VFIO_DEVICE_GET_REGION_INFO`` for ``VFIO_PCI_ROM_REGION_INDEX``
+    (Linux drivers/vfio/pci/vfio_pci_core.c ``vfio_pci_ioctl_get_region_info``,
+    the same in 6.1 and 6.12): the size is the ROM *BAR*'s length, not the
+    image's (0x20000 for a shadow ROM with no length, else nothing: size 0,
+    flags 0); then ``pci_map_rom`` is tried with memory decode on: on
+    success flags READ, on failure (no valid image: ``pci_get_rom_size``
+    found no 0xAA55 / "PCIR" signature) the size becomes 0 and flags stay 0."""
+    off = VFIO_PCI_ROM_REGION_INDEX << VFIO_PCI_OFFSET_SHIFT
+    size = rom_bar_size(dev)
+    if not size:
+        return VfioRegionInfo(VFIO_PCI_ROM_REGION_INDEX, 0, off, 0)
+    if dev.rom.image_valid is False:
+        return VfioRegionInfo(VFIO_PCI_ROM_REGION_INDEX, 0, off, 0)
+    return VfioRegionInfo(VFIO_PCI_ROM_REGION_INDEX, size, off, VFIO_REGION_INFO_FLAG_READ)
+
+
+def mmap_alignment(stack, size: int, fd_offset: int) -> tuple[int, str]:
+    """The alignment of the HVA a BAR mmap of ``size`` bytes gets, and why.
+
+    * QEMU >= 9.2 (commit 00b519c0bc "vfio/helpers: Align mmaps", first in
+      v9.2.0; hw/vfio/helpers.c ``vfio_region_mmap``): QEMU reserves
+      ``size + align`` bytes, trims them and maps the area ``MAP_FIXED`` at
+      an address aligned to ``MIN(1 << ctz64(size), 1 GiB)``: a 256 MiB BAR
+      gets 256 MiB, a 16 GiB BAR 1 GiB, a 0xfff000 sparse area 4 KiB.
+    * Before (QEMU 7.2 hw/vfio/common.c ``vfio_region_mmap``):
+      ``mmap(NULL, size, ..., MAP_SHARED, fd, offset)``, so the kernel's
+      ``get_unmapped_area`` decides.  The vfio device file has no
+      ``get_unmapped_area`` of its own (drivers/vfio, 6.1 to 6.12), so:
+
+      - Linux 6.1 (mm/mmap.c ``get_unmapped_area``, 6.1.20): the mm's
+        top-down search, which only guarantees page alignment.  The
+        mapping lands just below the previous one, below an ASLR-randomised
+        ``mmap_base`` (page granular), so its offset within 2 MiB is
+        arbitrary and 511 times in 512 not zero.  The model takes one fixed
+        such case, one page past a 2 MiB boundary, so a prediction is
+        reproducible and never credits the host with a huge mapping it
+        would get only by chance (likewise a 2 MiB-aligned result below is
+        placed 2 MiB past a 1 GiB boundary);
+      - Linux 6.11 and 6.12 (mm/mmap.c ``__get_unmapped_area`` in 6.11.11
+        and 6.12: a file with no ``get_unmapped_area`` and a length that is
+        a multiple of ``PMD_SIZE`` goes to ``thp_get_unmapped_area_vmflags``
+        when CONFIG_TRANSPARENT_HUGEPAGE is built in, as on Debian): 2 MiB
+        alignment relative to the file offset, i.e. 2 MiB aligned here since
+        the region offset ``index << 40`` is; other lengths are page aligned
+        as on 6.1.  The model puts this boundary at 6.11, the oldest tree
+        read that has it (6.1.20 does not; the commit is not pinned).
+
+    Returns ``(align, rule)``; ``align`` is PAGE_SIZE when only page
+    alignment is guaranteed.  None as the stack reads as QEMU 7.2 on Linux 6.1.
+    """
+    if stack is not None and stack.qemu_at_least(9, 2):
+        return max(min(size & -size, GiB), PAGE_SIZE), "qemu>=9.2 vfio_region_mmap"
+    if stack is not None and stack.kernel_at_least(6, 11) and size % PAGE_2M == 0 \
+            and fd_offset % PAGE_2M == 0:
+        return PAGE_2M, "linux>=6.11 thp_get_unmapped_area_vmflags"
+    return PAGE_SIZE, "page (mmap(NULL) top-down search)"
 
 
 @dataclass
@@ -256,6 +324,8 @@ class VfioPCIDevice(PCIDevice):
         self.vbars: list[VfioBar] = []
         self.emulated = bytearray()
         self.vname = host
+        self.rom_region: VfioRegionInfo | None = None
+        self.rom_read_failed = False
 
     # --- identity comes from the host device -----------------------------------
     def init_config(self) -> None:
@@ -271,8 +341,8 @@ class VfioPCIDevice(PCIDevice):
         if hd.config is not None:
             self.config[:len(hd.config)] = hd.config[:size]
         else:
-            vendor, cc, guessed = _ids_from_names(hd)
-            self.id_note = guessed
+            vendor, cc = hd.vendor_id, hd.class_code
+            self.id_note = _ids_note(hd)
             struct.pack_into("<HH", self.config, 0, vendor, hd.device_id or 0)
             self.config[0x09] = cc & 0xff
             struct.pack_into("<H", self.config, 0x0a, cc >> 8)
@@ -317,11 +387,15 @@ class VfioPCIDevice(PCIDevice):
         by_index = {r.index: r for r in self.regions}
         hbars = {b.index: b for b in hd.bars}
         # vfio_pci_size_rom: the ROM as an I/O region; never mmapped
-        rom = by_index[VFIO_PCI_ROM_REGION_INDEX]
-        if rom.size and self.rom_bar:
-            if not is_pow2(rom.size):
-                raise DeviceError(self.host, "ROM", f"size {rom.size:#x} is not a power of two")
-            rmr = MemoryRegion.init_io(f"vfio[{self.vname}].rom", rom.size)
+        # vfio_pci_size_rom: sized from the kernel's virtual ROM BAR, not from
+        # the region info, so an unreadable image still gets a ROM BAR
+        rom_size = rom_bar_size(hd)
+        self.rom_region = by_index[VFIO_PCI_ROM_REGION_INDEX]
+        self.rom_read_failed = False
+        if rom_size and self.rom_bar:
+            if not is_pow2(rom_size):
+                raise DeviceError(self.host, "ROM", f"size {rom_size:#x} is not a power of two")
+            rmr = MemoryRegion.init_io(f"vfio[{self.vname}].rom", rom_size)
             self.register_bar(PCI_ROM_SLOT, 0, rmr)
         # vfio_bars_prepare / vfio_region_setup: slow path + planned mmaps
         for i in range(6):
@@ -422,21 +496,27 @@ class VfioPCIDevice(PCIDevice):
     def _mmap_region(self, vm, vb: VfioBar) -> None:
         """``vfio_region_mmap``: mmap each area of the device fd (a PFN
         mapping of the BAR's host MMIO), wrap it in a ram_device region
-        ``<name> mmaps[i]`` and add it inside the slow-path region.
-        QEMU 9.2+ (commit 00b519c0bc "vfio/helpers: Align mmaps") aligns
-        each mmap to min(its size, 1 GiB) so the kernel can use huge PFN
-        mappings; 7.2 takes what mmap returns.  The model always aligns."""
+        ``<name> mmaps[i]`` and add it inside the slow-path region.  Where
+        the mapping lands in QEMU's address space is :func:`mmap_alignment`'s
+        rule; the event and the region's ``info`` carry it as ``align``."""
         for i, m in enumerate(vb.mmaps):
-            align = min(1 << (m.size & -m.size).bit_length() - 1, GiB)
+            fd_offset = (vb.index << VFIO_PCI_OFFSET_SHIFT) + m.offset
+            align, why = mmap_alignment(vm.stack, m.size, fd_offset)
             hpa = None if vb.host_address is None else vb.host_address + m.offset
-            m.vaddr = vm.host.alloc(m.size, f"{vb.region_mem.name} mmaps[{i}]", "pfnmap",
-                                    align=max(align, PAGE_SIZE), hpa=hpa)
-            m.mr = MemoryRegion.init_ram_device_ptr(f"{vb.region_mem.name} mmaps[{i}]", m.size,
-                                                    hva=m.vaddr)
-            m.mr.info.update(bar=vb.index, device=self.label(), host_bdf=self.host, hpa=hpa)
+            name = f"{vb.region_mem.name} mmaps[{i}]"
+            if not why.startswith("qemu"):
+                # the kernel's search guarantees ``align`` and no more: one
+                # ``align`` past the next larger page boundary (mmap_alignment)
+                nxt = PAGE_2M if align == PAGE_SIZE else GiB
+                vm.host.top = align_up(vm.host.top, nxt) + align
+            m.vaddr = vm.host.alloc(m.size, name, "pfnmap", align=align, hpa=hpa)
+            m.mr = MemoryRegion.init_ram_device_ptr(name, m.size, hva=m.vaddr)
+            m.mr.info.update(bar=vb.index, device=self.label(), host_bdf=self.host, hpa=hpa,
+                             align=align, align_rule=why)
             vb.region_mem.add_subregion(m.offset, m.mr)
             self._emit({"op": "vfio_region_mmap", "name": m.mr.name, "offset": m.offset,
-                        "end": m.offset + m.size - 1, "vaddr": m.vaddr, "hpa": hpa})
+                        "end": m.offset + m.size - 1, "vaddr": m.vaddr, "hpa": hpa,
+                        "align": align})
 
     # --- config space ----------------------------------------------------------
     def config_read(self, addr: int, length: int) -> int:
@@ -483,21 +563,35 @@ class VfioPCIDevice(PCIDevice):
                 self._sub_page_update(vb, r)
 
     def _sub_page_update(self, vb: VfioBar, r) -> None:
-        """``vfio_sub_page_bar_update_mapping``: a BAR smaller than a host
-        page that the guest placed page aligned is grown to a whole page
-        (base, slow path and mmap), and re-added at priority 0 so other BARs
-        in that page win; otherwise it keeps its real size."""
-        if len(vb.mmaps) != 1 or vb.mmaps[0].mr is None:
+        """``vfio_sub_page_bar_update_mapping`` (QEMU hw/vfio/pci.c; the same
+        in v7.2.0 and v10.0.0), run by ``vfio_pci_write_config`` for a BAR
+        smaller than a host page whose guest address changed:
+
+        * only when the whole region is one mmap (``nr_mmaps == 1`` and the
+          mmap covers the region);
+        * ``size`` is a host page if the BAR is mapped page aligned, else the
+          BAR's own size;
+        * the base BAR region is resized only to *grow* it
+          (``if (vdev->bars[bar].size < size)``): once a page, it stays a
+          page, also when the BAR later moves to an unaligned address or is
+          unmapped;
+        * the slow-path region and the mmap always take ``size``;
+        * if ``size`` differs from the BAR's size and the base is mapped, it
+          is deleted and re-added at priority 0 (so other BARs in that page
+          win over the grown one); otherwise it keeps the priority 1 that
+          ``pci_update_mappings`` gave it.
+        """
+        if len(vb.mmaps) != 1 or vb.mmaps[0].mr is None or vb.mmaps[0].size != vb.size:
             return
-        mapped = r.mapped
-        size = PAGE_SIZE if mapped and r.addr % PAGE_SIZE == 0 else vb.size
+        size = PAGE_SIZE if r.mapped and r.addr % PAGE_SIZE == 0 else vb.size
         mem = self.vm.memory
         with mem.transaction():
-            if mapped:
+            if vb.size < size:
                 vb.mr.set_size(size)
             vb.region_mem.set_size(size)
             vb.mmaps[0].mr.set_size(size)
-            if size != vb.size and mapped and vb.mr.container is not None:
+            # memory_region_is_mapped(base_mr): the base sits in an address space
+            if size != vb.size and vb.mr.container is not None:
                 space = vb.mr.container
                 space.del_subregion(vb.mr)
                 space.add_subregion_overlap(r.addr, vb.mr, 0)
@@ -507,6 +601,25 @@ class VfioPCIDevice(PCIDevice):
         memory decode and bus mastering before the firmware runs."""
         cmd = self.config_read(PCI_COMMAND, 2)
         self.config_write(PCI_COMMAND, cmd & ~0x7, 2)
+
+    def rom_read(self, addr: int, size: int) -> int | None:
+        """A guest read of the ROM BAR (``vfio_rom_read``): the first one
+        loads the ROM (``vfio_pci_load_rom``).  If the kernel reported the
+        ROM region with size 0 (an image it cannot map), QEMU logs
+        "vfio-pci: Cannot read device rom at <bdf>" and every read copies
+        nothing into an uninitialised buffer: the value is undefined (None
+        here).  Otherwise the image's bytes, which the model does not hold
+        (None as well, with no message)."""
+        if self.rom_region is not None and not self.rom_read_failed and not self.rom_region.size:
+            self.rom_read_failed = True
+            self._emit({"op": "vfio_pci_load_rom", "dev": self.vname, "size": 0,
+                        "offset": self.rom_region.offset, "flags": self.rom_region.flags,
+                        "qemu_log": [f"vfio-pci: Cannot read device rom at {self.vname}",
+                                     "Device option ROM contents are probably invalid "
+                                     "(check dmesg).",
+                                     "Skip option ROM probe with rombar=0, or load from "
+                                     "file with romfile="]})
+        return None
 
     # --- teaching helpers ------------------------------------------------------
     def set_mmaps_enabled(self, enabled: bool) -> None:
@@ -554,7 +667,16 @@ def config_owners(dev: VfioPCIDevice) -> list[dict]:
 
 
 def check_host_device(hd: HostDevice) -> None:
-    """Refuse a device vfio-pci could not pass through as described."""
+    """Refuse a device vfio-pci could not pass through as described, or
+    whose description lacks what the model needs: without a config dump,
+    the vendor ID and the class code (the guest's copy of config space,
+    and the kernel's VGA region, ``vfio_pci_is_vga``)."""
+    if hd.config is None:
+        for value, what in ((hd.vendor_id, "vendor ID"), (hd.class_code, "class code")):
+            if value is None:
+                why = "; ".join(n for n in hd.notes if what.split()[0] in n) or "not given"
+                raise DeviceError(hd.bdf, what, f"unknown ({why}); give lspci -nn -vvv, "
+                                  "an lspci -xxx dump or the sysfs folder")
     for b in hd.bars:
         if b.size is None:
             raise DeviceError(hd.bdf, b.name, "size unknown (give lspci -vvv or sysfs resource)")
