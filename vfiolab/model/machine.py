@@ -53,6 +53,20 @@ HPET_LEN = 0x400
 APIC_DEFAULT_ADDRESS = 0xfee00000          # target/i386/cpu.h
 APIC_SPACE_SIZE = 0x100000
 MCH_PCIEXBAR_DEFAULT = 0xb0000000          # include/hw/pci-host/q35.h
+# include/hw/pci-host/q35.h MCH_HOST_BRIDGE_PCIEXBAR_*: enable bit, address
+# masks (ADMSK = Q35_MASK(64, 35, 28), 128ADMSK = 1 << 26, 64ADMSK = 1 << 25)
+# and the LENGTH field (bits 2:1)
+PCIEXBAREN = 0x1
+PCIEXBAR_ADMSK = 0xff << 28
+PCIEXBAR_128ADMSK = 1 << 26
+PCIEXBAR_64ADMSK = 1 << 25
+PCIEXBAR_LENGTH_MASK = 0x3 << 1
+PCIEXBAR_LENGTH_RVD = 0x3 << 1
+#: LENGTH field -> (window size, address bits decoded besides ADMSK),
+#: hw/pci-host/q35.c mch_update_pciexbar
+PCIEXBAR_LENGTHS = {0x0 << 1: (256 * MiB, 0),
+                    0x1 << 1: (128 * MiB, PCIEXBAR_128ADMSK | PCIEXBAR_64ADMSK),
+                    0x2 << 1: (64 * MiB, PCIEXBAR_64ADMSK)}
 ICH9_CC_SIZE = 16 * KiB                    # RCRB, include/hw/southbridge/ich9.h
 PC_ROM_MIN_VGA = 0xc0000                   # include/hw/i386/pc.h
 PC_ROM_SIZE = 128 * KiB
@@ -157,13 +171,23 @@ class MchMixin(PamMixin):
         struct.pack_into("<Q", self.config, self.PCIEXBAR, MCH_PCIEXBAR_DEFAULT)
 
     def update_pciexbar(self) -> None:
+        """QEMU hw/pci-host/q35.c ``mch_update_pciexbar`` (unchanged v7.2.0 to
+        v10.0.0) with the masks of include/hw/pci-host/q35.h: the base is
+        ``PCIEXBAR & (ADMSK | extra)`` where ``ADMSK`` = bits 35:28 and the
+        extra bits are QEMU's own, not Intel's: 128 MiB adds bits 26 and 25
+        (``128ADMSK | 64ADMSK``), 64 MiB adds bit 25 (``64ADMSK``); bit 27
+        is never decoded.  The reserved LENGTH (bits 2:1 = 3) is a guest
+        error ("Q35: Reserved PCIEXBAR LENGTH") that leaves the current
+        mapping as it is."""
         v = struct.unpack_from("<Q", self.config, self.PCIEXBAR)[0]
-        enable = v & 1
-        length = {0: 256 * MiB, 1: 128 * MiB, 2: 64 * MiB}.get((v >> 1) & 3)
-        if length is None:
-            return                          # reserved length: ignored with a log
-        mask = {256 * MiB: 0xff << 28, 128 * MiB: 0x1ff << 27, 64 * MiB: 0x3ff << 26}[length]
-        base = v & mask
+        enable = v & PCIEXBAREN
+        field = v & PCIEXBAR_LENGTH_MASK
+        if field == PCIEXBAR_LENGTH_RVD:
+            self.vm.emit({"op": "guest_error", "device": "mch",
+                          "message": "Q35: Reserved PCIEXBAR LENGTH", "pciexbar": v})
+            return
+        length, extra = PCIEXBAR_LENGTHS[field]
+        base = v & (PCIEXBAR_ADMSK | extra)
         sysmem = self.vm.system_memory
         with self.vm.memory.transaction():
             if self.mmcfg_mapped:
