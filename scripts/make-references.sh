@@ -36,3 +36,7 @@ cap --name pc-512M-vga-e1000e -- -machine pc -accel kvm -m 512M -nodefaults -dev
 cap --name q35-512M-vga-e1000e -- -machine q35 -accel kvm -m 512M -nodefaults -device VGA,id=vga0 -device e1000e,id=nic0
 cap --name pc-512M-2nic -- -machine pc -accel kvm -m 512M -nodefaults -device e1000e,id=nic0 -device virtio-net-pci,id=vnet0
 cap --name q35-512M-2nic -- -machine q35 -accel kvm -m 512M -nodefaults -device e1000e,id=nic0 -device virtio-net-pci,id=vnet0
+cap --name q35-4G-hole64-1010G-amd -- -machine q35 -accel kvm -m 4G -nodefaults -cpu qemu64,phys-bits=42 -global q35-pcihost.pci-hole64-size=1010G
+cap --name pc-4G-hole64-1010G-amd -- -machine pc -accel kvm -m 4G -nodefaults -cpu qemu64,phys-bits=42 -global i440FX-pcihost.pci-hole64-size=1010G
+cap --name q35-4G-hole64-1010G-intel -- -machine q35 -accel kvm -m 4G -nodefaults -cpu qemu64,phys-bits=42,vendor=GenuineIntel -global q35-pcihost.pci-hole64-size=1010G
+cap --name q35-7.0-4G-hole64-1010G-amd -- -machine pc-q35-7.0 -accel kvm -m 4G -nodefaults -cpu qemu64,phys-bits=42 -global q35-pcihost.pci-hole64-size=1010G

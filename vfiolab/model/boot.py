@@ -21,23 +21,25 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ..errors import CommandLineError, ConfigError
+from ..addr import MiB, parse_size
+from ..errors import CommandLineError, ConfigError, SizeError
 from ..stack import Stack, make_stack
 from .config import DeviceSpec, QemuConfig
-from ..addr import MiB
-from .machine import KVMVAPIC_ROM_SIZE, build_machine, machine_reset, map_kvmvapic_rom
+from .machine import (AMD_HT_SIZE, AMD_HT_START, KVMVAPIC_ROM_SIZE, PCI_HOST_TYPE,
+                      build_machine, machine_reset, map_kvmvapic_rom, memory_layout)
 from .memory import MemoryRegion
 from .vm import VM
 
-__all__ = ["build_vm", "vm_stack", "guest_cpu", "firmware_platform", "boot"]
+__all__ = ["build_vm", "vm_stack", "guest_cpu", "guest_long_mode", "firmware_platform", "boot"]
 
 #: QEMU target/i386/cpu.c: TCG_PHYS_ADDR_BITS, the phys-bits of qemu64 and
 #: the other named models unless host-phys-bits or phys-bits is set.
 DEFAULT_PHYS_BITS = 40
-#: QEMU hw/i386/pc.c: AMD_HT_START / AMD_HT_SIZE, the e820 hole reserved for
-#: AMD vCPUs with phys-bits >= 40 on machine types >= 7.1.
-AMD_HT_START = 0xfd00000000
-AMD_HT_SIZE = 0x300000000
+#: target/i386/cpu.c builtin_x86_defs (v7.2.0): the named models without
+#: long mode (no CPUID_EXT2_LM in FEAT_8000_0001_EDX), with their phys-bits
+#: (x86_cpu_realizefn: 36 with CPUID_PSE36 in FEAT_1_EDX, else 32).
+CPU_MODELS_32BIT = {"qemu32": 32, "kvm32": 36, "coreduo": 32, "486": 32, "pentium": 32,
+                    "pentium2": 36, "pentium3": 36, "athlon": 36, "n270": 32}
 
 
 #: How much of 0xc0000.. each option ROM keeps once it has run: SeaBIOS
@@ -72,6 +74,12 @@ def guest_cpu(cfg: QemuConfig, stack: Stack) -> tuple[str, int]:
                                    else stack.cpu_vendor)
     else:
         vendor = cfg.cpu_props.get("vendor", stack.cpu_vendor)
+    if not guest_long_mode(cfg):
+        # x86_cpu_realizefn: a 32-bit CPU's phys-bits follow PSE36 and
+        # cannot be set
+        if "phys-bits" in cfg.cpu_props:
+            raise CommandLineError("-cpu phys-bits=: phys-bits is not user-configurable in 32 bit")
+        return vendor, CPU_MODELS_32BIT.get(cfg.cpu_model, 36)
     bits = DEFAULT_PHYS_BITS
     if cfg.cpu_model in ("host", "max") or cfg.cpu_props.get("host-phys-bits") == "on":
         bits = stack.host_phys_bits
@@ -81,6 +89,18 @@ def guest_cpu(cfg: QemuConfig, stack: Stack) -> tuple[str, int]:
         except ValueError:
             raise CommandLineError(f"-cpu phys-bits={cfg.cpu_props['phys-bits']!r} is not a number") from None
     return vendor, bits
+
+
+def guest_long_mode(cfg: QemuConfig) -> bool:
+    """Whether the vCPU has long mode (CPUID 0x80000001 EDX LM): not for
+    the 32-bit named models (:data:`CPU_MODELS_32BIT`) nor with ``lm=off``
+    (or ``-lm``); ``lm=on`` adds it."""
+    lm = cfg.cpu_props.get("lm")
+    if lm is not None:
+        return lm in ("on", "true", "yes")
+    if cfg.cpu_props.get("-lm") is not None:
+        return False
+    return cfg.cpu_model not in CPU_MODELS_32BIT
 
 
 def vm_stack(cfg: QemuConfig, stack: Stack | None = None, accel: str | None = None) -> Stack:
@@ -109,9 +129,15 @@ def build_vm(cfg: QemuConfig, *, stack: Stack | None = None, accel: str | None =
     ``-device vfio-pci,host=...``."""
     from .devices import create_device
     stack = vm_stack(cfg, stack, accel)
-    vm = build_machine(cfg.machine, cfg.ram_size, accel=stack.accel,
-                       max_ram_below_4g=None)
+    vendor, bits = guest_cpu(cfg, stack)
+    layout = memory_layout(cfg.machine, cfg.ram_size, stack=stack, cpu_vendor=vendor,
+                           phys_bits=bits, long_mode=guest_long_mode(cfg),
+                           pci_hole64_size=_pci_hole64_size(cfg))
+    vm = build_machine(cfg.machine, cfg.ram_size, accel=stack.accel, layout=layout)
     vm.stack = stack
+    for (driver, prop), value in cfg.globals.items():
+        if (driver, prop) != (PCI_HOST_TYPE[cfg.machine], "pci-hole64-size"):
+            _note(vm, f"-global {driver}.{prop}={value}: not modelled, ignored")
     vm.config = cfg
     for oid, (qom, size, props) in cfg.memdevs.items():
         # host_memory_backend_memory_complete: one RAM region named by the id
@@ -154,6 +180,19 @@ def build_vm(cfg: QemuConfig, *, stack: Stack | None = None, accel: str | None =
         if reset is not None:
             reset()
     return vm
+
+
+def _pci_hole64_size(cfg: QemuConfig) -> int | None:
+    """``-global q35-pcihost.pci-hole64-size=`` / ``i440FX-pcihost...``
+    (include/hw/i386/pc.h PCI_HOST_PROP_PCI_HOLE64_SIZE, a size property:
+    bytes unless suffixed), None for the default."""
+    key = (PCI_HOST_TYPE[cfg.machine], "pci-hole64-size")
+    if key not in cfg.globals:
+        return None
+    try:
+        return parse_size(cfg.globals[key])
+    except SizeError as e:
+        raise CommandLineError(f"-global {key[0]}.{key[1]}: {e}") from None
 
 
 def _vfio_device(spec, props: dict, host_devices: dict):
@@ -220,14 +259,20 @@ def firmware_platform(vm: VM, cfg: QemuConfig):
     vendor, bits = guest_cpu(cfg, stack)
     reserved = []
     # hw/i386/pc.c pc_memory_init: AMD vCPUs with phys-bits >= 40 get the
-    # HyperTransport hole reserved in e820
-    if vendor == "AuthenticAMD" and bits >= 40:
+    # HyperTransport hole reserved in e820, on machine types >= 7.1
+    # (machine.memory_layout)
+    layout = getattr(vm, "memory_layout", None)
+    if layout is not None and layout.amd_ht_reserved:
         reserved.append((AMD_HT_START, AMD_HT_SIZE))
     split = vm.ram_split
+    # SeaBIOS src/fw/paravirt.c qemu_early_e820: RamSizeOver4G is the end
+    # of the highest RAM entry above 4 GiB minus 4 GiB (RAM moved to 1 TiB
+    # counts from 4 GiB too)
+    over_4g = split.above_4g_start + split.above_4g - (1 << 32) if split.above_4g else 0
     return FirmwarePlatform(machine=vm.machine, ram_size=split.below_4g,
-                            ram_size_over_4g=split.above_4g, e820_reserved=reserved,
+                            ram_size_over_4g=over_4g, e820_reserved=reserved,
                             reserved_memory_end=None, cpu_vendor=vendor, phys_bits=bits,
-                            version=stack.firmware_version)
+                            long_mode=guest_long_mode(cfg), version=stack.firmware_version)
 
 
 def boot(vm: VM, platform) -> object:

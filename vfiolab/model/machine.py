@@ -41,7 +41,9 @@ from .memory import UINT64_SIZE, MemoryRegion
 from .pci import PCIBus, PCIDevice
 from .vm import VM
 
-__all__ = ["MACHINES", "ram_split", "build_machine", "PAM_SEGMENTS",
+__all__ = ["MACHINES", "ram_split", "build_machine", "PAM_SEGMENTS", "MemoryLayout",
+           "memory_layout", "PCI_HOLE64_SIZE_DEFAULT", "PCI_HOST_TYPE", "AMD_HT_START",
+           "AMD_HT_SIZE", "AMD_ABOVE_1TB_START",
            "IO_APIC_DEFAULT_ADDRESS", "HPET_BASE", "APIC_DEFAULT_ADDRESS",
            "MCH_PCIEXBAR_DEFAULT", "BIOS_SIZE", "KVMVAPIC_ROM_SIZE"]
 
@@ -112,6 +114,107 @@ def ram_split(machine: str, ram_size: int, max_ram_below_4g: int | None = None) 
     if ram_size >= lowmem:
         return RamSplit(lowmem, ram_size - lowmem)
     return RamSplit(ram_size, 0)
+
+
+#: ``pci-hole64-size`` of the host bridge when not set with ``-global``:
+#: q35 ``Q35_PCI_HOST_HOLE64_SIZE_DEFAULT`` (1 << 35, hw/pci-host/q35.c),
+#: i440fx ``I440FX_PCI_HOST_HOLE64_SIZE_DEFAULT`` (1 << 31,
+#: include/hw/pci-host/i440fx.h); the same from v7.2.0 to v10.0.0.
+PCI_HOLE64_SIZE_DEFAULT = {"q35": 1 << 35, "pc": 1 << 31}
+#: the QOM type that owns that property (``-global TYPE.pci-hole64-size=``):
+#: TYPE_Q35_HOST_DEVICE, TYPE_I440FX_PCI_HOST_BRIDGE
+PCI_HOST_TYPE = {"q35": "q35-pcihost", "pc": "i440FX-pcihost"}
+#: hw/i386/pc.c: the AMD HyperTransport range below 1 TiB and where RAM above
+#: 4 GiB moves to when it would reach it
+AMD_HT_START = 0xfd00000000
+AMD_HT_END = 0xffffffffff
+AMD_ABOVE_1TB_START = AMD_HT_END + 1
+AMD_HT_SIZE = AMD_ABOVE_1TB_START - AMD_HT_START
+
+
+@dataclass(frozen=True)
+class MemoryLayout:
+    """What ``pc_memory_init`` decides before it maps RAM (hw/i386/pc.c).
+
+    ``split`` has the final ``above_4g_mem_start``; ``pci_hole64_start`` is
+    ``pc_pci_hole64_start()`` and ``pci_hole64_size`` the host bridge's
+    ``pci-hole64-size``; ``max_used_gpa`` is ``pc_max_used_gpa()``, the
+    address the phys-bits check compares with; ``amd_ht_reserved``: the e820
+    RESERVED entry for the HyperTransport range was added.
+
+    The 64-bit hole is no memory region (``info mtree`` has none): QEMU
+    keeps only these numbers, and the host bridge's QOM properties
+    ``pci-hole64-start``/``-end`` that the ACPI tables read."""
+
+    split: RamSplit
+    pci_hole64_start: int
+    pci_hole64_size: int
+    max_used_gpa: int
+    amd_ht_reserved: bool = False
+
+
+def _pci_hole64_start(split: RamSplit) -> int:
+    """hw/i386/pc.c ``pc_pci_hole64_start`` (v7.2.0-v10.0.0) for a machine
+    without CXL, SGX EPC or memory hotplug (``-m maxmem=`` is refused by the
+    command-line reader): the end of RAM above 4 GiB (``pc_above_4g_end``,
+    ``above_4g_mem_start`` + ``above_4g_mem_size``, the start being 4 GiB
+    even when there is no RAM above it), rounded up to 1 GiB."""
+    return align_up(split.above_4g_start + split.above_4g, GiB)
+
+
+def _max_used_gpa(stack, split: RamSplit, hole64_size: int, phys_bits: int,
+                  long_mode: bool) -> int:
+    """hw/i386/pc.c ``pc_max_used_gpa``.
+
+    Up to QEMU 8.1: a CPU with phys-bits <= 32 gives ``2^phys_bits - 1``,
+    any other the end of the 64-bit hole.  From QEMU 8.2 (commit cf0386509e
+    "hw/i386/pc: improve physical address space bound check for 32-bit x86
+    systems"): a CPU with long mode (CPUID 0x80000001 EDX LM) gives the end
+    of the 64-bit hole; without, machine types <= 8.1
+    (``broken_32bit_mem_addr_check``) keep ``2^phys_bits - 1`` and newer
+    ones the end of RAM above 4 GiB minus 1 (no memory hotplug here)."""
+    hole_end = _pci_hole64_start(split) + hole64_size - 1
+    if not stack.qemu_at_least(8, 2):
+        return (1 << phys_bits) - 1 if phys_bits <= 32 else hole_end
+    if long_mode:
+        return hole_end
+    if not stack.machine_at_least(8, 2):
+        return (1 << phys_bits) - 1
+    return split.above_4g_start + split.above_4g - 1
+
+
+def memory_layout(machine: str, ram_size: int, *, stack, cpu_vendor: str, phys_bits: int,
+                  long_mode: bool = True, pci_hole64_size: int | None = None,
+                  max_ram_below_4g: int | None = None) -> MemoryLayout:
+    """The start of RAM above 4 GiB, the 64-bit hole and the phys-bits check
+    of hw/i386/pc.c ``pc_memory_init``, for ``stack`` (its QEMU release and
+    machine type):
+
+    * AMD vCPUs on machine types >= 7.1 (``enforce_amd_1tb_hole``, false for
+      pc-i440fx-7.0/pc-q35-7.0 and older; commits 8504f12945 and b3e6982b41,
+      QEMU 7.1): if ``pc_max_used_gpa`` with RAM above 4 GiB at 4 GiB reaches
+      AMD_HT_START (0xfd00000000), RAM above 4 GiB moves to 1 TiB; with
+      phys-bits >= 40 the HyperTransport range goes into e820 as RESERVED.
+    * Then (commit 1caab5cf86, QEMU 7.1) QEMU refuses to start when
+      ``2^phys_bits - 1 < pc_max_used_gpa``, with "Address space limit 0x%lx
+      < 0x%lx phys-bits too low (%u)"; here a :class:`ConfigError` with that
+      text.
+    """
+    split = ram_split(machine, ram_size, max_ram_below_4g)
+    hole64_size = PCI_HOLE64_SIZE_DEFAULT[machine] if pci_hole64_size is None else pci_hole64_size
+    ht_reserved = False
+    enforce_amd_1tb_hole = stack.qemu_at_least(7, 1) and stack.machine_at_least(7, 1)
+    if cpu_vendor == "AuthenticAMD" and enforce_amd_1tb_hole:
+        if _max_used_gpa(stack, split, hole64_size, phys_bits, long_mode) >= AMD_HT_START:
+            split = RamSplit(split.below_4g, split.above_4g, AMD_ABOVE_1TB_START)
+        ht_reserved = phys_bits >= 40
+    max_used = _max_used_gpa(stack, split, hole64_size, phys_bits, long_mode)
+    if stack.qemu_at_least(7, 1):
+        max_phys = (1 << phys_bits) - 1
+        if max_phys < max_used:
+            raise ConfigError(f"Address space limit {max_phys:#x} < {max_used:#x} phys-bits too "
+                              f"low ({phys_bits})")
+    return MemoryLayout(split, _pci_hole64_start(split), hole64_size, max_used, ht_reserved)
 
 
 class PamMixin:
@@ -334,18 +437,23 @@ def _chipset_class(type_name: str, mixin: type | None) -> type[PCIDevice]:
 
 
 def build_machine(machine: str, ram_size: int, *, accel: str = "kvm",
-                  max_ram_below_4g: int | None = None) -> VM:
+                  max_ram_below_4g: int | None = None,
+                  layout: MemoryLayout | None = None) -> VM:
     """Build the VM's memory map and chipset as ``pc_init1``/``pc_q35_init`` do.
 
     The order of construction follows QEMU's (RAM, firmware, host bridge,
     PAM, chipset functions, interrupt controllers), which decides the
-    subregion order among equal priorities.
+    subregion order among equal priorities.  ``layout`` (from
+    :func:`memory_layout`, which needs the stack and the CPU) says where RAM
+    above 4 GiB goes; without it, at 4 GiB.
     """
     if machine not in MACHINES:
         raise ConfigError(f"unknown machine {machine!r}; supported: pc, q35")
     vm = VM(machine, ram_size, accel=accel)
-    split = ram_split(machine, ram_size, max_ram_below_4g)
+    split = layout.split if layout is not None else ram_split(machine, ram_size, max_ram_below_4g)
     vm.ram_split = split
+    #: hw/i386/pc.c pc_memory_init's decisions (None when built without a stack)
+    vm.memory_layout = layout
     vm.ecam_base = None
     vm.ecam_size = 0
     sysmem = vm.system_memory
