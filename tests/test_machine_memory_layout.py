@@ -141,3 +141,20 @@ def test_real_captures(name, start, ht):
     assert vm.memory_layout.split.above_4g_start == start
     assert vm.memory_layout.amd_ht_reserved == ht
     assert vm.system_memory.find("ram-above-4g").addr == start
+
+
+@pytest.mark.parametrize("cmd, start, end", [
+    # real QEMU 7.2.22 under KVM after SeaBIOS's POST: QMP qom-get on
+    # /machine/q35 or /machine/i440fx, properties pci-hole64-start/-end
+    ("-machine q35 -accel kvm -m 1G -nodefaults -object memory-backend-ram,id=m0,size=1G "
+     "-device ivshmem-plain,memdev=m0,id=ivs0", 0x100000000, 0x900000000),
+    ("-machine pc -accel kvm -m 512M -nodefaults -device edu,id=edu0", 0x100000000, 0x180000000),
+    ("-machine pc -accel kvm -m 6G -nodefaults -object memory-backend-ram,id=m0,size=4G "
+     "-device ivshmem-plain,memdev=m0,id=ivs0", 0x200000000, 0x300000000),
+])
+def test_pci_hole64_qom_properties(cmd, start, end):
+    from vfiolab.model.machine import pci_hole64
+    from vfiolab.predict import predict
+    p = predict(shlex.split(cmd), seabios="1.16.2", accel="kvm", cpu_vendor="AuthenticAMD")
+    r = pci_hole64(p.vm)
+    assert (r.start, r.end) == (start, end)

@@ -28,6 +28,9 @@ from .config import DeviceSpec, QemuConfig
 from .machine import (AMD_HT_SIZE, AMD_HT_START, KVMVAPIC_ROM_SIZE, PCI_HOST_TYPE,
                       build_machine, machine_reset, map_kvmvapic_rom, memory_layout)
 from .memory import MemoryRegion
+from .pci import (PCI_BASE_ADDRESS_0, PCI_BASE_ADDRESS_MEM_TYPE_64, PCI_BASE_ADDRESS_SPACE_IO,
+                  PCI_BRIDGE_CONTROL, PCI_BRIDGE_CTL_VGA, PCI_COMMAND, PCI_COMMAND_IO,
+                  PCI_COMMAND_MASTER, PCI_COMMAND_MEMORY, PCI_ROM_ADDRESS)
 from .vm import VM
 
 __all__ = ["build_vm", "vm_stack", "guest_cpu", "guest_long_mode", "firmware_platform", "boot"]
@@ -295,12 +298,9 @@ def boot(vm: VM, platform) -> object:
 #: ``ahci_controller_setup`` (BAR5), src/hw/nvme.c ``nvme_controller_setup``
 #: (BAR0).  Both set ``pci->have_driver``, so optionrom_setup skips them.
 BLOCK_DRIVERS = [(0x0106, "ahci", 5), (0x0108, "nvme", 0)]
+#: include/hw/pci/pci_ids.h
 PCI_CLASS_DISPLAY_VGA = 0x0300
 PCI_CLASS_DISPLAY_OTHER = 0x0380
-PCI_ROM_ADDRESS = 0x30
-PCI_COMMAND = 0x04
-PCI_COMMAND_IO, PCI_COMMAND_MEMORY, PCI_COMMAND_MASTER = 0x1, 0x2, 0x4
-PCI_BRIDGE_CONTROL, PCI_BRIDGE_CTL_VGA = 0x3e, 0x08
 
 
 def _run_option_roms(vm: VM) -> None:
@@ -387,10 +387,10 @@ def _run_option_roms(vm: VM) -> None:
         for dev in devices:
             if dev.class_id != cls:
                 continue
-            lo = cfg(dev, 0x10 + 4 * bar, 4)
-            if lo & 1:
+            lo = cfg(dev, PCI_BASE_ADDRESS_0 + 4 * bar, 4)
+            if lo & PCI_BASE_ADDRESS_SPACE_IO:
                 continue                                  # an I/O BAR: refused
-            if lo & 0x4 and cfg(dev, 0x14 + 4 * bar, 4):
+            if lo & PCI_BASE_ADDRESS_MEM_TYPE_64 and cfg(dev, PCI_BASE_ADDRESS_0 + 4 * bar + 4, 4):
                 continue                                  # "Can not map memory bar over 4Gig"
             if ((lo & ~0xf) + 4 * MiB) & 0xffffffff < 20 * MiB:
                 continue                                  # not a valid address

@@ -35,15 +35,16 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from ..addr import GiB, KiB, MiB, PAGE_SIZE, align_up
+from ..addr import GiB, KiB, MiB, PAGE_SIZE, Range, align_up
 from ..errors import ConfigError
 from .memory import UINT64_SIZE, MemoryRegion
-from .pci import PCIBus, PCIDevice
+from .pci import (PCI_BAR_UNMAPPED, PCI_BASE_ADDRESS_MEM_TYPE_64, PCI_BASE_ADDRESS_SPACE_IO,
+                  PCI_COMMAND_MEMORY, PCIBridge, PCIBus, PCIDevice)
 from .vm import VM
 
 __all__ = ["MACHINES", "ram_split", "build_machine", "PAM_SEGMENTS", "MemoryLayout",
            "memory_layout", "PCI_HOLE64_SIZE_DEFAULT", "PCI_HOST_TYPE", "AMD_HT_START",
-           "AMD_HT_SIZE", "AMD_ABOVE_1TB_START",
+           "AMD_HT_SIZE", "AMD_ABOVE_1TB_START", "pci_hole64",
            "IO_APIC_DEFAULT_ADDRESS", "HPET_BASE", "APIC_DEFAULT_ADDRESS",
            "MCH_PCIEXBAR_DEFAULT", "BIOS_SIZE", "KVMVAPIC_ROM_SIZE"]
 
@@ -215,6 +216,52 @@ def memory_layout(machine: str, ram_size: int, *, stack, cpu_vendor: str, phys_b
             raise ConfigError(f"Address space limit {max_phys:#x} < {max_used:#x} phys-bits too "
                               f"low ({phys_bits})")
     return MemoryLayout(split, _pci_hole64_start(split), hole64_size, max_used, ht_reserved)
+
+
+def pci_hole64(vm: VM) -> Range:
+    """The host bridge's QOM properties ``pci-hole64-start`` and
+    ``pci-hole64-end`` as QEMU computes them whenever they are read (the
+    ACPI tables' 64-bit window in _CRS): hw/pci-host/q35.c
+    ``q35_host_get_pci_hole64_start_value``/``_end``, hw/pci-host/i440fx.c
+    ``i440fx_pcihost_get_pci_hole64_*`` (the same in v7.2.0 and v10.0.0).
+
+    The range of 64-bit memory BARs (and prefetchable bridge windows) above
+    4 GiB on the root bus (hw/pci/pci.c ``pci_bus_get_w64_range``, for
+    functions with memory decode on) gives start and end; with none, the
+    start is ``pc_pci_hole64_start()``; the end is at least start +
+    ``pci-hole64-size`` rounded up to 1 GiB.  Both fallbacks need
+    ``x-pci-hole64-fix``, off only for machine types <= 2.10
+    (hw/i386/pc.c pc_compat_2_10)."""
+    layout = vm.memory_layout
+    fix = vm.stack.machine_at_least(2, 11)
+    lo = hi = None
+    for dev in vm.root_bus.devices.values():
+        if not dev.command & PCI_COMMAND_MEMORY:
+            continue
+        spans = []
+        if isinstance(dev, PCIBridge):
+            base, limit = dev.window("pref")
+            spans.append((max(base, 1 << 32), limit))
+        for i, r in enumerate(dev.io_regions):
+            if r is None or not r.size or r.type & PCI_BASE_ADDRESS_SPACE_IO \
+                    or not r.type & PCI_BASE_ADDRESS_MEM_TYPE_64:
+                continue
+            addr = dev.bar_address(i, r.type, r.size)
+            if addr == PCI_BAR_UNMAPPED:
+                continue
+            spans.append((max(addr, 1 << 32), addr + r.size - 1))
+        for a, b in spans:
+            if b >= a:
+                lo = a if lo is None else min(lo, a)
+                hi = b if hi is None else max(hi, b)
+    start = lo or 0
+    if not start and fix:
+        start = layout.pci_hole64_start
+    end = 0 if hi is None else hi + 1
+    hole64_end = align_up(start + layout.pci_hole64_size, GiB)
+    if fix and end < hole64_end:
+        end = hole64_end
+    return Range.from_bounds(start, end)
 
 
 class PamMixin:
