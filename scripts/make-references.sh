@@ -40,3 +40,5 @@ cap --name q35-4G-hole64-1010G-amd -- -machine q35 -accel kvm -m 4G -nodefaults 
 cap --name pc-4G-hole64-1010G-amd -- -machine pc -accel kvm -m 4G -nodefaults -cpu qemu64,phys-bits=42 -global i440FX-pcihost.pci-hole64-size=1010G
 cap --name q35-4G-hole64-1010G-intel -- -machine q35 -accel kvm -m 4G -nodefaults -cpu qemu64,phys-bits=42,vendor=GenuineIntel -global q35-pcihost.pci-hole64-size=1010G
 cap --name q35-7.0-4G-hole64-1010G-amd -- -machine pc-q35-7.0 -accel kvm -m 4G -nodefaults -cpu qemu64,phys-bits=42 -global q35-pcihost.pci-hole64-size=1010G
+cap --name pc-512M-e1000e-rombar0 -- -machine pc -accel kvm -m 512M -nodefaults -device e1000e,id=nic0,rombar=0
+cap --name q35-512M-vga-rombar0-e1000e -- -machine q35 -accel kvm -m 512M -nodefaults -device VGA,id=vga0,rombar=0 -device e1000e,id=nic0

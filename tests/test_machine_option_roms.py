@@ -54,4 +54,5 @@ def test_references_cover_nic_roms_with_and_without_vga():
     names = {p.name for p in REFS}
     assert {"pc-512M-e1000e", "q35-512M-e1000e", "pc-512M-virtio-net", "q35-512M-virtio-net",
             "pc-512M-vga-e1000e", "q35-512M-vga-e1000e", "pc-512M-2nic", "q35-512M-2nic",
-            "pc-512M-vga", "q35-512M-bochs"} <= names
+            "pc-512M-vga", "q35-512M-bochs", "pc-512M-e1000e-rombar0",
+            "q35-512M-vga-rombar0-e1000e"} <= names

@@ -25,6 +25,7 @@ from ..addr import MiB, parse_size
 from ..errors import CommandLineError, ConfigError, SizeError
 from ..stack import Stack, make_stack
 from .config import DeviceSpec, QemuConfig
+from .devices import ROM_FILE_SIZES
 from .machine import (AMD_HT_SIZE, AMD_HT_START, KVMVAPIC_ROM_SIZE, PCI_HOST_TYPE,
                       build_machine, machine_reset, map_kvmvapic_rom, memory_layout)
 from .memory import MemoryRegion
@@ -61,6 +62,10 @@ OPTION_ROM_DEPLOYED_SIZE = {"vgabios-stdvga.bin": 0xa000, "vgabios-bochs-display
 OPTION_ROM_SIZES_FIRMWARE = "1.16.2"
 #: SeaBIOS src/config.h OPTION_ROM_ALIGN: ``rom_confirm`` rounds RomEnd up to it
 OPTION_ROM_ALIGN = 2048
+#: SeaBIOS ``rom_get_max()``, the top of the option-ROM area: the Debian 12
+#: build's "Space available for UMB: c2800-e8800" (pc) / "c2800-e8000" (q35)
+#: in data/references/pc-512M-edu and q35-512M-ivshmem-1M.
+ROM_MAX = {"pc": 0xe8800, "q35": 0xe8000}
 
 
 def guest_cpu(cfg: QemuConfig, stack: Stack) -> tuple[str, int]:
@@ -342,6 +347,20 @@ def _run_option_roms(vm: VM) -> None:
             size = size or 0
         state["rom_end"] += -(-size // OPTION_ROM_ALIGN) * OPTION_ROM_ALIGN
 
+    def deploy_file(name: str, dev) -> None:
+        """src/optionroms.c ``run_file_roms`` -> ``deploy_romfile``: the
+        whole file must fit below ``rom_get_max()`` ("WARNING - Unable to
+        allocate resource at deploy_romfile"; e.g. a 244 KiB efi-*.rom from
+        ``rombar=0`` never runs: data/references/pc-512M-e1000e-rombar0)."""
+        size = ROM_FILE_SIZES.get(name)
+        if size is None:
+            _note(vm, f"option ROM file {name!r} of {_who(dev)}: its size is not known; "
+                      f"taken as not deployed")
+            return
+        if state["rom_end"] + size > ROM_MAX[vm.machine]:
+            return
+        deploy(name, _who(dev))
+
     def cfg(dev, off, size, val=None):
         if val is None:
             return vm.cfg_read(dev.bus.number, dev.devfn, off, size)
@@ -380,7 +399,7 @@ def _run_option_roms(vm: VM) -> None:
                 deploy(d.rom_file.rsplit("/", 1)[-1], _who(d))
                 break
     for name, dev in _fw_cfg_roms(vm, "vgaroms/"):
-        deploy(name, _who(dev))
+        deploy_file(name, dev)
     # 2. device_hardware_setup -> block_setup: drivers claim their controllers
     driven = set()
     for cls, _driver, bar in BLOCK_DRIVERS:
@@ -409,7 +428,7 @@ def _run_option_roms(vm: VM) -> None:
             map_kvmvapic_rom(vm, state["rom_end"])
             state["rom_end"] += -(-KVMVAPIC_ROM_SIZE // OPTION_ROM_ALIGN) * OPTION_ROM_ALIGN
         else:
-            deploy(name, _who(dev))
+            deploy_file(name, dev)
 
 
 def _fw_cfg_roms(vm: VM, prefix: str) -> list:
