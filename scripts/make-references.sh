@@ -26,3 +26,19 @@ cap --name pc-6G-ivshmem-4G -- -machine pc -accel kvm -m 6G -nodefaults -object 
 cap --name q35-1G-multi -- -machine q35 -accel kvm -m 1G -nodefaults -device edu,id=edu0 -object memory-backend-ram,id=m0,size=16M -device ivshmem-plain,memdev=m0,id=ivs0 -device e1000e,id=nic0 -device nvme,serial=vfiolab0,id=nvme0 -device virtio-net-pci,id=vnet0 -device VGA,id=vga0
 cap --name pc-1G-multi -- -machine pc -accel kvm -m 1G -nodefaults -device edu,id=edu0 -object memory-backend-ram,id=m0,size=64M -device ivshmem-plain,memdev=m0,id=ivs0 -device e1000e,id=nic0 -device nvme,serial=vfiolab0,id=nvme0 -device virtio-net-pci,id=vnet0 -device bochs-display,id=disp0
 cap --name q35-1G-rootport -- -machine q35 -accel kvm -m 1G -nodefaults -device pcie-root-port,id=rp1,chassis=1,slot=1 -object memory-backend-ram,id=m0,size=64M -device ivshmem-plain,memdev=m0,id=ivs0,bus=rp1 -device pcie-root-port,id=rp2,chassis=2,slot=2
+cap --name pc-512M-e1000e -- -machine pc -accel kvm -m 512M -nodefaults -device e1000e,id=nic0
+cap --name q35-512M-e1000e -- -machine q35 -accel kvm -m 512M -nodefaults -device e1000e,id=nic0
+cap --name pc-512M-virtio-net -- -machine pc -accel kvm -m 512M -nodefaults -device virtio-net-pci,id=vnet0
+cap --name q35-512M-virtio-net -- -machine q35 -accel kvm -m 512M -nodefaults -device virtio-net-pci,id=vnet0
+cap --name pc-512M-vga -- -machine pc -accel kvm -m 512M -nodefaults -device VGA,id=vga0
+cap --name q35-512M-bochs -- -machine q35 -accel kvm -m 512M -nodefaults -device bochs-display,id=disp0
+cap --name pc-512M-vga-e1000e -- -machine pc -accel kvm -m 512M -nodefaults -device VGA,id=vga0 -device e1000e,id=nic0
+cap --name q35-512M-vga-e1000e -- -machine q35 -accel kvm -m 512M -nodefaults -device VGA,id=vga0 -device e1000e,id=nic0
+cap --name pc-512M-2nic -- -machine pc -accel kvm -m 512M -nodefaults -device e1000e,id=nic0 -device virtio-net-pci,id=vnet0
+cap --name q35-512M-2nic -- -machine q35 -accel kvm -m 512M -nodefaults -device e1000e,id=nic0 -device virtio-net-pci,id=vnet0
+cap --name q35-4G-hole64-1010G-amd -- -machine q35 -accel kvm -m 4G -nodefaults -cpu qemu64,phys-bits=42 -global q35-pcihost.pci-hole64-size=1010G
+cap --name pc-4G-hole64-1010G-amd -- -machine pc -accel kvm -m 4G -nodefaults -cpu qemu64,phys-bits=42 -global i440FX-pcihost.pci-hole64-size=1010G
+cap --name q35-4G-hole64-1010G-intel -- -machine q35 -accel kvm -m 4G -nodefaults -cpu qemu64,phys-bits=42,vendor=GenuineIntel -global q35-pcihost.pci-hole64-size=1010G
+cap --name q35-7.0-4G-hole64-1010G-amd -- -machine pc-q35-7.0 -accel kvm -m 4G -nodefaults -cpu qemu64,phys-bits=42 -global q35-pcihost.pci-hole64-size=1010G
+cap --name pc-512M-e1000e-rombar0 -- -machine pc -accel kvm -m 512M -nodefaults -device e1000e,id=nic0,rombar=0
+cap --name q35-512M-vga-rombar0-e1000e -- -machine q35 -accel kvm -m 512M -nodefaults -device VGA,id=vga0,rombar=0 -device e1000e,id=nic0

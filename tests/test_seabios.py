@@ -28,7 +28,6 @@ from pathlib import Path
 
 import pytest
 
-from vfiolab.addr import parse_size
 from vfiolab.errors import ConfigError, FirmwareError
 from vfiolab.model.firmware.seabios import (
     VERSIONS, FirmwarePlatform, cpu_phys_bits, mem64_limits, pam_segments, pci_setup,
@@ -471,13 +470,18 @@ def fake_from_info_pci(text: str) -> FakePci:
 
 
 def platform_from_meta(meta: dict) -> FirmwarePlatform:
-    args = meta["args"]
-    machine = args[args.index("-machine") + 1].split(",")[0]
-    ram = parse_size(args[args.index("-m") + 1], default_unit="M")
-    version = meta["seabios_version"].split("-")[0]
-    vendor = meta["host_cpu_vendor"]            # KVM: the host vendor string
-    assert meta.get("guest_cpu") in (None, "qemu64")
-    return platform(machine, ram, version=version, vendor=vendor, phys_bits=40)
+    """What QEMU told SeaBIOS in that run (RAM split and where RAM above
+    4 GiB sits, e820 reserved entries, CPU vendor and phys-bits), derived
+    from the command line as the model does (vfiolab.model.boot
+    ``firmware_platform``), for the capturing host's CPU."""
+    from vfiolab.inputs.cmdline import parse_qemu_args
+    from vfiolab.model.boot import build_vm, firmware_platform
+    from vfiolab.stack import make_stack
+    cfg = parse_qemu_args(meta["args"])
+    stack = make_stack(cpu_vendor=meta["host_cpu_vendor"], phys_bits=meta.get("host_phys_bits"),
+                       seabios=meta["seabios_version"].split("-")[0])
+    vm = build_vm(cfg, stack=stack, accel="kvm")
+    return firmware_platform(vm, cfg)
 
 
 def reference_dirs():

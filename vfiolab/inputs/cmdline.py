@@ -18,6 +18,7 @@ what is supported.
 from __future__ import annotations
 
 import json
+import re
 
 from ..addr import parse_size
 from ..errors import CommandLineError, SizeError, UnsupportedOption
@@ -30,7 +31,7 @@ IGNORED_WITH_ARG = {
     "accel", "display", "vga", "serial", "monitor", "qmp", "mon", "chardev", "name",
     "trace", "D", "d", "smp", "boot", "netdev", "drive", "rtc", "k", "uuid",
     "msg", "pidfile", "runas", "vnc", "spice", "audiodev", "parallel", "debugcon",
-    "icount", "overcommit", "sandbox", "L", "blockdev", "global",
+    "icount", "overcommit", "sandbox", "L", "blockdev",
 }
 #: Flag options that do not change the memory map.
 IGNORED_FLAGS = {"enable-kvm", "nographic", "S", "no-reboot", "no-shutdown",
@@ -38,7 +39,7 @@ IGNORED_FLAGS = {"enable-kvm", "nographic", "S", "no-reboot", "no-shutdown",
 #: Devices that are not PCI functions and do not change the guest-physical map here.
 NON_PCI_DEVICES = {"isa-debugcon", "isa-serial", "i8042", "usb-tablet", "usb-kbd",
                    "scsi-hd", "ide-hd", "ide-cd", "virtio-serial-port", "pvpanic"}
-SUPPORTED = sorted({"machine", "M", "m", "object", "device", "nodefaults", "cpu"}
+SUPPORTED = sorted({"machine", "M", "m", "object", "device", "nodefaults", "cpu", "global"}
                    | IGNORED_WITH_ARG | IGNORED_FLAGS)
 MACHINE_ALIASES = {"pc": "pc", "q35": "q35"}
 MEMORY_BACKENDS = ("memory-backend-ram", "memory-backend-file", "memory-backend-memfd")
@@ -198,6 +199,21 @@ def parse_qemu_args(args: list[str]) -> QemuConfig:
             d = split_opts(need(), "model", raw)
             cfg.cpu_model = d.pop("model", "qemu64")
             cfg.cpu_props = d
+            i += 2
+        elif opt == "global":
+            # softmmu/qdev-monitor.c qemu_global_option: "DRIVER.PROP=VALUE",
+            # else the "driver=,property=,value=" form; the model reads the
+            # ones it knows (e.g. q35-pcihost.pci-hole64-size) and no other
+            text = need()
+            m = re.match(r"^([^.=,]+)\.([^=,]+)=(.*)$", text)
+            if m:
+                driver, prop, value = m.groups()
+            else:
+                d = split_opts(text, None, raw)
+                driver, prop, value = d.get("driver"), d.get("property"), d.get("value")
+                if not driver or not prop or value is None:
+                    raise CommandLineError(f"-global {text!r}: expected DRIVER.PROPERTY=VALUE")
+            cfg.globals[(driver, prop)] = value
             i += 2
         elif opt == "enable-kvm":
             cfg.accel = "kvm"

@@ -21,30 +21,51 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ..errors import CommandLineError, ConfigError
+from ..addr import MiB, parse_size
+from ..errors import CommandLineError, ConfigError, SizeError
 from ..stack import Stack, make_stack
 from .config import DeviceSpec, QemuConfig
-from .machine import build_machine, machine_reset, map_kvmvapic_rom
+from .devices import ROM_FILE_SIZES
+from .machine import (AMD_HT_SIZE, AMD_HT_START, KVMVAPIC_ROM_SIZE, PCI_HOST_TYPE,
+                      build_machine, machine_reset, map_kvmvapic_rom, memory_layout)
 from .memory import MemoryRegion
+from .pci import (PCI_BASE_ADDRESS_0, PCI_BASE_ADDRESS_MEM_TYPE_64, PCI_BASE_ADDRESS_SPACE_IO,
+                  PCI_BRIDGE_CONTROL, PCI_BRIDGE_CTL_VGA, PCI_COMMAND, PCI_COMMAND_IO,
+                  PCI_COMMAND_MASTER, PCI_COMMAND_MEMORY, PCI_ROM_ADDRESS)
 from .vm import VM
 
-__all__ = ["build_vm", "vm_stack", "guest_cpu", "firmware_platform", "boot"]
+__all__ = ["build_vm", "vm_stack", "guest_cpu", "guest_long_mode", "firmware_platform", "boot"]
 
 #: QEMU target/i386/cpu.c: TCG_PHYS_ADDR_BITS, the phys-bits of qemu64 and
 #: the other named models unless host-phys-bits or phys-bits is set.
 DEFAULT_PHYS_BITS = 40
-#: QEMU hw/i386/pc.c: AMD_HT_START / AMD_HT_SIZE, the e820 hole reserved for
-#: AMD vCPUs with phys-bits >= 40 on machine types >= 7.1.
-AMD_HT_START = 0xfd00000000
-AMD_HT_SIZE = 0x300000000
+#: target/i386/cpu.c builtin_x86_defs (v7.2.0): the named models without
+#: long mode (no CPUID_EXT2_LM in FEAT_8000_0001_EDX), with their phys-bits
+#: (x86_cpu_realizefn: 36 with CPUID_PSE36 in FEAT_1_EDX, else 32).
+CPU_MODELS_32BIT = {"qemu32": 32, "kvm32": 36, "coreduo": 32, "486": 32, "pentium": 32,
+                    "pentium2": 36, "pentium3": 36, "athlon": 36, "n270": 32}
 
 
-#: How much of 0xc0000.. a VGA BIOS occupies once SeaVGABIOS has initialised:
-#: its image grows past the file size (the header's size byte is rewritten
-#: at init).  Measured in real runs (data/references/q35-1G-multi: stdvga,
-#: kvmvapic-rom at 0xcc000; pc-1G-multi: bochs-display, kvmvapic-rom at
-#: 0xc9000), for Debian's seabios 1.16.2 VGA BIOS files.
-VGA_BIOS_DEPLOYED_SIZE = {"vgabios-stdvga.bin": 0xc000, "vgabios-bochs-display.bin": 0x9000}
+#: How much of 0xc0000.. each option ROM keeps once it has run: SeaBIOS
+#: src/optionroms.c ``init_optionrom`` ends with ``rom_confirm(newrom->size *
+#: 512)``, the size byte the ROM left in its own header, so a ROM that grows
+#: (SeaVGABIOS) or shrinks (iPXE keeps a stub after moving itself to PMM
+#: memory) counts as that size.  Measured (where ``kvmvapic.bin``, the next
+#: ROM, lands) in real runs with Debian 12's seabios 1.16.2 and ipxe-qemu
+#: 1.0.0+git-20190125.36a4c85-5.1: data/references/pc-512M-vga (stdvga,
+#: kvmvapic at 0xca000), q35-512M-bochs (kvmvapic at 0xc7000),
+#: pc-512M-e1000e and pc-512M-virtio-net (ROM at 0xc0000, kvmvapic at
+#: 0xc1000), pc-512M-2nic (0xc0000, 0xc1000, kvmvapic at 0xc2000).
+OPTION_ROM_DEPLOYED_SIZE = {"vgabios-stdvga.bin": 0xa000, "vgabios-bochs-display.bin": 0x7000,
+                            "efi-e1000e.rom": 0x1000, "efi-virtio.rom": 0x1000}
+#: The stack those sizes were measured on (the ROM images are Debian 12's).
+OPTION_ROM_SIZES_FIRMWARE = "1.16.2"
+#: SeaBIOS src/config.h OPTION_ROM_ALIGN: ``rom_confirm`` rounds RomEnd up to it
+OPTION_ROM_ALIGN = 2048
+#: SeaBIOS ``rom_get_max()``, the top of the option-ROM area: the Debian 12
+#: build's "Space available for UMB: c2800-e8800" (pc) / "c2800-e8000" (q35)
+#: in data/references/pc-512M-edu and q35-512M-ivshmem-1M.
+ROM_MAX = {"pc": 0xe8800, "q35": 0xe8000}
 
 
 def guest_cpu(cfg: QemuConfig, stack: Stack) -> tuple[str, int]:
@@ -61,6 +82,12 @@ def guest_cpu(cfg: QemuConfig, stack: Stack) -> tuple[str, int]:
                                    else stack.cpu_vendor)
     else:
         vendor = cfg.cpu_props.get("vendor", stack.cpu_vendor)
+    if not guest_long_mode(cfg):
+        # x86_cpu_realizefn: a 32-bit CPU's phys-bits follow PSE36 and
+        # cannot be set
+        if "phys-bits" in cfg.cpu_props:
+            raise CommandLineError("-cpu phys-bits=: phys-bits is not user-configurable in 32 bit")
+        return vendor, CPU_MODELS_32BIT.get(cfg.cpu_model, 36)
     bits = DEFAULT_PHYS_BITS
     if cfg.cpu_model in ("host", "max") or cfg.cpu_props.get("host-phys-bits") == "on":
         bits = stack.host_phys_bits
@@ -70,6 +97,18 @@ def guest_cpu(cfg: QemuConfig, stack: Stack) -> tuple[str, int]:
         except ValueError:
             raise CommandLineError(f"-cpu phys-bits={cfg.cpu_props['phys-bits']!r} is not a number") from None
     return vendor, bits
+
+
+def guest_long_mode(cfg: QemuConfig) -> bool:
+    """Whether the vCPU has long mode (CPUID 0x80000001 EDX LM): not for
+    the 32-bit named models (:data:`CPU_MODELS_32BIT`) nor with ``lm=off``
+    (or ``-lm``); ``lm=on`` adds it."""
+    lm = cfg.cpu_props.get("lm")
+    if lm is not None:
+        return lm in ("on", "true", "yes")
+    if cfg.cpu_props.get("-lm") is not None:
+        return False
+    return cfg.cpu_model not in CPU_MODELS_32BIT
 
 
 def vm_stack(cfg: QemuConfig, stack: Stack | None = None, accel: str | None = None) -> Stack:
@@ -98,14 +137,20 @@ def build_vm(cfg: QemuConfig, *, stack: Stack | None = None, accel: str | None =
     ``-device vfio-pci,host=...``."""
     from .devices import create_device
     stack = vm_stack(cfg, stack, accel)
-    vm = build_machine(cfg.machine, cfg.ram_size, accel=stack.accel,
-                       max_ram_below_4g=None)
+    vendor, bits = guest_cpu(cfg, stack)
+    layout = memory_layout(cfg.machine, cfg.ram_size, stack=stack, cpu_vendor=vendor,
+                           phys_bits=bits, long_mode=guest_long_mode(cfg),
+                           pci_hole64_size=_pci_hole64_size(cfg))
+    vm = build_machine(cfg.machine, cfg.ram_size, accel=stack.accel, layout=layout)
     vm.stack = stack
     if vm.kvm is not None:
         # the KVM listener's memslot timing reads the QEMU release (kvm.py);
         # the machine built so far has only KVM as a listener, whose order
         # is the same either way
         vm.kvm.stack = stack
+    for (driver, prop), value in cfg.globals.items():
+        if (driver, prop) != (PCI_HOST_TYPE[cfg.machine], "pci-hole64-size"):
+            _note(vm, f"-global {driver}.{prop}={value}: not modelled, ignored")
     vm.config = cfg
     for oid, (qom, size, props) in cfg.memdevs.items():
         # host_memory_backend_memory_complete: one RAM region named by the id
@@ -148,6 +193,19 @@ def build_vm(cfg: QemuConfig, *, stack: Stack | None = None, accel: str | None =
         if reset is not None:
             reset()
     return vm
+
+
+def _pci_hole64_size(cfg: QemuConfig) -> int | None:
+    """``-global q35-pcihost.pci-hole64-size=`` / ``i440FX-pcihost...``
+    (include/hw/i386/pc.h PCI_HOST_PROP_PCI_HOLE64_SIZE, a size property:
+    bytes unless suffixed), None for the default."""
+    key = (PCI_HOST_TYPE[cfg.machine], "pci-hole64-size")
+    if key not in cfg.globals:
+        return None
+    try:
+        return parse_size(cfg.globals[key])
+    except SizeError as e:
+        raise CommandLineError(f"-global {key[0]}.{key[1]}: {e}") from None
 
 
 def _vfio_device(spec, props: dict, host_devices: dict):
@@ -214,14 +272,20 @@ def firmware_platform(vm: VM, cfg: QemuConfig):
     vendor, bits = guest_cpu(cfg, stack)
     reserved = []
     # hw/i386/pc.c pc_memory_init: AMD vCPUs with phys-bits >= 40 get the
-    # HyperTransport hole reserved in e820
-    if vendor == "AuthenticAMD" and bits >= 40:
+    # HyperTransport hole reserved in e820, on machine types >= 7.1
+    # (machine.memory_layout)
+    layout = getattr(vm, "memory_layout", None)
+    if layout is not None and layout.amd_ht_reserved:
         reserved.append((AMD_HT_START, AMD_HT_SIZE))
     split = vm.ram_split
+    # SeaBIOS src/fw/paravirt.c qemu_early_e820: RamSizeOver4G is the end
+    # of the highest RAM entry above 4 GiB minus 4 GiB (RAM moved to 1 TiB
+    # counts from 4 GiB too)
+    over_4g = split.above_4g_start + split.above_4g - (1 << 32) if split.above_4g else 0
     return FirmwarePlatform(machine=vm.machine, ram_size=split.below_4g,
-                            ram_size_over_4g=split.above_4g, e820_reserved=reserved,
+                            ram_size_over_4g=over_4g, e820_reserved=reserved,
                             reserved_memory_end=None, cpu_vendor=vendor, phys_bits=bits,
-                            version=stack.firmware_version)
+                            long_mode=guest_long_mode(cfg), version=stack.firmware_version)
 
 
 def boot(vm: VM, platform) -> object:
@@ -236,29 +300,169 @@ def boot(vm: VM, platform) -> object:
     return result
 
 
-#: SeaBIOS drivers that enable bus mastering on the controllers they drive
-#: (``pci_enable_busmaster`` in src/hw/ahci.c ``ahci_controller_setup`` and
-#: src/hw/nvme.c ``nvme_controller_setup``), by PCI class.
-BUSMASTER_DRIVER_CLASSES = {0x0106: "ahci", 0x0108: "nvme"}
+#: SeaBIOS block drivers that claim PCI controllers, in the order
+#: src/block.c ``block_setup`` runs them: (class, driver, the BAR it maps).
+#: Each maps its memory BAR (src/hw/pcidevice.c ``pci_enable_membar``:
+#: memory decode on, refused for a 64-bit BAR above 4 GiB) and then turns on
+#: bus mastering (``pci_enable_busmaster``) -- src/hw/ahci.c
+#: ``ahci_controller_setup`` (BAR5), src/hw/nvme.c ``nvme_controller_setup``
+#: (BAR0).  Both set ``pci->have_driver``, so optionrom_setup skips them.
+BLOCK_DRIVERS = [(0x0106, "ahci", 5), (0x0108, "nvme", 0)]
+#: include/hw/pci/pci_ids.h
+PCI_CLASS_DISPLAY_VGA = 0x0300
+PCI_CLASS_DISPLAY_OTHER = 0x0380
 
 
 def _run_option_roms(vm: VM) -> None:
     """What POST does between pci_setup and make_bios_readonly (SeaBIOS
-    src/post.c ``maininit``): block-device drivers start their controllers
-    (``device_hardware_setup``: bus mastering on), then option ROMs run
-    (``optionrom_setup``)."""
-    for dev in vm.pci_devices():
-        if dev.class_id in BUSMASTER_DRIVER_CLASSES:
-            cmd = vm.cfg_read(dev.bus.number, dev.devfn, 0x04, 2)
-            vm.cfg_write(dev.bus.number, dev.devfn, 0x04, cmd | 0x4, 2)
-    # option ROMs: the VGA BIOS of the first display device at 0xc0000
-    # (src/optionroms.c vgarom_setup: class VGA first, else any display),
-    # then kvmvapic.bin right after it (optionrom_setup, genroms/)
-    rom_end = 0xc0000
-    displays = [d for d in vm.pci_devices() if d.class_id in (0x0300, 0x0380)
-                and getattr(d, "rom_file", None)]
-    displays.sort(key=lambda d: d.class_id != 0x0300)
-    if displays:
-        rom = displays[0].rom_file.rsplit("/", 1)[-1]
-        rom_end += VGA_BIOS_DEPLOYED_SIZE.get(rom, 0)
-    map_kvmvapic_rom(vm, rom_end)
+    rel-1.16.2 src/post.c ``maininit``), with the config accesses a real run
+    makes (data/references/*/pci_cfg_write.log):
+
+    1. ``vgarom_setup`` (src/optionroms.c): the first VGA-class function that
+       decodes I/O and memory (``is_pci_vga``) has its ROM BAR mapped and
+       copied to 0xc0000 (``init_pcirom`` -> ``map_pcirom``); with none, the
+       first other-display function whose ROM maps (``try_setup_display_other``,
+       which also turns on its I/O and memory decode); then fw_cfg
+       ``vgaroms/`` files (a VGA device with ``rombar=0``).
+    2. ``device_hardware_setup``: the AHCI and NVMe drivers map their
+       memory BAR and turn on bus mastering (:data:`BLOCK_DRIVERS`).
+    3. ``optionrom_setup``: every other function, in SeaBIOS's device-list
+       order, except display functions and driven ones (``have_driver``),
+       goes through ``map_pcirom``: size the ROM BAR with 0xfffffffe, and if
+       there is a ROM, enable it at its address, copy it, restore the BAR;
+       without one, just restore.  Then the fw_cfg ``genroms/`` files in
+       name order (QEMU sorts fw_cfg files by name), among them QEMU's
+       ``kvmvapic.bin``, which asks QEMU to map ``kvmvapic-rom`` over itself
+       (hw/i386/kvmvapic.c).
+
+    Each ROM is placed at the end of the previous one (``rom_reserve``) and
+    keeps :data:`OPTION_ROM_DEPLOYED_SIZE` once run.
+    """
+    state = {"rom_end": 0xc0000}
+    # SeaBIOS's device list: pci_probe_devices walks bus 0, 1, ... in devfn order
+    devices = sorted(vm.pci_devices(), key=lambda d: (d.bus.number, d.devfn))
+
+    def deploy(name: str, who) -> None:
+        size = OPTION_ROM_DEPLOYED_SIZE.get(name)
+        if size is None or vm.stack.firmware_version != OPTION_ROM_SIZES_FIRMWARE:
+            _note(vm, f"option ROM {name!r} of {who}: its size after it runs is not known for "
+                      f"{vm.stack.firmware_text} (measured only for "
+                      f"{', '.join(sorted(OPTION_ROM_DEPLOYED_SIZE))} with seabios "
+                      f"{OPTION_ROM_SIZES_FIRMWARE}); ROMs after it may sit elsewhere in 0xc0000..")
+            size = size or 0
+        state["rom_end"] += -(-size // OPTION_ROM_ALIGN) * OPTION_ROM_ALIGN
+
+    def deploy_file(name: str, dev) -> None:
+        """src/optionroms.c ``run_file_roms`` -> ``deploy_romfile``: the
+        whole file must fit below ``rom_get_max()`` ("WARNING - Unable to
+        allocate resource at deploy_romfile"; e.g. a 244 KiB efi-*.rom from
+        ``rombar=0`` never runs: data/references/pc-512M-e1000e-rombar0)."""
+        size = ROM_FILE_SIZES.get(name)
+        if size is None:
+            _note(vm, f"option ROM file {name!r} of {_who(dev)}: its size is not known; "
+                      f"taken as not deployed")
+            return
+        if state["rom_end"] + size > ROM_MAX[vm.machine]:
+            return
+        deploy(name, _who(dev))
+
+    def cfg(dev, off, size, val=None):
+        if val is None:
+            return vm.cfg_read(dev.bus.number, dev.devfn, off, size)
+        vm.cfg_write(dev.bus.number, dev.devfn, off, val, size)
+        return None
+
+    def map_pcirom(dev) -> bool:
+        """src/optionroms.c ``map_pcirom``; True when a ROM was copied."""
+        if dev.header_type != 0:
+            return False                 # "Skipping non-normal pci device"
+        orig = cfg(dev, PCI_ROM_ADDRESS, 4)
+        cfg(dev, PCI_ROM_ADDRESS, 4, 0xfffffffe)          # ~PCI_ROM_ADDRESS_ENABLE
+        sz = cfg(dev, PCI_ROM_ADDRESS, 4)
+        orig &= ~1
+        rom_file = getattr(dev, "rom_file", None)
+        ok = (sz not in (0, 0xffffffff) and orig != sz
+              and (orig + 4 * MiB) & 0xffffffff >= 20 * MiB and rom_file is not None)
+        if ok:
+            cfg(dev, PCI_ROM_ADDRESS, 4, orig | 1)         # enable, then copy_rom
+        cfg(dev, PCI_ROM_ADDRESS, 4, orig)
+        if not ok and sz not in (0, 0xffffffff) and rom_file is None:
+            _note(vm, f"{_who(dev)} has a ROM BAR whose image the model does not know; "
+                      f"it is taken as holding no x86 option ROM")
+        return ok
+
+    # 1. vgarom_setup
+    vga = next((d for d in devices if d.class_id == PCI_CLASS_DISPLAY_VGA and _is_pci_vga(vm, d)),
+               None)
+    if vga is not None:
+        if map_pcirom(vga):
+            deploy(vga.rom_file.rsplit("/", 1)[-1], _who(vga))
+    else:
+        for d in devices:
+            if d.class_id == PCI_CLASS_DISPLAY_OTHER and map_pcirom(d):
+                cfg(d, PCI_COMMAND, 2, cfg(d, PCI_COMMAND, 2) | PCI_COMMAND_IO | PCI_COMMAND_MEMORY)
+                deploy(d.rom_file.rsplit("/", 1)[-1], _who(d))
+                break
+    for name, dev in _fw_cfg_roms(vm, "vgaroms/"):
+        deploy_file(name, dev)
+    # 2. device_hardware_setup -> block_setup: drivers claim their controllers
+    driven = set()
+    for cls, _driver, bar in BLOCK_DRIVERS:
+        for dev in devices:
+            if dev.class_id != cls:
+                continue
+            lo = cfg(dev, PCI_BASE_ADDRESS_0 + 4 * bar, 4)
+            if lo & PCI_BASE_ADDRESS_SPACE_IO:
+                continue                                  # an I/O BAR: refused
+            if lo & PCI_BASE_ADDRESS_MEM_TYPE_64 and cfg(dev, PCI_BASE_ADDRESS_0 + 4 * bar + 4, 4):
+                continue                                  # "Can not map memory bar over 4Gig"
+            if ((lo & ~0xf) + 4 * MiB) & 0xffffffff < 20 * MiB:
+                continue                                  # not a valid address
+            cfg(dev, PCI_COMMAND, 2, cfg(dev, PCI_COMMAND, 2) | PCI_COMMAND_MEMORY)
+            cfg(dev, PCI_COMMAND, 2, cfg(dev, PCI_COMMAND, 2) | PCI_COMMAND_MASTER)
+            driven.add(id(dev))
+    # 3. optionrom_setup: PCI ROMs, then genroms/ (kvmvapic.bin among them)
+    for dev in devices:
+        if dev.class_id in (PCI_CLASS_DISPLAY_VGA, PCI_CLASS_DISPLAY_OTHER) or id(dev) in driven:
+            continue
+        if map_pcirom(dev):
+            deploy(dev.rom_file.rsplit("/", 1)[-1], _who(dev))
+    genroms = _fw_cfg_roms(vm, "genroms/") + [("kvmvapic.bin", None)]
+    for name, dev in sorted(genroms, key=lambda item: item[0]):
+        if dev is None:
+            map_kvmvapic_rom(vm, state["rom_end"])
+            state["rom_end"] += -(-KVMVAPIC_ROM_SIZE // OPTION_ROM_ALIGN) * OPTION_ROM_ALIGN
+        else:
+            deploy_file(name, dev)
+
+
+def _fw_cfg_roms(vm: VM, prefix: str) -> list:
+    """The ROMs devices with ``rombar=0`` hand to the firmware through fw_cfg
+    (hw/pci/pci.c ``pci_add_option_rom``: ``vgaroms/`` or ``genroms/``)."""
+    return [(d.fw_cfg_rom[len(prefix):], d) for d in vm.pci_devices()
+            if (getattr(d, "fw_cfg_rom", None) or "").startswith(prefix)]
+
+
+def _is_pci_vga(vm: VM, dev) -> bool:
+    """src/optionroms.c ``is_pci_vga``: VGA class, I/O and memory decode on,
+    and VGA forwarding enabled in every bridge above it."""
+    cmd = vm.cfg_read(dev.bus.number, dev.devfn, PCI_COMMAND, 2)
+    if not (cmd & PCI_COMMAND_IO and cmd & PCI_COMMAND_MEMORY):
+        return False
+    bridge = getattr(dev.bus, "parent_dev", None)
+    while bridge is not None:
+        ctl = vm.cfg_read(bridge.bus.number, bridge.devfn, PCI_BRIDGE_CONTROL, 1)
+        if not ctl & PCI_BRIDGE_CTL_VGA:
+            return False
+        bridge = getattr(bridge.bus, "parent_dev", None)
+    return True
+
+
+def _who(dev) -> str:
+    return f"-device {dev.type_name}" + (f",id={dev.qdev_id}" if dev.qdev_id else "")
+
+
+def _note(vm: VM, text: str) -> None:
+    """Say what the prediction could not know (shown with the stack's notes)."""
+    if text not in vm.stack.notes:
+        vm.stack = replace(vm.stack, notes=vm.stack.notes + (text,))

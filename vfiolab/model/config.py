@@ -41,3 +41,6 @@ class QemuConfig:
     args: list = field(default_factory=list)
     #: ISA devices that add I/O ports: (type, props)
     isa_devices: list = field(default_factory=list)
+    #: ``-global DRIVER.PROPERTY=VALUE`` (or ``driver=,property=,value=``):
+    #: (driver, property) -> value, the last one given winning as in QEMU
+    globals: dict = field(default_factory=dict)

@@ -35,13 +35,16 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from ..addr import GiB, KiB, MiB, PAGE_SIZE, align_up
+from ..addr import GiB, KiB, MiB, PAGE_SIZE, Range, align_up
 from ..errors import ConfigError
 from .memory import UINT64_SIZE, MemoryRegion
-from .pci import PCIBus, PCIDevice
+from .pci import (PCI_BAR_UNMAPPED, PCI_BASE_ADDRESS_MEM_TYPE_64, PCI_BASE_ADDRESS_SPACE_IO,
+                  PCI_COMMAND_MEMORY, PCIBridge, PCIBus, PCIDevice)
 from .vm import VM
 
-__all__ = ["MACHINES", "ram_split", "build_machine", "PAM_SEGMENTS",
+__all__ = ["MACHINES", "ram_split", "build_machine", "PAM_SEGMENTS", "MemoryLayout",
+           "memory_layout", "PCI_HOLE64_SIZE_DEFAULT", "PCI_HOST_TYPE", "AMD_HT_START",
+           "AMD_HT_SIZE", "AMD_ABOVE_1TB_START", "pci_hole64",
            "IO_APIC_DEFAULT_ADDRESS", "HPET_BASE", "APIC_DEFAULT_ADDRESS",
            "MCH_PCIEXBAR_DEFAULT", "BIOS_SIZE", "KVMVAPIC_ROM_SIZE"]
 
@@ -53,6 +56,20 @@ HPET_LEN = 0x400
 APIC_DEFAULT_ADDRESS = 0xfee00000          # target/i386/cpu.h
 APIC_SPACE_SIZE = 0x100000
 MCH_PCIEXBAR_DEFAULT = 0xb0000000          # include/hw/pci-host/q35.h
+# include/hw/pci-host/q35.h MCH_HOST_BRIDGE_PCIEXBAR_*: enable bit, address
+# masks (ADMSK = Q35_MASK(64, 35, 28), 128ADMSK = 1 << 26, 64ADMSK = 1 << 25)
+# and the LENGTH field (bits 2:1)
+PCIEXBAREN = 0x1
+PCIEXBAR_ADMSK = 0xff << 28
+PCIEXBAR_128ADMSK = 1 << 26
+PCIEXBAR_64ADMSK = 1 << 25
+PCIEXBAR_LENGTH_MASK = 0x3 << 1
+PCIEXBAR_LENGTH_RVD = 0x3 << 1
+#: LENGTH field -> (window size, address bits decoded besides ADMSK),
+#: hw/pci-host/q35.c mch_update_pciexbar
+PCIEXBAR_LENGTHS = {0x0 << 1: (256 * MiB, 0),
+                    0x1 << 1: (128 * MiB, PCIEXBAR_128ADMSK | PCIEXBAR_64ADMSK),
+                    0x2 << 1: (64 * MiB, PCIEXBAR_64ADMSK)}
 ICH9_CC_SIZE = 16 * KiB                    # RCRB, include/hw/southbridge/ich9.h
 PC_ROM_MIN_VGA = 0xc0000                   # include/hw/i386/pc.h
 PC_ROM_SIZE = 128 * KiB
@@ -98,6 +115,153 @@ def ram_split(machine: str, ram_size: int, max_ram_below_4g: int | None = None) 
     if ram_size >= lowmem:
         return RamSplit(lowmem, ram_size - lowmem)
     return RamSplit(ram_size, 0)
+
+
+#: ``pci-hole64-size`` of the host bridge when not set with ``-global``:
+#: q35 ``Q35_PCI_HOST_HOLE64_SIZE_DEFAULT`` (1 << 35, hw/pci-host/q35.c),
+#: i440fx ``I440FX_PCI_HOST_HOLE64_SIZE_DEFAULT`` (1 << 31,
+#: include/hw/pci-host/i440fx.h); the same from v7.2.0 to v10.0.0.
+PCI_HOLE64_SIZE_DEFAULT = {"q35": 1 << 35, "pc": 1 << 31}
+#: the QOM type that owns that property (``-global TYPE.pci-hole64-size=``):
+#: TYPE_Q35_HOST_DEVICE, TYPE_I440FX_PCI_HOST_BRIDGE
+PCI_HOST_TYPE = {"q35": "q35-pcihost", "pc": "i440FX-pcihost"}
+#: hw/i386/pc.c: the AMD HyperTransport range below 1 TiB and where RAM above
+#: 4 GiB moves to when it would reach it
+AMD_HT_START = 0xfd00000000
+AMD_HT_END = 0xffffffffff
+AMD_ABOVE_1TB_START = AMD_HT_END + 1
+AMD_HT_SIZE = AMD_ABOVE_1TB_START - AMD_HT_START
+
+
+@dataclass(frozen=True)
+class MemoryLayout:
+    """What ``pc_memory_init`` decides before it maps RAM (hw/i386/pc.c).
+
+    ``split`` has the final ``above_4g_mem_start``; ``pci_hole64_start`` is
+    ``pc_pci_hole64_start()`` and ``pci_hole64_size`` the host bridge's
+    ``pci-hole64-size``; ``max_used_gpa`` is ``pc_max_used_gpa()``, the
+    address the phys-bits check compares with; ``amd_ht_reserved``: the e820
+    RESERVED entry for the HyperTransport range was added.
+
+    The 64-bit hole is no memory region (``info mtree`` has none): QEMU
+    keeps only these numbers, and the host bridge's QOM properties
+    ``pci-hole64-start``/``-end`` that the ACPI tables read."""
+
+    split: RamSplit
+    pci_hole64_start: int
+    pci_hole64_size: int
+    max_used_gpa: int
+    amd_ht_reserved: bool = False
+
+
+def _pci_hole64_start(split: RamSplit) -> int:
+    """hw/i386/pc.c ``pc_pci_hole64_start`` (v7.2.0-v10.0.0) for a machine
+    without CXL, SGX EPC or memory hotplug (``-m maxmem=`` is refused by the
+    command-line reader): the end of RAM above 4 GiB (``pc_above_4g_end``,
+    ``above_4g_mem_start`` + ``above_4g_mem_size``, the start being 4 GiB
+    even when there is no RAM above it), rounded up to 1 GiB."""
+    return align_up(split.above_4g_start + split.above_4g, GiB)
+
+
+def _max_used_gpa(stack, split: RamSplit, hole64_size: int, phys_bits: int,
+                  long_mode: bool) -> int:
+    """hw/i386/pc.c ``pc_max_used_gpa``.
+
+    Up to QEMU 8.1: a CPU with phys-bits <= 32 gives ``2^phys_bits - 1``,
+    any other the end of the 64-bit hole.  From QEMU 8.2 (commit cf0386509e
+    "hw/i386/pc: improve physical address space bound check for 32-bit x86
+    systems"): a CPU with long mode (CPUID 0x80000001 EDX LM) gives the end
+    of the 64-bit hole; without, machine types <= 8.1
+    (``broken_32bit_mem_addr_check``) keep ``2^phys_bits - 1`` and newer
+    ones the end of RAM above 4 GiB minus 1 (no memory hotplug here)."""
+    hole_end = _pci_hole64_start(split) + hole64_size - 1
+    if not stack.qemu_at_least(8, 2):
+        return (1 << phys_bits) - 1 if phys_bits <= 32 else hole_end
+    if long_mode:
+        return hole_end
+    if not stack.machine_at_least(8, 2):
+        return (1 << phys_bits) - 1
+    return split.above_4g_start + split.above_4g - 1
+
+
+def memory_layout(machine: str, ram_size: int, *, stack, cpu_vendor: str, phys_bits: int,
+                  long_mode: bool = True, pci_hole64_size: int | None = None,
+                  max_ram_below_4g: int | None = None) -> MemoryLayout:
+    """The start of RAM above 4 GiB, the 64-bit hole and the phys-bits check
+    of hw/i386/pc.c ``pc_memory_init``, for ``stack`` (its QEMU release and
+    machine type):
+
+    * AMD vCPUs on machine types >= 7.1 (``enforce_amd_1tb_hole``, false for
+      pc-i440fx-7.0/pc-q35-7.0 and older; commits 8504f12945 and b3e6982b41,
+      QEMU 7.1): if ``pc_max_used_gpa`` with RAM above 4 GiB at 4 GiB reaches
+      AMD_HT_START (0xfd00000000), RAM above 4 GiB moves to 1 TiB; with
+      phys-bits >= 40 the HyperTransport range goes into e820 as RESERVED.
+    * Then (commit 1caab5cf86, QEMU 7.1) QEMU refuses to start when
+      ``2^phys_bits - 1 < pc_max_used_gpa``, with "Address space limit 0x%lx
+      < 0x%lx phys-bits too low (%u)"; here a :class:`ConfigError` with that
+      text.
+    """
+    split = ram_split(machine, ram_size, max_ram_below_4g)
+    hole64_size = PCI_HOLE64_SIZE_DEFAULT[machine] if pci_hole64_size is None else pci_hole64_size
+    ht_reserved = False
+    enforce_amd_1tb_hole = stack.qemu_at_least(7, 1) and stack.machine_at_least(7, 1)
+    if cpu_vendor == "AuthenticAMD" and enforce_amd_1tb_hole:
+        if _max_used_gpa(stack, split, hole64_size, phys_bits, long_mode) >= AMD_HT_START:
+            split = RamSplit(split.below_4g, split.above_4g, AMD_ABOVE_1TB_START)
+        ht_reserved = phys_bits >= 40
+    max_used = _max_used_gpa(stack, split, hole64_size, phys_bits, long_mode)
+    if stack.qemu_at_least(7, 1):
+        max_phys = (1 << phys_bits) - 1
+        if max_phys < max_used:
+            raise ConfigError(f"Address space limit {max_phys:#x} < {max_used:#x} phys-bits too "
+                              f"low ({phys_bits})")
+    return MemoryLayout(split, _pci_hole64_start(split), hole64_size, max_used, ht_reserved)
+
+
+def pci_hole64(vm: VM) -> Range:
+    """The host bridge's QOM properties ``pci-hole64-start`` and
+    ``pci-hole64-end`` as QEMU computes them whenever they are read (the
+    ACPI tables' 64-bit window in _CRS): hw/pci-host/q35.c
+    ``q35_host_get_pci_hole64_start_value``/``_end``, hw/pci-host/i440fx.c
+    ``i440fx_pcihost_get_pci_hole64_*`` (the same in v7.2.0 and v10.0.0).
+
+    The range of 64-bit memory BARs (and prefetchable bridge windows) above
+    4 GiB on the root bus (hw/pci/pci.c ``pci_bus_get_w64_range``, for
+    functions with memory decode on) gives start and end; with none, the
+    start is ``pc_pci_hole64_start()``; the end is at least start +
+    ``pci-hole64-size`` rounded up to 1 GiB.  Both fallbacks need
+    ``x-pci-hole64-fix``, off only for machine types <= 2.10
+    (hw/i386/pc.c pc_compat_2_10)."""
+    layout = vm.memory_layout
+    fix = vm.stack.machine_at_least(2, 11)
+    lo = hi = None
+    for dev in vm.root_bus.devices.values():
+        if not dev.command & PCI_COMMAND_MEMORY:
+            continue
+        spans = []
+        if isinstance(dev, PCIBridge):
+            base, limit = dev.window("pref")
+            spans.append((max(base, 1 << 32), limit))
+        for i, r in enumerate(dev.io_regions):
+            if r is None or not r.size or r.type & PCI_BASE_ADDRESS_SPACE_IO \
+                    or not r.type & PCI_BASE_ADDRESS_MEM_TYPE_64:
+                continue
+            addr = dev.bar_address(i, r.type, r.size)
+            if addr == PCI_BAR_UNMAPPED:
+                continue
+            spans.append((max(addr, 1 << 32), addr + r.size - 1))
+        for a, b in spans:
+            if b >= a:
+                lo = a if lo is None else min(lo, a)
+                hi = b if hi is None else max(hi, b)
+    start = lo or 0
+    if not start and fix:
+        start = layout.pci_hole64_start
+    end = 0 if hi is None else hi + 1
+    hole64_end = align_up(start + layout.pci_hole64_size, GiB)
+    if fix and end < hole64_end:
+        end = hole64_end
+    return Range.from_bounds(start, end)
 
 
 class PamMixin:
@@ -157,13 +321,23 @@ class MchMixin(PamMixin):
         struct.pack_into("<Q", self.config, self.PCIEXBAR, MCH_PCIEXBAR_DEFAULT)
 
     def update_pciexbar(self) -> None:
+        """QEMU hw/pci-host/q35.c ``mch_update_pciexbar`` (unchanged v7.2.0 to
+        v10.0.0) with the masks of include/hw/pci-host/q35.h: the base is
+        ``PCIEXBAR & (ADMSK | extra)`` where ``ADMSK`` = bits 35:28 and the
+        extra bits are QEMU's own, not Intel's: 128 MiB adds bits 26 and 25
+        (``128ADMSK | 64ADMSK``), 64 MiB adds bit 25 (``64ADMSK``); bit 27
+        is never decoded.  The reserved LENGTH (bits 2:1 = 3) is a guest
+        error ("Q35: Reserved PCIEXBAR LENGTH") that leaves the current
+        mapping as it is."""
         v = struct.unpack_from("<Q", self.config, self.PCIEXBAR)[0]
-        enable = v & 1
-        length = {0: 256 * MiB, 1: 128 * MiB, 2: 64 * MiB}.get((v >> 1) & 3)
-        if length is None:
-            return                          # reserved length: ignored with a log
-        mask = {256 * MiB: 0xff << 28, 128 * MiB: 0x1ff << 27, 64 * MiB: 0x3ff << 26}[length]
-        base = v & mask
+        enable = v & PCIEXBAREN
+        field = v & PCIEXBAR_LENGTH_MASK
+        if field == PCIEXBAR_LENGTH_RVD:
+            self.vm.emit({"op": "guest_error", "device": "mch",
+                          "message": "Q35: Reserved PCIEXBAR LENGTH", "pciexbar": v})
+            return
+        length, extra = PCIEXBAR_LENGTHS[field]
+        base = v & (PCIEXBAR_ADMSK | extra)
         sysmem = self.vm.system_memory
         with self.vm.memory.transaction():
             if self.mmcfg_mapped:
@@ -310,18 +484,23 @@ def _chipset_class(type_name: str, mixin: type | None) -> type[PCIDevice]:
 
 
 def build_machine(machine: str, ram_size: int, *, accel: str = "kvm",
-                  max_ram_below_4g: int | None = None) -> VM:
+                  max_ram_below_4g: int | None = None,
+                  layout: MemoryLayout | None = None) -> VM:
     """Build the VM's memory map and chipset as ``pc_init1``/``pc_q35_init`` do.
 
     The order of construction follows QEMU's (RAM, firmware, host bridge,
     PAM, chipset functions, interrupt controllers), which decides the
-    subregion order among equal priorities.
+    subregion order among equal priorities.  ``layout`` (from
+    :func:`memory_layout`, which needs the stack and the CPU) says where RAM
+    above 4 GiB goes; without it, at 4 GiB.
     """
     if machine not in MACHINES:
         raise ConfigError(f"unknown machine {machine!r}; supported: pc, q35")
     vm = VM(machine, ram_size, accel=accel)
-    split = ram_split(machine, ram_size, max_ram_below_4g)
+    split = layout.split if layout is not None else ram_split(machine, ram_size, max_ram_below_4g)
     vm.ram_split = split
+    #: hw/i386/pc.c pc_memory_init's decisions (None when built without a stack)
+    vm.memory_layout = layout
     vm.ecam_base = None
     vm.ecam_size = 0
     sysmem = vm.system_memory
