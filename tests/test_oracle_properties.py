@@ -73,7 +73,10 @@ def test_seabios_oracle_matches_real_captures(ref_dir):
             if b.type != "io" and b.address is not None:
                 assert where[(d.bdf, b.bar)] == b.address, (d.bdf, b.bar)
                 checked += 1
-    assert checked
+    if not checked:
+        # the pci-hole64 / AMD 1 TiB captures have only the chipset's I/O BARs:
+        # they check the machine's memory layout (test_machine_memory_layout.py)
+        pytest.skip(f"{ref.name}: no memory BAR to place")
 
 
 #: QEMU 7.2 device facts (the oracle's input, not the model's):
