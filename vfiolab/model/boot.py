@@ -199,13 +199,31 @@ def _parse_devfn(addr: str, spec) -> int:
     return slot << 3 | fn
 
 
+def check_firmware(cfg: QemuConfig, stack: Stack) -> None:
+    """The command line's firmware must be the stack's: a pflash pair or an
+    OVMF ``-bios`` image is OVMF; no firmware option (QEMU loads
+    bios-256k.bin, hw/i386/x86.c ``x86_bios_rom_init``) or ``-bios bios*.bin``
+    is SeaBIOS.  A mismatch is refused, never answered with the other
+    firmware's placement."""
+    kind = cfg.firmware_kind
+    if kind == "unknown":
+        raise ConfigError(f"-bios {cfg.bios}: a firmware image the model does not know "
+                          "(it knows SeaBIOS bios*.bin and OVMF*.fd)")
+    if kind == "ovmf" and stack.firmware != "ovmf":
+        what = "pflash drives" if cfg.pflash else f"-bios {cfg.bios}"
+        raise ConfigError(f"the command line boots OVMF ({what}) but the stack's firmware is "
+                          f"{stack.firmware_text}: pass --firmware ovmf-2022.11 or "
+                          f"--firmware ovmf-2025.02 (firmware='ovmf-VERSION')")
+    if kind in (None, "seabios") and stack.firmware == "ovmf":
+        raise ConfigError(f"the stack's firmware is {stack.firmware_text} but the command line "
+                          "has no OVMF flash (-drive if=pflash,... or -bios OVMF.fd): QEMU would "
+                          "run SeaBIOS; add the pflash drives or pass --firmware seabios")
+
+
 def firmware_platform(vm: VM, cfg: QemuConfig):
     """What the firmware of ``vm.stack`` learns from fw_cfg and CPUID for this VM."""
-    from .firmware.seabios import FirmwarePlatform
     stack = vm.stack
-    if stack.firmware != "seabios":
-        raise ConfigError(f"firmware {stack.firmware_text}: OVMF's BAR placement is not "
-                          f"modelled yet; vfiolab models SeaBIOS 1.16.2, 1.16.3 and 1.17.0")
+    check_firmware(cfg, stack)
     vendor, bits = guest_cpu(cfg, stack)
     reserved = []
     # hw/i386/pc.c pc_memory_init: AMD vCPUs with phys-bits >= 40 get the
@@ -213,19 +231,69 @@ def firmware_platform(vm: VM, cfg: QemuConfig):
     if vendor == "AuthenticAMD" and bits >= 40:
         reserved.append((AMD_HT_START, AMD_HT_SIZE))
     split = vm.ram_split
+    if stack.firmware == "ovmf":
+        from .firmware.ovmf import OvmfPlatform
+        return OvmfPlatform(machine=vm.machine, low_memory=split.below_4g,
+                            ram_end=(1 << 32) + split.above_4g, e820_reserved=reserved,
+                            reserved_memory_end=None,
+                            pci_mmio64_mb=_fw_cfg_uint32(cfg, "opt/ovmf/X-PciMmio64Mb"),
+                            cpu_vendor=vendor, phys_bits=bits,
+                            guest_phys_bits=_guest_phys_bits(cfg),
+                            page1g=_page1g(cfg), version=stack.firmware_version)
+    from .firmware.seabios import FirmwarePlatform
     return FirmwarePlatform(machine=vm.machine, ram_size=split.below_4g,
                             ram_size_over_4g=split.above_4g, e820_reserved=reserved,
                             reserved_memory_end=None, cpu_vendor=vendor, phys_bits=bits,
                             version=stack.firmware_version)
 
 
+def _fw_cfg_uint32(cfg: QemuConfig, name: str) -> int | None:
+    """OvmfPkg/Library/QemuFwCfgSimpleParserLib ``QemuFwCfgParseUint32``:
+    decimal, or hex with 0x; anything else makes OVMF ignore the knob."""
+    text = cfg.fw_cfg.get(name)
+    if text is None:
+        return None
+    try:
+        return int(text, 16) if text.lower().startswith("0x") else int(text, 10)
+    except ValueError:
+        raise ConfigError(f"-fw_cfg name={name},string={text!r}: not a number "
+                          "(OVMF would ignore it)") from None
+
+
+def _page1g(cfg: QemuConfig) -> bool:
+    """CPUID 0x80000001 EDX bit 26 (1 GiB pages): ``pdpe1gb`` on the -cpu
+    line; qemu64 and the other TCG defaults have it off, ``host``/``max``
+    pass the host's (assumed on)."""
+    v = cfg.cpu_props.get("pdpe1gb")
+    if v is not None:
+        return v in ("on", "true", "yes")
+    if "+pdpe1gb" in cfg.cpu_props or any(k == "+pdpe1gb" for k in cfg.cpu_props):
+        return True
+    return cfg.cpu_model in ("host", "max")
+
+
+def _guest_phys_bits(cfg: QemuConfig) -> int:
+    """CPUID 0x80000008 EAX[23:16]: ``guest-phys-bits=`` (QEMU >= 9.0); 0
+    when not given (TCG and the references here)."""
+    v = cfg.cpu_props.get("guest-phys-bits")
+    try:
+        return int(v) if v is not None else 0
+    except ValueError:
+        raise ConfigError(f"-cpu guest-phys-bits={v!r} is not a number") from None
+
+
 def boot(vm: VM, platform) -> object:
-    """Steps 2-4: SeaBIOS's PCI set-up, option ROMs, final PAM state."""
-    from .firmware import seabios
+    """Steps 2-4: the firmware's PCI set-up (SeaBIOS: then option ROMs and
+    the final PAM state; OVMF: :mod:`vfiolab.model.firmware.ovmf`)."""
     log: list = []
     machine_reset(vm)
-    result = seabios.pci_setup(vm, platform, log,
-                               before_readonly=lambda: _run_option_roms(vm))
+    if vm.stack.firmware == "ovmf":
+        from .firmware import ovmf
+        result = ovmf.pci_setup(vm, platform, log)
+    else:
+        from .firmware import seabios
+        result = seabios.pci_setup(vm, platform, log,
+                                   before_readonly=lambda: _run_option_roms(vm))
     vm.firmware = result
     vm.firmware_log = log
     return result
