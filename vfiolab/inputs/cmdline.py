@@ -18,6 +18,7 @@ what is supported.
 from __future__ import annotations
 
 import json
+import os
 
 from ..addr import parse_size
 from ..errors import CommandLineError, SizeError, UnsupportedOption
@@ -274,6 +275,12 @@ def parse_qemu_args(args: list[str]) -> QemuConfig:
                            "readonly": ro in (True, "on", "true", "yes"),
                            "format": bd.get("driver"), "from": "blockdev"})
     cfg.pflash.sort(key=lambda f: f["unit"])
+    for f in cfg.pflash:
+        # QEMU sizes each flash device from its image (pflash_cfi01 realize)
+        try:
+            f["size"] = os.path.getsize(f["file"]) if f.get("file") else None
+        except OSError:
+            f["size"] = None
     if cfg.pflash and cfg.bios is not None:
         raise CommandLineError("-bios and a pflash drive together: QEMU refuses "
                                "(hw/i386/pc_sysfw.c: 'pflash and -bios are mutually exclusive')")

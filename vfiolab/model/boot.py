@@ -72,6 +72,39 @@ def guest_cpu(cfg: QemuConfig, stack: Stack) -> tuple[str, int]:
     return vendor, bits
 
 
+#: Sizes of the flash images Debian's ``ovmf`` packages ship (2022.11-6+deb12u2
+#: and 2025.02-8+deb13u1 alike, measured on the files), by file name: used
+#: when the command line's image cannot be read.
+KNOWN_FLASH_IMAGES = {
+    "OVMF_CODE_4M.fd": 0x37c000, "OVMF_CODE_4M.secboot.fd": 0x37c000,
+    "OVMF_CODE_4M.ms.fd": 0x37c000, "OVMF_VARS_4M.fd": 0x84000,
+    "OVMF_VARS_4M.ms.fd": 0x84000, "OVMF_VARS_4M.snakeoil.fd": 0x84000,
+}
+
+
+def pflash_sizes(cfg: QemuConfig) -> list[int] | None:
+    """The size of each flash unit (QEMU sizes the device from its image:
+    hw/block/pflash_cfi01.c, ``blk_getlength``): ``size`` when the front end
+    read it from the file, else the known Debian image of that name."""
+    if not cfg.pflash:
+        return None
+    units = {f["unit"]: f for f in cfg.pflash}
+    if 0 not in units:
+        raise ConfigError("pflash unit 1 without unit 0: QEMU maps no flash "
+                          "(hw/i386/pc_sysfw.c pc_system_flash_map stops at the first gap)")
+    sizes = []
+    for unit in sorted(units):
+        f = units[unit]
+        size = f.get("size")
+        if size is None:
+            size = KNOWN_FLASH_IMAGES.get(str(f.get("file") or "").rsplit("/", 1)[-1])
+        if size is None:
+            raise ConfigError(f"pflash unit {unit} ({f.get('file')}): its size is unknown "
+                              "(the file is not readable here and not a Debian OVMF image name)")
+        sizes.append(size)
+    return sizes
+
+
 def vm_stack(cfg: QemuConfig, stack: Stack | None = None, accel: str | None = None) -> Stack:
     """The stack this VM is predicted for: ``stack`` (default: the
     :data:`~vfiolab.stack.DEFAULT_STACK` preset with an assumed host CPU)
@@ -98,8 +131,10 @@ def build_vm(cfg: QemuConfig, *, stack: Stack | None = None, accel: str | None =
     ``-device vfio-pci,host=...``."""
     from .devices import create_device
     stack = vm_stack(cfg, stack, accel)
+    check_firmware(cfg, stack)
     vm = build_machine(cfg.machine, cfg.ram_size, accel=stack.accel,
-                       max_ram_below_4g=None)
+                       max_ram_below_4g=None, pflash=pflash_sizes(cfg),
+                       isa_bios_alias=stack.machine_at_least(9, 1))
     vm.stack = stack
     vm.config = cfg
     for oid, (qom, size, props) in cfg.memdevs.items():

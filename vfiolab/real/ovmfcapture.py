@@ -22,9 +22,10 @@ Usage::
         --qemu-binary /usr/bin/qemu-system-x86_64 --firmware-dir DIR -- ARGS
 
 ARGS must hold the pflash pair (``-drive if=pflash,...``); the string
-``@FW@`` in ARGS is replaced by ``--firmware-dir`` and ``@VARS@`` by a
-fresh copy of ``DIR/OVMF_VARS_4M.fd``.  ``command.txt`` keeps the
-placeholders.
+``@FW@`` in ARGS is replaced by ``--firmware-dir`` and ``@TMP@`` by the
+run's temporary folder, which holds a fresh copy of ``DIR/OVMF_VARS_4M.fd``
+under the same name (so ``@TMP@/OVMF_VARS_4M.fd`` is the vars unit).
+``command.txt`` keeps the placeholders.
 """
 
 from __future__ import annotations
@@ -53,9 +54,8 @@ def capture_ovmf(args: list[str], out_dir, *, qemu: str, firmware_dir: str,
     out.mkdir(parents=True, exist_ok=True)
     fw = str(Path(firmware_dir).resolve())
     with QemuRun(f"OVMF capture {out.name}", timeout=timeout, prefix="vfiolab-ovmf-") as run:
-        vars_copy = run.path("vars.fd")
-        shutil.copyfile(Path(fw) / "OVMF_VARS_4M.fd", vars_copy)
-        real_args = [a.replace("@FW@", fw).replace("@VARS@", vars_copy) for a in args]
+        shutil.copyfile(Path(fw) / "OVMF_VARS_4M.fd", run.path("OVMF_VARS_4M.fd"))
+        real_args = [a.replace("@FW@", fw).replace("@TMP@", run.tmp) for a in args]
         serial = run.path("serial.log")
         sock = run.path("qmp.sock")
         argv = [qemu, *real_args, "-L", fw, "-qmp", f"unix:{sock},server=on,wait=off",

@@ -58,6 +58,7 @@ MCH_PCIEXBAR_LOW, MCH_PCIEXBAR_HIGH, MCH_PCIEXBAR_EN = 0x60, 0x64, 1
 #: ICH9 LPC PMBASE / ACPI_CNTL (OvmfPkg PlatformInitLib Platform.c
 #: ``PlatformMiscInitialization``: PMBASE 0x600, ``ICH9_PMBASE_VALUE``)
 ICH9_PMBASE, ICH9_ACPI_CNTL, ICH9_PMBASE_VALUE, ICH9_ACPI_CNTL_ACPI_EN = 0x40, 0x44, 0x600, 0x80
+ICH9_RCBA, ICH9_ROOT_COMPLEX_BASE = 0xF0, 0xFED1C000
 #: PIIX4 PM: PMBA 0x40, PMREGMISC 0x80 (same function, ``PIIX4_PMBA_VALUE`` 0xB000)
 PIIX4_PMBA, PIIX4_PMREGMISC, PIIX4_PMBA_VALUE = 0x40, 0x80, 0xB000
 
@@ -355,7 +356,7 @@ def _aperture(bridge: _Node) -> None:
 
 
 class _Dev:
-    __slots__ = ("bus", "devfn", "vendor", "header", "bars", "children", "sec", "sub",
+    __slots__ = ("bus_reserve", "device_id", "bus", "devfn", "vendor", "header", "bars", "children", "sec", "sub",
                  "decodes", "padding", "rom_size", "parent", "pcie_cap", "class_code")
 
     def __init__(self, bus, devfn):
@@ -413,6 +414,9 @@ class _Ovmf:
             lpc = 0x1f << 3
             self.w(0, lpc, ICH9_PMBASE, ICH9_PMBASE_VALUE, 4)
             self.w(0, lpc, ICH9_ACPI_CNTL, self.r(0, lpc, ICH9_ACPI_CNTL, 1) | ICH9_ACPI_CNTL_ACPI_EN, 1)
+            # the root-complex register block (ICH9_RCBA 0xF0:
+            # ICH9_ROOT_COMPLEX_BASE 0xFED1C000 | enable)
+            self.w(0, lpc, ICH9_RCBA, ICH9_ROOT_COMPLEX_BASE | 1, 4)
         else:
             pm = (1 << 3) | 3
             if self.r(0, pm, 0, 2) != 0xffff:
@@ -505,6 +509,7 @@ class _Ovmf:
             hp = True
         if not hp:
             return
+        d.bus_reserve = 0
         default_io, default_mem, default_pref = self.p.version < "2025.02", True, True
         io_size = 512 if self.p.version < "2025.02" else 0x1000
         if d.vendor == 0x1b36:
@@ -512,6 +517,10 @@ class _Ovmf:
             while cap and self.r(b, f, cap + 3, 1) != 1:
                 cap = self.find_cap(b, f, PCI_CAP_ID_VNDR, cap)
             if cap:
+                # (a) bus numbers: 0 and all ones mean none
+                bus_res = self.r(b, f, cap + RES_RESERVE_BUS_RES, 4)
+                if bus_res not in (0, 0xffffffff):
+                    d.bus_reserve = bus_res
                 io = self.r(b, f, cap + RES_RESERVE_IO, 4) | self.r(b, f, cap + RES_RESERVE_IO + 4, 4) << 32
                 mem = self.r(b, f, cap + RES_RESERVE_MEM, 4)
                 p32 = self.r(b, f, cap + 20, 4)
@@ -554,6 +563,7 @@ class _Ovmf:
                     continue
                 d = _Dev(bus, devfn)
                 d.vendor = vid
+                d.device_id = self.r(bus, devfn, 2, 2)
                 d.parent = parent
                 d.header = self.r(bus, devfn, 0x0e, 1)
                 d.class_code = self.r(bus, devfn, 0x0a, 2)
@@ -579,6 +589,10 @@ class _Ovmf:
                     self.parse_bars(d)
                     self.hotplug_padding(d)
                     d.children = self.scan(d.sec, d)
+                    # PciEnumerator.c PciScanBus: a bus-number padding
+                    # (ACPI_ADDRESS_SPACE_TYPE_BUS from GetResourcePadding)
+                    # is added to the subordinate bus
+                    self.max_bus += getattr(d, "bus_reserve", 0)
                     d.sub = self.max_bus
                     self.w(bus, devfn, 0x1a, d.sub, 1)
                 else:
@@ -791,7 +805,7 @@ class _Ovmf:
         # PlatformBootManagerLib BdsPlatform.c connects every PCI device with
         # EFI_PCI_DEVICE_ENABLE = IO | MEMORY | BUS_MASTER)
         for d in all_devs:
-            if d in self.rejected or d.bus == 0 and d.devfn == 0:
+            if d in self.rejected:
                 continue
             if any(p in self.rejected for p in self._ancestors(d)):
                 continue
@@ -799,7 +813,29 @@ class _Ovmf:
             self.w(d.bus, d.devfn, 0x04, cmd | 0x7, 2)
         for u in self.res.unassigned:
             self.res.notes.append(u.text())
+        self.vbe_shim(all_devs)
         return self.res
+
+    #: OvmfPkg/QemuVideoDxe/Driver.c gQemuVideoCardList entries of the
+    #: Bochs variants (the ones that get the VBE shim): VGA/bochs-display,
+    #: qxl-vga, virtio-vga
+    BOCHS_CARDS = {(0x1234, 0x1111), (0x1b36, 0x0100), (0x1af4, 0x1050)}
+
+    def vbe_shim(self, devs) -> None:
+        """2022.11 only: QemuVideoDxe ``InstallVbeShim`` (VbeShim.c) for a
+        Bochs-type card: PAM1 low nibble read+write to copy the shim to
+        0xC0000, then read-only ((Pam1 & ~BIT1) | BIT0), so 0xC0000-0xC3FFF
+        ends as read-only RAM.  The shim was removed before 2025.02 (edk2
+        commit ab069d5801 "OvmfPkg/QemuVideoDxe: purge VbeShim")."""
+        if self.p.version >= "2025.02":
+            return
+        if not any((d.vendor, d.device_id) in self.BOCHS_CARDS and d not in self.rejected
+                   for d in devs):
+            return
+        pam1 = 0x91 if self.p.machine == "q35" else 0x5a     # MCH_PAM1 / PIIX4_PAM1
+        v = self.r(0, 0, pam1, 1)
+        self.w(0, 0, pam1, v | 0x3, 1)
+        self.w(0, 0, pam1, (v & ~0x2) | 0x1, 1)
 
     def _ancestors(self, d):
         p = d.parent
