@@ -783,19 +783,24 @@ class _Ovmf:
             if not progress:
                 break
         if self.res.rejected:
-            # What PciBusDxe's source does next is to program everyone else
-            # (PciLib.c: the allocation loop starts again without the rejected
-            # device).  Real runs do not get there: Debian's OVMF 2022.11 and
-            # 2025.02, with a 64-bit BAR that fits neither window, never reach
-            # the boot manager and leave every BAR of every function
-            # unprogrammed (data/ovmf/q35-1G-pb39-ivshmem-64G-*: query-pci
-            # after 225 s of TCG).  The model follows the real runs.
+            # Read from the source, PciLib.c PciHostBridgeResourceAllocator
+            # would reject the largest consumer and allocate again without
+            # it.  Real runs end otherwise: Debian's OVMF 2022.11 and 2025.02
+            # with a 64-bit BAR that fits neither window leave every BAR of
+            # every function unprogrammed and print nothing on the serial
+            # console, the vCPU halted in an idle loop (HLT=1, the same RIP
+            # over time): the PCI bus driver gave up, so not even the ISA
+            # serial port behind the LPC bridge got a driver
+            # (data/ovmf/q35-1G-pb39-ivshmem-64G-*: query-pci after 225 s of
+            # TCG; `info registers` after 90 s).  Which branch gives up is not
+            # traced; the model follows the real runs.
             self.res.stopped = True
             for u in self.res.unassigned:
                 self.res.notes.append(u.text())
             self.res.notes.append(
-                f"OVMF {self.p.version} stops before the boot manager (the VM 'hangs at "
-                "start' with nothing on the console): no BAR of any function is assigned")
+                f"OVMF {self.p.version} gives up on PCI: no BAR of any function is assigned and "
+                "nothing appears on the console (the VM seems to hang at start; observed on "
+                "real runs)")
             return self.res
         for t, base in placed.items():
             self.res.root[t] = (base, nodes[t].length, nodes[t].alignment)
