@@ -181,3 +181,21 @@ def test_ovmf_stack_without_pflash_is_refused():
 def test_unknown_bios_is_refused():
     with pytest.raises(ConfigError, match="does not know"):
         predict(["-machine", "q35", "-bios", "/x/coreboot.rom"], firmware="seabios-1.16.2")
+
+
+def test_smallest_knobs_make_the_real_firmware_assign_everything():
+    """For the 256 GiB BAR that does not fit (q35-1G-pb40-ivshmem-256G), the
+    model's smallest knobs are X-PciMmio64Mb=262144 and phys-bits=41 with
+    pdpe1gb; both, applied to real QEMU + OVMF 2025.02, reach the boot
+    manager with every BAR assigned (the references ...-X256G-... and
+    ...-pb41-1g-..., checked BAR by BAR by test_every_bar)."""
+    pred = _predict(DATA / "q35-1G-pb40-ivshmem-256G-2025.02-qemu10.0")
+    knobs = pred.vm.firmware.knobs
+    assert knobs[0].startswith("-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=262144 ")
+    assert knobs[1].startswith("-cpu ...,phys-bits=41,pdpe1gb=on ")
+    for name in ("q35-1G-pb40-ivshmem-256G-X256G-2025.02-qemu10.0",
+                 "q35-1G-pb41-1g-ivshmem-256G-2025.02-qemu10.0"):
+        meta = _meta(DATA / name)
+        assert meta["boot_manager_reached"]
+        real = parse_info_pci((DATA / name / "info_pci.txt").read_text())
+        assert all(b.address is not None for d in real for b in d.bars if b.bar != 6)

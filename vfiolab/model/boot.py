@@ -274,7 +274,8 @@ def firmware_platform(vm: VM, cfg: QemuConfig):
                             pci_mmio64_mb=_fw_cfg_uint32(cfg, "opt/ovmf/X-PciMmio64Mb"),
                             cpu_vendor=vendor, phys_bits=bits,
                             guest_phys_bits=_guest_phys_bits(cfg),
-                            page1g=_page1g(cfg), version=stack.firmware_version)
+                            page1g=_page1g(cfg), version=stack.firmware_version,
+                            amd_ht_hole=(AMD_HT_START, AMD_HT_SIZE))
     from .firmware.seabios import FirmwarePlatform
     return FirmwarePlatform(machine=vm.machine, ram_size=split.below_4g,
                             ram_size_over_4g=split.above_4g, e820_reserved=reserved,

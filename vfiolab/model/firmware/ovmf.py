@@ -100,6 +100,9 @@ class OvmfPlatform:
     page1g: bool = False
     la57: bool = False
     version: str = "2022.11"
+    #: (start, size) of the e820 hole QEMU reserves for AMD vCPUs with
+    #: phys-bits >= 40 (hw/i386/pc.c), for trying other phys-bits
+    amd_ht_hole: tuple | None = None
 
 
 @dataclass
@@ -275,6 +278,8 @@ class OvmfResult:
     rejected: list = field(default_factory=list)
     #: the firmware stops before the boot manager (observed; see ``run``)
     stopped: bool = False
+    #: the smallest knob settings that make everything fit (``smallest_knobs``)
+    knobs: list = field(default_factory=list)
     notes: list = field(default_factory=list)
     log: list = field(default_factory=list)
 
@@ -545,8 +550,9 @@ class _Ovmf:
             d.padding.append((IO16, io_size, None))
         if default_mem:
             d.padding.append((MEM32, 2 * MiB, None))
-        if default_pref and self.ap.mem64_size > 32 * GiB:
-            d.padding.append((PMEM64, 1 << ((self.ap.mem64_size >> 8) - 1).bit_length(), None))
+        if default_pref:
+            # sized from the 64-bit window when the resource map is built
+            d.padding.append((PMEM64, "scaled", None))
 
     def scan(self, bus: int, parent) -> list:
         """PciEnumerator.c ``PciScanBus``: devices 0-31, function 0-7 when
@@ -619,6 +625,11 @@ class _Ovmf:
                         _insert(nodes[t], sub[t])
         if owner is not None and not is_root:
             for typ, length, _ in owner.padding:
+                if length == "scaled":
+                    # PciHotPlugInit.c: PcdPciMmio64Size / 256 when over 32 GiB
+                    if self.ap.mem64_size <= 32 * GiB:
+                        continue
+                    length = 1 << ((self.ap.mem64_size >> 8) - 1).bit_length()
                 _insert(nodes[typ], _Node(owner, None, length, length - 1, typ, "padding"))
         # DegradeResource: 64-bit BARs are fixed (IncompatiblePciDeviceSupportDxe),
         # so the option-ROM degradation never applies
@@ -677,6 +688,69 @@ class _Ovmf:
                 used.append((addr, addr + max(n.length, 1)))
                 placed[best] = addr
         return placed, failed
+
+    def try_allocate(self):
+        """One pass of PciLib.c ``PciHostBridgeResourceAllocator``: build the
+        resource map of the root bridge and let the host bridge place it."""
+        root_decodes = {IO16, MEM32, PMEM32}
+        if self.ap.mem64_size:
+            root_decodes |= {MEM64, PMEM64}
+        nodes = {t: _Node(None, t, 0, 0xfff if t == IO16 else 0xfffff, t, bridge=True)
+                 for t in TYPES}
+        if self.max_rom:
+            # PciLib.c PciHostBridgeResourceAllocator: one MEM32 range of
+            # the largest option ROM for the root bridge, shared by all
+            # devices' ROMs while they are read (GetMaxOptionRomSize)
+            _insert(nodes[MEM32], _Node(None, None, self.max_rom, self.max_rom - 1, OPROM))
+        self.create_map(None, self.root_devs, nodes, root_decodes, True)
+        placed, failed = self.allocate_root(nodes)
+        return nodes, placed, failed
+
+    def fits_with(self, platform: OvmfPlatform) -> bool:
+        """Would every request fit with ``platform`` instead (same devices)?"""
+        saved, saved_rej = self.ap, self.rejected
+        try:
+            self.ap, self.rejected = platform_apertures(platform), set()
+            return not self.try_allocate()[2]
+        finally:
+            self.ap, self.rejected = saved, saved_rej
+
+    def smallest_knobs(self) -> list[str]:
+        """The smallest setting of each knob that makes everything fit,
+        found by running the same allocation with the knob changed:
+        ``opt/ovmf/X-PciMmio64Mb`` (powers of two, the window must end
+        inside the vCPU's phys-bits to be reachable) and ``phys-bits`` (with
+        ``pdpe1gb=on`` above 40, as ``PlatformAddressWidthFromCpuid`` caps
+        the width at 40 without 1 GiB pages)."""
+        from dataclasses import replace
+        p, out = self.p, []
+        for k in range(0, 15):
+            size = GiB << k
+            if size <= self.ap.mem64_size:
+                continue
+            q = replace(p, pci_mmio64_mb=size >> 20)
+            ap = platform_apertures(q)
+            if ap.mem64_base + ap.mem64_size > (1 << p.phys_bits):
+                break
+            if self.fits_with(q):
+                out.append(f"-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string={size >> 20} "
+                           f"(a {fmt_size(size)} window at {fmt_hex(ap.mem64_base)})")
+                break
+        for bits in range(36, 53):
+            reserved = [r for r in p.e820_reserved if r != p.amd_ht_hole]
+            if p.amd_ht_hole and p.cpu_vendor == "AuthenticAMD" and bits >= 40:
+                reserved.append(p.amd_ht_hole)
+            q = replace(p, phys_bits=bits, page1g=p.page1g or bits > 40, e820_reserved=reserved)
+            ap = platform_apertures(q)
+            if ap.phys_bits is None or ap.mem64_size <= self.ap.mem64_size:
+                continue
+            if self.fits_with(q):
+                extra = ",pdpe1gb=on" if q.page1g and not p.page1g else ""
+                out.append(f"-cpu ...,phys-bits={bits}{extra} (a {fmt_size(ap.mem64_size)} "
+                           f"window at {fmt_hex(ap.mem64_base)}; under KVM no more than the "
+                           "host's phys-bits)")
+                break
+        return out
 
     def max_consumer(self, node: _Node):
         """PciResourceSupport.c ``GetMaxResourceConsumerDevice``: the largest
@@ -750,20 +824,10 @@ class _Ovmf:
                 all_devs.append(d)
                 walk(d.children)
         walk(root_devs)
-        root_decodes = {IO16, MEM32, PMEM32}
-        if self.ap.mem64_size:
-            root_decodes |= {MEM64, PMEM64}
         max_rom = max((d.rom_size for d in all_devs), default=0)
+        self.root_devs, self.max_rom = root_devs, max_rom
         while True:
-            nodes = {t: _Node(None, t, 0, 0xfff if t == IO16 else 0xfffff, t, bridge=True)
-                     for t in TYPES}
-            if max_rom:
-                # PciLib.c PciHostBridgeResourceAllocator: one MEM32 range of
-                # the largest option ROM for the root bridge, shared by all
-                # devices' ROMs while they are read (GetMaxOptionRomSize)
-                _insert(nodes[MEM32], _Node(None, None, max_rom, max_rom - 1, OPROM))
-            self.create_map(None, root_devs, nodes, root_decodes, True)
-            placed, failed = self.allocate_root(nodes)
+            nodes, placed, failed = self.try_allocate()
             if not failed:
                 break
             # PciLib.c PciHostBridgeAdjustAllocation: reject the largest
@@ -797,6 +861,9 @@ class _Ovmf:
             self.res.stopped = True
             for u in self.res.unassigned:
                 self.res.notes.append(u.text())
+            self.res.knobs = self.smallest_knobs()
+            for k in self.res.knobs:
+                self.res.notes.append(f"smallest change that makes everything fit: {k}")
             self.res.notes.append(
                 f"OVMF {self.p.version} gives up on PCI: no BAR of any function is assigned and "
                 "nothing appears on the console (the VM seems to hang at start; observed on "
