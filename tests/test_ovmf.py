@@ -199,3 +199,12 @@ def test_smallest_knobs_make_the_real_firmware_assign_everything():
         assert meta["boot_manager_reached"]
         real = parse_info_pci((DATA / name / "info_pci.txt").read_text())
         assert all(b.address is not None for d in real for b in d.bars if b.bar != 6)
+
+
+def test_interrupt_lines(pair):
+    """``IRQ n, pin X`` of every function as real OVMF left it
+    (BdsPlatform.c SetPciIntLine; nothing when PCI set-up gave up)."""
+    ref, real, pred = pair
+    want = {d.bdf: (d.irq, d.pin) for d in real}
+    got = {d.bdf: (d.irq, d.pin) for d in parse_info_pci(pred.info_pci())}
+    assert got == want

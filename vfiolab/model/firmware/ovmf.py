@@ -886,7 +886,40 @@ class _Ovmf:
         for u in self.res.unassigned:
             self.res.notes.append(u.text())
         self.vbe_shim(all_devs)
+        self.pci_acpi_init(all_devs)
         return self.res
+
+    #: PlatformBootManagerLib/BdsPlatform.c ``PciHostIrqs`` (both tags)
+    PCI_HOST_IRQS = (0x0a, 0x0a, 0x0b, 0x0b)
+
+    def pci_acpi_init(self, devs) -> None:
+        """BdsPlatform.c ``PciAcpiInitialization``: the PIRQ routing
+        registers (PIIX 00:01.0 0x60-0x63; ICH9 00:1f.0 0x60-0x63 and
+        0x68-0x6b) from ``PciHostIrqs``, then ``SetPciIntLine`` for every
+        function with an interrupt pin: index = pin - 1 + the sum of the
+        device numbers from the root down, minus 1 on i440fx, minus the
+        root slot on q35 when it is above 24, modulo 4."""
+        irqs = self.PCI_HOST_IRQS
+        if self.p.machine == "q35":
+            for i, reg in enumerate((0x60, 0x61, 0x62, 0x63, 0x68, 0x69, 0x6a, 0x6b)):
+                self.w(0, 0x1f << 3, reg, irqs[i % 4], 1)
+        else:
+            for i, reg in enumerate((0x60, 0x61, 0x62, 0x63)):
+                self.w(0, 1 << 3, reg, irqs[i], 1)
+        for d in devs:
+            if d in self.rejected or any(a in self.rejected for a in self._ancestors(d)):
+                continue
+            pin = self.r(d.bus, d.devfn, 0x3d, 1)
+            if not pin:
+                continue
+            path = [d, *self._ancestors(d)][::-1]
+            idx = pin - 1 + sum(x.devfn >> 3 for x in path)
+            root_slot = path[0].devfn >> 3
+            if self.p.machine == "pc":
+                idx -= 1
+            elif root_slot > 24:
+                idx -= root_slot
+            self.w(d.bus, d.devfn, 0x3c, irqs[idx % 4], 1)
 
     #: OvmfPkg/QemuVideoDxe/Driver.c gQemuVideoCardList entries of the
     #: Bochs variants (the ones that get the VBE shim): VGA/bochs-display,
