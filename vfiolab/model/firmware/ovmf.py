@@ -431,8 +431,7 @@ class _Ovmf:
     # --- DXE: enumeration -------------------------------------------------------------
     def _bar_probe(self, bus, devfn, off):
         """PciEnumeratorSupport.c ``BarExisted``: save, write all ones, read,
-        restore (decode off around it: ``PciIoDevice`` probing runs with the
-        command register cleared)."""
+        restore (the command register is still 0 from reset)."""
         orig = self.r(bus, devfn, off, 4)
         self.w(bus, devfn, off, 0xffffffff, 4)
         val = self.r(bus, devfn, off, 4)
@@ -446,8 +445,6 @@ class _Ovmf:
         IncompatiblePciDeviceSupportDxe marks every 64-bit BAR as fixed
         64-bit (never degraded for an option ROM)."""
         b, f = d.bus, d.devfn
-        cmd = self.r(b, f, 0x04, 2)
-        self.w(b, f, 0x04, cmd & ~0x7, 2)
         nbars = 2 if d.is_bridge else 6
         i = 0
         while i < nbars:
@@ -490,7 +487,6 @@ class _Ovmf:
         self.w(b, f, rom_off, orig, 4)
         if v & 0xfffff800:
             d.rom_size = (~(v & 0xfffff800) + 1) & 0xffffffff
-        self.w(b, f, 0x04, cmd, 2)
 
     def hotplug_padding(self, d: _Dev) -> None:
         """PciBusDxe asks OvmfPkg/PciHotPlugInitDxe ``GetResourcePadding`` for
@@ -795,19 +791,20 @@ class _Ovmf:
         if n.length == 0:
             return
         w = self.res.windows.setdefault(d.name, {})
+        # PciResourceSupport.c ProgramPpbApperture, in its order and widths
         if n.type == IO16:
-            self.w(b, f, 0x1c, (base >> 8) & 0xf0, 1)
-            self.w(b, f, 0x1d, (limit >> 8) & 0xf0, 1)
-            self.w(b, f, 0x30, base >> 16, 2)
-            self.w(b, f, 0x32, limit >> 16, 2)
+            self.w(b, f, 0x1c, (base >> 8) & 0xff, 1)
+            self.w(b, f, 0x30, (base >> 16) & 0xffff, 2)
+            self.w(b, f, 0x1d, (limit >> 8) & 0xff, 1)
+            self.w(b, f, 0x32, (limit >> 16) & 0xffff, 2)
             w["io"] = (base, limit)
         elif n.type == MEM32:
-            self.w(b, f, 0x20, (base >> 16) & 0xfff0, 2)
-            self.w(b, f, 0x22, (limit >> 16) & 0xfff0, 2)
+            self.w(b, f, 0x20, (base >> 16) & 0xffff, 2)
+            self.w(b, f, 0x22, (limit >> 16) & 0xffff, 2)
             w["mem"] = (base, limit)
         else:
-            self.w(b, f, 0x24, (base >> 16) & 0xfff0, 2)
-            self.w(b, f, 0x26, (limit >> 16) & 0xfff0, 2)
+            self.w(b, f, 0x24, (base >> 16) & 0xffff, 2)
+            self.w(b, f, 0x26, (limit >> 16) & 0xffff, 2)
             self.w(b, f, 0x28, base >> 32, 4)
             self.w(b, f, 0x2c, limit >> 32, 4)
             w["pref"] = (base, limit)
