@@ -42,3 +42,6 @@ cap q35-1G-pb40-ivshmem-256G-2025.02-qemu10.0 $Q100 2025.02 -machine q35 -accel 
 # the smallest knobs the model computes for q35-1G-pb40-ivshmem-256G-2025.02-qemu10.0, applied
 cap q35-1G-pb40-ivshmem-256G-X256G-2025.02-qemu10.0 $Q100 2025.02 -machine q35 -accel tcg -cpu qemu64,phys-bits=40 -m 1G -nodefaults $PF -fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=262144 -object memory-backend-ram,id=m0,size=256G,reserve=off -device ivshmem-plain,memdev=m0,id=ivs0 -device edu,id=edu0
 cap q35-1G-pb41-1g-ivshmem-256G-2025.02-qemu10.0 $Q100 2025.02 -machine q35 -accel tcg -cpu qemu64,phys-bits=41,pdpe1gb=on -m 1G -nodefaults $PF -object memory-backend-ram,id=m0,size=256G,reserve=off -device ivshmem-plain,memdev=m0,id=ivs0 -device edu,id=edu0
+# -bios OVMF.fd (the combined image, no flash): Debian's /usr/share/ovmf/OVMF.fd
+cap q35-1G-bios-rootport-2022.11-qemu7.2 $Q72 2022.11 -machine q35 -accel tcg -cpu qemu64,phys-bits=40 -m 1G -nodefaults -bios @FW@/../../ovmf-2022.11/usr/share/ovmf/OVMF.fd $RP
+cap pc-1G-bios-2025.02-qemu10.0 $Q100 2025.02 -machine pc -accel tcg -cpu qemu64,phys-bits=40 -m 1G -nodefaults -bios @FW@/../../ovmf-2025.02/usr/share/ovmf/OVMF.fd -object memory-backend-ram,id=m0,size=64M -device ivshmem-plain,memdev=m0,id=ivs0 -device edu,id=edu0

@@ -208,3 +208,10 @@ def test_interrupt_lines(pair):
     want = {d.bdf: (d.irq, d.pin) for d in real}
     got = {d.bdf: (d.irq, d.pin) for d in parse_info_pci(pred.info_pci())}
     assert got == want
+
+
+def test_bios_ovmf_image_recorded():
+    cfg = parse_qemu_args(["-machine", "q35", "-bios", "/usr/share/ovmf/OVMF.fd"])
+    assert cfg.firmware_kind == "ovmf" and cfg.pflash == []
+    with pytest.raises(ConfigError, match="--firmware ovmf-2022.11"):
+        predict(["-machine", "q35", "-bios", "/nonexistent/OVMF.fd"], firmware="seabios-1.16.2")

@@ -275,6 +275,11 @@ def parse_qemu_args(args: list[str]) -> QemuConfig:
                            "readonly": ro in (True, "on", "true", "yes"),
                            "format": bd.get("driver"), "from": "blockdev"})
     cfg.pflash.sort(key=lambda f: f["unit"])
+    if cfg.bios is not None:
+        try:
+            cfg.bios_size = os.path.getsize(cfg.bios)
+        except OSError:
+            cfg.bios_size = None
     for f in cfg.pflash:
         # QEMU sizes each flash device from its image (pflash_cfi01 realize)
         try:

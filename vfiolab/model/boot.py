@@ -79,7 +79,29 @@ KNOWN_FLASH_IMAGES = {
     "OVMF_CODE_4M.fd": 0x37c000, "OVMF_CODE_4M.secboot.fd": 0x37c000,
     "OVMF_CODE_4M.ms.fd": 0x37c000, "OVMF_VARS_4M.fd": 0x84000,
     "OVMF_VARS_4M.ms.fd": 0x84000, "OVMF_VARS_4M.snakeoil.fd": 0x84000,
+    # the 2 MiB flash build, shipped by 2022.11 only
+    "OVMF_CODE.fd": 0x1e0000, "OVMF_CODE.ms.fd": 0x1e0000, "OVMF_CODE.secboot.fd": 0x1e0000,
+    "OVMF_VARS.fd": 0x20000, "OVMF_VARS.ms.fd": 0x20000,
 }
+#: Debian's combined image /usr/share/ovmf/OVMF.fd (for ``-bios``), by release:
+#: 2 MiB in 2022.11, 4 MiB in 2025.02 (measured on the files)
+KNOWN_BIOS_IMAGES = {("OVMF.fd", "2022.11"): 0x200000, ("OVMF.fd", "2025.02"): 0x400000}
+
+
+def bios_image_size(cfg: QemuConfig, stack: Stack) -> int | None:
+    """The ``-bios`` image's size (hw/i386/x86.c ``x86_bios_rom_init`` maps
+    the whole file below 4 GiB): read by the front end, else Debian's OVMF.fd
+    of the stack's release; None for QEMU's default bios-256k.bin."""
+    if cfg.bios is None or cfg.firmware_kind == "seabios":
+        return cfg.bios_size if cfg.bios is not None else None
+    if cfg.bios_size is not None:
+        return cfg.bios_size
+    name = cfg.bios.rsplit("/", 1)[-1]
+    size = KNOWN_BIOS_IMAGES.get((name, stack.firmware_version))
+    if size is None:
+        raise ConfigError(f"-bios {cfg.bios}: its size is unknown (the file is not readable "
+                          "here and not Debian's OVMF.fd)")
+    return size
 
 
 def pflash_sizes(cfg: QemuConfig) -> list[int] | None:
@@ -134,7 +156,8 @@ def build_vm(cfg: QemuConfig, *, stack: Stack | None = None, accel: str | None =
     check_firmware(cfg, stack)
     vm = build_machine(cfg.machine, cfg.ram_size, accel=stack.accel,
                        max_ram_below_4g=None, pflash=pflash_sizes(cfg),
-                       isa_bios_alias=stack.machine_at_least(9, 1))
+                       isa_bios_alias=stack.machine_at_least(9, 1),
+                       bios_size=bios_image_size(cfg, stack))
     vm.stack = stack
     vm.config = cfg
     for oid, (qom, size, props) in cfg.memdevs.items():

@@ -50,6 +50,8 @@ class QemuConfig:
     blockdevs: dict = field(default_factory=dict)
     #: ``-bios FILE`` (None: the machine's default, bios-256k.bin)
     bios: str | None = None
+    #: the ``-bios`` file's size when the front end could read it
+    bios_size: int | None = None
     #: ``-fw_cfg name=NAME,string=VALUE`` (or ``file=``): name -> value
     fw_cfg: dict = field(default_factory=dict)
 

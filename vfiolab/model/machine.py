@@ -336,7 +336,7 @@ def _map_pflash(vm: VM, pci: MemoryRegion, sizes: list[int], isa_bios_alias: boo
 
 def build_machine(machine: str, ram_size: int, *, accel: str = "kvm",
                   max_ram_below_4g: int | None = None, pflash: list[int] | None = None,
-                  isa_bios_alias: bool = False) -> VM:
+                  isa_bios_alias: bool = False, bios_size: int | None = None) -> VM:
     """Build the VM's memory map and chipset as ``pc_init1``/``pc_q35_init`` do.
 
     The order of construction follows QEMU's (RAM, firmware, host bridge,
@@ -371,11 +371,13 @@ def build_machine(machine: str, ram_size: int, *, accel: str = "kvm",
     if pflash:
         _map_pflash(vm, pci, pflash, isa_bios_alias)
     else:
-        # x86_bios_rom_init: pc.bios at the top of 4 GiB, isa-bios alias of its
-        # last 128 KiB at 0xe0000 (read-only, priority 1)
-        bios = vm.alloc_ram(MemoryRegion.init_rom("pc.bios", BIOS_SIZE))
-        pci.add_subregion(4 * GiB - BIOS_SIZE, bios)
-        isa_bios = MemoryRegion.init_alias("isa-bios", bios, BIOS_SIZE - 128 * KiB, 128 * KiB)
+        # x86_bios_rom_init: pc.bios (the -bios image's size, default
+        # bios-256k.bin) at the top of 4 GiB, isa-bios alias of its last
+        # 128 KiB at 0xe0000 (read-only, priority 1)
+        size = bios_size or BIOS_SIZE
+        bios = vm.alloc_ram(MemoryRegion.init_rom("pc.bios", size))
+        pci.add_subregion(4 * GiB - size, bios)
+        isa_bios = MemoryRegion.init_alias("isa-bios", bios, size - 128 * KiB, 128 * KiB)
         isa_bios.readonly = True
         pci.add_subregion_overlap(0x100000 - 128 * KiB, isa_bios, 1)
     # pc_memory_init: option ROM area, read-only with PCI, priority 1
