@@ -8,7 +8,11 @@ Sizes use QEMU's suffixes, and ``-m`` with no suffix means MiB
 
 What is modelled: ``-machine``/``-M`` (``pc``, ``q35`` and their versioned
 names), ``-m``, ``-object memory-backend-ram|file|memfd``, ``-device``,
-``-nodefaults``, ``-cpu`` (vendor and ``phys-bits``).  Options that do not
+``-nodefaults``, ``-cpu`` (vendor and ``phys-bits``), the firmware
+(``-drive if=pflash``, ``-blockdev`` nodes named by ``-machine
+pflash0=/pflash1=``, ``-bios``) and ``-fw_cfg name=...,string=...``.
+Other ``-drive``/``-blockdev`` options are block devices and are ignored.
+Options that do not
 change the guest-physical map (accelerator, display, monitor, tracing,
 serial, ...) are accepted and ignored; anything else is refused with
 :class:`~vfiolab.errors.UnsupportedOption`, naming the option and listing
