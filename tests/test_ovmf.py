@@ -148,7 +148,7 @@ def test_64bit_window_rules():
 # --- the command line -------------------------------------------------------------
 
 PFLASH = ["-drive", "if=pflash,format=raw,unit=0,readonly=on,file=/x/OVMF_CODE_4M.fd",
-          "-drive", "if=pflash,format=raw,unit=1,file=/tmp/vars.fd"]
+          "-drive", "if=pflash,format=raw,unit=1,file=/x/OVMF_VARS_4M.fd"]
 
 
 def test_pflash_recorded():
@@ -215,3 +215,12 @@ def test_bios_ovmf_image_recorded():
     assert cfg.firmware_kind == "ovmf" and cfg.pflash == []
     with pytest.raises(ConfigError, match="--firmware ovmf-2022.11"):
         predict(["-machine", "q35", "-bios", "/nonexistent/OVMF.fd"], firmware="seabios-1.16.2")
+
+
+def test_1g_pages_spellings():
+    """pdpe1gb=on and +pdpe1gb both give 1 GiB pages, so phys-bits 46 is not
+    capped at 40 (MemDetect.c PlatformAddressWidthFromCpuid)."""
+    for cpu in ("qemu64,phys-bits=46,pdpe1gb=on", "qemu64,+pdpe1gb,phys-bits=46"):
+        p = predict(["-machine", "q35", "-accel", "tcg", "-cpu", cpu, *PFLASH],
+                    firmware="ovmf-2025.02", qemu="10.0")
+        assert p.vm.firmware.apertures.phys_bits == 46

@@ -326,8 +326,12 @@ def _page1g(cfg: QemuConfig) -> bool:
     v = cfg.cpu_props.get("pdpe1gb")
     if v is not None:
         return v in ("on", "true", "yes")
-    if "+pdpe1gb" in cfg.cpu_props or any(k == "+pdpe1gb" for k in cfg.cpu_props):
+    # the legacy "+feature"/"-feature" spelling (target/i386/cpu.c
+    # x86_cpu_parse_featurestr)
+    if "+pdpe1gb" in cfg.cpu_props:
         return True
+    if "-pdpe1gb" in cfg.cpu_props:
+        return False
     return cfg.cpu_model in ("host", "max")
 
 
