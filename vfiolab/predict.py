@@ -92,10 +92,33 @@ class Prediction:
             "memory": fmt_size(self.vm.ram_size),
             "guest_cpu": {"vendor": vendor, "phys_bits": bits},
             # every PCI function, chipset included, as QMP query-pci lists them
-            "devices": [d.to_json() for d in self.devices()],
+            "devices": self._devices_json(),
+            "firmware_notes": self.firmware_notes,
             "flatview": [s.to_json() for s in self.sections()],
             "memslots": [m.to_json() for m in self.memslots()],
         }
+
+    @property
+    def firmware_notes(self) -> list[str]:
+        """What the firmware could not do, in words (OVMF: the BARs it left
+        unassigned and why); empty when everything was placed."""
+        return list(getattr(self.vm.firmware, "notes", []) or [])
+
+    def _devices_json(self) -> list[dict]:
+        """The devices; a BAR the firmware left without an address (OVMF
+        rejected its function, or stopped) carries ``"unassigned": true``."""
+        fw = self.vm.firmware
+        left = set(getattr(fw, "rejected", []) or [])
+        stopped = bool(getattr(fw, "stopped", False))
+        out = []
+        for d in self.devices():
+            j = d.to_json()
+            if stopped or j.get("bdf") in left:
+                for b in j["bars"]:
+                    if b["address"] is None:
+                        b["unassigned"] = True
+            out.append(j)
+        return out
 
     def json_text(self) -> str:
         return json.dumps(self.to_json(), indent=1) + "\n"

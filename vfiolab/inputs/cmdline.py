@@ -8,7 +8,11 @@ Sizes use QEMU's suffixes, and ``-m`` with no suffix means MiB
 
 What is modelled: ``-machine``/``-M`` (``pc``, ``q35`` and their versioned
 names), ``-m``, ``-object memory-backend-ram|file|memfd``, ``-device``,
-``-nodefaults``, ``-cpu`` (vendor and ``phys-bits``).  Options that do not
+``-nodefaults``, ``-cpu`` (vendor and ``phys-bits``), the firmware
+(``-drive if=pflash``, ``-blockdev`` nodes named by ``-machine
+pflash0=/pflash1=``, ``-bios``) and ``-fw_cfg name=...,string=...``.
+Other ``-drive``/``-blockdev`` options are block devices and are ignored.
+Options that do not
 change the guest-physical map (accelerator, display, monitor, tracing,
 serial, ...) are accepted and ignored; anything else is refused with
 :class:`~vfiolab.errors.UnsupportedOption`, naming the option and listing
@@ -18,6 +22,7 @@ what is supported.
 from __future__ import annotations
 
 import json
+import os
 import re
 
 from ..addr import parse_size
@@ -29,9 +34,9 @@ __all__ = ["QemuConfig", "DeviceSpec", "parse_qemu_args", "split_opts"]
 #: Options that take an argument and do not change the memory map.
 IGNORED_WITH_ARG = {
     "accel", "display", "vga", "serial", "monitor", "qmp", "mon", "chardev", "name",
-    "trace", "D", "d", "smp", "boot", "netdev", "drive", "rtc", "k", "uuid",
+    "trace", "D", "d", "smp", "boot", "netdev", "rtc", "k", "uuid",
     "msg", "pidfile", "runas", "vnc", "spice", "audiodev", "parallel", "debugcon",
-    "icount", "overcommit", "sandbox", "L", "blockdev",
+    "icount", "overcommit", "sandbox", "L",
 }
 #: Flag options that do not change the memory map.
 IGNORED_FLAGS = {"enable-kvm", "nographic", "S", "no-reboot", "no-shutdown",
@@ -39,7 +44,8 @@ IGNORED_FLAGS = {"enable-kvm", "nographic", "S", "no-reboot", "no-shutdown",
 #: Devices that are not PCI functions and do not change the guest-physical map here.
 NON_PCI_DEVICES = {"isa-debugcon", "isa-serial", "i8042", "usb-tablet", "usb-kbd",
                    "scsi-hd", "ide-hd", "ide-cd", "virtio-serial-port", "pvpanic"}
-SUPPORTED = sorted({"machine", "M", "m", "object", "device", "nodefaults", "cpu", "global"}
+SUPPORTED = sorted({"machine", "M", "m", "object", "device", "nodefaults", "cpu", "global",
+                    "drive", "blockdev", "bios", "fw_cfg"}
                    | IGNORED_WITH_ARG | IGNORED_FLAGS)
 MACHINE_ALIASES = {"pc": "pc", "q35": "q35"}
 MEMORY_BACKENDS = ("memory-backend-ram", "memory-backend-file", "memory-backend-memfd")
@@ -137,6 +143,12 @@ def parse_qemu_args(args: list[str]) -> QemuConfig:
             for k in ("kernel_irqchip", "kernel-irqchip", "usb", "vmport", "smm", "graphics",
                       "dump-guest-core", "mem-merge", "hpet"):
                 d.pop(k, None)
+            # -machine pflash0=NODE,pflash1=NODE (hw/i386/pc_sysfw.c: the
+            # block nodes behind the two flash chips; what libvirt emits)
+            for unit in (0, 1):
+                node = d.pop(f"pflash{unit}", None)
+                if node is not None:
+                    cfg.machine_opts[f"pflash{unit}"] = node
             unsupported = set(d) - {"max-ram-below-4g", "memory-backend"}
             if unsupported:
                 raise UnsupportedOption(f"-machine {sorted(unsupported)[0]}=",
@@ -215,6 +227,38 @@ def parse_qemu_args(args: list[str]) -> QemuConfig:
                     raise CommandLineError(f"-global {text!r}: expected DRIVER.PROPERTY=VALUE")
             cfg.globals[(driver, prop)] = value
             i += 2
+        elif opt == "drive":
+            d = split_opts(need(), "file", raw)
+            # only if=pflash drives change the guest-physical map (the
+            # firmware flash); others are block devices
+            if d.get("if") == "pflash":
+                unit = d.get("unit")
+                try:
+                    unit = int(unit) if unit is not None else \
+                        sum(1 for f in cfg.pflash if f.get("from") == "drive")
+                except ValueError:
+                    raise CommandLineError(f"-drive if=pflash: unit={unit!r} is not a number") from None
+                if unit not in (0, 1) or any(f["unit"] == unit for f in cfg.pflash):
+                    raise CommandLineError(f"-drive if=pflash,unit={unit}: QEMU's pc machines "
+                                           "have two flash units, 0 and 1, each used once")
+                cfg.pflash.append({"unit": unit, "file": d.get("file"),
+                                   "readonly": d.get("readonly") in ("on", "true", "yes"),
+                                   "format": d.get("format"), "from": "drive"})
+            i += 2
+        elif opt == "blockdev":
+            d = _json_or_opts(need(), "driver", raw)
+            cfg.blockdevs[d.get("node-name", "")] = d
+            i += 2
+        elif opt == "bios":
+            cfg.bios = need()
+            i += 2
+        elif opt == "fw_cfg":
+            d = split_opts(need(), "name", raw)
+            name = d.get("name")
+            if not name:
+                raise CommandLineError(f"-fw_cfg {val!r}: missing name=")
+            cfg.fw_cfg[name] = d.get("string", d.get("file"))
+            i += 2
         elif opt == "enable-kvm":
             cfg.accel = "kvm"
             i += 1
@@ -228,6 +272,43 @@ def parse_qemu_args(args: list[str]) -> QemuConfig:
             i += 2
         else:
             raise UnsupportedOption(raw, ["-" + s for s in SUPPORTED])
+    for unit in (0, 1):
+        node = cfg.machine_opts.pop(f"pflash{unit}", None)
+        if node is None:
+            continue
+        if any(f["unit"] == unit for f in cfg.pflash):
+            raise CommandLineError(f"-machine pflash{unit}= and -drive if=pflash,unit={unit} "
+                                   f"both give flash unit {unit}")
+        bd = cfg.blockdevs.get(node)
+        if bd is None:
+            raise CommandLineError(f"-machine pflash{unit}={node}: no -blockdev with "
+                                   f"node-name={node}")
+        # follow a format node down to its file node (libvirt: a raw node over a file node)
+        filename, ro, seen = bd.get("filename"), bd.get("read-only"), 0
+        child = bd.get("file")
+        while filename is None and isinstance(child, str) and child in cfg.blockdevs and seen < 8:
+            filename = cfg.blockdevs[child].get("filename")
+            ro = ro or cfg.blockdevs[child].get("read-only")
+            child = cfg.blockdevs[child].get("file")
+            seen += 1
+        cfg.pflash.append({"unit": unit, "file": filename,
+                           "readonly": ro in (True, "on", "true", "yes"),
+                           "format": bd.get("driver"), "from": "blockdev"})
+    cfg.pflash.sort(key=lambda f: f["unit"])
+    if cfg.bios is not None:
+        try:
+            cfg.bios_size = os.path.getsize(cfg.bios)
+        except OSError:
+            cfg.bios_size = None
+    for f in cfg.pflash:
+        # QEMU sizes each flash device from its image (pflash_cfi01 realize)
+        try:
+            f["size"] = os.path.getsize(f["file"]) if f.get("file") else None
+        except OSError:
+            f["size"] = None
+    if cfg.pflash and cfg.bios is not None:
+        raise CommandLineError("-bios and a pflash drive together: QEMU refuses "
+                               "(hw/i386/pc_sysfw.c: 'pflash and -bios are mutually exclusive')")
     if cfg.machine_opts.get("memory-backend"):
         raise UnsupportedOption("-machine memory-backend=", ["-m SIZE"],
                                 "main RAM from a backend is not modelled")

@@ -111,6 +111,61 @@ def guest_long_mode(cfg: QemuConfig) -> bool:
     return cfg.cpu_model not in CPU_MODELS_32BIT
 
 
+#: Sizes of the flash images Debian's ``ovmf`` packages ship (2022.11-6+deb12u2
+#: and 2025.02-8+deb13u1 alike, measured on the files), by file name: used
+#: when the command line's image cannot be read.
+KNOWN_FLASH_IMAGES = {
+    "OVMF_CODE_4M.fd": 0x37c000, "OVMF_CODE_4M.secboot.fd": 0x37c000,
+    "OVMF_CODE_4M.ms.fd": 0x37c000, "OVMF_VARS_4M.fd": 0x84000,
+    "OVMF_VARS_4M.ms.fd": 0x84000, "OVMF_VARS_4M.snakeoil.fd": 0x84000,
+    # the 2 MiB flash build, shipped by 2022.11 only
+    "OVMF_CODE.fd": 0x1e0000, "OVMF_CODE.ms.fd": 0x1e0000, "OVMF_CODE.secboot.fd": 0x1e0000,
+    "OVMF_VARS.fd": 0x20000, "OVMF_VARS.ms.fd": 0x20000,
+}
+#: Debian's combined image /usr/share/ovmf/OVMF.fd (for ``-bios``), by release:
+#: 2 MiB in 2022.11, 4 MiB in 2025.02 (measured on the files)
+KNOWN_BIOS_IMAGES = {("OVMF.fd", "2022.11"): 0x200000, ("OVMF.fd", "2025.02"): 0x400000}
+
+
+def bios_image_size(cfg: QemuConfig, stack: Stack) -> int | None:
+    """The ``-bios`` image's size (hw/i386/x86.c ``x86_bios_rom_init`` maps
+    the whole file below 4 GiB): read by the front end, else Debian's OVMF.fd
+    of the stack's release; None for QEMU's default bios-256k.bin."""
+    if cfg.bios is None or cfg.firmware_kind == "seabios":
+        return cfg.bios_size if cfg.bios is not None else None
+    if cfg.bios_size is not None:
+        return cfg.bios_size
+    name = cfg.bios.rsplit("/", 1)[-1]
+    size = KNOWN_BIOS_IMAGES.get((name, stack.firmware_version))
+    if size is None:
+        raise ConfigError(f"-bios {cfg.bios}: its size is unknown (the file is not readable "
+                          "here and not Debian's OVMF.fd)")
+    return size
+
+
+def pflash_sizes(cfg: QemuConfig) -> list[int] | None:
+    """The size of each flash unit (QEMU sizes the device from its image:
+    hw/block/pflash_cfi01.c, ``blk_getlength``): ``size`` when the front end
+    read it from the file, else the known Debian image of that name."""
+    if not cfg.pflash:
+        return None
+    units = {f["unit"]: f for f in cfg.pflash}
+    if 0 not in units:
+        raise ConfigError("pflash unit 1 without unit 0: QEMU maps no flash "
+                          "(hw/i386/pc_sysfw.c pc_system_flash_map stops at the first gap)")
+    sizes = []
+    for unit in sorted(units):
+        f = units[unit]
+        size = f.get("size")
+        if size is None:
+            size = KNOWN_FLASH_IMAGES.get(str(f.get("file") or "").rsplit("/", 1)[-1])
+        if size is None:
+            raise ConfigError(f"pflash unit {unit} ({f.get('file')}): its size is unknown "
+                              "(the file is not readable here and not a Debian OVMF image name)")
+        sizes.append(size)
+    return sizes
+
+
 def vm_stack(cfg: QemuConfig, stack: Stack | None = None, accel: str | None = None) -> Stack:
     """The stack this VM is predicted for: ``stack`` (default: the
     :data:`~vfiolab.stack.DEFAULT_STACK` preset with an assumed host CPU)
@@ -137,11 +192,14 @@ def build_vm(cfg: QemuConfig, *, stack: Stack | None = None, accel: str | None =
     ``-device vfio-pci,host=...``."""
     from .devices import create_device
     stack = vm_stack(cfg, stack, accel)
+    check_firmware(cfg, stack)
     vendor, bits = guest_cpu(cfg, stack)
     layout = memory_layout(cfg.machine, cfg.ram_size, stack=stack, cpu_vendor=vendor,
                            phys_bits=bits, long_mode=guest_long_mode(cfg),
                            pci_hole64_size=_pci_hole64_size(cfg))
-    vm = build_machine(cfg.machine, cfg.ram_size, accel=stack.accel, layout=layout)
+    vm = build_machine(cfg.machine, cfg.ram_size, accel=stack.accel, layout=layout,
+                       pflash=pflash_sizes(cfg), isa_bios_alias=stack.machine_at_least(9, 1),
+                       bios_size=bios_image_size(cfg, stack))
     vm.stack = stack
     if vm.kvm is not None:
         # the KVM listener's memslot timing reads the QEMU release (kvm.py);
@@ -262,13 +320,31 @@ def _parse_devfn(addr: str, spec) -> int:
     return slot << 3 | fn
 
 
+def check_firmware(cfg: QemuConfig, stack: Stack) -> None:
+    """The command line's firmware must be the stack's: a pflash pair or an
+    OVMF ``-bios`` image is OVMF; no firmware option (QEMU loads
+    bios-256k.bin, hw/i386/x86.c ``x86_bios_rom_init``) or ``-bios bios*.bin``
+    is SeaBIOS.  A mismatch is refused, never answered with the other
+    firmware's placement."""
+    kind = cfg.firmware_kind
+    if kind == "unknown":
+        raise ConfigError(f"-bios {cfg.bios}: a firmware image the model does not know "
+                          "(it knows SeaBIOS bios*.bin and OVMF*.fd)")
+    if kind == "ovmf" and stack.firmware != "ovmf":
+        what = "pflash drives" if cfg.pflash else f"-bios {cfg.bios}"
+        raise ConfigError(f"the command line boots OVMF ({what}) but the stack's firmware is "
+                          f"{stack.firmware_text}: pass --firmware ovmf-2022.11 or "
+                          f"--firmware ovmf-2025.02 (firmware='ovmf-VERSION')")
+    if kind in (None, "seabios") and stack.firmware == "ovmf":
+        raise ConfigError(f"the stack's firmware is {stack.firmware_text} but the command line "
+                          "has no OVMF flash (-drive if=pflash,... or -bios OVMF.fd): QEMU would "
+                          "run SeaBIOS; add the pflash drives or pass --firmware seabios")
+
+
 def firmware_platform(vm: VM, cfg: QemuConfig):
     """What the firmware of ``vm.stack`` learns from fw_cfg and CPUID for this VM."""
-    from .firmware.seabios import FirmwarePlatform
     stack = vm.stack
-    if stack.firmware != "seabios":
-        raise ConfigError(f"firmware {stack.firmware_text}: OVMF's BAR placement is not "
-                          f"modelled yet; vfiolab models SeaBIOS 1.16.2, 1.16.3 and 1.17.0")
+    check_firmware(cfg, stack)
     vendor, bits = guest_cpu(cfg, stack)
     reserved = []
     # hw/i386/pc.c pc_memory_init: AMD vCPUs with phys-bits >= 40 get the
@@ -278,23 +354,79 @@ def firmware_platform(vm: VM, cfg: QemuConfig):
     if layout is not None and layout.amd_ht_reserved:
         reserved.append((AMD_HT_START, AMD_HT_SIZE))
     split = vm.ram_split
+    if stack.firmware == "ovmf":
+        from .firmware.ovmf import OvmfPlatform
+        return OvmfPlatform(machine=vm.machine, low_memory=split.below_4g,
+                            ram_end=(split.above_4g_start + split.above_4g if split.above_4g
+                                     else 1 << 32), e820_reserved=reserved,
+                            reserved_memory_end=None,
+                            pci_mmio64_mb=_fw_cfg_uint32(cfg, "opt/ovmf/X-PciMmio64Mb"),
+                            cpu_vendor=vendor, phys_bits=bits,
+                            guest_phys_bits=_guest_phys_bits(cfg),
+                            page1g=_page1g(cfg), version=stack.firmware_version,
+                            amd_ht_hole=(AMD_HT_START, AMD_HT_SIZE))
     # SeaBIOS src/fw/paravirt.c qemu_early_e820: RamSizeOver4G is the end
     # of the highest RAM entry above 4 GiB minus 4 GiB (RAM moved to 1 TiB
     # counts from 4 GiB too)
     over_4g = split.above_4g_start + split.above_4g - (1 << 32) if split.above_4g else 0
+    from .firmware.seabios import FirmwarePlatform
     return FirmwarePlatform(machine=vm.machine, ram_size=split.below_4g,
                             ram_size_over_4g=over_4g, e820_reserved=reserved,
                             reserved_memory_end=None, cpu_vendor=vendor, phys_bits=bits,
                             long_mode=guest_long_mode(cfg), version=stack.firmware_version)
 
 
+def _fw_cfg_uint32(cfg: QemuConfig, name: str) -> int | None:
+    """OvmfPkg/Library/QemuFwCfgSimpleParserLib ``QemuFwCfgParseUint32``:
+    decimal, or hex with 0x; anything else makes OVMF ignore the knob."""
+    text = cfg.fw_cfg.get(name)
+    if text is None:
+        return None
+    try:
+        return int(text, 16) if text.lower().startswith("0x") else int(text, 10)
+    except ValueError:
+        raise ConfigError(f"-fw_cfg name={name},string={text!r}: not a number "
+                          "(OVMF would ignore it)") from None
+
+
+def _page1g(cfg: QemuConfig) -> bool:
+    """CPUID 0x80000001 EDX bit 26 (1 GiB pages): ``pdpe1gb`` on the -cpu
+    line; qemu64 and the other TCG defaults have it off, ``host``/``max``
+    pass the host's (assumed on)."""
+    v = cfg.cpu_props.get("pdpe1gb")
+    if v is not None:
+        return v in ("on", "true", "yes")
+    # the legacy "+feature"/"-feature" spelling (target/i386/cpu.c
+    # x86_cpu_parse_featurestr)
+    if "+pdpe1gb" in cfg.cpu_props:
+        return True
+    if "-pdpe1gb" in cfg.cpu_props:
+        return False
+    return cfg.cpu_model in ("host", "max")
+
+
+def _guest_phys_bits(cfg: QemuConfig) -> int:
+    """CPUID 0x80000008 EAX[23:16]: ``guest-phys-bits=`` (QEMU >= 9.0); 0
+    when not given (TCG and the references here)."""
+    v = cfg.cpu_props.get("guest-phys-bits")
+    try:
+        return int(v) if v is not None else 0
+    except ValueError:
+        raise ConfigError(f"-cpu guest-phys-bits={v!r} is not a number") from None
+
+
 def boot(vm: VM, platform) -> object:
-    """Steps 2-4: SeaBIOS's PCI set-up, option ROMs, final PAM state."""
-    from .firmware import seabios
+    """Steps 2-4: the firmware's PCI set-up (SeaBIOS: then option ROMs and
+    the final PAM state; OVMF: :mod:`vfiolab.model.firmware.ovmf`)."""
     log: list = []
     machine_reset(vm)
-    result = seabios.pci_setup(vm, platform, log,
-                               before_readonly=lambda: _run_option_roms(vm))
+    if vm.stack.firmware == "ovmf":
+        from .firmware import ovmf
+        result = ovmf.pci_setup(vm, platform, log)
+    else:
+        from .firmware import seabios
+        result = seabios.pci_setup(vm, platform, log,
+                                   before_readonly=lambda: _run_option_roms(vm))
     vm.firmware = result
     vm.firmware_log = log
     return result

@@ -44,3 +44,33 @@ class QemuConfig:
     #: ``-global DRIVER.PROPERTY=VALUE`` (or ``driver=,property=,value=``):
     #: (driver, property) -> value, the last one given winning as in QEMU
     globals: dict = field(default_factory=dict)
+    #: the firmware flash: ``{"unit": 0|1, "file": ..., "readonly": bool,
+    #: "format": ...}`` for each ``-drive if=pflash`` (units numbered in
+    #: order as QEMU ``drive_new`` does) or ``-blockdev`` node named by
+    #: ``-machine pflash0=/pflash1=`` (hw/i386/pc_sysfw.c ``pc_system_flash_create``)
+    pflash: list = field(default_factory=list)
+    #: ``-blockdev`` nodes by node-name (their options)
+    blockdevs: dict = field(default_factory=dict)
+    #: ``-bios FILE`` (None: the machine's default, bios-256k.bin)
+    bios: str | None = None
+    #: the ``-bios`` file's size when the front end could read it
+    bios_size: int | None = None
+    #: ``-fw_cfg name=NAME,string=VALUE`` (or ``file=``): name -> value
+    fw_cfg: dict = field(default_factory=dict)
+
+    @property
+    def firmware_kind(self) -> str | None:
+        """What the command line's firmware is: ``"ovmf"`` when a pflash
+        pair or a ``-bios`` image named OVMF*/edk2* is given, ``"seabios"``
+        for ``-bios`` bios*.bin, ``None`` when the command line does not say
+        (QEMU then loads bios-256k.bin: SeaBIOS), ``"unknown"`` otherwise."""
+        if self.pflash:
+            return "ovmf"
+        if self.bios is not None:
+            name = self.bios.rsplit("/", 1)[-1].lower()
+            if name.startswith(("ovmf", "edk2")) or "ovmf" in name:
+                return "ovmf"
+            if name.startswith("bios") or "seabios" in name:
+                return "seabios"
+            return "unknown"
+        return None

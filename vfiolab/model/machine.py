@@ -483,9 +483,35 @@ def _chipset_class(type_name: str, mixin: type | None) -> type[PCIDevice]:
     return type(base.__name__ + "Model", (mixin, base), {})
 
 
+def _map_pflash(vm: VM, pci: MemoryRegion, sizes: list[int], isa_bios_alias: bool) -> None:
+    """hw/i386/pc_sysfw.c ``pc_system_flash_map``: flash units stacked
+    down from 4 GiB in unit order (unit 0 at the top), each a ROM device
+    ``system.flashN`` in the PCI space; then the last 128 KiB of unit 0 at
+    0xe0000, priority 1, read-only: a RAM copy named ``isa-bios``
+    (``pc_isa_bios_init``) on machine types before 9.1, an alias into the
+    flash from 9.1 (``x86_isa_bios_init``; QEMU commit a44ea3fa7f "Alias
+    rather than copy isa-bios region", ``pc_compat_9_0`` keeps the copy)."""
+    total = 0
+    flash0 = None
+    for unit, size in enumerate(sizes):
+        total += size
+        mr = vm.alloc_ram(MemoryRegion.init_rom_device(f"system.flash{unit}", size))
+        pci.add_subregion(4 * GiB - total, mr)
+        if unit == 0:
+            flash0 = mr
+    isa_size = min(flash0.size, 128 * KiB)
+    if isa_bios_alias:
+        isa_bios = MemoryRegion.init_alias("isa-bios", flash0, flash0.size - isa_size, isa_size)
+    else:
+        isa_bios = vm.alloc_ram(MemoryRegion.init_ram("isa-bios", isa_size))
+    isa_bios.readonly = True
+    pci.add_subregion_overlap(0x100000 - isa_size, isa_bios, 1)
+
+
 def build_machine(machine: str, ram_size: int, *, accel: str = "kvm",
                   max_ram_below_4g: int | None = None,
-                  layout: MemoryLayout | None = None) -> VM:
+                  layout: MemoryLayout | None = None, pflash: list[int] | None = None,
+                  isa_bios_alias: bool = False, bios_size: int | None = None) -> VM:
     """Build the VM's memory map and chipset as ``pc_init1``/``pc_q35_init`` do.
 
     The order of construction follows QEMU's (RAM, firmware, host bridge,
@@ -521,13 +547,18 @@ def build_machine(machine: str, ram_size: int, *, accel: str = "kvm",
     # before it is mapped into system memory
     pci = MemoryRegion.init_container("pci", UINT64_SIZE)
     vm.pci_memory = pci
-    # x86_bios_rom_init: pc.bios at the top of 4 GiB, isa-bios alias of its
-    # last 128 KiB at 0xe0000 (read-only, priority 1)
-    bios = vm.alloc_ram(MemoryRegion.init_rom("pc.bios", BIOS_SIZE))
-    pci.add_subregion(4 * GiB - BIOS_SIZE, bios)
-    isa_bios = MemoryRegion.init_alias("isa-bios", bios, BIOS_SIZE - 128 * KiB, 128 * KiB)
-    isa_bios.readonly = True
-    pci.add_subregion_overlap(0x100000 - 128 * KiB, isa_bios, 1)
+    if pflash:
+        _map_pflash(vm, pci, pflash, isa_bios_alias)
+    else:
+        # x86_bios_rom_init: pc.bios (the -bios image's size, default
+        # bios-256k.bin) at the top of 4 GiB, isa-bios alias of its last
+        # 128 KiB at 0xe0000 (read-only, priority 1)
+        size = bios_size or BIOS_SIZE
+        bios = vm.alloc_ram(MemoryRegion.init_rom("pc.bios", size))
+        pci.add_subregion(4 * GiB - size, bios)
+        isa_bios = MemoryRegion.init_alias("isa-bios", bios, size - 128 * KiB, 128 * KiB)
+        isa_bios.readonly = True
+        pci.add_subregion_overlap(0x100000 - 128 * KiB, isa_bios, 1)
     # pc_memory_init: option ROM area, read-only with PCI, priority 1
     pcrom = vm.alloc_ram(MemoryRegion.init_rom("pc.rom", PC_ROM_SIZE))
     pci.add_subregion_overlap(PC_ROM_MIN_VGA, pcrom, 1)

@@ -1,0 +1,47 @@
+#!/bin/sh
+# Make the OVMF reference captures in data/ovmf/ (see data/ovmf/README.md).
+# Needs the firmware and QEMU 10.0 that scripts/fetch-stack.sh puts in /tmp/vfiolab-stack.
+set -e
+S=${VFIOLAB_STACK:-/tmp/vfiolab-stack}
+Q72=/usr/bin/qemu-system-x86_64
+Q100=$S/bin/qemu-system-x86_64-10.0
+PF="-drive if=pflash,format=raw,unit=0,readonly=on,file=@FW@/OVMF_CODE_4M.fd -drive if=pflash,format=raw,unit=1,file=@TMP@/OVMF_VARS_4M.fd"
+RP="-device pcie-root-port,id=rp1,chassis=1,slot=1 -object memory-backend-ram,id=m0,size=64M -device ivshmem-plain,memdev=m0,id=ivs0,bus=rp1 -device pcie-root-port,id=rp2,chassis=2,slot=2 -device edu,id=edu0"
+BIG64="-object memory-backend-ram,id=m0,size=64G,reserve=off -device ivshmem-plain,memdev=m0,id=ivs0"
+cap() { # name qemu fwver args...
+  n=$1; q=$2; v=$3; shift 3
+  [ -n "$ONLY" ] && case " $ONLY " in *" $n "*) ;; *) return 0;; esac
+  PYTHONPATH=${PYTHONPATH:-.} python3 -m vfiolab.real.ovmfcapture --name "$n" --out data/ovmf \
+    --qemu-binary "$q" --firmware-dir "$S/L/ovmf-$v" -- "$@"
+}
+cap q35-1G-rootport-2022.11-qemu7.2 $Q72 2022.11 -machine q35 -accel tcg -cpu qemu64,phys-bits=40 -m 1G -nodefaults $PF $RP
+cap q35-1G-rootport-2025.02-qemu7.2 $Q72 2025.02 -machine q35 -accel tcg -cpu qemu64,phys-bits=40 -m 1G -nodefaults $PF $RP
+cap q35-1G-rootport-2025.02-qemu10.0 $Q100 2025.02 -machine q35 -accel tcg -cpu qemu64,phys-bits=40 -m 1G -nodefaults $PF $RP
+cap pc-1G-multi-2022.11-qemu7.2 $Q72 2022.11 -machine pc -accel tcg -cpu qemu64,phys-bits=40 -m 1G -nodefaults $PF -device edu,id=edu0 -object memory-backend-ram,id=m0,size=16M -device ivshmem-plain,memdev=m0,id=ivs0 -device nvme,serial=vfiolab0,id=nvme0 -device VGA,id=vga0
+cap pc-3G-multi-2025.02-qemu10.0 $Q100 2025.02 -machine pc -accel tcg -cpu qemu64,phys-bits=40 -m 3G -nodefaults $PF -device edu,id=edu0 -object memory-backend-ram,id=m0,size=256M -device ivshmem-plain,memdev=m0,id=ivs0 -device VGA,id=vga0
+cap q35-6G-pb39-ivshmem-1G-2022.11-qemu7.2 $Q72 2022.11 -machine q35 -accel tcg -cpu qemu64,phys-bits=39 -m 6G -nodefaults $PF -object memory-backend-ram,id=m0,size=1G -device ivshmem-plain,memdev=m0,id=ivs0 -device edu,id=edu0
+cap q35-6G-pb40-ivshmem-1G-2025.02-qemu7.2 $Q72 2025.02 -machine q35 -accel tcg -cpu qemu64,phys-bits=40 -m 6G -nodefaults $PF -object memory-backend-ram,id=m0,size=1G -device ivshmem-plain,memdev=m0,id=ivs0 -device edu,id=edu0
+cap q35-1G-pb39-ivshmem-64G-2022.11-qemu7.2 $Q72 2022.11 -machine q35 -accel tcg -cpu qemu64,phys-bits=39 -m 1G -nodefaults $PF $BIG64 -device edu,id=edu0
+cap q35-1G-pb39-ivshmem-64G-X64G-2022.11-qemu7.2 $Q72 2022.11 -machine q35 -accel tcg -cpu qemu64,phys-bits=39 -m 1G -nodefaults $PF -fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=65536 $BIG64 -device edu,id=edu0
+cap q35-1G-pb40-ivshmem-64G-2022.11-qemu7.2 $Q72 2022.11 -machine q35 -accel tcg -cpu qemu64,phys-bits=40 -m 1G -nodefaults $PF $BIG64
+cap q35-1G-pb40-ivshmem-64G-2025.02-qemu10.0 $Q100 2025.02 -machine q35 -accel tcg -cpu qemu64,phys-bits=40 -m 1G -nodefaults $PF $BIG64
+cap q35-1G-pb39-ivshmem-64G-2025.02-qemu7.2 $Q72 2025.02 -machine q35 -accel tcg -cpu qemu64,phys-bits=39 -m 1G -nodefaults $PF $BIG64
+cap q35-1G-pb46-ivshmem-64G-2025.02-qemu10.0 $Q100 2025.02 -machine q35 -accel tcg -cpu qemu64,phys-bits=46 -m 1G -nodefaults $PF $BIG64
+cap q35-1G-pb46-1g-ivshmem-64G-2025.02-qemu10.0 $Q100 2025.02 -machine q35 -accel tcg -cpu qemu64,phys-bits=46,pdpe1gb=on -m 1G -nodefaults $PF $BIG64
+cap q35-1G-pb46-1g-ivshmem-64G-2022.11-qemu7.2 $Q72 2022.11 -machine q35 -accel tcg -cpu qemu64,phys-bits=46,pdpe1gb=on -m 1G -nodefaults $PF $BIG64
+cap pc-1G-pb40-ivshmem-64G-2022.11-qemu7.2 $Q72 2022.11 -machine pc -accel tcg -cpu qemu64,phys-bits=40 -m 1G -nodefaults $PF $BIG64
+# root port overrides through QEMU's resource-reservation capability; a 64-bit
+# non-prefetchable BAR (nvme) behind a root port
+cap q35-1G-rp-reserve-2022.11-qemu7.2 $Q72 2022.11 -machine q35 -accel tcg -cpu qemu64,phys-bits=40 -m 1G -nodefaults $PF -device pcie-root-port,id=rp1,chassis=1,slot=1,io-reserve=0,pref64-reserve=1G,mem-reserve=8M -device nvme,serial=vfiolab0,id=nvme0,bus=rp1 -device pcie-root-port,id=rp2,chassis=2,slot=2,bus-reserve=3 -object memory-backend-ram,id=m0,size=256M -device ivshmem-plain,memdev=m0,id=ivs0,bus=rp2 -device pcie-root-port,id=rp3,chassis=3,slot=3
+cap q35-1G-multi-2025.02-qemu10.0 $Q100 2025.02 -machine q35 -accel tcg -cpu qemu64,phys-bits=40 -m 1G -nodefaults $PF -device edu,id=edu0 -object memory-backend-ram,id=m0,size=16M -device ivshmem-plain,memdev=m0,id=ivs0 -device nvme,serial=vfiolab0,id=nvme0 -device VGA,id=vga0 -device pcie-root-port,id=rp1,chassis=1,slot=1 -device nvme,serial=vfiolab1,id=nvme1,bus=rp1
+cap pc-6G-pb39-ivshmem-1G-2025.02-qemu7.2 $Q72 2025.02 -machine pc -accel tcg -cpu qemu64,phys-bits=39 -m 6G -nodefaults $PF -object memory-backend-ram,id=m0,size=1G -device ivshmem-plain,memdev=m0,id=ivs0 -device edu,id=edu0
+cap q35-1G-no64-ivshmem-256M-2025.02-qemu10.0 $Q100 2025.02 -machine q35 -accel tcg -cpu qemu64,phys-bits=40 -m 1G -nodefaults $PF -fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=0 -object memory-backend-ram,id=m0,size=256M -device ivshmem-plain,memdev=m0,id=ivs0 -device nvme,serial=vfiolab0,id=nvme0
+cap q35-2560M-2022.11-qemu7.2 $Q72 2022.11 -machine q35 -accel tcg -cpu qemu64,phys-bits=40 -m 2560M -nodefaults $PF -object memory-backend-ram,id=m0,size=64M -device ivshmem-plain,memdev=m0,id=ivs0 -device edu,id=edu0
+cap q35-2560M-2025.02-qemu10.0 $Q100 2025.02 -machine q35 -accel tcg -cpu qemu64,phys-bits=40 -m 2560M -nodefaults $PF -object memory-backend-ram,id=m0,size=64M -device ivshmem-plain,memdev=m0,id=ivs0 -device edu,id=edu0
+cap q35-1G-pb40-ivshmem-256G-2025.02-qemu10.0 $Q100 2025.02 -machine q35 -accel tcg -cpu qemu64,phys-bits=40 -m 1G -nodefaults $PF -object memory-backend-ram,id=m0,size=256G,reserve=off -device ivshmem-plain,memdev=m0,id=ivs0 -device edu,id=edu0
+# the smallest knobs the model computes for q35-1G-pb40-ivshmem-256G-2025.02-qemu10.0, applied
+cap q35-1G-pb40-ivshmem-256G-X256G-2025.02-qemu10.0 $Q100 2025.02 -machine q35 -accel tcg -cpu qemu64,phys-bits=40 -m 1G -nodefaults $PF -fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=262144 -object memory-backend-ram,id=m0,size=256G,reserve=off -device ivshmem-plain,memdev=m0,id=ivs0 -device edu,id=edu0
+cap q35-1G-pb41-1g-ivshmem-256G-2025.02-qemu10.0 $Q100 2025.02 -machine q35 -accel tcg -cpu qemu64,phys-bits=41,pdpe1gb=on -m 1G -nodefaults $PF -object memory-backend-ram,id=m0,size=256G,reserve=off -device ivshmem-plain,memdev=m0,id=ivs0 -device edu,id=edu0
+# -bios OVMF.fd (the combined image, no flash): Debian's /usr/share/ovmf/OVMF.fd
+cap q35-1G-bios-rootport-2022.11-qemu7.2 $Q72 2022.11 -machine q35 -accel tcg -cpu qemu64,phys-bits=40 -m 1G -nodefaults -bios @FW@/../../ovmf-2022.11/usr/share/ovmf/OVMF.fd $RP
+cap pc-1G-bios-2025.02-qemu10.0 $Q100 2025.02 -machine pc -accel tcg -cpu qemu64,phys-bits=40 -m 1G -nodefaults -bios @FW@/../../ovmf-2025.02/usr/share/ovmf/OVMF.fd -object memory-backend-ram,id=m0,size=64M -device ivshmem-plain,memdev=m0,id=ivs0 -device edu,id=edu0
