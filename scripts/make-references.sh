@@ -60,7 +60,7 @@ run() {
     local name
     name=$(name_of "$@")
     wanted "$name" || return 0
-    "$PYTHON" -m vfiolab capture --out data/references --accel kvm "$@"
+    "$PYTHON" -m vfiolab capture --out data/references --accel kvm --timeout 240 "$@"
 }
 cap() { run "$@"; }
 cap72() {
