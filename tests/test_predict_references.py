@@ -14,84 +14,43 @@ exactly yet (issue 12).  Set VFIOLAB_PREDICT_QEMU10=1 to run them anyway.
 from __future__ import annotations
 
 import os
-import re
 
 import pytest
 
 from vfiolab.predict import predict
-from vfiolab.real.reference import load_reference, reference_dirs
+from vfiolab.real.reference import (MODEL_GAPS, QEMU10_GAP, capture_versions, load_reference,
+                                    reference_dirs)
 
-REFS = reference_dirs()
+REFS = reference_dirs(every=True)
 ONE_MIB = 0x100000
 
 
-QEMU10_SKIP = "QEMU 10.0 is not modelled exactly yet (issue 12)"
-
-
-def _qemu_of(meta: dict) -> str:
-    """``major.minor`` of meta.json's ``qemu_version`` (QMP query-version)."""
-    m = re.match(r"(\d+)\.(\d+)", meta.get("qemu_version") or "")
-    assert m, f"meta.json of {meta.get('name')} has no qemu_version"
-    return f"{m.group(1)}.{m.group(2)}"
-
-
-def _seabios_of(meta: dict) -> str:
-    """The upstream SeaBIOS version of the capture: its debug log's first line
-    ("SeaBIOS (version 1.16.3-debian-1.16.3-2~bpo12+1)"), kept in meta.json
-    ``seabios_version``."""
-    m = re.match(r"(\d+\.\d+\.\d+)", meta.get("seabios_version") or "")
-    assert m, f"meta.json of {meta.get('name')} has no seabios_version"
-    return m.group(1)
-
-
 def _predict_for(ref):
-    vendor = ref.meta.get("host_cpu_vendor") or None
-    return predict(ref.args, qemu=_qemu_of(ref.meta), seabios=_seabios_of(ref.meta),
-                   accel="kvm", cpu_vendor=vendor, phys_bits=ref.meta.get("host_phys_bits"))
+    # the capture's QEMU and SeaBIOS versions (meta.json qemu_version and the
+    # SeaBIOS log's first line), KVM, the capturing host's CPU
+    return predict(ref.args, **ref.predict_options())
 
 
-#: Disagreements between the model and a real capture, with the tests they
-#: break (the tests are unchanged and expected to fail until the model is
-#: fixed).  Debian's SeaBIOS 1.16.3 on q35 ends POST with rom_get_max() =
-#: 0xe7800 ("Space available for UMB: c2800-e7800" in seabios.log; 0xe8000 on
-#: pc and with 1.16.2), so make_bios_readonly() (src/fw/shadow.c) leaves
-#: 0xe4000-0xe7fff writable (PAM5 = 0x31); the model's rom_max is 0xe8000
-#: for every build and makes 0xc3000-0xe7fff read-only.
-_ROM_MAX = ("SeaBIOS 1.16.3 q35 rom_get_max() 0xe7800 (real) vs 0xe8000 (model): "
-            "pc.ram 0xe4000-0xe7fff is ram in the real flat view, rom in the model's")
-_ROM_MAX_TESTS = ("test_flatview_below_1mib", "test_memslots", "test_memslot_numbers",
-                  "test_info_mtree_f_whole", "test_info_mtree_blocks")
-#: The "dev" machines (VGA + e1000e + virtio-net + edu + ivshmem + pci-bridge
-#: with an e1000e behind it), every SeaBIOS version: SeaBIOS runs the VGA BIOS
-#: at c000 and three iPXE ROMs at ca00, cb00, cc00, then kvmvapic.bin at cd00
-#: (seabios.log "Running option rom at ..."), so QEMU's kvmvapic-rom alias is
-#: 0xcd000-0xcffff; the model places kvmvapic right after the VGA BIOS's
-#: deployed size plus fewer NIC ROMs (0xcc000-0xcefff), which also moves the
-#: PAM/kvmvapic pc.ram pieces and the memslots below 1 MiB.
-_KVMVAPIC = ("kvmvapic ROM at 0xcd000 (real: after VGA BIOS + 3 iPXE ROMs) vs 0xcc000 "
-             "(model): pc.ram pieces 0xc0000-0xcffff and their memslots differ")
-KNOWN_DIFFERENCES = {"q35-4G-rootport-sb1163": (_ROM_MAX, _ROM_MAX_TESTS),
-                     "q35-6G-ivshmem-4G-sb1163": (_ROM_MAX, _ROM_MAX_TESTS)}
-for _name in ("pc-512M-dev", "pc-512M-dev-sb1163", "pc-512M-dev-sb1170", "pc-4G-dev-sb1163",
-              "pc-4G-dev-sb1170", "pc-4G-dev-intel-sb1163", "pc-4G-dev-intel-sb1170",
-              "pc-4G-dev-pb48-sb1170"):
-    KNOWN_DIFFERENCES[_name] = (_KVMVAPIC, _ROM_MAX_TESTS)
+#: Tests that the MODEL_GAPS differences (all below 1 MiB) break; the tests
+#: stay as they are and are expected to fail for those captures.
+_GAP_TESTS = ("test_flatview_below_1mib", "test_memslots", "test_memslot_numbers",
+              "test_info_mtree_f_whole", "test_info_mtree_blocks")
 
 
 @pytest.fixture(scope="module", params=REFS, ids=lambda p: p.name)
 def _pair(request):
     ref = load_reference(request.param)
-    if _qemu_of(ref.meta) != "7.2" and not os.environ.get("VFIOLAB_PREDICT_QEMU10"):
-        pytest.skip(QEMU10_SKIP)
+    if capture_versions(ref.meta)[0] != "7.2" and not os.environ.get("VFIOLAB_PREDICT_QEMU10"):
+        pytest.skip(QEMU10_GAP)
     return ref, _predict_for(ref)
 
 
 @pytest.fixture
 def pair(_pair, request):
     ref, _ = _pair
-    why, tests = KNOWN_DIFFERENCES.get(ref.name, (None, ()))
+    why = MODEL_GAPS.get(ref.name)
     head = getattr(request.node, "callspec", None)
-    if why and request.node.originalname in tests and not (
+    if why and request.node.originalname in _GAP_TESTS and not (
             head and head.params.get("head", "address-space: memory") != "address-space: memory"):
         request.applymarker(pytest.mark.xfail(reason=why, strict=True))
     return _pair
