@@ -1,18 +1,80 @@
 #!/usr/bin/env bash
-# Regenerate every reference capture under data/references/ with real QEMU
-# under KVM (vfiolab/capture.py).  Needs qemu-system-x86_64 and a usable
-# /dev/kvm; each capture takes a few seconds.  Run from anywhere:
-#     scripts/make-references.sh
+# Regenerate the reference captures under data/references/ with real QEMU
+# under KVM (vfiolab/real/capture.py).  Needs a usable /dev/kvm; each capture
+# takes 4-20 s (the ones with NIC/VGA option ROMs are the slow ones).
+#
+#     scripts/make-references.sh                 # all of them
+#     scripts/make-references.sh 'q35-*' pc-512M-edu   # only names matching
+#
+# First runs scripts/fetch-stack.sh, which unpacks (without installing) QEMU
+# 10.0 and SeaBIOS 1.16.2/1.16.3/1.17.0 into $VFIOLAB_STACK_DIR (default
+# /tmp/vfiolab-stack); when it cannot (exit 3: the archive does not serve a
+# piece), only the captures with this machine's own QEMU 7.2 and SeaBIOS are
+# made and the others are reported as skipped.
+#
+# Which QEMU and firmware each capture uses:
+#   cap            Debian 12's qemu-system-x86_64 (7.2) with its own firmware
+#                  (no -L: /usr/share/seabios 1.16.2, ipxe-qemu)
+#   cap72 VER      Debian 12's QEMU 7.2 with -L $STACK/L/seabios-VER
+#   cap10 VER      QEMU 10.0 ($STACK/bin/qemu-system-x86_64-10.0) with
+#                  -L $STACK/L/seabios-VER
+# Each folder's meta.json records the versions that ran (query-version, the
+# SeaBIOS log's first line, the Debian packages) and, under made_by, the one
+# command that makes that folder again.  After a run, check that
+# data/references/README.md still matches.
 # PYTHON may name the interpreter (default: .venv/bin/python, else python3).
-# After a run, check data/references/README.md still matches (versions are in
-# each folder's meta.json).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ -z "${PYTHON:-}" ]; then
     if [ -x .venv/bin/python ]; then PYTHON=.venv/bin/python; else PYTHON=python3; fi
 fi
-cap() { "$PYTHON" -m vfiolab.real.capture --out data/references --accel kvm "$@"; }
+STACK=${VFIOLAB_STACK_DIR:-/tmp/vfiolab-stack}
+export VFIOLAB_STACK_DIR=$STACK
 
+have_stack=1
+set +e
+scripts/fetch-stack.sh
+rc=$?
+set -e
+if [ "$rc" -eq 3 ]; then
+    echo "make-references: fetch-stack.sh could not fetch the other QEMU/SeaBIOS builds (see above);" >&2
+    echo "make-references: only the captures with the system's QEMU 7.2 and firmware are made" >&2
+    have_stack=0
+elif [ "$rc" -ne 0 ]; then
+    echo "make-references: fetch-stack.sh failed (exit $rc)" >&2
+    exit "$rc"
+fi
+
+PATTERNS=("$@")
+wanted() {
+    [ "${#PATTERNS[@]}" -eq 0 ] && return 0
+    local p
+    for p in "${PATTERNS[@]}"; do
+        # shellcheck disable=SC2053
+        [[ $1 == $p ]] && return 0
+    done
+    return 1
+}
+name_of() { while [ "$#" -gt 0 ]; do [ "$1" = --name ] && { echo "$2"; return; }; shift; done; }
+run() {
+    local name
+    name=$(name_of "$@")
+    wanted "$name" || return 0
+    "$PYTHON" -m vfiolab capture --out data/references --accel kvm --timeout 240 "$@"
+}
+cap() { run "$@"; }
+cap72() {
+    local ver=$1; shift
+    if [ "$have_stack" -eq 0 ]; then echo "skipped $(name_of "$@"): no $STACK/L/seabios-$ver" >&2; return 0; fi
+    run --firmware-dir "$STACK/L/seabios-$ver" "$@"
+}
+cap10() {
+    local ver=$1; shift
+    if [ "$have_stack" -eq 0 ]; then echo "skipped $(name_of "$@"): no QEMU 10.0 in $STACK" >&2; return 0; fi
+    run --qemu-binary "$STACK/bin/qemu-system-x86_64-10.0" --firmware-dir "$STACK/L/seabios-$ver" "$@"
+}
+
+# --- QEMU 7.2 + SeaBIOS 1.16.2, Debian 12 as installed -----------------------
 cap --name pc-512M-edu -- -machine pc -accel kvm -m 512M -nodefaults -device edu,id=edu0
 cap --name q35-512M-ivshmem-1M -- -machine q35 -accel kvm -m 512M -nodefaults -object memory-backend-ram,id=m0,size=1M -device ivshmem-plain,memdev=m0,id=ivs0
 cap --name pc-1G-ivshmem-16M -- -machine pc -accel kvm -m 1G -nodefaults -object memory-backend-ram,id=m0,size=16M -device ivshmem-plain,memdev=m0,id=ivs0
@@ -42,3 +104,53 @@ cap --name q35-4G-hole64-1010G-intel -- -machine q35 -accel kvm -m 4G -nodefault
 cap --name q35-7.0-4G-hole64-1010G-amd -- -machine pc-q35-7.0 -accel kvm -m 4G -nodefaults -cpu qemu64,phys-bits=42 -global q35-pcihost.pci-hole64-size=1010G
 cap --name pc-512M-e1000e-rombar0 -- -machine pc -accel kvm -m 512M -nodefaults -device e1000e,id=nic0,rombar=0
 cap --name q35-512M-vga-rombar0-e1000e -- -machine q35 -accel kvm -m 512M -nodefaults -device VGA,id=vga0,rombar=0 -device e1000e,id=nic0
+
+# the SeaBIOS-rule machines (below) with 1.16.2, for comparison
+cap --name pc-512M-dev -- -machine pc -accel kvm -m 512M -nodefaults -device VGA,id=vga0 -device e1000e,id=nic0 -device virtio-net-pci,id=vnet0 -device edu,id=edu0 -object memory-backend-ram,id=m0,size=64M -device ivshmem-plain,memdev=m0,id=ivs0 -device pci-bridge,id=br1,chassis_nr=1 -device e1000e,id=nic1,bus=br1,addr=1
+cap --name pc-512M-ivshmem-4G -- -machine pc -accel kvm -m 512M -nodefaults -object memory-backend-ram,id=m0,size=4G,reserve=off -device ivshmem-plain,memdev=m0,id=ivs0
+
+# --- QEMU 7.2 + SeaBIOS 1.16.3 / 1.17.0 (the rules that changed) --------------
+# pc-512M-dev: root I/O and 32-bit windows, a pci-bridge's SHPC hot-plug windows
+# pc-4G-dev: RAM above 4 GiB + trusted phys-bits (AMD, 40) -> pad, 64-bit window
+#   at the top of 2^40 shifted once below the AMD HyperTransport e820 hole
+# pc-4G-dev-intel: the same with vendor GenuineIntel (phys-bits 40 untrusted)
+# pc-4G-dev-pb48: phys-bits 48 -> 1.17.0 caps the top at 2^44
+# pc-512M-ivshmem-4G / -64G: 32-bit placement fails -> 64-bit window, e820 shift
+# q35-6G-ivshmem-4G: pad with RAM above 4 GiB, one 4 GiB BAR
+# q35-4G-rootport: hot-plug pads of PCIe root ports with RAM above 4 GiB
+cap72 1.16.3 --name pc-512M-dev-sb1163 -- -machine pc -accel kvm -m 512M -nodefaults -device VGA,id=vga0 -device e1000e,id=nic0 -device virtio-net-pci,id=vnet0 -device edu,id=edu0 -object memory-backend-ram,id=m0,size=64M -device ivshmem-plain,memdev=m0,id=ivs0 -device pci-bridge,id=br1,chassis_nr=1 -device e1000e,id=nic1,bus=br1,addr=1
+cap72 1.16.3 --name pc-4G-dev-sb1163 -- -machine pc -accel kvm -m 4G -nodefaults -device VGA,id=vga0 -device e1000e,id=nic0 -device virtio-net-pci,id=vnet0 -device edu,id=edu0 -object memory-backend-ram,id=m0,size=64M -device ivshmem-plain,memdev=m0,id=ivs0 -device pci-bridge,id=br1,chassis_nr=1 -device e1000e,id=nic1,bus=br1,addr=1
+cap72 1.16.3 --name pc-4G-dev-intel-sb1163 -- -machine pc -accel kvm -cpu qemu64,vendor=GenuineIntel -m 4G -nodefaults -device VGA,id=vga0 -device e1000e,id=nic0 -device virtio-net-pci,id=vnet0 -device edu,id=edu0 -object memory-backend-ram,id=m0,size=64M -device ivshmem-plain,memdev=m0,id=ivs0 -device pci-bridge,id=br1,chassis_nr=1 -device e1000e,id=nic1,bus=br1,addr=1
+cap72 1.16.3 --name pc-512M-ivshmem-4G-sb1163 -- -machine pc -accel kvm -m 512M -nodefaults -object memory-backend-ram,id=m0,size=4G,reserve=off -device ivshmem-plain,memdev=m0,id=ivs0
+cap72 1.16.3 --name q35-6G-ivshmem-4G-sb1163 -- -machine q35 -accel kvm -m 6G -nodefaults -object memory-backend-ram,id=m0,size=4G,reserve=off -device ivshmem-plain,memdev=m0,id=ivs0
+cap72 1.16.3 --name q35-4G-rootport-sb1163 -- -machine q35 -accel kvm -m 4G -nodefaults -device pcie-root-port,id=rp1,chassis=1,slot=1 -object memory-backend-ram,id=m0,size=64M -device ivshmem-plain,memdev=m0,id=ivs0,bus=rp1 -device pcie-root-port,id=rp2,chassis=2,slot=2
+cap72 1.17.0 --name pc-512M-dev-sb1170 -- -machine pc -accel kvm -m 512M -nodefaults -device VGA,id=vga0 -device e1000e,id=nic0 -device virtio-net-pci,id=vnet0 -device edu,id=edu0 -object memory-backend-ram,id=m0,size=64M -device ivshmem-plain,memdev=m0,id=ivs0 -device pci-bridge,id=br1,chassis_nr=1 -device e1000e,id=nic1,bus=br1,addr=1
+cap72 1.17.0 --name pc-4G-dev-sb1170 -- -machine pc -accel kvm -m 4G -nodefaults -device VGA,id=vga0 -device e1000e,id=nic0 -device virtio-net-pci,id=vnet0 -device edu,id=edu0 -object memory-backend-ram,id=m0,size=64M -device ivshmem-plain,memdev=m0,id=ivs0 -device pci-bridge,id=br1,chassis_nr=1 -device e1000e,id=nic1,bus=br1,addr=1
+cap72 1.17.0 --name pc-4G-dev-intel-sb1170 -- -machine pc -accel kvm -cpu qemu64,vendor=GenuineIntel -m 4G -nodefaults -device VGA,id=vga0 -device e1000e,id=nic0 -device virtio-net-pci,id=vnet0 -device edu,id=edu0 -object memory-backend-ram,id=m0,size=64M -device ivshmem-plain,memdev=m0,id=ivs0 -device pci-bridge,id=br1,chassis_nr=1 -device e1000e,id=nic1,bus=br1,addr=1
+cap72 1.17.0 --name pc-512M-ivshmem-4G-sb1170 -- -machine pc -accel kvm -m 512M -nodefaults -object memory-backend-ram,id=m0,size=4G,reserve=off -device ivshmem-plain,memdev=m0,id=ivs0
+cap72 1.17.0 --name q35-6G-ivshmem-4G-sb1170 -- -machine q35 -accel kvm -m 6G -nodefaults -object memory-backend-ram,id=m0,size=4G,reserve=off -device ivshmem-plain,memdev=m0,id=ivs0
+cap72 1.17.0 --name q35-4G-rootport-sb1170 -- -machine q35 -accel kvm -m 4G -nodefaults -device pcie-root-port,id=rp1,chassis=1,slot=1 -object memory-backend-ram,id=m0,size=64M -device ivshmem-plain,memdev=m0,id=ivs0,bus=rp1 -device pcie-root-port,id=rp2,chassis=2,slot=2
+cap72 1.17.0 --name pc-4G-dev-pb48-sb1170 -- -machine pc -accel kvm -cpu qemu64,phys-bits=48 -m 4G -nodefaults -device VGA,id=vga0 -device e1000e,id=nic0 -device virtio-net-pci,id=vnet0 -device edu,id=edu0 -object memory-backend-ram,id=m0,size=64M -device ivshmem-plain,memdev=m0,id=ivs0 -device pci-bridge,id=br1,chassis_nr=1 -device e1000e,id=nic1,bus=br1,addr=1
+cap72 1.17.0 --name pc-512M-ivshmem-64G-sb1170 -- -machine pc -accel kvm -m 512M -nodefaults -object memory-backend-ram,id=m0,size=64G,reserve=off -device ivshmem-plain,memdev=m0,id=ivs0
+
+# --- QEMU 10.0 (issue 12) ---------------------------------------------------
+# Twins of the 7.2 captures above: the same command line and -L seabios-1.16.2
+# (Debian 12's firmware files), so only QEMU differs.
+cap10 1.16.2 --name pc-512M-edu-qemu10-sb1162 -- -machine pc -accel kvm -m 512M -nodefaults -device edu,id=edu0
+cap10 1.16.2 --name q35-512M-ivshmem-1M-qemu10-sb1162 -- -machine q35 -accel kvm -m 512M -nodefaults -object memory-backend-ram,id=m0,size=1M -device ivshmem-plain,memdev=m0,id=ivs0
+cap10 1.16.2 --name pc-1G-ivshmem-1G-qemu10-sb1162 -- -machine pc -accel kvm -m 1G -nodefaults -object memory-backend-ram,id=m0,size=1G -device ivshmem-plain,memdev=m0,id=ivs0
+cap10 1.16.2 --name q35-1G-ivshmem-1G-qemu10-sb1162 -- -machine q35 -accel kvm -m 1G -nodefaults -object memory-backend-ram,id=m0,size=1G -device ivshmem-plain,memdev=m0,id=ivs0
+cap10 1.16.2 --name pc-3G-ivshmem-256M-qemu10-sb1162 -- -machine pc -accel kvm -m 3G -nodefaults -object memory-backend-ram,id=m0,size=256M -device ivshmem-plain,memdev=m0,id=ivs0
+cap10 1.16.2 --name q35-4G-ivshmem-2G-qemu10-sb1162 -- -machine q35 -accel kvm -m 4G -nodefaults -object memory-backend-ram,id=m0,size=2G -device ivshmem-plain,memdev=m0,id=ivs0
+cap10 1.16.2 --name pc-6G-ivshmem-4G-qemu10-sb1162 -- -machine pc -accel kvm -m 6G -nodefaults -object memory-backend-ram,id=m0,size=4G -device ivshmem-plain,memdev=m0,id=ivs0
+cap10 1.16.2 --name q35-1G-multi-qemu10-sb1162 -- -machine q35 -accel kvm -m 1G -nodefaults -device edu,id=edu0 -object memory-backend-ram,id=m0,size=16M -device ivshmem-plain,memdev=m0,id=ivs0 -device e1000e,id=nic0 -device nvme,serial=vfiolab0,id=nvme0 -device virtio-net-pci,id=vnet0 -device VGA,id=vga0
+cap10 1.16.2 --name pc-1G-multi-qemu10-sb1162 -- -machine pc -accel kvm -m 1G -nodefaults -device edu,id=edu0 -object memory-backend-ram,id=m0,size=64M -device ivshmem-plain,memdev=m0,id=ivs0 -device e1000e,id=nic0 -device nvme,serial=vfiolab0,id=nvme0 -device virtio-net-pci,id=vnet0 -device bochs-display,id=disp0
+cap10 1.16.2 --name q35-1G-rootport-qemu10-sb1162 -- -machine q35 -accel kvm -m 1G -nodefaults -device pcie-root-port,id=rp1,chassis=1,slot=1 -object memory-backend-ram,id=m0,size=64M -device ivshmem-plain,memdev=m0,id=ivs0,bus=rp1 -device pcie-root-port,id=rp2,chassis=2,slot=2
+# Debian 13-like firmware (SeaBIOS 1.16.3, trixie's iPXE and qemu-system-data 10.0):
+# twins of the 7.2 + 1.16.3 captures and of some 1.16.2 ones
+cap10 1.16.3 --name pc-512M-edu-qemu10-sb1163 -- -machine pc -accel kvm -m 512M -nodefaults -device edu,id=edu0
+cap10 1.16.3 --name q35-1G-multi-qemu10-sb1163 -- -machine q35 -accel kvm -m 1G -nodefaults -device edu,id=edu0 -object memory-backend-ram,id=m0,size=16M -device ivshmem-plain,memdev=m0,id=ivs0 -device e1000e,id=nic0 -device nvme,serial=vfiolab0,id=nvme0 -device virtio-net-pci,id=vnet0 -device VGA,id=vga0
+cap10 1.16.3 --name pc-6G-ivshmem-4G-qemu10-sb1163 -- -machine pc -accel kvm -m 6G -nodefaults -object memory-backend-ram,id=m0,size=4G -device ivshmem-plain,memdev=m0,id=ivs0
+cap10 1.16.3 --name q35-6G-ivshmem-4G-qemu10-sb1163 -- -machine q35 -accel kvm -m 6G -nodefaults -object memory-backend-ram,id=m0,size=4G,reserve=off -device ivshmem-plain,memdev=m0,id=ivs0
+cap10 1.16.3 --name q35-4G-rootport-qemu10-sb1163 -- -machine q35 -accel kvm -m 4G -nodefaults -device pcie-root-port,id=rp1,chassis=1,slot=1 -object memory-backend-ram,id=m0,size=64M -device ivshmem-plain,memdev=m0,id=ivs0,bus=rp1 -device pcie-root-port,id=rp2,chassis=2,slot=2
+cap10 1.16.3 --name pc-4G-dev-qemu10-sb1163 -- -machine pc -accel kvm -m 4G -nodefaults -device VGA,id=vga0 -device e1000e,id=nic0 -device virtio-net-pci,id=vnet0 -device edu,id=edu0 -object memory-backend-ram,id=m0,size=64M -device ivshmem-plain,memdev=m0,id=ivs0 -device pci-bridge,id=br1,chassis_nr=1 -device e1000e,id=nic1,bus=br1,addr=1

@@ -222,3 +222,177 @@ def test_live_capture_matches_reference(name, tmp_path):
         trace_without_ua((ref / "trace.log").read_text())
     assert (out / "pci_cfg_write.log").read_text() == \
         (ref / "pci_cfg_write.log").read_text()
+
+
+# ---------------------------------------------------------------------------
+# --qemu-binary / --firmware-dir and what meta.json records, with a stand-in
+# process for QEMU (a small Python program that speaks just enough QMP)
+# ---------------------------------------------------------------------------
+
+# The stand-in writes its argv where STANDIN_ARGV says, opens the QMP socket
+# of "-qmp unix:PATH,...", and after "cont" writes a SeaBIOS log (the
+# isa-debugcon chardev's file) and a trace (the -trace file=).  Answers
+# follow QEMU's QMP shapes (qapi/control.json, qapi/misc.json query-version).
+STANDIN = r'''
+import json, os, socket, sys
+argv = sys.argv
+json.dump(argv, open(os.environ["STANDIN_ARGV"], "w"))
+def opt(name):
+    return argv[argv.index(name) + 1]
+qmp = opt("-qmp")[len("unix:"):].split(",")[0]
+debug = opt("-chardev").split("path=")[1]
+trace = opt("-trace").split("file=")[1]
+srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+srv.bind(qmp); srv.listen(1)
+conn, _ = srv.accept()
+f = conn.makefile("rwb")
+def send(obj):
+    f.write(json.dumps(obj).encode() + b"\n"); f.flush()
+send({"QMP": {"version": {"qemu": {"major": 10, "minor": 0, "micro": 2},
+                          "package": "Debian 1:10.0.2+ds-2+deb13u1~bpo12+1"},
+              "capabilities": []}})
+HMP = {"info version": "10.0.2Debian 1:10.0.2+ds-2+deb13u1~bpo12+1\r\n",
+       "info pci": "  Bus  0, device   0, function 0:\r\n",
+       "info mtree -f": "FlatView #0\r\n", "info mtree": "address-space: memory\r\n"}
+for line in f:
+    msg = json.loads(line)
+    cmd, ret = msg["execute"], {}
+    if cmd == "cont":
+        with open(trace, "w") as t:
+            t.write("kvm_set_user_memory AddrSpace#0 Slot#0 flags=0x0 gpa=0x0 "
+                    "size=0x20000000 ua=0x7f0000000000 ret=0\n"
+                    "pci_cfg_write edu 00:02.0 @0x10 <- 0xffffffff\n")
+        with open(debug, "w") as d:
+            d.write("SeaBIOS (version 1.16.3-debian-1.16.3-2~bpo12+1)\n"
+                    "Booting from Hard Disk...\nBoot failed\n")
+    elif cmd == "query-version":
+        ret = {"qemu": {"major": 10, "minor": 0, "micro": 2},
+               "package": " Debian 1:10.0.2+ds-2+deb13u1~bpo12+1"}
+    elif cmd == "human-monitor-command":
+        ret = HMP[msg["arguments"]["command-line"]]
+    send({"return": ret, "id": msg["id"]})
+    if cmd == "quit":
+        break
+'''
+
+
+@pytest.fixture
+def standin_stack(tmp_path, monkeypatch):
+    """A folder laid out as scripts/fetch-stack.sh makes it, with the
+    stand-in as its QEMU 10.0 wrapper."""
+    import stat
+    import sys
+    stack = tmp_path / "stack"
+    (stack / "bin").mkdir(parents=True)
+    qemu = stack / "bin" / "qemu-system-x86_64-10.0"
+    qemu.write_text(f"#!{sys.executable}\n" + STANDIN)
+    qemu.chmod(qemu.stat().st_mode | stat.S_IXUSR)
+    (stack / "versions.txt").write_text(
+        "# piece package=version suite   (written by fetch-stack.sh)\n"
+        "qemu-10.0 qemu-system-x86=1:10.0.2+ds-2+deb13u1~bpo12+1 bookworm-backports\n"
+        "qemu-10.0 qemu-system-data=1:10.0.2+ds-2+deb13u1~bpo12+1 bookworm-backports\n"
+        "seabios-1.16.3 seabios=1.16.3-2~bpo12+1 bookworm-backports\n")
+    fw = stack / "L" / "seabios-1.16.3"
+    fw.mkdir(parents=True)
+    (fw / "MANIFEST").write_text(
+        "# -L folder assembled by fetch-stack.sh\n# packages:\n"
+        "seabios=1.16.3-2~bpo12+1\nipxe-qemu=1.21.1+git20250501.dad20602+dfsg-1\n"
+        "# files: name <- package\nbios-256k.bin <- seabios=1.16.3-2~bpo12+1\n")
+    argv_file = tmp_path / "argv.json"
+    monkeypatch.setenv("STANDIN_ARGV", str(argv_file))
+    return qemu, fw, argv_file
+
+
+def test_capture_with_qemu_binary_and_firmware_dir(standin_stack, tmp_path):
+    qemu, fw, argv_file = standin_stack
+    args = ["-machine", "pc", "-m", "512M", "-nodefaults", "-device", "edu,id=edu0"]
+    meta = cap.capture(args, tmp_path / "out" / "x", accel="tcg", timeout=30,
+                       qemu=str(qemu), firmware_dir=str(fw))
+    argv = json.loads(argv_file.read_text())
+    # -L comes first, before the user's arguments, which follow unchanged
+    assert argv[1:3] == ["-L", str(fw)]
+    assert argv[3:3 + len(args)] == args
+    assert meta["qemu_argv"][:3] == ["qemu-system-x86_64-10.0", "-L", "<firmware-dir>"]
+    assert meta["command"] == shlex.join(args)
+    assert meta["qemu_binary"] == str(qemu) and meta["firmware_dir"] == str(fw)
+    assert meta["qemu_version"] == "10.0.2"
+    assert meta["qemu_package"] == "Debian 1:10.0.2+ds-2+deb13u1~bpo12+1"
+    assert meta["qemu_info_version"] == "10.0.2Debian 1:10.0.2+ds-2+deb13u1~bpo12+1"
+    # the wrapper's packages come from the stack's versions.txt, piece qemu-10.0
+    assert meta["qemu_packages"] == {"qemu-system-x86": "1:10.0.2+ds-2+deb13u1~bpo12+1",
+                                     "qemu-system-data": "1:10.0.2+ds-2+deb13u1~bpo12+1"}
+    assert meta["qemu_packages_from"].endswith("versions.txt")
+    # the firmware's from the -L folder's MANIFEST
+    assert meta["firmware_packages"] == {"seabios": "1.16.3-2~bpo12+1",
+                                         "ipxe-qemu": "1.21.1+git20250501.dad20602+dfsg-1"}
+    assert meta["firmware_packages_from"] == str(fw / "MANIFEST")
+    assert meta["seabios_version"] == "1.16.3-debian-1.16.3-2~bpo12+1"
+    assert meta["firmware"] == "seabios-1.16.3"
+    import platform
+    assert meta["kernel_release"] == platform.release()
+    assert meta["host_cpu_model"] == cap.host_cpu_model()
+    # QEMU >= 8.2 keeps memory.c in system/
+    assert "system/memory.c" in meta["varies"]["info_mtree_f.txt"]
+    assert "--qemu-binary" in meta["made_by"] and "--firmware-dir" in meta["made_by"]
+    out = tmp_path / "out" / "x"
+    assert (out / "seabios.log").read_text().splitlines()[-1] == "Booting from Hard Disk..."
+    assert (out / "trace.log").read_text().startswith("kvm_set_user_memory AddrSpace#0 Slot#0")
+    assert (out / "info_pci.txt").read_text() == "  Bus  0, device   0, function 0:\n"
+
+
+def test_capture_cli_options(standin_stack, tmp_path, capsys):
+    from vfiolab.cli import main as vfiolab_main
+    qemu, fw, argv_file = standin_stack
+    rc = vfiolab_main(["capture", "--name", "y", "--out", str(tmp_path / "o"),
+                       "--accel", "tcg", "--qemu-binary", str(qemu),
+                       "--firmware-dir", str(fw), "--", "-machine", "q35", "-m", "1G"])
+    assert rc == 0, capsys.readouterr().err
+    meta = json.loads((tmp_path / "o" / "y" / "meta.json").read_text())
+    assert meta["made_by"] == shlex.join(
+        ["python", "-m", "vfiolab", "capture", "--name", "y", "--out", str(tmp_path / "o"),
+         "--accel", "tcg", "--qemu-binary", str(qemu), "--firmware-dir", str(fw),
+         "--", "-machine", "q35", "-m", "1G"])
+    assert json.loads(argv_file.read_text())[1:3] == ["-L", str(fw)]
+    assert "QEMU 10.0.2, SeaBIOS 1.16.3" in capsys.readouterr().out
+
+
+def test_firmware_dir_must_be_a_folder(tmp_path, capsys):
+    assert cap.main(["--name", "x", "--firmware-dir", str(tmp_path / "nope"),
+                     "--", "-m", "1G"]) == 2
+    assert "--firmware-dir" in capsys.readouterr().err
+    with pytest.raises(CaptureError, match="not a directory"):
+        cap.capture(["-m", "1G"], tmp_path / "x", qemu="sh", firmware_dir=tmp_path / "nope")
+
+
+def test_dash_L_in_the_args_is_refused():
+    with pytest.raises(CommandLineError, match="--firmware-dir"):
+        qemurun.check_args(["-L", "/x", "-m", "1G"], "capture", cap._CONFLICTING)
+
+
+def test_firmware_and_qemu_packages_from_dpkg(monkeypatch, tmp_path):
+    """Without -L, the firmware packages are the system's (dpkg-query -W);
+    a binary outside a fetch-stack folder is looked up with dpkg-query -S."""
+    calls = []
+
+    def fake(*args):
+        calls.append(args)
+        if args[0] == "-S":
+            return "qemu-system-x86: /usr/bin/qemu-system-x86_64\n"
+        return "".join(f"{p}=1.0-{i}\n" for i, p in enumerate(args[3:]))
+    monkeypatch.setattr(cap, "_dpkg", fake)
+    found, src = cap.firmware_packages(None)
+    assert found == {"seabios": "1.0-0", "ipxe-qemu": "1.0-1", "qemu-system-data": "1.0-2"}
+    assert src == "dpkg-query -W"
+    found, src = cap.qemu_packages("/usr/bin/true")
+    assert found == {"qemu-system-x86": "1.0-0"}
+    assert src.startswith("dpkg-query -S ")
+    # an -L folder without a MANIFEST: nothing is guessed
+    assert cap.firmware_packages(str(tmp_path)) == ({}, None)
+
+
+@pytest.mark.parametrize("text, name", [
+    ("1.16.3-debian-1.16.3-2~bpo12+1", "seabios-1.16.3"),
+    ("1.16.2-debian-1.16.2-1", "seabios-1.16.2"),
+    ("rel-1.17.0", None), (None, None)])
+def test_firmware_name(text, name):
+    assert cap.firmware_name(text) == name

@@ -1,32 +1,59 @@
 """``vfiolab predict`` against every committed real capture.
 
-Expected values are the real QEMU 7.2.22 + SeaBIOS 1.16.2 outputs in
-data/references/ (each folder says how it was made); the prediction is run
-for the same command line with the CPU vendor and phys-bits of the machine
-that made the capture (meta.json), so a prediction made elsewhere compares
-like with like.
+Expected values are the real QEMU + SeaBIOS outputs in data/references/
+(each folder's meta.json says how it was made); the prediction is run for
+the same command line, the QEMU version (``qemu_version``) and SeaBIOS
+version (the debug log's first line, ``seabios_version``) that made the
+capture, and the CPU vendor and phys-bits of the machine that made it, so a
+prediction made elsewhere compares like with like.
+
+Captures made with QEMU 10.0 are skipped: the model does not predict 10.0
+exactly yet (issue 12).  Set VFIOLAB_PREDICT_QEMU10=1 to run them anyway.
 """
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from vfiolab.predict import predict
-from vfiolab.real.reference import load_reference, reference_dirs
+from vfiolab.real.reference import (MODEL_GAPS, QEMU10_GAP, capture_versions, load_reference,
+                                    reference_dirs)
 
-REFS = reference_dirs()
+REFS = reference_dirs(every=True)
 ONE_MIB = 0x100000
 
 
 def _predict_for(ref):
-    vendor = ref.meta.get("host_cpu_vendor") or None
-    return predict(ref.args, seabios="1.16.2", accel="kvm", cpu_vendor=vendor)
+    # the capture's QEMU and SeaBIOS versions (meta.json qemu_version and the
+    # SeaBIOS log's first line), KVM, the capturing host's CPU
+    return predict(ref.args, **ref.predict_options())
+
+
+#: Tests that the MODEL_GAPS differences (all below 1 MiB) break; the tests
+#: stay as they are and are expected to fail for those captures.
+_GAP_TESTS = ("test_flatview_below_1mib", "test_memslots", "test_memslot_numbers",
+              "test_info_mtree_f_whole", "test_info_mtree_blocks")
 
 
 @pytest.fixture(scope="module", params=REFS, ids=lambda p: p.name)
-def pair(request):
+def _pair(request):
     ref = load_reference(request.param)
+    if capture_versions(ref.meta)[0] != "7.2" and not os.environ.get("VFIOLAB_PREDICT_QEMU10"):
+        pytest.skip(QEMU10_GAP)
     return ref, _predict_for(ref)
+
+
+@pytest.fixture
+def pair(_pair, request):
+    ref, _ = _pair
+    why = MODEL_GAPS.get(ref.name)
+    head = getattr(request.node, "callspec", None)
+    if why and request.node.originalname in _GAP_TESTS and not (
+            head and head.params.get("head", "address-space: memory") != "address-space: memory"):
+        request.applymarker(pytest.mark.xfail(reason=why, strict=True))
+    return _pair
 
 
 def test_there_are_enough_references():

@@ -104,6 +104,12 @@ def _simulate(ns, qemu_args: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     ours, qemu_args = _split_qemu(argv)
+    if ours[:1] == ["capture"] and not {"-h", "--help"} & set(ours[1:]):
+        # The capture tool parses its own options (--name, --qemu-binary,
+        # --firmware-dir, ...); argparse's REMAINDER would refuse a leading
+        # "--name" as an unknown option of "vfiolab".
+        from .real import capture
+        return capture.main(ours[1:] + (["--"] + qemu_args if qemu_args else []))
     parser = argparse.ArgumentParser(
         prog="vfiolab",
         description="Where a passthrough device's BARs and DMA land, as QEMU, KVM and VFIO do it.")
