@@ -36,12 +36,6 @@ _ROM_MAX_1163_Q35 = (
     "with 1.16.2), so make_bios_readonly() (src/fw/shadow.c) writes PAM5 = "
     "0x31 and leaves 0xe4000-0xe7fff writable; the model's rom_max is 0xe8000 "
     "for every build (PAM5 = 0x11, 0xc3000-0xe7fff read-only)")
-_KVMVAPIC_AFTER_NIC_ROMS = (
-    "SeaBIOS runs the VGA BIOS at c000 and three iPXE ROMs at ca00, cb00, cc00, "
-    "then kvmvapic.bin at cd00 (seabios.log 'Running option rom at ...'), so "
-    "QEMU's kvmvapic-rom alias is 0xcd000-0xcffff; the model puts it at "
-    "0xcc000 (after the VGA BIOS and fewer NIC ROMs), which moves the pc.ram "
-    "pieces and memslots below 1 MiB")
 
 #: Captures whose QEMU 7.2 behaviour the model does not reproduce yet, with
 #: the difference (found by the capture; the tests that compare them are
@@ -50,10 +44,6 @@ _KVMVAPIC_AFTER_NIC_ROMS = (
 MODEL_GAPS = {
     "q35-4G-rootport-sb1163": _ROM_MAX_1163_Q35,
     "q35-6G-ivshmem-4G-sb1163": _ROM_MAX_1163_Q35,
-    **{name: _KVMVAPIC_AFTER_NIC_ROMS for name in (
-        "pc-512M-dev", "pc-512M-dev-sb1163", "pc-512M-dev-sb1170", "pc-4G-dev-sb1163",
-        "pc-4G-dev-sb1170", "pc-4G-dev-intel-sb1163", "pc-4G-dev-intel-sb1170",
-        "pc-4G-dev-pb48-sb1170")},
 }
 QEMU10_GAP = "QEMU 10.0 is not modelled exactly yet (issue 12)"
 
