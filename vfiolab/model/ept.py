@@ -888,14 +888,15 @@ class Mmu:
         t = self.host.translate(slot.userspace_addr)
         return t is not None and t.kind == "ram"
 
-    def _zap_leaf(self, level: int, base: int) -> None:
+    def _zap_leaf(self, level: int, base: int) -> dict:
         """An mmu-notifier invalidation of one leaf's range
         (``kvm_mmu_notifier_invalidate_range_start`` -> ``kvm_unmap_gfn_range``)."""
         del self.leaves[level][base]
         self._lost[level].add(base)
         self.counters["zaps"] += 1
         self.counters["zapped_entries"] += 1
-        self._emit({"op": "zap", "scope": "notifier", "gfn": fmt_hex(base), "entries": 1})
+        return self._emit({"op": "zap", "scope": "notifier", "gfn": fmt_hex(base),
+                           "entries": 1})
 
     def _host_level_cap(self, slot: _Slot, gfn: int) -> int:
         """The level a fault at ``gfn`` would get now (ignoring the access
@@ -1176,14 +1177,14 @@ class Mmu:
         if t is None:
             raise ConfigError(f"memslot {slot.id} ({slot.name}): userspace address {fmt_hex(hva)} "
                               f"is not mapped in QEMU (KVM would fail KVM_RUN with -EFAULT)")
-        zero_page = False
+        zero_page, out = False, []
         if t.kind == "ram" and not self.ram_pinned and not self.host.populated(hva):
             if kind == "write":
                 # the write copies the (zero) page; the mmu notifier of that
                 # change (or of splitting a huge zero PMD) zaps the old leaf
                 leaf = self._leaf_at(gfn)
                 if leaf is not None:
-                    self._zap_leaf(leaf[0], leaf[1])
+                    out.append(self._zap_leaf(leaf[0], leaf[1]))
                 self.host.write_fault(hva)
             else:
                 # hva_to_pfn_slow without FOLL_WRITE: the zero page, mapped
@@ -1208,7 +1209,7 @@ class Mmu:
               "memtype": MEMTYPES[(spte & EPT_MT_MASK) >> EPT_MT_SHIFT], "exit": False}
         if zero_page:
             ev["zero_page"] = True
-        out = [self._emit(ev)]
+        out.append(self._emit(ev))
         if not self.tdp_mmu and level == 1 and t.kind == "ram":
             self._prefetch(slot, gfn, writable)
         return out
