@@ -399,3 +399,13 @@ def test_touch_matches_access_for_zero_page():
     for g in gpas:
         b.access(g, "read")
     assert a.leaves == b.leaves
+
+
+def test_amd_has_no_guest_mtrr_cap():
+    # the cap in kvm_tdp_page_fault needs shadow_memtype_mask, which is 0
+    # under AMD NPT (only kvm_mmu_set_ept_masks sets it): a 2M leaf on 6.1
+    sb = GuestMtrrs.seabios(2 * GiB, 0xC0000000, 40)
+    mtrrs = replace(sb, var=sb.var + ((0x1100000 | UC, ((-MiB) & ((1 << 40) - 1)) | 0x800),))
+    m = Mmu(vm_for(st=stack("debian12", "AuthenticAMD")), noncoherent_dma=True,
+            guest_mtrrs=mtrrs)
+    assert m.access(0x1000000)[0]["level"] == 2

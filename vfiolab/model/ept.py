@@ -33,9 +33,16 @@ fault, from the memslots QEMU gave it.  This module restates:
   ``kvm_mmu_zap_all_fast`` or only the slot), ``x86.c``
   ``kvm_mmu_slot_apply_flags`` (dirty logging on/off).
 
+Rules that changed between kernels read ``vm.stack`` (see :class:`Mmu`):
+the EPT depth (``kvm_mmu_get_tdp_level``), the memory type under
+non-coherent DMA (guest MTRRs before Linux 6.11), the memslot flush
+(``KVM_X86_QUIRK_SLOT_ZAP_ALL``, 6.12) and, through the host page tables
+(:mod:`vfiolab.model.host`), huge PFN maps of BAR mmaps (6.12).
+
 What is *not* modelled: the per-vCPU MMIO info cache and the TLB /
 paging-structure caches (only their effect on counts is described), the
-L1TF relocation of MMIO-SPTE address bits, mmu-notifier invalidations, async
+L1TF relocation of MMIO-SPTE address bits, mmu-notifier invalidations other
+than the copy of a zero page on the first write, async
 page faults, private (guest_memfd) memory, KVM-internal memslots (APIC access
 page), fast MMIO for zero-length ioeventfds, and the AMD format: on an AMD
 host KVM builds NPT entries in the ordinary x86-64 page-table format (MMIO
@@ -600,7 +607,9 @@ class Mmu:
       state) without ignore-PAT, or WB|ignore-PAT (UC|ignore-PAT without the
       CD_NW_CLEARED quirk) while ``guest_cr0_cd``; huge pages are capped
       until the MTRRs agree over the frame (``kvm_tdp_page_fault`` ->
-      ``kvm_mtrr_check_gfn_range_consistency``).  Linux 6.11+ (commits
+      ``kvm_mtrr_check_gfn_range_consistency``); Intel hosts only (the
+      check needs ``shadow_memtype_mask``, 0 under AMD NPT).  Guest MTRR
+      writes (``update_mtrr`` zapping the range) are not modelled.  Linux 6.11+ (commits
       0a7b73559b39 "KVM: x86: Remove VMX support for virtualizing guest MTRR
       memtypes" and e1548088ff54 "KVM: VMX: Drop support for forcing UC
       memory when guest CR0.CD=1"): WB without ignore-PAT, no cap;
@@ -690,7 +699,9 @@ class Mmu:
         self.nx_huge_pages = nx_huge_pages
         self.noncoherent_dma = noncoherent_dma
         #: Linux < 6.11 honours the guest's MTRRs/CR0.CD under non-coherent DMA
-        self.guest_mtrr_memtype = bool(noncoherent_dma and not stack.kernel_at_least(6, 11))
+        # (VMX only: on AMD shadow_memtype_mask is 0, NPT has no memtype field)
+        self.guest_mtrr_memtype = bool(noncoherent_dma and not stack.kernel_at_least(6, 11)
+                                       and stack.cpu_vendor == "GenuineIntel")
         self.guest_cr0_cd = guest_cr0_cd
         self.cd_nw_cleared_quirk = cd_nw_cleared_quirk
         if guest_mtrrs is None and self.guest_mtrr_memtype:
