@@ -409,3 +409,17 @@ def test_amd_has_no_guest_mtrr_cap():
     m = Mmu(vm_for(st=stack("debian12", "AuthenticAMD")), noncoherent_dma=True,
             guest_mtrrs=mtrrs)
     assert m.access(0x1000000)[0]["level"] == 2
+
+
+def test_guest_page_tables_are_written_ram():
+    # the guest kernel wrote its page-table pages: a walk's EPT fill maps
+    # them writable; the never-written data page behind the GVA is the zero page
+    from vfiolab.model.ept import GuestPageTables
+    m = Mmu(vm_for(EMU_ARGS, stack("debian12"), None))
+    m.vm.host.thp = False
+    pt = GuestPageTables(m, pool_gpa=0x1000000)
+    gva = 0xFFFF888000201000
+    pt.map(gva, 0x3000000)
+    m.walk_2d(gva, pt.cr3)
+    assert m.leaves[1][pt.cr3 >> 12] & W
+    assert not m.leaves[1][0x3000] & W

@@ -644,7 +644,8 @@ class Mmu:
       put it in ``shadow_present_mask``); ``record`` whether events also
       go to ``vm.events`` (the batch :meth:`touch` records only its summary,
       in ``events``); ``host`` replaces ``vm.host`` as QEMU's address space
-      (anything with ``translate(hva)``).
+      (a :class:`~vfiolab.model.host.HostAddressSpace` or anything with its
+      ``translate``, ``populated``, ``read_fault`` and ``write_fault``).
     """
 
     def __init__(self, vm, *, tdp_mmu: bool = True, mmio_caching: bool = True,
@@ -1689,6 +1690,10 @@ class GuestPageTables:
             raise ConfigError(f"page-table pool at {fmt_hex(self.pool_gpa)} is full")
         gpa = self._next
         self._next += 4 * KiB
+        # the guest kernel writes the table page: the host page behind it is
+        # populated (no zero page), as after any guest write
+        s = self.mmu.slot_for(gpa >> 12)
+        self.mmu.host.write_fault(s.hva(gpa >> 12))
         return gpa
 
     def map(self, gva: int, gpa: int, page_size: int = 4 * KiB, writable: bool = True,
