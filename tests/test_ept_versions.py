@@ -423,3 +423,13 @@ def test_guest_page_tables_are_written_ram():
     m.walk_2d(gva, pt.cr3)
     assert m.leaves[1][pt.cr3 >> 12] & W
     assert not m.leaves[1][0x3000] & W
+
+
+def test_firmware_written_ram_is_not_the_zero_page():
+    # SeaBIOS wrote the first MiB (IVT/BDA at 0, shadowed ROMs at 0xc0000-
+    # 0xfffff); QEMU's rom_reset wrote the BIOS image into pc.bios
+    m = Mmu(vm_for(EMU_ARGS, stack("debian12"), None))
+    ev = m.access(0x9000, "read")
+    assert "zero_page" not in ev[0] and m.leaves[1][0x9] & W
+    ev = m.access(0xFFFC0000, "read")
+    assert "zero_page" not in ev[0]

@@ -621,8 +621,10 @@ class Mmu:
       map pinned every RAM page writable before the guest ran
       (vfio_iommu_type1 ``vfio_pin_pages_remote``, FOLL_WRITE), so one fault
       maps it writable.  The model counts as never written every RAM page
-      the guest has not written through this Mmu (firmware writes before
-      it was created are not tracked).  The same in Linux 6.1 and 6.12.
+      the guest has not written through this Mmu, except ROM images and,
+      after the model's firmware, the first MiB (:meth:`_written_before`);
+      other firmware writes (SeaBIOS's high zone, ACPI tables) are not
+      tracked.  The same in Linux 6.1 and 6.12.
 
     Other options (the kernel's knobs):
 
@@ -895,6 +897,13 @@ class Mmu:
             self.leaves[1][b] &= ~EPT_WRITE
             count += 1
         self._emit({"op": "write_protect", "slot": new.id, "entries": count, "split": split})
+
+    def _written_before(self, slot: _Slot, gfn: int) -> bool:
+        """RAM the model knows was written before the guest ran: a read-only
+        slot's ROM image (QEMU ``rom_reset`` copies it into the RAM block)
+        and, after the model's SeaBIOS, the first MiB (its IVT/BDA/EBDA and
+        the BIOS and option ROMs it shadows at 0xc0000-0xfffff)."""
+        return slot.readonly or (gfn < 0x100 and getattr(self.vm, "firmware", None) is not None)
 
     def _slot_is_ram(self, slot: _Slot) -> bool:
         t = self.host.translate(slot.userspace_addr)
@@ -1190,7 +1199,8 @@ class Mmu:
             raise ConfigError(f"memslot {slot.id} ({slot.name}): userspace address {fmt_hex(hva)} "
                               f"is not mapped in QEMU (KVM would fail KVM_RUN with -EFAULT)")
         zero_page, out = False, []
-        if t.kind == "ram" and not self.ram_pinned and not self.host.populated(hva):
+        if t.kind == "ram" and not self.ram_pinned and not self._written_before(slot, gfn) \
+                and not self.host.populated(hva):
             if kind == "write":
                 # the write copies the (zero) page; the mmu notifier of that
                 # change (or of splitting a huge zero PMD) zaps the old leaf
@@ -1245,7 +1255,8 @@ class Mmu:
             t = self.host.translate(slot.hva(g))
             if t is None or t.kind != "ram":
                 continue
-            if not self.ram_pinned and not self.host.populated(t.hva):
+            if not (self.ram_pinned or self._written_before(slot, g)
+                    or self.host.populated(t.hva)):
                 continue        # gfn_to_page_many_atomic: FOLL_WRITE fast GUP fails
             self.leaves[1][g] = self._leaf_spte(1, t.hpa & EPT_ADDR_MASK, False, writable,
                                                 prefetch=True, gfn=g)
