@@ -597,9 +597,10 @@ class Mmu:
       and from 6.12 while ``KVM_X86_QUIRK_SLOT_ZAP_ALL`` is on (commit
       aa8d1f48d353, v6.12-rc1; on by default).  ``"slot"`` (only that
       slot's range, ``kvm_mmu_zap_memslot``) needs Linux 6.12+ and a VMM
-      that disables the quirk with KVM_CAP_DISABLE_QUIRKS2, which QEMU (7.2
-      to 10.0, target/i386/kvm/kvm.c) never does: it is refused on older
-      kernels and recorded in :attr:`notes` as a what-if otherwise;
+      that disables the quirk with KVM_CAP_DISABLE_QUIRKS2, which QEMU
+      never does (7.2 and 10.0: no KVM_CAP_DISABLE_QUIRKS* in accel/kvm or
+      target/i386): it is refused on older kernels and recorded in
+      :attr:`notes` as a what-if otherwise;
     * ``noncoherent_dma`` (``kvm_arch_has_noncoherent_dma``: an assigned
       device whose IOMMU cannot enforce snooping): the memory type of RAM
       leaves (``vmx_get_mt_mask``).  Linux < 6.11: the guest's MTRR type
@@ -685,7 +686,8 @@ class Mmu:
                     f"(commit aa8d1f48d353)")
             self.notes.append(
                 f"zap='slot' is a what-if: QEMU {stack.qemu_text} never disables "
-                f"KVM_X86_QUIRK_SLOT_ZAP_ALL (target/i386/kvm/kvm.c), so Linux "
+                f"KVM_X86_QUIRK_SLOT_ZAP_ALL (no KVM_CAP_DISABLE_QUIRKS2 in accel/kvm or "
+                f"target/i386), so Linux "
                 f"{stack.kernel[0]}.{stack.kernel[1]} zaps every SPTE on a memslot delete/move")
         if noncoherent_dma and stack is None:
             raise ConfigError("the memory type under non-coherent DMA depends on the host "
