@@ -43,9 +43,11 @@ MiB = 1 << 20
 
 
 def gpu_vm():
+    # debian13 (Linux 6.12): huge PFN maps of BAR mmaps (vfio_pci_mmap_huge_fault)
+    # and zap="slot" (KVM_X86_QUIRK_SLOT_ZAP_ALL, 6.12+) exist there only
     p = predict(f"-M q35 -m 2G -nodefaults -device vfio-pci,host={GPU},id=gpu0".split(),
                 host_devices={GPU: "data/devices/gpu-nvidia-tesla-p100"},
-                cpu_vendor="AuthenticAMD")
+                cpu_vendor="AuthenticAMD", stack="debian13")
     return p.vm
 
 

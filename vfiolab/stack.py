@@ -86,6 +86,13 @@ class Stack:
     cpu_vendor: str = "GenuineIntel"
     host_phys_bits: int = 46
     cpu_from: str = "assumed"
+    #: whether KVM may build 5-level TDP tables (mmu.c ``kvm_mmu_get_tdp_level``):
+    #: on Intel the CPU's EPT supports a 5-level walk (IA32_VMX_EPT_VPID_CAP
+    #: bit 7, ``cpu_has_vmx_ept_5levels``; "ept_5level" in /proc/cpuinfo's vmx
+    #: flags), on AMD the host kernel runs with 5-level paging (svm.c
+    #: ``get_npt_level``: ``pgtable_l5_enabled()``; "la57" in /proc/cpuinfo).
+    #: Assumed False (4-level hosts), the same in Linux 6.1 and 6.12.
+    host_5level: bool = False
     #: "kvm" or "tcg"; None until a command line says (QEMU's own default is TCG)
     accel: str | None = None
     #: the machine type the command line resolves to on this QEMU, with its version
@@ -138,6 +145,7 @@ class Stack:
             "cpu_vendor": self.cpu_vendor,
             "host_phys_bits": self.host_phys_bits,
             "cpu_from": self.cpu_from,
+            "host_5level": self.host_5level,
             "accel": self.accel,
             "notes": list(self.notes),
         }

@@ -33,9 +33,16 @@ fault, from the memslots QEMU gave it.  This module restates:
   ``kvm_mmu_zap_all_fast`` or only the slot), ``x86.c``
   ``kvm_mmu_slot_apply_flags`` (dirty logging on/off).
 
+Rules that changed between kernels read ``vm.stack`` (see :class:`Mmu`):
+the EPT depth (``kvm_mmu_get_tdp_level``), the memory type under
+non-coherent DMA (guest MTRRs before Linux 6.11), the memslot flush
+(``KVM_X86_QUIRK_SLOT_ZAP_ALL``, 6.12) and, through the host page tables
+(:mod:`vfiolab.model.host`), huge PFN maps of BAR mmaps (6.12).
+
 What is *not* modelled: the per-vCPU MMIO info cache and the TLB /
 paging-structure caches (only their effect on counts is described), the
-L1TF relocation of MMIO-SPTE address bits, mmu-notifier invalidations, async
+L1TF relocation of MMIO-SPTE address bits, mmu-notifier invalidations other
+than the copy of a zero page on the first write, async
 page faults, private (guest_memfd) memory, KVM-internal memslots (APIC access
 page), fast MMIO for zero-length ioeventfds, and the AMD format: on an AMD
 host KVM builds NPT entries in the ordinary x86-64 page-table format (MMIO
@@ -63,7 +70,8 @@ __all__ = [
     "EPT_SUPPRESS_VE", "SPTE_MMU_PRESENT", "EPT_SPTE_HOST_WRITABLE",
     "EPT_SPTE_MMU_WRITABLE", "MEMTYPES", "MT_UC", "MT_WB",
     "EptEntry", "encode", "decode", "describe", "is_mmio_spte", "make_mmio_spte",
-    "decode_mmio_spte", "ept_index", "Mmu", "GuestPageTables", "Walk2D",
+    "decode_mmio_spte", "ept_index", "Mmu", "GuestPageTables", "Walk2D", "GuestMtrrs",
+    "tdp_level",
 ]
 
 # ---------------------------------------------------------------------------
@@ -362,6 +370,167 @@ def describe(value: int, level: int) -> list[dict]:
 
 
 # ---------------------------------------------------------------------------
+# Paging levels (mmu.c kvm_mmu_get_tdp_level)
+# ---------------------------------------------------------------------------
+def tdp_level(host_vendor: str, host_5level: bool, guest_maxphyaddr: int) -> int:
+    """The root level of a vCPU's TDP tables, ``kvm_mmu_get_tdp_level``
+    (arch/x86/kvm/mmu/mmu.c; the same in Linux 6.1 and 6.12).
+
+    * Intel (vmx.c ``kvm_configure_mmu(enable_ept, 0, vmx_get_max_tdp_level()``
+      -- ``vmx_get_max_ept_level`` in 6.12 --): no forced level; the maximum
+      is 5 when the CPU's EPT walks 5 levels (``cpu_has_vmx_ept_5levels``),
+      else 4; 5 is used only when the *guest's* MAXPHYADDR exceeds 48
+      (``cpuid_maxphyaddr(vcpu) <= 48`` -> 4), i.e. QEMU's phys-bits, which
+      KVM reads from the guest CPUID leaf 0x80000008 (``cpuid_query_maxphyaddr``);
+    * AMD (svm.c ``kvm_configure_mmu(npt_enabled, get_npt_level(), ...)``):
+      the level is forced to the host's paging depth, 5 when the host kernel
+      runs with LA57 (``pgtable_l5_enabled()``), whatever the guest.
+    """
+    if host_vendor == "AuthenticAMD":
+        return 5 if host_5level else 4
+    if host_vendor != "GenuineIntel":
+        raise ConfigError(f"host CPU vendor {host_vendor!r}: KVM's TDP is VMX (GenuineIntel) "
+                          f"or SVM (AuthenticAMD)")
+    if host_5level and guest_maxphyaddr > 48:
+        return 5
+    return 4
+
+
+# ---------------------------------------------------------------------------
+# Guest MTRRs as KVM keeps them (arch/x86/kvm/mtrr.c, Linux 6.1)
+# ---------------------------------------------------------------------------
+MTRR_DEF_TYPE_E = 1 << 11       # IA32_MTRR_DEF_TYPE.E: MTRRs enabled
+MTRR_DEF_TYPE_FE = 1 << 10      # IA32_MTRR_DEF_TYPE.FE: fixed ranges enabled
+MT_WT, MT_WP = 4, 5
+#: KVM's fixed_seg_table: (start, end, unit shift) of the 88 fixed ranges
+#: (8 x 64K from 0, 16 x 16K from 0x80000, 64 x 4K from 0xc0000)
+MTRR_FIXED_SEGS = ((0x0, 0x80000, 16), (0x80000, 0xC0000, 14), (0xC0000, 0x100000, 12))
+MTRR_FIXED_END = 0x100000
+
+
+@dataclass
+class GuestMtrrs:
+    """A vCPU's MTRR MSRs as KVM stores them (``struct kvm_mtrr``):
+    ``deftype`` (IA32_MTRR_DEF_TYPE), ``fixed`` (the 88 fixed-range types, in
+    KVM's ``fixed_ranges`` order), ``var`` ((MTRRphysBase, MTRRphysMask)
+    pairs), ``phys_bits`` (the guest's MAXPHYADDR: KVM sets the reserved
+    bits above it in every stored mask) and ``cpuid_mtrr`` (guest
+    CPUID.01H:EDX.MTRR, which QEMU's x86 CPU models set)."""
+
+    deftype: int = 0
+    fixed: tuple[int, ...] = (0,) * 88
+    var: tuple[tuple[int, int], ...] = ()
+    phys_bits: int = 40
+    cpuid_mtrr: bool = True
+
+    @classmethod
+    def seabios(cls, ram_size: int, pcimem_start: int, phys_bits: int) -> "GuestMtrrs":
+        """What SeaBIOS ``mtrr_setup`` (src/fw/mtrr.c, rel-1.16.2/1.16.3)
+        writes: fixed ranges WB below 0xa0000 (where RamSize reaches), UC at
+        0xa0000-0xbffff, WP at 0xc0000-0xfffff; variable range 0 UC from
+        ``pcimem_start`` with mask ``-(4G - pcimem_start)`` (KVM reads it as
+        [pcimem_start, 4G)); default type WB with fixed and variable ranges
+        enabled (0xc06)."""
+        fixed = []
+        for i in range(8):
+            fixed.append(MT_WB if ram_size >= 0x10000 * (i + 1) else MT_UC)
+        for i in range(8):
+            fixed.append(MT_WB if ram_size >= 0x80000 + 0x4000 * (i + 1) else MT_UC)
+        fixed += [MT_UC] * 8                                    # MSR_MTRRfix16K_A0000 = 0
+        for j in range(8):
+            for i in range(8):
+                fixed.append(MT_WP if ram_size >= 0xC0000 + j * 0x8000 + 0x1000 * (i + 1)
+                             else MT_UC)
+        mask = (-((1 << 32) - pcimem_start) & ((1 << phys_bits) - 1)) | 0x800
+        return cls(deftype=0xC00 | MT_WB, fixed=tuple(fixed),
+                   var=((pcimem_start | MT_UC, mask),), phys_bits=phys_bits)
+
+    # -- KVM's lookup (mtrr.c mtrr_for_each_mem_type) --------------------------
+    def _var_ranges(self) -> list[tuple[int, int, int]]:
+        """Valid variable ranges (mask bit 11) as KVM's ``var_mtrr_range``
+        reads them, [base & PAGE_MASK, (start | ~mask) + 1), with the reserved
+        bits above MAXPHYADDR set in the mask (``set_var_mtrr_msr``), in the
+        list order ``set_var_mtrr_msr`` keeps (descending base)."""
+        out = []
+        reserved = ((1 << 64) - 1) & ~((1 << self.phys_bits) - 1)
+        for base, mask in self.var:
+            if not mask & 0x800:
+                continue
+            start = base & ~0xFFF
+            m = (mask | reserved) & ~0xFFF
+            end = (start | (~m & ((1 << 64) - 1))) + 1
+            out.append((start, end, base & 0xFF))
+        return sorted(out, key=lambda r: -r[0])
+
+    def _lookup(self, start: int, end: int) -> tuple[list[int], bool, bool]:
+        """(memory types met, mtrr_disabled, partial_map) for [start, end)."""
+        if not self.deftype & MTRR_DEF_TYPE_E:
+            return [], True, False
+        types: list[int] = []
+        if self.deftype & MTRR_DEF_TYPE_FE and start < MTRR_FIXED_END:
+            index = 0
+            for seg_start, seg_end, shift in MTRR_FIXED_SEGS:
+                for a in range(seg_start, seg_end, 1 << shift):
+                    if a + (1 << shift) > start and a < end:
+                        types.append(self.fixed[index])
+                    index += 1
+            if end <= MTRR_FIXED_END:
+                return types, False, False
+        start_max, partial = start, False
+        for r_start, r_end, t in self._var_ranges():
+            if not (r_start >= end or r_end <= start):
+                partial |= start_max < r_start
+                start_max = max(start_max, r_end)
+                types.append(t)
+        partial |= start_max < end
+        return types, False, partial
+
+    def memory_type(self, gfn: int) -> int:
+        """``kvm_mtrr_get_guest_memory_type``: the fixed range below 1 MiB
+        (when enabled), else the matching variable ranges (UC wins, WT+WB ->
+        WT, other mixes WB), else the default type; MTRRs disabled -> UC if
+        the guest's CPUID has MTRR (``mtrr_disabled_type``), else WB."""
+        types, disabled, _ = self._lookup(gfn << 12, (gfn + 1) << 12)
+        if disabled:
+            return MT_UC if self.cpuid_mtrr else MT_WB
+        if not types:
+            return self.deftype & 0xFF
+        t = types[0]
+        for cur in types[1:]:
+            if cur == t:
+                continue
+            if cur == MT_UC:
+                return MT_UC
+            if {t, cur} <= {MT_WT, MT_WB}:
+                t = MT_WT
+                continue
+            return MT_WB
+        return t
+
+    def consistent(self, gfn: int, pages: int) -> bool:
+        """``kvm_mtrr_check_gfn_range_consistency``: one memory type over
+        [gfn, gfn + pages) (the default type where no range covers a part)."""
+        types, disabled, partial = self._lookup(gfn << 12, (gfn + pages) << 12)
+        if types and any(t != types[0] for t in types):
+            return False
+        if disabled or not partial or not types:
+            return True
+        return types[0] == self.deftype & 0xFF
+
+
+def _vm_guest_mtrrs(vm) -> GuestMtrrs:
+    """The MTRRs the VM's firmware left: SeaBIOS's ``mtrr_setup`` (called
+    from ``qemu_platform_setup`` after ``pci_setup``) when the model ran
+    SeaBIOS, else the reset state (all zero: MTRRs disabled)."""
+    fw = getattr(vm, "firmware", None)
+    if fw is None or not getattr(fw, "pcimem_start", 0):
+        return GuestMtrrs()
+    from .boot import guest_cpu
+    _, bits = guest_cpu(vm.config, vm.stack)
+    return GuestMtrrs.seabios(vm.ram_split.below_4g, fw.pcimem_start, bits)
+
+
+# ---------------------------------------------------------------------------
 # Memslots as KVM keeps them
 # ---------------------------------------------------------------------------
 @dataclass
@@ -413,45 +582,118 @@ class Mmu:
 
     ``Mmu(vm)`` reads the VM's live memslots and then follows every
     ``KVM_SET_USER_MEMORY_REGION`` of its KVM listener (it registers itself
-    in ``vm.kvm.slot_observers``).
+    in ``vm.kvm.slot_observers``).  The rules that changed between kernels
+    read ``vm.stack`` (its ``kernel``, host CPU and QEMU command line):
 
-    Options (the kernel's knobs):
+    * ``levels``: None (default) derives the EPT depth as KVM does
+      (:func:`tdp_level`: ``kvm_mmu_get_tdp_level`` -- Intel: 5 only when
+      the host CPU walks 5-level EPT (``stack.host_5level``) *and* the
+      guest's phys-bits (``boot.guest_cpu``) exceed 48; AMD: 5 iff the host
+      kernel runs with LA57); 4 or 5 forces it (a what-if);
+    * ``zap``: ``"all"`` (default) zaps every SPTE of the VM when a memslot
+      is deleted or moved: always in Linux < 6.12
+      (``kvm_arch_flush_shadow_memslot`` -> ``kvm_page_track_flush_slot`` ->
+      ``kvm_mmu_invalidate_zap_pages_in_memslot`` -> ``kvm_mmu_zap_all_fast``),
+      and from 6.12 while ``KVM_X86_QUIRK_SLOT_ZAP_ALL`` is on (commit
+      aa8d1f48d353, v6.12-rc1; on by default).  ``"slot"`` (only that
+      slot's range, ``kvm_mmu_zap_memslot``) needs Linux 6.12+ and a VMM
+      that disables the quirk with KVM_CAP_DISABLE_QUIRKS2, which QEMU
+      never does (7.2 and 10.0: no KVM_CAP_DISABLE_QUIRKS* in accel/kvm or
+      target/i386): it is refused on older kernels and recorded in
+      :attr:`notes` as a what-if otherwise;
+    * ``noncoherent_dma`` (``kvm_arch_has_noncoherent_dma``: an assigned
+      device whose IOMMU cannot enforce snooping): the memory type of RAM
+      leaves (``vmx_get_mt_mask``).  Linux < 6.11: the guest's MTRR type
+      (``guest_mtrrs``, default what the VM's SeaBIOS wrote, else the reset
+      state) without ignore-PAT, or WB|ignore-PAT (UC|ignore-PAT without the
+      CD_NW_CLEARED quirk) while ``guest_cr0_cd``; huge pages are capped
+      until the MTRRs agree over the frame (``kvm_tdp_page_fault`` ->
+      ``kvm_mtrr_check_gfn_range_consistency``); Intel hosts only (the
+      check needs ``shadow_memtype_mask``, 0 under AMD NPT).  Guest MTRR
+      writes (``update_mtrr`` zapping the range) are not modelled.  Linux 6.11+ (commits
+      0a7b73559b39 "KVM: x86: Remove VMX support for virtualizing guest MTRR
+      memtypes" and e1548088ff54 "KVM: VMX: Drop support for forcing UC
+      memory when guest CR0.CD=1"): WB without ignore-PAT, no cap;
+    * zero page: in a VM with no VFIO container nothing pins guest RAM, so
+      a first read of never-written RAM maps the host's zero page
+      (``hva_to_pfn_slow`` without FOLL_WRITE; ``map_writable`` false):
+      a read-only leaf, and the first write faults again and maps the
+      copied page (see :mod:`vfiolab.model.host`).  With VFIO, QEMU's DMA
+      map pinned every RAM page writable before the guest ran
+      (vfio_iommu_type1 ``vfio_pin_pages_remote``, FOLL_WRITE), so one fault
+      maps it writable.  The model counts as never written every RAM page
+      the guest has not written through this Mmu, except ROM images and,
+      after the model's firmware, the first MiB (:meth:`_written_before`);
+      other firmware writes (SeaBIOS's high zone, ACPI tables) are not
+      tracked.  The same in Linux 6.1 and 6.12.
+
+    Other options (the kernel's knobs):
 
     * ``tdp_mmu`` (module parameter ``tdp_mmu``, default on for 64-bit):
       off selects the legacy ``direct_map``, which also prefetches the
-      neighbouring 4K SPTEs of a 4K fault (``direct_pte_prefetch``);
+      neighbouring 4K SPTEs of a 4K fault (``direct_pte_prefetch``).  Its
+      pages are direct (no guest PTEs), so a slot-only zap drops only the
+      slot's leaves there too (``kvm_mmu_zap_memslot_pages_and_flush`` zaps
+      shadow pages *with gptes*, i.e. shadow paging, not modelled);
     * ``mmio_caching`` (``kvm.mmio_caching``): off means no MMIO SPTEs,
       every MMIO access is an EPT violation followed by emulation;
-    * ``zap``: ``"all"`` (``KVM_X86_QUIRK_SLOT_ZAP_ALL``, on by default)
-      zaps every SPTE of the VM when a memslot is deleted or moved,
-      ``"slot"`` (quirk disabled by userspace) only that slot's range;
-    * ``levels`` 4 or 5 (5-level EPT is used when the host's MAXPHYADDR
-      exceeds 48 bits); ``ept_1g`` whether the CPU has 1G EPT pages
+    * ``ept_1g`` whether the CPU has 1G EPT pages
       (``max_huge_page_level``); ``nx_huge_pages`` the iTLB-multihit
       mitigation (exec faults map 4K; on by default only on affected
-      Intel CPUs); ``noncoherent_dma`` whether an assigned device's IOMMU
-      cannot enforce snooping (then RAM keeps WB but without ignore-PAT,
-      ``vmx_get_mt_mask``); ``manual_protect`` whether userspace enabled
+      Intel CPUs); ``manual_protect`` whether userspace enabled
       ``KVM_DIRTY_LOG_INITIALLY_SET`` (QEMU 7.2 does, accel/kvm/kvm-all.c
       kvm_init), which makes enabling dirty logging leave SPTEs alone;
       ``suppress_ve`` whether present SPTEs carry bit 63 (Linux 6.10+
       put it in ``shadow_present_mask``); ``record`` whether events also
       go to ``vm.events`` (the batch :meth:`touch` records only its summary,
       in ``events``); ``host`` replaces ``vm.host`` as QEMU's address space
-      (anything with ``translate(hva)``).
+      (a :class:`~vfiolab.model.host.HostAddressSpace` or anything with its
+      ``translate``, ``populated``, ``read_fault`` and ``write_fault``).
     """
 
     def __init__(self, vm, *, tdp_mmu: bool = True, mmio_caching: bool = True,
-                 zap: str = "all", levels: int = 4, ept_1g: bool = True,
+                 zap: str = "all", levels: int | None = None, ept_1g: bool = True,
                  nx_huge_pages: bool = False, noncoherent_dma: bool = False,
+                 guest_mtrrs: GuestMtrrs | None = None, guest_cr0_cd: bool = False,
+                 cd_nw_cleared_quirk: bool = True,
                  manual_protect: bool = True, suppress_ve: bool = True,
                  record: bool = True, host=None):
         if zap not in ("all", "slot"):
             raise ConfigError(f"zap={zap!r}: use 'all' (KVM_X86_QUIRK_SLOT_ZAP_ALL) or 'slot'")
-        if levels not in (4, 5):
+        if levels is not None and levels not in (4, 5):
             raise ConfigError(f"levels={levels!r}: EPT has 4 or 5 levels")
         if vm.kvm is None:
             raise ConfigError("the VM has no KVM accelerator (accel=kvm), so there is no EPT")
+        stack = getattr(vm, "stack", None)
+        #: what the model assumed or was asked for beyond the stack
+        self.notes: list[str] = []
+        if levels is None:
+            if stack is None or getattr(vm, "config", None) is None:
+                raise ConfigError("the EPT depth depends on the host CPU and the guest's "
+                                  "phys-bits: give the VM a stack (boot.build_vm) or levels=4/5")
+            from .boot import guest_cpu
+            _, guest_bits = guest_cpu(vm.config, stack)
+            levels = tdp_level(stack.cpu_vendor, stack.host_5level, guest_bits)
+        if zap == "slot":
+            if stack is None:
+                raise ConfigError("zap='slot' depends on the host kernel (Linux 6.12+): "
+                                  "give the VM a stack")
+            if not stack.kernel_at_least(6, 12):
+                raise ConfigError(
+                    f"zap='slot': Linux {stack.kernel[0]}.{stack.kernel[1]} always zaps every "
+                    f"SPTE when a memslot is deleted or moved (kvm_mmu_zap_all_fast); the "
+                    f"slot-only zap needs Linux 6.12+ with KVM_X86_QUIRK_SLOT_ZAP_ALL disabled "
+                    f"(commit aa8d1f48d353)")
+            self.notes.append(
+                f"zap='slot' is a what-if: QEMU {stack.qemu_text} never disables "
+                f"KVM_X86_QUIRK_SLOT_ZAP_ALL (no KVM_CAP_DISABLE_QUIRKS2 in accel/kvm or "
+                f"target/i386), so Linux "
+                f"{stack.kernel[0]}.{stack.kernel[1]} zaps every SPTE on a memslot delete/move")
+        if noncoherent_dma and stack is None:
+            raise ConfigError("the memory type under non-coherent DMA depends on the host "
+                              "kernel (Linux 6.11 dropped guest-MTRR virtualization): give "
+                              "the VM a stack")
+        self.stack = stack
         self.vm = vm
         self.host = host if host is not None else vm.host
         self.tdp_mmu = tdp_mmu
@@ -461,6 +703,17 @@ class Mmu:
         self.max_level = 3 if ept_1g else 2
         self.nx_huge_pages = nx_huge_pages
         self.noncoherent_dma = noncoherent_dma
+        #: Linux < 6.11 honours the guest's MTRRs/CR0.CD under non-coherent DMA
+        # (VMX only: on AMD shadow_memtype_mask is 0, NPT has no memtype field)
+        self.guest_mtrr_memtype = bool(noncoherent_dma and not stack.kernel_at_least(6, 11)
+                                       and stack.cpu_vendor == "GenuineIntel")
+        self.guest_cr0_cd = guest_cr0_cd
+        self.cd_nw_cleared_quirk = cd_nw_cleared_quirk
+        if guest_mtrrs is None and self.guest_mtrr_memtype:
+            guest_mtrrs = _vm_guest_mtrrs(vm)
+        self.guest_mtrrs = guest_mtrrs
+        #: guest RAM pinned writable by VFIO's DMA map (the VM has a container)
+        self.ram_pinned = getattr(vm, "vfio", None) is not None
         self.manual_protect = manual_protect
         self.suppress_ve = suppress_ve
         self.record = record
@@ -576,8 +829,9 @@ class Mmu:
         self._rebuild_slot_index()
 
     def _flush_memslot(self, slot: _Slot) -> None:
-        """``kvm_arch_flush_shadow_memslot``: with the SLOT_ZAP_ALL quirk
-        (default) ``kvm_mmu_zap_all_fast`` drops every SPTE of the VM,
+        """``kvm_arch_flush_shadow_memslot``: Linux < 6.12 always, and 6.12+
+        with the SLOT_ZAP_ALL quirk (default; aa8d1f48d353),
+        ``kvm_mmu_zap_all_fast`` drops every SPTE of the VM,
         leaves, MMIO SPTEs and table pages (the roots are invalidated and
         rebuilt on the next entry); without it only the slot's leaf SPTEs
         go (``kvm_tdp_mmu_unmap_gfn_range`` zaps present leaves; tables
@@ -645,6 +899,27 @@ class Mmu:
             self.leaves[1][b] &= ~EPT_WRITE
             count += 1
         self._emit({"op": "write_protect", "slot": new.id, "entries": count, "split": split})
+
+    def _written_before(self, slot: _Slot, gfn: int) -> bool:
+        """RAM the model knows was written before the guest ran: a read-only
+        slot's ROM image (QEMU ``rom_reset`` copies it into the RAM block)
+        and, after the model's SeaBIOS, the first MiB (its IVT/BDA/EBDA and
+        the BIOS and option ROMs it shadows at 0xc0000-0xfffff)."""
+        return slot.readonly or (gfn < 0x100 and getattr(self.vm, "firmware", None) is not None)
+
+    def _slot_is_ram(self, slot: _Slot) -> bool:
+        t = self.host.translate(slot.userspace_addr)
+        return t is not None and t.kind == "ram"
+
+    def _zap_leaf(self, level: int, base: int) -> dict:
+        """An mmu-notifier invalidation of one leaf's range
+        (``kvm_mmu_notifier_invalidate_range_start`` -> ``kvm_unmap_gfn_range``)."""
+        del self.leaves[level][base]
+        self._lost[level].add(base)
+        self.counters["zaps"] += 1
+        self.counters["zapped_entries"] += 1
+        return self._emit({"op": "zap", "scope": "notifier", "gfn": fmt_hex(base),
+                           "entries": 1})
 
     def _host_level_cap(self, slot: _Slot, gfn: int) -> int:
         """The level a fault at ``gfn`` would get now (ignoring the access
@@ -767,7 +1042,7 @@ class Mmu:
         return spte | (EPT_SUPPRESS_VE if self.suppress_ve else 0)
 
     def _leaf_spte(self, level: int, pfn_addr: int, is_mmio: bool, writable: bool,
-                   prefetch: bool = False) -> int:
+                   prefetch: bool = False, gfn: int = 0) -> int:
         """spte.c make_spte with kvm_mmu_set_ept_masks (no exec-only, A/D on):
         MMU-present | present mask R (+ suppress-#VE) | accessed unless
         prefetched | X (dropped for huge pages under the NX mitigation) |
@@ -782,32 +1057,48 @@ class Mmu:
             spte |= EPT_EXEC
         if level > 1:
             spte |= EPT_LARGE
-        spte |= self._mt_mask(is_mmio)
+        spte |= self._mt_mask(is_mmio, gfn)
         spte |= pfn_addr
         if writable:
             spte |= EPT_SPTE_HOST_WRITABLE | EPT_WRITE | EPT_SPTE_MMU_WRITABLE | EPT_DIRTY
         return spte
 
-    def _mt_mask(self, is_mmio: bool) -> int:
+    def _mt_mask(self, is_mmio: bool, gfn: int = 0) -> int:
         """vmx.c vmx_get_mt_mask: host MMIO -> UC (no ignore-PAT, so the
         guest's PAT can make it WC); RAM -> WB with ignore-PAT unless the VM
-        has non-coherent DMA, then WB honouring the guest's PAT."""
+        has non-coherent DMA.  Then, Linux 6.11+ (0a7b73559b39, e1548088ff54):
+        WB honouring the guest's PAT; before: while the guest's CR0.CD is
+        set WB|ignore-PAT (KVM_X86_QUIRK_CD_NW_CLEARED, default) or
+        UC|ignore-PAT, else the guest MTRR type
+        (``kvm_mtrr_get_guest_memory_type``) honouring the guest's PAT."""
         if is_mmio:
             return MT_UC << EPT_MT_SHIFT
         if not self.noncoherent_dma:
             return (MT_WB << EPT_MT_SHIFT) | EPT_IPAT
-        return MT_WB << EPT_MT_SHIFT
+        if not self.guest_mtrr_memtype:
+            return MT_WB << EPT_MT_SHIFT
+        if self.guest_cr0_cd:
+            return ((MT_WB if self.cd_nw_cleared_quirk else MT_UC) << EPT_MT_SHIFT) | EPT_IPAT
+        return self.guest_mtrrs.memory_type(gfn) << EPT_MT_SHIFT
 
     def _level_for(self, slot: _Slot, gfn: int, host_page: int, kind: str) -> int:
         """kvm_mmu_hugepage_adjust + __kvm_mmu_max_mapping_level: 4K for a
         dirty-logged slot or (NX mitigation) an exec fault; else walk down
-        from max_huge_page_level while lpage_info forbids the level, then
-        cap by the host mapping level (host_pfn_mapping_level)."""
+        from max_huge_page_level while (Linux < 6.11 with non-coherent DMA)
+        the guest MTRRs are not uniform over the frame or lpage_info forbids
+        the level, then cap by the host mapping level
+        (host_pfn_mapping_level)."""
         if slot.dirty_log:
             return 1
         if kind == "exec" and self.nx_huge_pages:
             return 1
         level = self.max_level
+        if self.guest_mtrr_memtype:
+            # Linux < 6.11 kvm_tdp_page_fault: lower max_level until the
+            # guest's MTRRs give one memory type over the whole frame
+            while level > 1 and not self.guest_mtrrs.consistent(
+                    gfn & ~((1 << (9 * (level - 1))) - 1), 1 << (9 * (level - 1))):
+                level -= 1
         while level > 1 and not slot.lpage_allowed(gfn, level):
             level -= 1
         if level == 1:
@@ -909,21 +1200,40 @@ class Mmu:
         if t is None:
             raise ConfigError(f"memslot {slot.id} ({slot.name}): userspace address {fmt_hex(hva)} "
                               f"is not mapped in QEMU (KVM would fail KVM_RUN with -EFAULT)")
+        zero_page, out = False, []
+        if t.kind == "ram" and not self.ram_pinned and not self._written_before(slot, gfn) \
+                and not self.host.populated(hva):
+            if kind == "write":
+                # the write copies the (zero) page; the mmu notifier of that
+                # change (or of splitting a huge zero PMD) zaps the old leaf
+                leaf = self._leaf_at(gfn)
+                if leaf is not None:
+                    out.append(self._zap_leaf(leaf[0], leaf[1]))
+                self.host.write_fault(hva)
+            else:
+                # hva_to_pfn_slow without FOLL_WRITE: the zero page, mapped
+                # read-only (map_writable false)
+                self.host.read_fault(hva)
+                zero_page = True
+            t = self.host.translate(hva)
         level = self._level_for(slot, gfn, t.page_size, kind)
         pages = 1 << (9 * (level - 1))
         base = gfn & ~(pages - 1)
         # kvm_mmu_hugepage_adjust: the pfn is rounded down to the huge page
         pfn_addr = (t.hpa - ((gfn - base) << 12)) & EPT_ADDR_MASK
         is_mmio = t.kind == "pfnmap"                      # kvm_is_mmio_pfn
-        writable = not slot.readonly
-        spte = self._leaf_spte(level, pfn_addr, is_mmio, writable)
+        writable = not slot.readonly and not zero_page
+        spte = self._leaf_spte(level, pfn_addr, is_mmio, writable, gfn=base)
         self._count_refault(gfn)
         self._install_leaf(level, base, spte)
         self.counters["maps"] += 1
         if kind == "write":
             self._mark_dirty(gfn)
-        out = [self._emit({"op": "map", "gfn": fmt_hex(base), "level": level,
-                           "memtype": "uc" if is_mmio else "wb", "exit": False})]
+        ev = {"op": "map", "gfn": fmt_hex(base), "level": level,
+              "memtype": MEMTYPES[(spte & EPT_MT_MASK) >> EPT_MT_SHIFT], "exit": False}
+        if zero_page:
+            ev["zero_page"] = True
+        out.append(self._emit(ev))
         if not self.tdp_mmu and level == 1 and t.kind == "ram":
             self._prefetch(slot, gfn, writable)
         return out
@@ -933,9 +1243,9 @@ class Mmu:
         the 8-entry aligned group (PTE_PREFETCH_NUM) in the same slot are
         filled without the accessed bit (speculative).  Not for read-only
         slots (gfn_to_page_many_atomic asks for a writable HVA) nor
-        dirty-logged ones (gfn_to_memslot_dirty_bitmap returns NULL).
-        Assumes the host pages are resident (gfn_to_page_many_atomic needs
-        them; a VFIO VM has all of its RAM pinned)."""
+        dirty-logged ones (gfn_to_memslot_dirty_bitmap returns NULL), nor
+        host pages not yet written (gfn_to_page_many_atomic's fast GUP with
+        FOLL_WRITE fails on them; a VFIO VM has all of its RAM pinned)."""
         if slot.readonly or slot.dirty_log:
             return
         start = gfn & ~7
@@ -947,8 +1257,11 @@ class Mmu:
             t = self.host.translate(slot.hva(g))
             if t is None or t.kind != "ram":
                 continue
+            if not (self.ram_pinned or self._written_before(slot, g)
+                    or self.host.populated(t.hva)):
+                continue        # gfn_to_page_many_atomic: FOLL_WRITE fast GUP fails
             self.leaves[1][g] = self._leaf_spte(1, t.hpa & EPT_ADDR_MASK, False, writable,
-                                                prefetch=True)
+                                                prefetch=True, gfn=g)
             self.counters["prefetched"] += 1
 
     def _count_refault(self, gfn: int) -> None:
@@ -1049,8 +1362,11 @@ class Mmu:
             for si in np.unique(idx[in_slot]).tolist():
                 slot = self._slot_list[si]
                 sel = rest[in_slot & (idx == si)]
+                # per-access path: read-only slots, the NX mitigation, the
+                # legacy MMU, unpinned RAM (zero page), guest-MTRR memtypes
                 if (kind == "write" and slot.readonly) or (kind == "exec" and self.nx_huge_pages) \
-                        or not self.tdp_mmu:
+                        or not self.tdp_mmu or self.guest_mtrr_memtype \
+                        or (not self.ram_pinned and self._slot_is_ram(slot)):
                     slow.extend(sel.tolist())
                     continue
                 slow.extend(self._touch_slot(slot, sel, kind, maps))
@@ -1387,6 +1703,10 @@ class GuestPageTables:
             raise ConfigError(f"page-table pool at {fmt_hex(self.pool_gpa)} is full")
         gpa = self._next
         self._next += 4 * KiB
+        # the guest kernel writes the table page: the host page behind it is
+        # populated (no zero page), as after any guest write
+        s = self.mmu.slot_for(gpa >> 12)
+        self.mmu.host.write_fault(s.hva(gpa >> 12))
         return gpa
 
     def map(self, gva: int, gpa: int, page_size: int = 4 * KiB, writable: bool = True,

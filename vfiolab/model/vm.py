@@ -36,6 +36,7 @@ class VM:
         self.memory = Memory()
         self.events: list[dict] = []
         self.host = HostAddressSpace()
+        self._stack = None
         # QEMU memory_map_init: "system" (a 2^64 container) and "io" (64 KiB,
         # an I/O region with unassigned_io_ops, so it fills its own holes)
         self.system_memory = MemoryRegion.init_container("system", UINT64_SIZE)
@@ -60,6 +61,18 @@ class VM:
         #: when set, every config access is recorded in ``events`` as a trap
         #: to QEMU (``pci_cfg_read``/``pci_cfg_write`` trace events)
         self.trace_config = False
+
+    @property
+    def stack(self):
+        """The :class:`~vfiolab.stack.Stack` the VM is predicted for (set by
+        ``boot.build_vm``); None for a VM built by hand."""
+        return self._stack
+
+    @stack.setter
+    def stack(self, stack) -> None:
+        # the host's page tables read the host kernel (huge PFN maps, 6.12+)
+        self._stack = stack
+        self.host.stack = stack
 
     # --- events ---------------------------------------------------------------
     def emit(self, event: dict) -> None:
