@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ..errors import CommandLineError, ConfigError
+from ..errors import CommandLineError, ConfigError, UnsupportedOption
 from ..stack import Stack, make_stack
 from .config import DeviceSpec, QemuConfig
 from .machine import build_machine, machine_reset, map_kvmvapic_rom
@@ -37,6 +37,11 @@ DEFAULT_PHYS_BITS = 40
 #: AMD vCPUs with phys-bits >= 40 on machine types >= 7.1.
 AMD_HT_START = 0xfd00000000
 AMD_HT_SIZE = 0x300000000
+
+
+#: ISA devices' I/O regions: (name, size)
+ISA_PORT_REGIONS = {"isa-debugcon": ("isa-debugcon", 1), "isa-serial": ("serial", 8),
+                    "isa-parallel": ("parallel", 8), "pvpanic": ("pvpanic", 1)}
 
 
 #: How much of 0xc0000.. a VGA BIOS occupies once SeaVGABIOS has initialised:
@@ -99,7 +104,8 @@ def build_vm(cfg: QemuConfig, *, stack: Stack | None = None, accel: str | None =
     from .devices import create_device
     stack = vm_stack(cfg, stack, accel)
     vm = build_machine(cfg.machine, cfg.ram_size, accel=stack.accel,
-                       max_ram_below_4g=None)
+                       max_ram_below_4g=cfg.max_ram_below_4g, hpet=cfg.hpet,
+                       vmport=cfg.vmport)
     vm.stack = stack
     vm.config = cfg
     for oid, (qom, size, props) in cfg.memdevs.items():
@@ -108,15 +114,22 @@ def build_vm(cfg: QemuConfig, *, stack: Stack | None = None, accel: str | None =
         vm.alloc_ram(mr)
         vm.memdevs[oid] = mr
     for dtype, props in cfg.isa_devices:
-        # hw/char/debugcon.c: one port at "iobase" (default 0xe9)
+        # the ISA devices' port regions: hw/char/debugcon.c (1 port at
+        # "iobase", default 0xe9), hw/char/serial-isa.c ("serial", 8 ports),
+        # hw/char/parallel-isa.c ("parallel", 8 ports), hw/misc/pvpanic-isa.c
+        # ("pvpanic", 1 port at 0x505); names checked with QEMU 7.2 info mtree -f
+        name, size = ISA_PORT_REGIONS.get(dtype, (dtype, 1))
         try:
             iobase = int(props.get("iobase", "0xe9"), 0)
         except ValueError:
             raise ConfigError(f"-device {dtype}: iobase={props.get('iobase')!r} is not a number") from None
-        vm.system_io.add_subregion(iobase, MemoryRegion.init_io("isa-debugcon", 1))
+        vm.system_io.add_subregion(iobase, MemoryRegion.init_io(name, size))
     specs = list(cfg.devices)
-    if not cfg.nodefaults and not any(s.type in ("VGA", "bochs-display", "virtio-vga")
-                                      for s in specs):
+    if cfg.default_devices is not None:
+        # the command-line reader decided QEMU's default devices; the machine
+        # creates them (VGA, then NICs) before any -device (pc_init1/pc_q35_init)
+        specs = list(cfg.default_devices) + specs
+    elif not cfg.nodefaults and not any(s.type in ("VGA", "virtio-vga") for s in specs):
         specs.append(DeviceSpec("VGA", "", {}, len(specs)))
     for spec in specs:
         props = dict(spec.props)
@@ -132,6 +145,11 @@ def build_vm(cfg: QemuConfig, *, stack: Stack | None = None, accel: str | None =
             mf = False
         if spec.type == "vfio-pci":
             dev = _vfio_device(spec, props, host_devices or {})
+        elif spec.origin:
+            try:
+                dev = create_device(spec.type, spec.id, props)
+            except UnsupportedOption as e:
+                raise UnsupportedOption(e.option, e.supported, spec.origin) from None
         else:
             dev = create_device(spec.type, spec.id, props)
         dev.multifunction = mf

@@ -20,6 +20,9 @@ class DeviceSpec:
     id: str
     props: dict
     position: int = 0
+    #: where a device the user did not write with -device comes from (e.g.
+    #: "the default NIC"), for error messages
+    origin: str = ""
 
 
 @dataclass
@@ -39,5 +42,40 @@ class QemuConfig:
     cpu_props: dict = field(default_factory=dict)
     accel: str | None = None
     args: list = field(default_factory=list)
-    #: ISA devices that add I/O ports: (type, props)
+    #: ISA devices that add I/O ports: (type, props); props of isa-serial,
+    #: isa-parallel carry the resolved ``iobase``
     isa_devices: list = field(default_factory=list)
+    #: the QEMU release the command line was read for ((7, 2), (10, 0), ...)
+    qemu: tuple | None = None
+    #: ``-machine max-ram-below-4g=`` in bytes (None: the machine's default)
+    max_ram_below_4g: int | None = None
+    #: ``-machine hpet=`` / ``-no-hpet`` (hw/i386/pc.c: on by default)
+    hpet: bool = True
+    #: ``-machine vmport=`` resolved: auto means on for pc and q35 without Xen
+    #: (hw/i386/pc.c ``pc_basic_device_init``)
+    vmport: bool = True
+    #: ``-machine memory-backend=ID``: the backend that is the main RAM
+    ram_backend: str | None = None
+    #: the devices the machine creates before any ``-device`` (the VGA of
+    #: ``-vga``/the default, then the NICs of ``-nic``/``-net nic``/the
+    #: default NIC, as ``pc_init1``/``pc_q35_init`` do); None when the config
+    #: was not made by a command-line reader (the boot code then adds QEMU's
+    #: default VGA itself)
+    default_devices: list | None = None
+    #: ``-global`` as (driver, property, value), in order
+    globals: list = field(default_factory=list)
+    #: ``-fw_cfg name=N,string=S|file=F``: name -> {"string": S} or {"file": F}
+    fw_cfg: dict = field(default_factory=dict)
+    #: every ``-drive`` (and ``-pflash``) as its option dict, ``if=pflash`` included
+    drives: list = field(default_factory=list)
+    #: every ``-blockdev`` as its option dict
+    blockdevs: list = field(default_factory=list)
+    #: ``-bios FILE``
+    bios: str | None = None
+    #: ``-smp`` as given (validated, not modelled)
+    smp: dict = field(default_factory=dict)
+    #: options accepted and ignored because they cannot change PCI, the memory
+    #: map, memslots or DMA, once each, as the user wrote them
+    ignored: list = field(default_factory=list)
+    #: what QEMU itself would warn about (deprecations), in its words
+    warnings: list = field(default_factory=list)
