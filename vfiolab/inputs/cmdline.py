@@ -79,6 +79,8 @@ IGNORED_WITH_ARG = {
     "cdrom", "hda", "hdb", "hdc", "hdd", "fda", "fdb", "mtdblock", "sd", "mem-path",
     "object-add", "set", "loadvm", "semihosting-config", "dfilter", "async-teardown",
     "run-with", "xen-domid",
+    # Proxmox's pve-qemu adds "-id VMID" (qm showcmd emits it first)
+    "id",
 }
 #: Flag options that cannot change PCI, the memory map, memslots or DMA.
 IGNORED_FLAGS = {
