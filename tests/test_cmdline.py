@@ -190,6 +190,13 @@ def test_accel_tcg_matches_real_and_no_accel_is_recorded_as_none():
     (["-device", '{"driver":"edu","multifunction":"on"}'],
      "Invalid parameter type for 'multifunction', expected: boolean"),
     (["-device", "edu,multifunction=maybe"], "Parameter 'multifunction' expects 'on' or 'off'"),
+    (["-device", '{"driver":"VGA","vgamem_mb":"32"}'], "Parameter 'vgamem_mb' expects uint64"),
+    (["-device", "edu,id=0x5"], "Parameter 'id' expects an identifier"),
+    (["-object", "iothread,id=0x5"], "Parameter 'id' expects an identifier"),
+    (["-cpu", "xxx"], "unable to find CPU model 'xxx'"),
+    (["-cpu", ""], "-cpu option cannot be empty"),
+    (["-nic", "0xZZ"], "Parameter 'type' does not accept value '0xZZ'"),
+    (["-net", ""], "Parameter 'type' is missing"),
     (["-device", '{"driver":"edu","multifunction":true,"addr":5}'],
      "PCI: single function device can't be populated in function 0.5"),
 ])

@@ -118,6 +118,14 @@ IGNORED_OBJECTS = {
     "can-bus", "dbus-vmstate", "main-loop", "thread-context", "pr-manager-helper",
 }
 MEMORY_BACKENDS = ("memory-backend-ram", "memory-backend-file", "memory-backend-memfd")
+#: their properties (backends/hostmem.c, hostmem-file.c, hostmem-memfd.c)
+MEMORY_BACKEND_PROPS = {
+    "common": {"share", "prealloc", "prealloc-threads", "prealloc-context", "merge", "dump",
+               "reserve", "policy", "host-nodes", "x-use-canonical-path-for-ramblock-id"},
+    "memory-backend-file": {"mem-path", "align", "offset", "pmem", "readonly", "rom",
+                            "discard-data"},
+    "memory-backend-memfd": {"hugetlb", "hugetlbsize", "seal"},
+}
 #: Devices that are no PCI function and add nothing to the memory map:
 #: children on a USB, SCSI, IDE, virtio-serial, HDA or NVMe bus, host-side
 #: helpers.  (ISA devices that add ports are modelled, see ISA_PORT_DEVICES.)
@@ -144,6 +152,19 @@ DEFAULT_VGA_DRIVERS = {"VGA", "isa-vga", "cirrus-vga", "isa-cirrus-vga", "vmware
 VGA_INTERFACES = {"std": "VGA", "cirrus": "cirrus-vga", "vmware": "vmware-svga",
                   "qxl": "qxl-vga", "virtio": "virtio-vga", "xenfb": None, "tcx": None,
                   "cg3": None, "none": None}
+#: network back-end types (qapi/net.json NetClientDriver, as -nic/-net take them)
+NET_TYPES = {"none", "user", "tap", "l2tpv3", "socket", "stream", "dgram", "vde", "bridge",
+             "netmap", "af-xdp", "vhost-user", "vhost-vdpa", "vmnet-host", "vmnet-shared",
+             "vmnet-bridged"}
+#: -drive parameters (block/qapi.c / blockdev.c qemu_common_drive_opts and
+#: qemu_legacy_drive_opts, plus the common driver options); a key with a dot
+#: goes to a block driver and is not checked
+DRIVE_PARAMS = {"file", "if", "index", "unit", "bus", "media", "format", "driver", "cache",
+                "aio", "readonly", "read-only", "snapshot", "id", "node-name", "discard",
+                "detect-zeroes", "werror", "rerror", "copy-on-read", "serial", "addr", "boot",
+                "cyls", "heads", "secs", "trans", "auto-read-only", "force-share", "stats-intervals",
+                "throttling.iops-total", "bps", "iops", "bps_rd", "bps_wr", "iops_rd", "iops_wr",
+                "group", "password-secret", "locking", "cache.direct", "cache.no-flush"}
 #: -nic/-net model names and the device they create (hw/pci/pci.c
 #: ``pci_nic_models``/``pci_nic_names``: "virtio" is virtio-net-pci)
 NIC_MODEL_ALIASES = {"virtio": "virtio-net-pci"}
@@ -174,6 +195,39 @@ CPU_BOOL_PROPS = {"host-phys-bits", "pmu", "l3-cache", "kvm", "check", "enforce"
 CPU_INT_PROPS = {"phys-bits", "host-phys-bits-limit", "guest-phys-bits", "level", "xlevel",
                  "min-level", "min-xlevel", "family", "model", "stepping", "apic-id",
                  "hv-spinlocks"}
+
+#: the CPU models of ``qemu-system-x86_64 -cpu help`` on QEMU 7.2.22 (Debian 12)
+CPU_MODELS_72 = frozenset("""
+    486 486-v1 Broadwell Broadwell-IBRS Broadwell-noTSX Broadwell-noTSX-IBRS Broadwell-v1
+    Broadwell-v2 Broadwell-v3 Broadwell-v4 Cascadelake-Server Cascadelake-Server-noTSX
+    Cascadelake-Server-v1 Cascadelake-Server-v2 Cascadelake-Server-v3 Cascadelake-Server-v4
+    Cascadelake-Server-v5 Conroe Conroe-v1 Cooperlake Cooperlake-v1 Cooperlake-v2 Denverton
+    Denverton-v1 Denverton-v2 Denverton-v3 Dhyana Dhyana-v1 Dhyana-v2 EPYC EPYC-IBPB EPYC-
+    Milan EPYC-Milan-v1 EPYC-Rome EPYC-Rome-v1 EPYC-Rome-v2 EPYC-v1 EPYC-v2 EPYC-v3 Haswell
+    Haswell-IBRS Haswell-noTSX Haswell-noTSX-IBRS Haswell-v1 Haswell-v2 Haswell-v3
+    Haswell-v4 Icelake-Server Icelake-Server-noTSX Icelake-Server-v1 Icelake-Server-v2
+    Icelake-Server-v3 Icelake-Server-v4 Icelake-Server-v5 Icelake-Server-v6 IvyBridge
+    IvyBridge-IBRS IvyBridge-v1 IvyBridge-v2 KnightsMill KnightsMill-v1 Nehalem Nehalem-IBRS
+    Nehalem-v1 Nehalem-v2 Opteron_G1 Opteron_G1-v1 Opteron_G2 Opteron_G2-v1 Opteron_G3
+    Opteron_G3-v1 Opteron_G4 Opteron_G4-v1 Opteron_G5 Opteron_G5-v1 Penryn Penryn-v1
+    SandyBridge SandyBridge-IBRS SandyBridge-v1 SandyBridge-v2 Skylake-Client Skylake-
+    Client-IBRS Skylake-Client-noTSX-IBRS Skylake-Client-v1 Skylake-Client-v2 Skylake-
+    Client-v3 Skylake-Client-v4 Skylake-Server Skylake-Server-IBRS Skylake-Server-noTSX-IBRS
+    Skylake-Server-v1 Skylake-Server-v2 Skylake-Server-v3 Skylake-Server-v4 Skylake-
+    Server-v5 Snowridge Snowridge-v1 Snowridge-v2 Snowridge-v3 Snowridge-v4 Westmere
+    Westmere-IBRS Westmere-v1 Westmere-v2 athlon athlon-v1 base core2duo core2duo-v1 coreduo
+    coreduo-v1 host kvm32 kvm32-v1 kvm64 kvm64-v1 max n270 n270-v1 pentium pentium-v1
+    pentium2 pentium2-v1 pentium3 pentium3-v1 phenom phenom-v1 qemu32 qemu32-v1 qemu64
+    qemu64-v1
+""".split())
+#: and the ones QEMU 10.0.2 (Debian 13) adds; for the releases between them
+#: (8.2, 9.2) the model accepts the union
+CPU_MODELS_100_NEW = frozenset("""
+    ClearwaterForest ClearwaterForest-v1 EPYC-Genoa EPYC-Genoa-v1 EPYC-Milan-v2 EPYC-Rome-v3
+    EPYC-Rome-v4 EPYC-v4 GraniteRapids GraniteRapids-v1 GraniteRapids-v2 Icelake-Server-v7
+    SapphireRapids SapphireRapids-v1 SapphireRapids-v2 SapphireRapids-v3 SierraForest
+    SierraForest-v1 SierraForest-v2 YongFeng YongFeng-v1 YongFeng-v2
+""".split())
 
 _BOOL_TRUE = ("on", "yes", "true", "y")
 _BOOL_FALSE = ("off", "no", "false", "n")
@@ -251,6 +305,8 @@ def split_opts(text: str, implied: str | None = None, where: str = "") -> dict:
     (QEMU ``opts_do_parse``)."""
     if not isinstance(text, str):
         raise CommandLineError(f"{where}: expected text, got {text!r}")
+    if text == "":
+        return {}
     parts, cur, i = [], "", 0
     while i < len(text):
         ch = text[i]
@@ -313,11 +369,20 @@ def _json_or_opts(text: str, implied: str, where: str) -> tuple[dict, dict]:
     return split_opts(text, implied, where), {}
 
 
+def _check_id(oid: str, who: str) -> None:
+    """QEMU ``id_wellformed`` (util/id.c): letters, digits, '-', '.', '_',
+    starting with a letter; the message is qemu-option.c's."""
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_.-]*", oid):
+        raise CommandLineError(f"{who}: Parameter 'id' expects an identifier (got {oid!r}); "
+                               f"identifiers consist of letters, digits, '-', '.', '_', "
+                               f"starting with a letter")
+
+
 def _short(text: str) -> str:
     return repr(text if len(text) <= 80 else text[:77] + "...")
 
 
-def _normalize_machine(name: str) -> str:
+def _normalize_machine(name: str, raw: str = "-machine") -> str:
     """``pc``, ``pc-i440fx-7.2``, ``q35``, ``pc-q35-7.2`` ... -> ``pc``/``q35``."""
     if name in ("pc", "q35"):
         return name
@@ -325,7 +390,7 @@ def _normalize_machine(name: str) -> str:
         return "q35"
     if re.fullmatch(r"pc-i440fx-\d+\.\d+", name):
         return "pc"
-    raise UnsupportedOption(f"-machine {name}", ["pc", "q35", "pc-i440fx-X.Y", "pc-q35-X.Y"])
+    raise UnsupportedOption(f"{raw} {name}", ["pc", "q35", "pc-i440fx-X.Y", "pc-q35-X.Y"])
 
 
 class _Reader:
@@ -366,7 +431,7 @@ class _Reader:
             # with a Proxmox revision used for its own migration compat
             t = re.sub(r"\+pve\d+$", "", t)
             cfg.machine_type = t
-            cfg.machine = _normalize_machine(t)
+            cfg.machine = _normalize_machine(t, raw)
         for k, v in d.items():
             where = f"{raw} {k}={v}"
             if k == "accel":
@@ -420,7 +485,7 @@ class _Reader:
             elif k in IGNORED_MACHINE_PROPS:
                 self.ignore(f"-machine {k}=")
             else:
-                raise UnsupportedOption(f"-machine {k}=", [
+                raise UnsupportedOption(f"{raw} {k}={v}", [
                     "type", "accel", "max-ram-below-4g", "memory-backend", "hpet", "vmport",
                     "acpi", "usb=off", "kernel-irqchip=on", "pflash0", "pflash1",
                     *sorted(IGNORED_MACHINE_PROPS)], "it may change the machine; not modelled")
@@ -465,6 +530,7 @@ class _Reader:
         oid = d.pop("id", None)
         if not oid:
             raise CommandLineError(f"{raw} {qom}: Parameter 'id' is missing")
+        _check_id(oid, f"{raw} {qom}")
         if oid in self.object_ids:
             raise CommandLineError(f"{raw} {qom},id={oid}: duplicate id {oid!r} (QEMU: attempt to "
                                    f"add duplicate property '{oid}' to object (type 'container'))")
@@ -486,6 +552,10 @@ class _Reader:
                   "discard-data", "seal", "hugetlb", "x-use-canonical-path-for-ramblock-id"):
             if k in d:
                 d[k] = "on" if qapi_bool(d[k], f"{raw} {qom},id={oid} {k}") else "off"
+        allowed = MEMORY_BACKEND_PROPS["common"] | MEMORY_BACKEND_PROPS.get(qom, set())
+        for k in d:
+            if k not in allowed:
+                raise CommandLineError(f"{raw} {qom},id={oid}: Property '{qom}.{k}' not found")
         if qom == "memory-backend-file" and not d.get("mem-path"):
             raise CommandLineError(f"{raw} {qom},id={oid}: Parameter 'mem-path' is missing")
         self.cfg.memdevs[oid] = (qom, size, d)
@@ -497,8 +567,13 @@ class _Reader:
             raise CommandLineError(f"{raw} {_short(val)}: Parameter 'driver' is missing")
         if dtype in ("help", "?") or d.get("help") == "on" or "?" in d:
             raise UnsupportedOption(f"{raw} {dtype},help", ["-device TYPE,PROP=VALUE"])
+        has_id = "id" in d
         did = d.pop("id", "")
+        if js and not isinstance(js.get("id"), str):
+            did, has_id = "", False           # qdict_get_try_str: a non-string id is no id
         who = f"{raw} {dtype}" + (f",id={did}" if did else "")
+        if has_id and not js:
+            _check_id(did, f"{raw} {dtype}")
         if did:
             if did in self.ids:
                 raise CommandLineError(f"{who}: Duplicate ID '{did}' for device")
@@ -513,6 +588,7 @@ class _Reader:
                 if not 0 <= n <= 255:
                     raise CommandLineError(f"{who}: Property '{dtype}.addr' doesn't take value '{n}'")
                 d["addr"] = f"{n >> 3:x}.{n & 7:x}"     # an integer addr is a devfn
+            self.json_types(who, dtype, js)
         elif "multifunction" in d:
             d["multifunction"] = "on" if qapi_bool(d["multifunction"], f"{who} multifunction") else "off"
         if dtype in DEFAULT_VGA_DRIVERS:
@@ -525,6 +601,31 @@ class _Reader:
             return
         self.cfg.devices.append(DeviceSpec(dtype, did, d, self.position))
         self.position += 1
+
+    @staticmethod
+    def json_types(who: str, dtype: str, js: dict) -> None:
+        """JSON -device values must have the property's type (QEMU's strict
+        qobject input visitor: "Parameter 'vgamem_mb' expects uint64",
+        "Invalid parameter type for 'X', expected: boolean"), for the
+        devices of the catalogue, whose property kinds are known."""
+        from ..model.devices import DEVICE_TYPES
+        cls = DEVICE_TYPES.get(dtype)
+        if cls is None:
+            return
+        schema = dict(getattr(cls, "COMMON_PROPS", {}))
+        for klass in reversed(cls.__mro__):
+            schema.update(klass.__dict__.get("PROPS", {}))
+        for k, v in js.items():
+            kind = schema.get(k, ("",))[0]
+            if kind == "bool" and not isinstance(v, bool):
+                raise CommandLineError(f"{who}: Invalid parameter type for '{k}', expected: boolean")
+            if (kind.startswith(("uint", "int")) or kind == "size") and (
+                    isinstance(v, bool) or not isinstance(v, int)):
+                # qobject-input-visitor.c: every unsigned width is read as uint64
+                want = "size" if kind == "size" else "uint64" if kind.startswith("uint") else "integer"
+                raise CommandLineError(f"{who}: Parameter '{k}' expects {want}")
+            if kind == "str" and not isinstance(v, str):
+                raise CommandLineError(f"{who}: Invalid parameter type for '{k}', expected: string")
 
     def isa_device(self, who: str, dtype: str, d: dict) -> None:
         if dtype in ("isa-serial", "isa-parallel"):
@@ -602,6 +703,10 @@ class _Reader:
         self.default_net = False
         d = split_opts(val, "type", raw)
         t = d.get("type", "")
+        if legacy_net and not t:
+            raise CommandLineError(f"{raw} {val!r}: Parameter 'type' is missing")
+        if t and t not in NET_TYPES | ({"nic"} if legacy_net else set()):
+            raise CommandLineError(f"{raw} {_short(val)}: Parameter 'type' does not accept value '{t}'")
         if t == "none":
             self.ignore(f"{raw} none")
             return
@@ -615,6 +720,10 @@ class _Reader:
 
     def drive(self, raw: str, val: str) -> None:
         d = split_opts(val, None, raw)
+        bad = [k for k in d if k not in DRIVE_PARAMS
+               and not re.fullmatch(r"[a-z][a-z0-9_-]*\.[a-z0-9_.-]+", k)]
+        if bad:
+            raise CommandLineError(f"{raw} {_short(val)}: invalid parameter '{bad[0]}'")
         self.cfg.drives.append(dict(d))
         iface = d.get("if", "ide")
         if iface == "pflash":
@@ -640,9 +749,14 @@ class _Reader:
     def cpu(self, raw: str, val: str) -> None:
         d = split_opts(val, "model", raw)
         cfg = self.cfg
-        model = d.pop("model", "qemu64")
+        model = d.pop("model", "")
         if model in ("help", "?"):
             raise UnsupportedOption("-cpu help", ["-cpu MODEL,PROP=VALUE"])
+        if not model:
+            raise CommandLineError(f"{raw} {val!r}: -cpu option cannot be empty")
+        known = CPU_MODELS_72 if self.qemu < (8, 0) else CPU_MODELS_72 | CPU_MODELS_100_NEW
+        if model not in known:
+            raise CommandLineError(f"{raw} {_short(val)}: unable to find CPU model '{model}'")
         props = {}
         for k, v in d.items():
             where = f"{raw} {model},{k}={v}"

@@ -153,7 +153,12 @@ def build_vm(cfg: QemuConfig, *, stack: Stack | None = None, accel: str | None =
         else:
             dev = create_device(spec.type, spec.id, props)
         dev.multifunction = mf
-        vm.add_pci_device(dev, bus=bus, devfn=devfn)
+        try:
+            vm.add_pci_device(dev, bus=bus, devfn=devfn)
+        except ConfigError as e:
+            # QEMU prefixes a -device error with the option as written
+            # (error_report with the option's location)
+            raise ConfigError(f"-device {spec.type}{',id=' + spec.id if spec.id else ''}: {e}") from None
     # system reset reaches every device once all are plugged (qdev reset:
     # e.g. a root port's slot control reflects whether its slot is occupied)
     for dev in vm.pci_devices():
