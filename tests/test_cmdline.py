@@ -206,6 +206,21 @@ def test_refused_with_qemus_reason(args, qemu_says):
     assert qemu_says in str(e.value)
 
 
+def test_same_host_device_twice_is_refused():
+    """hw/vfio/pci.c vfio_realize (7.2 and 10.0): the second vfio-pci of a
+    host device finds it in its group's device list: "device is already
+    attached", prefixed "vfio BDF: " (no real VFIO device to run here)."""
+    with pytest.raises(CommandLineError, match="vfio 0000:3d:00.0: device is already attached"):
+        parse_qemu_args(["-M", "q35", "-device", "vfio-pci,host=3d:00.0",
+                         "-device", "vfio-pci,host=0000:3D:00.0"])
+
+
+def test_pci_device_on_an_ide_bus_is_refused():
+    # real QEMU 7.2: "-device edu,bus=ide.0: Device 'edu' can't go on IDE bus"
+    with pytest.raises(CommandLineError, match="Device 'edu' can't go on IDE bus"):
+        parse_qemu_args(["-M", "q35", "-device", "edu,bus=ide.0"])
+
+
 def test_fn1_without_fn0_and_root_port_slot_1_are_accepted_as_by_qemu():
     """Real QEMU 7.2 and 10.0 start with -device edu,addr=3.1 alone, and with
     a device at slot 1 behind a pcie-root-port (pci_init_multifunction only

@@ -824,6 +824,31 @@ class _Reader:
         if not name.startswith("opt/ovmf/"):
             self.ignore(f"-fw_cfg {name}")
 
+    def check_devices(self) -> None:
+        """What QEMU refuses when it realizes the -device list, and the parser
+        can see: the same host device twice (hw/vfio/pci.c ``vfio_realize`` ->
+        ``vfio_get_device``: "device is already attached", prefixed "vfio
+        BDF: "), a PCI device on an IDE bus (softmmu/qdev-monitor.c
+        ``qdev_device_add``: "Device 'edu' can't go on IDE bus", checked with
+        real QEMU 7.2)."""
+        from ..model.hostdev import normalize_bdf
+        seen: dict = {}
+        ide_buses = {f"ide.{i}" for i in range(6 if self.cfg.machine == "q35" else 2)}
+        for spec in self.cfg.devices:
+            if spec.type == "vfio-pci" and "host" in spec.props:
+                try:
+                    bdf = normalize_bdf(spec.props["host"])
+                except ValueError:
+                    continue                     # the model refuses it, naming host=
+                if bdf in seen:
+                    raise CommandLineError(f"-device vfio-pci,host={spec.props['host']}: vfio {bdf}: "
+                                           f"device is already attached (also given as "
+                                           f"host={seen[bdf]})")
+                seen[bdf] = spec.props["host"]
+            if spec.props.get("bus") in ide_buses:
+                raise CommandLineError(f"-device {spec.type},bus={spec.props['bus']}: Device "
+                                       f"'{spec.type}' can't go on IDE bus")
+
     # --- after the last option ---------------------------------------------------
     def finish(self, nodefaults: bool) -> QemuConfig:
         cfg = self.cfg
@@ -848,6 +873,7 @@ class _Reader:
                 raise UnsupportedOption(f"-machine memory-backend={rb}", ["memory-backend=pc.ram"],
                                         "main RAM would be the region named by the backend id; "
                                         "the model names it pc.ram, as libvirt does")
+        self.check_devices()
         # the device props of -global, under the explicit ones (qdev globals)
         for spec in cfg.devices:
             for k, v in self.globals_for.get(spec.type, {}).items():
