@@ -320,3 +320,35 @@ def test_libvirt_reduced_matches_real_info_pci():
     known = "    Ethernet controller: PCI device 1af4:1041"
     assert model.replace("PCI device 1af4:1000", "PCI device 1af4:1041") == real
     assert known in real
+
+
+# --- -readconfig ---------------------------------------------------------------------
+
+def test_readconfig_file_in_qemus_format(tmp_path):
+    f = tmp_path / "vm.cfg"
+    f.write_text('# a comment\n[device "rp1"]\n  driver = "pcie-root-port"\n  chassis = "1"\n'
+                 '  bus = "pcie.0"\n  addr = "5.0"\n\n[machine]\n  type = "q35"\n'
+                 '[global]\n  driver = "VGA"\n  property = "vgamem_mb"\n  value = "8"\n')
+    cfg = parse_qemu_args(["-readconfig", str(f), "-nodefaults", "-device", "edu,bus=rp1"])
+    assert cfg.machine == "q35" and cfg.globals == [("VGA", "vgamem_mb", "8")]
+    assert [(d.type, d.id) for d in cfg.devices] == [("pcie-root-port", "rp1"), ("edu", "")]
+    f.write_text("[device]\n  driver edu\n")
+    with pytest.raises(CommandLineError, match="line 2: parse error"):
+        parse_qemu_args(["-readconfig", str(f)])
+    with pytest.raises(CommandLineError, match="cannot read it here"):
+        parse_qemu_args(["-readconfig", str(tmp_path / "nosuch.cfg")])
+
+
+def test_readconfig_proxmox_q35_layout():
+    """proxmox/qemu-server pve-q35-4.0.cfg: USB 1d.0-2/1d.7 and 1a.0-2/1a.7,
+    HDA 1b.0, four pcie-root-ports 1c.0-3, the DMI bridge 1e.0 with four
+    pci-bridges behind it; the USB and HDA functions are not in the device
+    catalogue, so the VM is refused naming the first of them."""
+    cfg = parse_qemu_args(["-readconfig", "/usr/share/qemu-server/pve-q35-4.0.cfg",
+                           "-machine", "type=pc-q35-7.2+pve0", "-nodefaults"])
+    got = [(d.id, d.type, d.props.get("addr")) for d in cfg.devices]
+    assert len(got) == 18
+    assert ("ich9-pcie-port-1", "pcie-root-port", "1c.0") in got
+    assert ("pcidmi", "i82801b11-bridge", "1e.0") in got and ("pci.3", "pci-bridge", "4.0") in got
+    with pytest.raises(UnsupportedOption, match="ich9-usb-ehci1"):
+        _predict(cfg.args)

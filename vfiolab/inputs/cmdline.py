@@ -58,7 +58,7 @@ from ..errors import CommandLineError, UnsupportedOption
 from ..model.config import DeviceSpec, QemuConfig
 
 __all__ = ["QemuConfig", "DeviceSpec", "parse_qemu_args", "split_opts", "qemu_strtosz",
-           "qapi_bool", "DEFAULT_QEMU"]
+           "qapi_bool", "readconfig_args", "DEFAULT_QEMU"]
 
 #: the QEMU release a command line is read for when the caller names none
 #: (the debian12 preset, vfiolab.stack.DEFAULT_STACK)
@@ -96,7 +96,6 @@ REFUSED = {
     "initrd": "only allowed with -kernel, which is not modelled",
     "append": "only allowed with -kernel, which is not modelled",
     "dtb": "only allowed with -kernel, which is not modelled",
-    "readconfig": "the options in the file are not read; give them on the command line",
     "usb": "adds a USB controller PCI function (piix3-usb-uhci / ich9-usb-*), not modelled",
     "usbdevice": "adds a USB controller PCI function, not modelled",
     "soundhw": "adds a sound PCI function, not modelled",
@@ -923,6 +922,112 @@ class _Reader:
         return cfg
 
 
+#: The -readconfig files Proxmox qemu-server ships in /usr/share/qemu-server/
+#: (proxmox/qemu-server pve-q35-4.0.cfg, pve-q35.cfg, pve-usb.cfg), restated as
+#: (id, driver, bus, addr, other properties); every device has
+#: multifunction=on except ich9-intel-hda, i82801b11-bridge and the
+#: pci-bridges.  Used when the file is not on this machine.
+_PVE_USB = [("ehci", "ich9-usb-ehci1", "1d.7", {}),
+            ("uhci-1", "ich9-usb-uhci1", "1d.0", {"masterbus": "ehci.0", "firstport": "0"}),
+            ("uhci-2", "ich9-usb-uhci2", "1d.1", {"masterbus": "ehci.0", "firstport": "2"}),
+            ("uhci-3", "ich9-usb-uhci3", "1d.2", {"masterbus": "ehci.0", "firstport": "4"})]
+_PVE_USB2 = [("ehci-2", "ich9-usb-ehci2", "1a.7", {}),
+             ("uhci-4", "ich9-usb-uhci4", "1a.0", {"masterbus": "ehci-2.0", "firstport": "0"}),
+             ("uhci-5", "ich9-usb-uhci5", "1a.1", {"masterbus": "ehci-2.0", "firstport": "2"}),
+             ("uhci-6", "ich9-usb-uhci6", "1a.2", {"masterbus": "ehci-2.0", "firstport": "4"})]
+
+
+def _pve_q35(port_driver: str, port_extra: dict, bridges: int) -> list:
+    devs = [(i, d, "pcie.0", a, dict(x, multifunction="on")) for i, d, a, x in _PVE_USB + _PVE_USB2]
+    devs.append(("audio0", "ich9-intel-hda", "pcie.0", "1b.0", {}))
+    for n in range(1, 5):
+        devs.append((f"ich9-pcie-port-{n}", port_driver, "pcie.0", f"1c.{n - 1}",
+                     dict(port_extra, multifunction="on", port=str(n), chassis=str(n))))
+    devs.append(("pcidmi", "i82801b11-bridge", "pcie.0", "1e.0", {}))
+    for n in range(bridges):
+        devs.append((f"pci.{n}", "pci-bridge", "pcidmi", f"{n + 1}.0", {"chassis_nr": str(n + 1)}))
+    return devs
+
+
+PVE_READCONFIG = {
+    "pve-q35-4.0.cfg": _pve_q35("pcie-root-port", {"x-speed": "16", "x-width": "32"}, 4),
+    "pve-q35.cfg": _pve_q35("ioh3420", {}, 3),
+    "pve-usb.cfg": [(i, d, None, a, dict(x, multifunction="on")) for i, d, a, x in _PVE_USB],
+}
+#: -readconfig groups and the option each stands for (util/qemu-config.c
+#: qemu_config_parse; the group is the option list's name)
+_READCONFIG_GROUPS = {"device": "-device", "machine": "-machine", "memory": "-m", "drive": "-drive",
+                      "netdev": "-netdev", "object": "-object", "global": "-global",
+                      "fw_cfg": "-fw_cfg", "chardev": "-chardev", "mon": "-mon", "name": "-name",
+                      "rtc": "-rtc", "boot-opts": "-boot", "smp-opts": "-smp", "accel": "-accel",
+                      "spice": "-spice", "vnc": "-vnc", "audiodev": "-audiodev", "sandbox": "-sandbox",
+                      "msg": "-msg", "overcommit": "-overcommit", "iscsi": "-iscsi"}
+
+
+def _esc(v: str) -> str:
+    return v.replace(",", ",,")
+
+
+def readconfig_args(path: str) -> list[str]:
+    """The options a ``-readconfig FILE`` stands for, in the file's order.
+
+    The format is QEMU's (util/qemu-config.c ``qemu_config_parse``): ``[group]``
+    or ``[group "id"]`` headers, ``key = "value"`` lines, ``#`` comments.  The
+    files Proxmox qemu-server ships (:data:`PVE_READCONFIG`) are known by
+    name when they are not on this machine."""
+    import os
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError:
+        known = PVE_READCONFIG.get(os.path.basename(path))
+        if known is None:
+            raise CommandLineError(f"-readconfig {path}: cannot read it here, and it is none of "
+                                   f"the files Proxmox qemu-server ships "
+                                   f"({', '.join(sorted(PVE_READCONFIG))})") from None
+        out = []
+        for did, drv, bus, addr, extra in known:
+            props = {"driver": drv, "id": did, **({"bus": bus} if bus else {}), "addr": addr, **extra}
+            out += ["-device", ",".join(f"{k}={_esc(v)}" for k, v in props.items())]
+        return out
+    except UnicodeDecodeError:
+        raise CommandLineError(f"-readconfig {path}: not UTF-8 text") from None
+    out: list[str] = []
+    group, gid, props = None, None, {}
+
+    def flush():
+        if group is None:
+            return
+        opt = _READCONFIG_GROUPS.get(group)
+        if opt is None:
+            raise CommandLineError(f"-readconfig {path}: there is no option group '{group}'")
+        d = dict(props)
+        if gid is not None:
+            d = {"id": gid, **d}
+        if opt == "-global":
+            out.extend([opt, f"driver={_esc(d.get('driver', ''))},property="
+                             f"{_esc(d.get('property', ''))},value={_esc(d.get('value', ''))}"])
+        else:
+            out.extend([opt, ",".join(f"{k}={_esc(v)}" for k, v in d.items())])
+
+    for n, line in enumerate(text.splitlines(), 1):
+        t = line.strip()
+        if not t or t.startswith("#"):
+            continue
+        m = re.fullmatch(r'\[([\w-]+)(?:\s+"([^"]*)")?\]', t)
+        if m:
+            flush()
+            group, gid, props = m.group(1), m.group(2), {}
+            continue
+        m = re.fullmatch(r'([\w.-]+)\s*=\s*"([^"]*)"', t)
+        if m and group is not None:
+            props[m.group(1)] = m.group(2)
+            continue
+        raise CommandLineError(f"-readconfig {path}: line {n}: parse error: {t[:80]!r}")
+    flush()
+    return out
+
+
 def parse_qemu_args(args, qemu=None) -> QemuConfig:
     """Read a QEMU argument list (the program name is allowed first) into a
     :class:`QemuConfig`, for QEMU release ``qemu`` (a ``(major, minor)``
@@ -940,6 +1045,20 @@ def parse_qemu_args(args, qemu=None) -> QemuConfig:
     cfg.args = list(args)
     if args and not args[0].startswith("-") and "qemu" in args[0].rsplit("/", 1)[-1]:
         args = args[1:]                           # the binary name
+    # -readconfig FILE: its options take its place (vl.c reads it when it
+    # meets it, so its devices come before the -device options after it)
+    expanded: list[str] = []
+    i = 0
+    while i < len(args):
+        if args[i] in ("-readconfig", "--readconfig"):
+            if i + 1 >= len(args):
+                raise CommandLineError(f"{args[i]}: requires an argument")
+            expanded += readconfig_args(args[i + 1])
+            i += 2
+        else:
+            expanded.append(args[i])
+            i += 1
+    args = expanded
     nodefaults = False
     i = 0
     while i < len(args):
