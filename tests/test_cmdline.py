@@ -246,7 +246,7 @@ def test_global_applies_under_explicit_props_and_unknown_is_refused():
     cfg = parse_qemu_args(["-global", "VGA.vgamem_mb=32", "-device", "VGA,id=a",
                            "-device", "VGA,id=b,vgamem_mb=8"])
     assert [d.props.get("vgamem_mb") for d in cfg.devices] == ["32", "8"]
-    assert cfg.globals == [("VGA", "vgamem_mb", "32")]
+    assert cfg.globals == {("VGA", "vgamem_mb"): "32"}
     assert "-global kvm-pit.lost_tick_policy" in parse_qemu_args(
         ["-global", "kvm-pit.lost_tick_policy=delay"]).ignored
     with pytest.raises(UnsupportedOption, match="mch.extended-tseg-mbytes"):
@@ -273,11 +273,10 @@ def test_fw_cfg_drives_pflash_and_blockdev_are_kept_for_the_firmware():
     cfg = parse_qemu_args([
         "-fw_cfg", "name=opt/ovmf/X-PciMmio64Mb,string=65536",
         "-drive", "if=pflash,format=raw,unit=0,file=/usr/share/OVMF/OVMF_CODE.fd,readonly=on",
-        "-machine", "q35,pflash0=libvirt-pflash0-format",
         "-blockdev", '{"driver":"file","filename":"/x.fd","node-name":"libvirt-pflash0-storage"}'])
-    assert cfg.fw_cfg == {"opt/ovmf/X-PciMmio64Mb": {"string": "65536"}}
-    assert cfg.drives[0]["if"] == "pflash" and cfg.machine_opts["pflash0"] == "libvirt-pflash0-format"
-    assert cfg.blockdevs[0]["node-name"] == "libvirt-pflash0-storage"
+    assert cfg.fw_cfg == {"opt/ovmf/X-PciMmio64Mb": "65536"}
+    assert cfg.drives[0]["if"] == "pflash" and cfg.pflash[0]["unit"] == 0
+    assert "libvirt-pflash0-storage" in cfg.blockdevs
     with pytest.raises(UnsupportedOption, match="virtio-blk-pci"):
         parse_qemu_args(["-drive", "file=x.img,if=virtio"])
     assert "-drive if=ide" in parse_qemu_args(["-drive", "file=x.img,media=cdrom"]).ignored
@@ -293,6 +292,25 @@ def test_memory_backend_pc_ram_is_main_ram():
                          "-object", "memory-backend-ram,id=pc.ram,size=2G"])
     with pytest.raises(CommandLineError, match="Memory backend 'x' not found"):
         parse_qemu_args(["-machine", "q35,memory-backend=x"])
+
+
+def test_pflash_blockdev_nodes_as_libvirt_names_them():
+    """libvirt 10 (src/qemu/qemu_command.c qemuBuildPflashBlockdevCommandLine):
+    a file node and a format node per flash unit, named by -machine pflash0=/pflash1=."""
+    cfg = parse_qemu_args([
+        "-blockdev", '{"driver":"file","filename":"/usr/share/OVMF/OVMF_CODE_4M.fd",'
+                     '"node-name":"libvirt-pflash0-storage","auto-read-only":true,"discard":"unmap"}',
+        "-blockdev", '{"node-name":"libvirt-pflash0-format","read-only":true,"driver":"raw",'
+                     '"file":"libvirt-pflash0-storage"}',
+        "-blockdev", '{"driver":"file","filename":"/var/lib/libvirt/qemu/nvram/vm_VARS.fd",'
+                     '"node-name":"libvirt-pflash1-storage"}',
+        "-blockdev", '{"node-name":"libvirt-pflash1-format","read-only":false,"driver":"raw",'
+                     '"file":"libvirt-pflash1-storage"}',
+        "-machine", "pc-q35-7.2,pflash0=libvirt-pflash0-format,pflash1=libvirt-pflash1-format"])
+    assert [(f["unit"], f["file"], f["readonly"]) for f in cfg.pflash] == [
+        (0, "/usr/share/OVMF/OVMF_CODE_4M.fd", True),
+        (1, "/var/lib/libvirt/qemu/nvram/vm_VARS.fd", False)]
+    assert cfg.firmware_kind == "ovmf"
 
 
 def test_proxmox_machine_type_and_id():
@@ -330,7 +348,7 @@ def test_readconfig_file_in_qemus_format(tmp_path):
                  '  bus = "pcie.0"\n  addr = "5.0"\n\n[machine]\n  type = "q35"\n'
                  '[global]\n  driver = "VGA"\n  property = "vgamem_mb"\n  value = "8"\n')
     cfg = parse_qemu_args(["-readconfig", str(f), "-nodefaults", "-device", "edu,bus=rp1"])
-    assert cfg.machine == "q35" and cfg.globals == [("VGA", "vgamem_mb", "8")]
+    assert cfg.machine == "q35" and cfg.globals == {("VGA", "vgamem_mb"): "8"}
     assert [(d.type, d.id) for d in cfg.devices] == [("pcie-root-port", "rp1"), ("edu", "")]
     f.write_text("[device]\n  driver edu\n")
     with pytest.raises(CommandLineError, match="line 2: parse error"):

@@ -186,7 +186,10 @@ IGNORED_GLOBALS = {("kvm-pit", "lost_tick_policy"), ("ICH9-LPC", "disable_s3"),
                    ("isa-fdc", "bootindexA"), ("isa-fdc", "bootindexB"),
                    ("qemu-fw-cfg", "dma_enabled")}
 #: -global drivers kept for the firmware model (OVMF's flash)
-FIRMWARE_GLOBALS = {"cfi.pflash01", "driver"}
+FIRMWARE_GLOBALS = {"cfi.pflash01"}
+#: -global DRIVER.PROP the machine model reads from ``QemuConfig.globals``
+#: (vfiolab.model.boot: the host bridge's pci-hole64-size)
+MODELLED_GLOBALS = {("q35-pcihost", "pci-hole64-size"), ("i440FX-pcihost", "pci-hole64-size")}
 #: -cpu properties that are booleans (target/i386/cpu.c x86_cpu_properties)
 CPU_BOOL_PROPS = {"host-phys-bits", "pmu", "l3-cache", "kvm", "check", "enforce", "migratable",
                   "host-cache-info", "lmce", "full-cpuid-auto-level", "kvm-no-smi-migration",
@@ -665,14 +668,14 @@ class _Reader:
             drv, prop, value = m.groups()
         if not drv or not prop or value is None:
             raise CommandLineError(f"{raw} {val!r}: expected DRIVER.PROP=VALUE")
-        self.cfg.globals.append((drv, prop, value))
+        self.cfg.globals[(drv, prop)] = value    # the last one wins, as in QEMU
         if drv in DEFAULT_VGA_DRIVERS:
             self.default_vga = False          # vl.c default_driver_check runs on -global too
         from ..model.devices import DEVICE_TYPES
         if (drv, prop) in IGNORED_GLOBALS:
             self.ignore(f"-global {drv}.{prop}")
-        elif drv in FIRMWARE_GLOBALS:
-            pass                              # the firmware model reads cfg.globals
+        elif drv in FIRMWARE_GLOBALS or (drv, prop) in MODELLED_GLOBALS:
+            pass                              # the machine/firmware model reads cfg.globals
         elif drv in DEVICE_TYPES:
             cls = DEVICE_TYPES[drv]
             schema = dict(getattr(cls, "COMMON_PROPS", {}))
@@ -726,7 +729,8 @@ class _Reader:
         self.cfg.drives.append(dict(d))
         iface = d.get("if", "ide")
         if iface == "pflash":
-            return                             # the firmware model reads cfg.drives
+            self.pflash_drive(raw, d)
+            return
         if iface == "virtio":
             from ..model.devices import DEVICE_TYPES
             if "virtio-blk-pci" not in DEVICE_TYPES:
@@ -744,6 +748,79 @@ class _Reader:
             self.ignore(f"-drive if={iface}")
         else:
             raise CommandLineError(f"{raw} {val!r}: unsupported bus type '{iface}'")
+
+    def pflash_drive(self, raw: str, d: dict) -> None:
+        """``-drive if=pflash``: a firmware flash unit, numbered in order
+        unless ``unit=`` says (QEMU ``drive_new``); pc machines have units 0
+        and 1 (hw/i386/pc_sysfw.c)."""
+        cfg = self.cfg
+        unit = d.get("unit")
+        try:
+            unit = int(unit) if unit is not None else \
+                sum(1 for f in cfg.pflash if f.get("from") == "drive")
+        except ValueError:
+            raise CommandLineError(f"{raw} if=pflash: unit={unit!r} is not a number") from None
+        if unit not in (0, 1) or any(f["unit"] == unit for f in cfg.pflash):
+            raise CommandLineError(f"{raw} if=pflash,unit={unit}: QEMU's pc machines "
+                                   "have two flash units, 0 and 1, each used once")
+        cfg.pflash.append({"unit": unit, "file": d.get("file"),
+                           "readonly": d.get("readonly") in _BOOL_TRUE,
+                           "format": d.get("format"), "from": "drive"})
+
+    def firmware(self) -> None:
+        """``-machine pflash0=/pflash1=`` name ``-blockdev`` nodes (libvirt:
+        a format node over a file node); ``-bios`` and flash exclude each
+        other (hw/i386/pc_sysfw.c); the images' sizes when readable here."""
+        import os
+        cfg = self.cfg
+        self.pflash_nodes = {}
+        for unit in (0, 1):
+            node = cfg.machine_opts.pop(f"pflash{unit}", None)
+            if node is None:
+                continue
+            self.pflash_nodes[unit] = node
+            if any(f["unit"] == unit for f in cfg.pflash):
+                raise CommandLineError(f"-machine pflash{unit}= and -drive if=pflash,unit={unit} "
+                                       f"both give flash unit {unit}")
+            bd = cfg.blockdevs.get(node)
+            if bd is None:
+                raise CommandLineError(f"-machine pflash{unit}={node}: no -blockdev with "
+                                       f"node-name={node}")
+            # follow a format node down to its file node
+            filename, ro, seen = bd.get("filename"), bd.get("read-only"), 0
+            child = bd.get("file")
+            while filename is None and isinstance(child, str) and child in cfg.blockdevs and seen < 8:
+                filename = cfg.blockdevs[child].get("filename")
+                ro = ro or cfg.blockdevs[child].get("read-only")
+                child = cfg.blockdevs[child].get("file")
+                seen += 1
+            cfg.pflash.append({"unit": unit, "file": filename,
+                               "readonly": ro is True or ro in _BOOL_TRUE,
+                               "format": bd.get("driver"), "from": "blockdev"})
+        cfg.pflash.sort(key=lambda f: f["unit"])
+        if cfg.bios is not None:
+            try:
+                cfg.bios_size = os.path.getsize(cfg.bios)
+            except (OSError, ValueError):
+                cfg.bios_size = None
+        for f in cfg.pflash:
+            # QEMU sizes each flash device from its image (pflash_cfi01 realize)
+            try:
+                f["size"] = os.path.getsize(f["file"]) if isinstance(f.get("file"), str) else None
+            except (OSError, ValueError):
+                f["size"] = None
+        if cfg.pflash and cfg.bios is not None:
+            raise CommandLineError("-bios and a pflash drive together: QEMU refuses "
+                                   "(hw/i386/pc_sysfw.c: 'pflash and -bios are mutually exclusive')")
+        # block nodes that are no firmware flash are disks: ignored
+        flash_nodes = set()
+        for unit in (0, 1):
+            node = self.pflash_nodes.get(unit)
+            while isinstance(node, str) and node in cfg.blockdevs and node not in flash_nodes:
+                flash_nodes.add(node)
+                node = cfg.blockdevs[node].get("file")
+        if set(cfg.blockdevs) - flash_nodes:
+            self.ignore("-blockdev")
 
     def cpu(self, raw: str, val: str) -> None:
         d = split_opts(val, "model", raw)
@@ -764,6 +841,8 @@ class _Reader:
                 continue
             if k in CPU_BOOL_PROPS:
                 v = "on" if qapi_bool(v, f"{raw} {k}") else "off"
+            elif k not in CPU_INT_PROPS and v in _BOOL_TRUE + _BOOL_FALSE:
+                v = "on" if v in _BOOL_TRUE else "off"       # a feature flag
             elif k in CPU_INT_PROPS and k != "hv-spinlocks":
                 try:
                     n = int(v, 0)
@@ -819,7 +898,7 @@ class _Reader:
             raise CommandLineError(f"{raw} {val!r}: duplicate fw_cfg file name: {name}")
         if len(name) > 55:
             raise CommandLineError(f"{raw} {val!r}: name too long (max. 55 characters)")
-        self.cfg.fw_cfg[name] = {"string": d["string"]} if has_str else {"file": d["file"]}
+        self.cfg.fw_cfg[name] = d["string"] if has_str else d["file"]
         if not name.startswith("opt/ovmf/"):
             self.ignore(f"-fw_cfg {name}")
 
@@ -873,6 +952,7 @@ class _Reader:
                                         "main RAM would be the region named by the backend id; "
                                         "the model names it pc.ram, as libvirt does")
         self.check_devices()
+        self.firmware()
         # the device props of -global, under the explicit ones (qdev globals)
         for spec in cfg.devices:
             for k, v in self.globals_for.get(spec.type, {}).items():
@@ -1108,13 +1188,20 @@ def parse_qemu_args(args, qemu=None) -> QemuConfig:
         elif opt == "drive":
             r.drive(raw, need()); flag = False
         elif opt == "pflash":
-            cfg.drives.append({"if": "pflash", "format": "raw", "file": need()}); flag = False
+            d = {"if": "pflash", "format": "raw", "file": need()}
+            cfg.drives.append(d)
+            r.pflash_drive(raw, d); flag = False
         elif opt == "bios":
             cfg.bios = need(); flag = False
         elif opt == "blockdev":
             d, js = _json_or_opts(need(), "driver", raw)
-            cfg.blockdevs.append(js or d)
-            r.ignore("-blockdev"); flag = False
+            node = (js or d).get("node-name")
+            if not isinstance(node, str) or not node:
+                raise CommandLineError(f"{raw} {_short(val)}: Parameter 'node-name' is missing")
+            if node in cfg.blockdevs:
+                raise CommandLineError(f"{raw} {_short(val)}: Duplicate nodes with node-name='{node}'")
+            cfg.blockdevs[node] = js or d
+            flag = False
         elif opt == "fw_cfg":
             r.fw_cfg(raw, need()); flag = False
         elif opt in ("serial", "parallel"):

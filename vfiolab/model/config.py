@@ -62,16 +62,24 @@ class QemuConfig:
     #: was not made by a command-line reader (the boot code then adds QEMU's
     #: default VGA itself)
     default_devices: list | None = None
-    #: ``-global`` as (driver, property, value), in order
-    globals: list = field(default_factory=list)
-    #: ``-fw_cfg name=N,string=S|file=F``: name -> {"string": S} or {"file": F}
-    fw_cfg: dict = field(default_factory=dict)
-    #: every ``-drive`` (and ``-pflash``) as its option dict, ``if=pflash`` included
-    drives: list = field(default_factory=list)
-    #: every ``-blockdev`` as its option dict
-    blockdevs: list = field(default_factory=list)
-    #: ``-bios FILE``
+    #: ``-global DRIVER.PROPERTY=VALUE`` (or ``driver=,property=,value=``):
+    #: (driver, property) -> value, the last one given winning as in QEMU
+    globals: dict = field(default_factory=dict)
+    #: the firmware flash: ``{"unit": 0|1, "file": ..., "readonly": bool,
+    #: "format": ...}`` for each ``-drive if=pflash`` (units numbered in
+    #: order as QEMU ``drive_new`` does) or ``-blockdev`` node named by
+    #: ``-machine pflash0=/pflash1=`` (hw/i386/pc_sysfw.c ``pc_system_flash_create``)
+    pflash: list = field(default_factory=list)
+    #: ``-blockdev`` nodes by node-name (their options, JSON values as given)
+    blockdevs: dict = field(default_factory=dict)
+    #: ``-bios FILE`` (None: the machine's default, bios-256k.bin)
     bios: str | None = None
+    #: the ``-bios`` file's size when the front end could read it
+    bios_size: int | None = None
+    #: ``-fw_cfg name=NAME,string=VALUE`` (or ``file=``): name -> value
+    fw_cfg: dict = field(default_factory=dict)
+    #: every ``-drive`` as its option dict, ``if=pflash`` included
+    drives: list = field(default_factory=list)
     #: ``-smp`` as given (validated, not modelled)
     smp: dict = field(default_factory=dict)
     #: options accepted and ignored because they cannot change PCI, the memory
@@ -79,3 +87,20 @@ class QemuConfig:
     ignored: list = field(default_factory=list)
     #: what QEMU itself would warn about (deprecations), in its words
     warnings: list = field(default_factory=list)
+
+    @property
+    def firmware_kind(self) -> str | None:
+        """What the command line's firmware is: ``"ovmf"`` when a pflash
+        pair or a ``-bios`` image named OVMF*/edk2* is given, ``"seabios"``
+        for ``-bios`` bios*.bin, ``None`` when the command line does not say
+        (QEMU then loads bios-256k.bin: SeaBIOS), ``"unknown"`` otherwise."""
+        if self.pflash:
+            return "ovmf"
+        if self.bios is not None:
+            name = self.bios.rsplit("/", 1)[-1].lower()
+            if name.startswith(("ovmf", "edk2")) or "ovmf" in name:
+                return "ovmf"
+            if name.startswith("bios") or "seabios" in name:
+                return "seabios"
+            return "unknown"
+        return None
