@@ -179,9 +179,10 @@ IGNORED_MACHINE_PROPS = {"smm", "graphics", "dump-guest-core", "mem-merge", "sup
                          "nvdimm-persistence", "dt-compatible", "firmware"}
 #: -global DRIVER.PROP that cannot change the map (real QEMU 7.2: same info
 #: pci / info mtree -f with kvm-pit.lost_tick_policy, ICH9-LPC.disable_s3,
-#: PIIX4_PM.disable_s3)
+#: PIIX4_PM.disable_s3; ICH9-LPC.noreboot only says what a write to the
+#: reset-control port does, hw/isa/lpc_ich9.c)
 IGNORED_GLOBALS = {("kvm-pit", "lost_tick_policy"), ("ICH9-LPC", "disable_s3"),
-                   ("ICH9-LPC", "disable_s4"), ("PIIX4_PM", "disable_s3"),
+                   ("ICH9-LPC", "disable_s4"), ("ICH9-LPC", "noreboot"), ("PIIX4_PM", "disable_s3"),
                    ("PIIX4_PM", "disable_s4"), ("isa-fdc", "driveA"), ("isa-fdc", "driveB"),
                    ("isa-fdc", "bootindexA"), ("isa-fdc", "bootindexB"),
                    ("qemu-fw-cfg", "dma_enabled")}
