@@ -26,8 +26,10 @@ Every option falls in one of three kinds:
   ``-object memory-backend-*``, ``-device``, ``-global``, ``-vga``,
   ``-nic``/``-net``/``-netdev`` (which NICs the machine creates),
   ``-serial``/``-parallel``/``-debugcon`` (their ISA ports), ``-drive``,
-  ``-cpu``, ``-accel``/``-enable-kvm``, ``-nodefaults``, ``-fw_cfg``,
-  ``-bios``, ``-pflash``;
+  ``-cpu``, ``-accel``/``-enable-kvm``, ``-nodefaults``, ``-fw_cfg``, the
+  firmware (``-drive if=pflash``, ``-pflash``, ``-blockdev`` nodes named by
+  ``-machine pflash0=/pflash1=``, ``-bios``: ``QemuConfig.pflash``/``bios``,
+  read by the firmware model), ``-readconfig`` (in place, QEMU's format);
 * ignored: options that cannot change PCI, the memory map, memslots or DMA
   (:data:`IGNORED_WITH_ARG`, :data:`IGNORED_FLAGS`, the ``-object`` types in
   :data:`IGNORED_OBJECTS`, the bus-less child devices in
