@@ -67,7 +67,7 @@ def test_predict_json_shape(capsys):
     assert rc == 0
     out = json.loads(capsys.readouterr().out)
     assert set(out) == {"stack", "machine", "memory", "guest_cpu", "devices", "firmware_notes",
-                        "flatview", "memslots"}
+                        "flatview", "memslots", "ignored", "warnings"}
     assert out["machine"] == "q35" and out["memory"] == "1G"
     # the stack names every assumption: the default preset, the resolved
     # machine type, the host CPU given, the accelerator QEMU was not told

@@ -42,7 +42,7 @@ def test_hole64_size_defaults():
     # q35 8G: 2G low, 6G high; hole64 at 10G, 32G long
     ("-machine q35 -m 8G", "GenuineIntel", 0x100000000, 0x280000000, 0xa7fffffff),
     # pc 8G: 3G low, 5G high; hole64 at 4G + 5G = 9G, 2G long
-    ("-machine pc -m 8G", "GenuineIntel", 0x100000000, 0x240000000, 0x2bfffffff),
+    ("-machine pc -m 8G -nodefaults", "GenuineIntel", 0x100000000, 0x240000000, 0x2bfffffff),
     # q35 1000G AMD: 4G + 998G + 32G reaches 0xfd00000000 -> RAM above 4G at 1T
     ("-machine q35 -m 1000G -cpu qemu64,phys-bits=42", "AuthenticAMD",
      0x10000000000, 0x1f980000000, 0x2017fffffff),
@@ -50,7 +50,7 @@ def test_hole64_size_defaults():
     ("-machine pc-q35-7.0 -m 1000G -cpu qemu64,phys-bits=42", "AuthenticAMD",
      0x100000000, 0xfa80000000, 0x1027fffffff),
     # no RAM above 4G: the hole starts at 4G (above_4g_mem_start + 0)
-    ("-machine pc -m 512M", "GenuineIntel", 0x100000000, 0x100000000, 0x17fffffff),
+    ("-machine pc -m 512M -nodefaults", "GenuineIntel", 0x100000000, 0x100000000, 0x17fffffff),
 ])
 def test_layout_from_source(cmd, vendor, start, hole64, max_used):
     layout = _vm(cmd, vendor).memory_layout
@@ -101,7 +101,7 @@ def test_32bit_cpu_phys_bits_not_settable():
 
 
 def test_hole64_size_global():
-    vm = _vm("-machine pc -m 1G -global i440FX-pcihost.pci-hole64-size=8G")
+    vm = _vm("-machine pc -m 1G -nodefaults -global i440FX-pcihost.pci-hole64-size=8G")
     assert vm.memory_layout.pci_hole64_size == 8 * GiB
     with pytest.raises(CommandLineError, match="pci-hole64-size"):
         _vm("-machine q35 -m 1G -global q35-pcihost.pci-hole64-size=lots")

@@ -2,9 +2,12 @@
 
 ``vfiolab predict [--format json|mtree|mtree-tree|pci] [--stack debian12|debian13]
 [--qemu V] [--firmware F] [--kernel V] [--cpu-vendor V] [--phys-bits N]
--- <QEMU arguments>`` describes the VM after its firmware has set up PCI, for
+[--command-file FILE|-] [-- <QEMU arguments>]`` describes the VM after its firmware has set up PCI, for
 the named stack (:mod:`vfiolab.stack`).  ``vfiolab capture --name NAME -- <QEMU arguments>`` records the same
-from real QEMU.  Errors the user can fix print one line and exit with 2.
+from real QEMU.  The QEMU arguments may be pasted as they come (one quoted
+string, libvirt's log line, ``qm showcmd --pretty``; :mod:`vfiolab.inputs.paste`);
+options the model ignores are listed once on standard error.  Errors the user
+can fix print one line and exit with 2.
 """
 
 from __future__ import annotations
@@ -53,13 +56,42 @@ def _split_qemu(argv: list[str]) -> tuple[list[str], list[str]]:
     return argv, []
 
 
+def _qemu_args(ns, qemu_args: list[str]) -> list[str]:
+    """The QEMU arguments: after ``--`` or from ``--command-file FILE|-``,
+    as pasted (vfiolab.inputs.paste: libvirt's log line, ``qm showcmd``
+    output, a quoted string, program path and environment included)."""
+    from .inputs.paste import argv_from_text, read_command_file, strip_program
+    if getattr(ns, "command_file", None):
+        if qemu_args:
+            raise VfiolabError("give the QEMU command line either after '--' or with "
+                               "--command-file, not both")
+        return read_command_file(ns.command_file)
+    if len(qemu_args) == 1 and (" " in qemu_args[0].strip() or "\n" in qemu_args[0]):
+        return argv_from_text(qemu_args[0], "the argument after '--'")
+    return strip_program(qemu_args)
+
+
+def _notes(cfg) -> None:
+    """What the command line reader ignored, once each, and QEMU's warnings, on stderr."""
+    if cfg is None:
+        return
+    for w in getattr(cfg, "warnings", []):
+        print(f"vfiolab: warning: QEMU would warn: {w}", file=sys.stderr)
+    ignored = getattr(cfg, "ignored", [])
+    if ignored:
+        print("vfiolab: note: ignored (no effect on PCI, the memory map, memslots or DMA): "
+              + ", ".join(ignored), file=sys.stderr)
+
+
 def _predict(ns, qemu_args: list[str]) -> int:
     from .predict import predict
+    qemu_args = _qemu_args(ns, qemu_args)
     if not qemu_args:
-        raise VfiolabError("predict needs a QEMU command line after '--', e.g. "
-                           "vfiolab predict -- -M q35 -m 1G -nodefaults -device edu")
+        raise VfiolabError("predict needs a QEMU command line after '--' (or --command-file FILE), "
+                           "e.g. vfiolab predict -- -M q35 -m 1G -nodefaults -device edu")
     hosts = _host_map(ns.host_device)
     p = predict(qemu_args, stack=_make_stack(ns), accel=ns.accel, host_devices=hosts)
+    _notes(p.vm.config)
     if ns.format == "json":
         sys.stdout.write(p.json_text())
     elif ns.format == "mtree":
@@ -93,10 +125,12 @@ def _simulate(ns, qemu_args: list[str]) -> int:
         qemu_args = qemu_args[:i] + qemu_args[i + 2:]
     if not actions_path:
         raise VfiolabError("simulate needs --actions FILE (a JSON list of actions)")
+    qemu_args = _qemu_args(ns, qemu_args)
     if not qemu_args:
-        raise VfiolabError("simulate needs a QEMU command line after '--'")
+        raise VfiolabError("simulate needs a QEMU command line after '--' (or --command-file FILE)")
     vm, events = simulate_vm(qemu_args, load_actions(actions_path),
                              host_devices=_host_map(ns.host_device), stack=_make_stack(ns))
+    _notes(getattr(vm, "config", None))
     sys.stdout.write(json.dumps({"stack": vm.stack.to_json(), "events": events}, indent=1) + "\n")
     return 0
 
@@ -122,6 +156,9 @@ def main(argv: list[str] | None = None) -> int:
     pp.add_argument("--accel", choices=("kvm", "tcg"), default=None,
                     help="overrides the command line's -accel (default: the command line's, else kvm)")
     _stack_options(pp)
+    pp.add_argument("--command-file", default=None, metavar="FILE",
+                    help="read the QEMU command line from FILE ('-': standard input) as pasted: "
+                         "libvirt's log line, qm showcmd --pretty output, a shell command")
     pp.add_argument("--host-device", action="append", default=[], metavar="BDF=PATH",
                     help="describe the host device behind vfio-pci,host=BDF: an lspci -vvv "
                          "(and -xxxx) dump, a data/devices/ folder, or a sysfs folder")
@@ -133,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     sp.add_argument("--actions", default=None, help="JSON list of actions")
     _stack_options(sp)
     sp.add_argument("--host-device", action="append", default=[], metavar="BDF=PATH")
+    sp.add_argument("--command-file", default=None, metavar="FILE",
+                    help="read the QEMU command line from FILE ('-': standard input)")
     cp = sub.add_parser("capture", help="record a reference from real QEMU")
     cp.add_argument("rest", nargs=argparse.REMAINDER)
     ns = parser.parse_args(ours)

@@ -96,6 +96,11 @@ class Prediction:
             "firmware_notes": self.firmware_notes,
             "flatview": [s.to_json() for s in self.sections()],
             "memslots": [m.to_json() for m in self.memslots()],
+            # options accepted but ignored: they cannot change PCI, the map,
+            # memslots or DMA (vfiolab.inputs.cmdline), once each
+            "ignored": list(getattr(self.vm.config, "ignored", [])),
+            # what QEMU itself would warn about, in its words
+            "warnings": list(getattr(self.vm.config, "warnings", [])),
         }
 
     @property
@@ -232,7 +237,7 @@ def predict(args: list[str], *, stack: Stack | str | None = None, qemu: str | No
     if not isinstance(stack, Stack):
         stack = make_stack(stack, qemu=qemu, firmware=firmware, kernel=kernel,
                            seabios=seabios, cpu_vendor=cpu_vendor, phys_bits=phys_bits)
-    cfg = parse_qemu_args(args)
+    cfg = parse_qemu_args(args, qemu=stack.qemu)
     hds = resolve_host_devices(cfg, host_devices)
     vm = build_vm(cfg, stack=stack, accel=accel, host_devices=hds)
     boot(vm, firmware_platform(vm, cfg))

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..addr import MiB, parse_size
-from ..errors import CommandLineError, ConfigError, SizeError
+from ..errors import CommandLineError, ConfigError, SizeError, UnsupportedOption
 from ..stack import Stack, make_stack
 from .config import DeviceSpec, QemuConfig
 from .devices import ROM_FILE_SIZES
@@ -66,6 +66,10 @@ OPTION_ROM_ALIGN = 2048
 #: build's "Space available for UMB: c2800-e8800" (pc) / "c2800-e8000" (q35)
 #: in data/references/pc-512M-edu and q35-512M-ivshmem-1M.
 ROM_MAX = {"pc": 0xe8800, "q35": 0xe8000}
+#: ISA devices' I/O regions: (name, size): hw/char/debugcon.c, serial-isa.c,
+#: parallel-isa.c, hw/misc/pvpanic-isa.c (names checked with QEMU 7.2 info mtree -f)
+ISA_PORT_REGIONS = {"isa-debugcon": ("isa-debugcon", 1), "isa-serial": ("serial", 8),
+                    "isa-parallel": ("parallel", 8), "pvpanic": ("pvpanic", 1)}
 
 
 def guest_cpu(cfg: QemuConfig, stack: Stack) -> tuple[str, int]:
@@ -196,18 +200,24 @@ def build_vm(cfg: QemuConfig, *, stack: Stack | None = None, accel: str | None =
     vendor, bits = guest_cpu(cfg, stack)
     layout = memory_layout(cfg.machine, cfg.ram_size, stack=stack, cpu_vendor=vendor,
                            phys_bits=bits, long_mode=guest_long_mode(cfg),
-                           pci_hole64_size=_pci_hole64_size(cfg))
+                           pci_hole64_size=_pci_hole64_size(cfg),
+                           max_ram_below_4g=cfg.max_ram_below_4g)
     vm = build_machine(cfg.machine, cfg.ram_size, accel=stack.accel, layout=layout,
                        pflash=pflash_sizes(cfg), isa_bios_alias=stack.machine_at_least(9, 1),
-                       bios_size=bios_image_size(cfg, stack))
+                       bios_size=bios_image_size(cfg, stack), hpet=cfg.hpet,
+                       vmport=cfg.vmport)
     vm.stack = stack
     if vm.kvm is not None:
         # the KVM listener's memslot timing reads the QEMU release (kvm.py);
         # the machine built so far has only KVM as a listener, whose order
         # is the same either way
         vm.kvm.stack = stack
+    from .devices import DEVICE_TYPES
     for (driver, prop), value in cfg.globals.items():
-        if (driver, prop) != (PCI_HOST_TYPE[cfg.machine], "pci-hole64-size"):
+        # the command-line reader applied the device ones (DEVICE.PROP of the
+        # catalogue); the others it accepted are not modelled
+        if ((driver, prop) != (PCI_HOST_TYPE[cfg.machine], "pci-hole64-size")
+                and driver not in DEVICE_TYPES):
             _note(vm, f"-global {driver}.{prop}={value}: not modelled, ignored")
     vm.config = cfg
     for oid, (qom, size, props) in cfg.memdevs.items():
@@ -216,15 +226,22 @@ def build_vm(cfg: QemuConfig, *, stack: Stack | None = None, accel: str | None =
         vm.alloc_ram(mr)
         vm.memdevs[oid] = mr
     for dtype, props in cfg.isa_devices:
-        # hw/char/debugcon.c: one port at "iobase" (default 0xe9)
+        # the ISA devices' port regions: hw/char/debugcon.c (1 port at
+        # "iobase", default 0xe9), hw/char/serial-isa.c ("serial", 8 ports),
+        # hw/char/parallel-isa.c ("parallel", 8 ports), hw/misc/pvpanic-isa.c
+        # ("pvpanic", 1 port at 0x505); names checked with QEMU 7.2 info mtree -f
+        name, size = ISA_PORT_REGIONS.get(dtype, (dtype, 1))
         try:
             iobase = int(props.get("iobase", "0xe9"), 0)
         except ValueError:
             raise ConfigError(f"-device {dtype}: iobase={props.get('iobase')!r} is not a number") from None
-        vm.system_io.add_subregion(iobase, MemoryRegion.init_io("isa-debugcon", 1))
+        vm.system_io.add_subregion(iobase, MemoryRegion.init_io(name, size))
     specs = list(cfg.devices)
-    if not cfg.nodefaults and not any(s.type in ("VGA", "bochs-display", "virtio-vga")
-                                      for s in specs):
+    if cfg.default_devices is not None:
+        # the command-line reader decided QEMU's default devices; the machine
+        # creates them (VGA, then NICs) before any -device (pc_init1/pc_q35_init)
+        specs = list(cfg.default_devices) + specs
+    elif not cfg.nodefaults and not any(s.type in ("VGA", "virtio-vga") for s in specs):
         specs.append(DeviceSpec("VGA", "", {}, len(specs)))
     for spec in specs:
         props = dict(spec.props)
@@ -240,10 +257,20 @@ def build_vm(cfg: QemuConfig, *, stack: Stack | None = None, accel: str | None =
             mf = False
         if spec.type == "vfio-pci":
             dev = _vfio_device(spec, props, host_devices or {})
+        elif spec.origin:
+            try:
+                dev = create_device(spec.type, spec.id, props)
+            except UnsupportedOption as e:
+                raise UnsupportedOption(e.option, e.supported, spec.origin) from None
         else:
             dev = create_device(spec.type, spec.id, props)
         dev.multifunction = mf
-        vm.add_pci_device(dev, bus=bus, devfn=devfn)
+        try:
+            vm.add_pci_device(dev, bus=bus, devfn=devfn)
+        except ConfigError as e:
+            # QEMU prefixes a -device error with the option as written
+            # (error_report with the option's location)
+            raise ConfigError(f"-device {spec.type}{',id=' + spec.id if spec.id else ''}: {e}") from None
     # system reset reaches every device once all are plugged (qdev reset:
     # e.g. a root port's slot control reflects whether its slot is occupied)
     for dev in vm.pci_devices():

@@ -20,6 +20,9 @@ class DeviceSpec:
     id: str
     props: dict
     position: int = 0
+    #: where a device the user did not write with -device comes from (e.g.
+    #: "the default NIC"), for error messages
+    origin: str = ""
 
 
 @dataclass
@@ -39,8 +42,26 @@ class QemuConfig:
     cpu_props: dict = field(default_factory=dict)
     accel: str | None = None
     args: list = field(default_factory=list)
-    #: ISA devices that add I/O ports: (type, props)
+    #: ISA devices that add I/O ports: (type, props); props of isa-serial,
+    #: isa-parallel carry the resolved ``iobase``
     isa_devices: list = field(default_factory=list)
+    #: the QEMU release the command line was read for ((7, 2), (10, 0), ...)
+    qemu: tuple | None = None
+    #: ``-machine max-ram-below-4g=`` in bytes (None: the machine's default)
+    max_ram_below_4g: int | None = None
+    #: ``-machine hpet=`` / ``-no-hpet`` (hw/i386/pc.c: on by default)
+    hpet: bool = True
+    #: ``-machine vmport=`` resolved: auto means on for pc and q35 without Xen
+    #: (hw/i386/pc.c ``pc_basic_device_init``)
+    vmport: bool = True
+    #: ``-machine memory-backend=ID``: the backend that is the main RAM
+    ram_backend: str | None = None
+    #: the devices the machine creates before any ``-device`` (the VGA of
+    #: ``-vga``/the default, then the NICs of ``-nic``/``-net nic``/the
+    #: default NIC, as ``pc_init1``/``pc_q35_init`` do); None when the config
+    #: was not made by a command-line reader (the boot code then adds QEMU's
+    #: default VGA itself)
+    default_devices: list | None = None
     #: ``-global DRIVER.PROPERTY=VALUE`` (or ``driver=,property=,value=``):
     #: (driver, property) -> value, the last one given winning as in QEMU
     globals: dict = field(default_factory=dict)
@@ -49,7 +70,7 @@ class QemuConfig:
     #: order as QEMU ``drive_new`` does) or ``-blockdev`` node named by
     #: ``-machine pflash0=/pflash1=`` (hw/i386/pc_sysfw.c ``pc_system_flash_create``)
     pflash: list = field(default_factory=list)
-    #: ``-blockdev`` nodes by node-name (their options)
+    #: ``-blockdev`` nodes by node-name (their options, JSON values as given)
     blockdevs: dict = field(default_factory=dict)
     #: ``-bios FILE`` (None: the machine's default, bios-256k.bin)
     bios: str | None = None
@@ -57,6 +78,15 @@ class QemuConfig:
     bios_size: int | None = None
     #: ``-fw_cfg name=NAME,string=VALUE`` (or ``file=``): name -> value
     fw_cfg: dict = field(default_factory=dict)
+    #: every ``-drive`` as its option dict, ``if=pflash`` included
+    drives: list = field(default_factory=list)
+    #: ``-smp`` as given (validated, not modelled)
+    smp: dict = field(default_factory=dict)
+    #: options accepted and ignored because they cannot change PCI, the memory
+    #: map, memslots or DMA, once each, as the user wrote them
+    ignored: list = field(default_factory=list)
+    #: what QEMU itself would warn about (deprecations), in its words
+    warnings: list = field(default_factory=list)
 
     @property
     def firmware_kind(self) -> str | None:

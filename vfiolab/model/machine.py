@@ -427,9 +427,11 @@ LEGACY_IO_Q35 = [
 ]
 
 
-def _add_legacy_io(vm: VM, kvm: bool) -> None:
+def _add_legacy_io(vm: VM, kvm: bool, vmport: bool = True) -> None:
     io = vm.system_io
     table = LEGACY_IO_COMMON + (LEGACY_IO_PC if vm.machine == "pc" else LEGACY_IO_Q35)
+    if not vmport:
+        table = [t for t in table if t[2] != "vmport"]
     with vm.memory.transaction():
         for port, size, name, prio in table:
             if name.startswith("@"):
@@ -511,8 +513,14 @@ def _map_pflash(vm: VM, pci: MemoryRegion, sizes: list[int], isa_bios_alias: boo
 def build_machine(machine: str, ram_size: int, *, accel: str = "kvm",
                   max_ram_below_4g: int | None = None,
                   layout: MemoryLayout | None = None, pflash: list[int] | None = None,
-                  isa_bios_alias: bool = False, bios_size: int | None = None) -> VM:
+                  isa_bios_alias: bool = False, bios_size: int | None = None, hpet: bool = True,
+                  vmport: bool = True) -> VM:
     """Build the VM's memory map and chipset as ``pc_init1``/``pc_q35_init`` do.
+
+    ``hpet=False`` (``-machine hpet=off``, ``-no-hpet``): no HPET device, so
+    no "hpet" region at 0xfed00000 (hw/i386/pc.c ``pc_basic_device_init``);
+    ``vmport=False`` (``-machine vmport=off``): no "vmport" port 0x5658
+    (same function).  Both checked with real QEMU 7.2 ``info mtree -f``.
 
     The order of construction follows QEMU's (RAM, firmware, host bridge,
     PAM, chipset functions, interrupt controllers), which decides the
@@ -602,12 +610,13 @@ def build_machine(machine: str, ram_size: int, *, accel: str = "kvm",
     # interrupt controllers and timers (sysbus devices in system memory)
     sysmem.add_subregion(IO_APIC_DEFAULT_ADDRESS,
                          MemoryRegion.init_io("kvm-ioapic" if kvm else "ioapic", 0x1000))
-    sysmem.add_subregion(HPET_BASE, MemoryRegion.init_io("hpet", HPET_LEN))
+    if hpet:
+        sysmem.add_subregion(HPET_BASE, MemoryRegion.init_io("hpet", HPET_LEN))
     sysmem.add_subregion_overlap(APIC_DEFAULT_ADDRESS,
                                  MemoryRegion.init_io("kvm-apic-msi" if kvm else "apic-msi",
                                                       APIC_SPACE_SIZE), 0x1000)
 
-    _add_legacy_io(vm, kvm)
+    _add_legacy_io(vm, kvm, vmport)
     # the south bridge functions QEMU adds even with -nodefaults
     if machine == "pc":
         isa = _chipset_class("PIIX3", None)("")

@@ -544,9 +544,25 @@ class PCIBridge(PCIDevice):
 
 
 def check_devfn(dev: PCIDevice, bus: PCIBus, devfn: int) -> None:
-    """QEMU ``do_pci_register_device``: a devfn can hold only one function."""
+    """QEMU ``do_pci_register_device``: a devfn can hold only one function;
+    then ``pci_init_multifunction`` (hw/pci/pci.c, the same in 7.2 and
+    10.0): a function above 0 needs a function 0 that is multifunction, if
+    there is one; a single-function function 0 needs its slot's other
+    functions empty.  The messages are QEMU's (checked with QEMU 7.2 and
+    10.0, tests/test_cmdline.py)."""
+    slot, fn = devfn >> 3, devfn & 7
     if devfn in bus.devices:
         other = bus.devices[devfn]
-        raise ConfigError(f"PCI: slot {devfn >> 3} function {devfn & 7} not available for "
-                          f"{dev.type_name}, in use by {other.type_name}")
+        raise ConfigError(f"PCI: slot {slot} function {fn} not available for "
+                          f"{dev.type_name}, in use by {other.type_name},id={other.qdev_id or '(null)'}")
+    if fn:
+        f0 = bus.devices.get(slot << 3)
+        if f0 is not None and not f0.multifunction:
+            raise ConfigError(f"PCI: single function device can't be populated in function "
+                              f"{slot:x}.{fn:x}")
+    elif not dev.multifunction:
+        for f in range(1, 8):
+            if (slot << 3 | f) in bus.devices:
+                raise ConfigError(f"PCI: {slot:x}.0 indicates single function, but "
+                                  f"{slot:x}.{f:x} is already populated.")
 
