@@ -66,3 +66,30 @@ def test_wait_until_returns_the_checks_value():
             calls.append(1)
             return "Booting from " if len(calls) > 2 else None
         assert run.wait_until(check, "POST", poll=0.001) == "Booting from "
+
+
+# A stand-in QMP server that binds its socket, waits, and only then listens:
+# QEMU's socket file exists from bind(), and a connect() before listen() is
+# refused (ECONNREFUSED).  The runner must wait for it, not fail.
+_LATE_LISTENER = r"""
+import json, socket, sys, time
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(sys.argv[1])
+time.sleep(0.5)
+s.listen(1)
+c, _ = s.accept()
+f = c.makefile("rwb")
+f.write(b'{"QMP": {"version": {"qemu": {"major": 7, "minor": 2, "micro": 22}}}}\n'); f.flush()
+req = json.loads(f.readline())
+f.write(json.dumps({"return": {}, "id": req.get("id")}).encode() + b"\n"); f.flush()
+time.sleep(5)
+"""
+
+
+def test_connect_waits_for_a_socket_that_is_bound_but_not_yet_listening():
+    with QemuRun("capture", timeout=20) as run:
+        sock = run.path("qmp.sock")
+        run.start([sys.executable, "-c", _LATE_LISTENER, sock])
+        run.wait_until(lambda: os.path.exists(sock), "the socket file", poll=0.01)
+        qmp = run.connect_qmp(sock)
+        assert qmp.version["qemu"]["major"] == 7

@@ -430,8 +430,17 @@ class QemuRun:
     def connect_qmp(self, socket_path: str) -> "Qmp":
         """Connect to QMP and leave capabilities negotiation (QEMU
         docs/interop/qmp-spec.txt: commands work only after qmp_capabilities)."""
+        # The socket file appears at bind(); connect() is refused until QEMU
+        # calls listen() a moment later (a window a loaded machine can hit),
+        # so a refused or missing socket is retried while QEMU runs.
+        def attempt():
+            try:
+                return Qmp(socket_path, self.deadline)
+            except (ConnectionRefusedError, FileNotFoundError):
+                return None
         try:
-            self.qmp = Qmp(socket_path, self.deadline)
+            self.qmp = self.wait_until(attempt, self.waiting_for or "the QMP socket to listen",
+                                       poll=0.02)
             self.qmp.command("qmp_capabilities", deadline=self.deadline)
         except (OSError, CaptureError) as exc:
             raise self.fail(str(exc)) from None
