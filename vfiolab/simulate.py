@@ -117,9 +117,10 @@ def simulate_vm(args: list[str], actions, *, host_devices: dict | None = None,
     """:func:`simulate`, returning the VM (its ``stack`` included) beside the events."""
     from .inputs.hostdevs import resolve_host_devices
     acts = validate_actions(actions)
-    cfg = parse_qemu_args(args)
+    stack = _stack(stack, stack_options)
+    cfg = parse_qemu_args(args, qemu=stack.qemu)       # sizes as that QEMU reads them
     hds = resolve_host_devices(cfg, host_devices)
-    vm = build_vm(cfg, stack=_stack(stack, stack_options), host_devices=hds)
+    vm = build_vm(cfg, stack=stack, host_devices=hds)
     boot(vm, firmware_platform(vm, cfg))
     from .model.ept import Mmu
     mmu = Mmu(vm)
@@ -174,7 +175,7 @@ def run_story(args: list[str], *, host_devices: dict | None = None,
     then the model plays realize, firmware and the ``moves``."""
     from .inputs.hostdevs import resolve_host_devices
     from .model.story import run_story as play
-    cfg = parse_qemu_args(args)
-    return play(cfg, host_devices=resolve_host_devices(cfg, host_devices),
-                stack=_stack(stack, {"seabios": seabios, "cpu_vendor": cpu_vendor}), **kwargs)
+    stack = _stack(stack, {"seabios": seabios, "cpu_vendor": cpu_vendor})
+    cfg = parse_qemu_args(args, qemu=stack.qemu)
+    return play(cfg, host_devices=resolve_host_devices(cfg, host_devices), stack=stack, **kwargs)
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from ..addr import fmt_size
 from ..errors import CaptureError
 from ..inputs.cmdline import parse_qemu_args
+from ..stack import parse_version
 from ..inputs import flatview_for, parse_info_pci, parse_mtree_flat, parse_trace, replay_memslots
 from ..records import Memslot, PciDeviceRecord, Section
 
@@ -88,7 +89,7 @@ class Reference:
                 "phys_bits": self.meta.get("host_phys_bits")}
 
     def to_json(self) -> dict:
-        cfg = parse_qemu_args(self.args)
+        cfg = parse_qemu_args(self.args, qemu=parse_version(capture_versions(self.meta)[0], "QEMU"))
         types = {d.id: d.type for d in cfg.devices if d.id}
         devs = []
         for d in self.devices:          # every function, as query-pci lists them
