@@ -166,6 +166,23 @@ def programmed_base(dev, bar: int) -> int:
 # The panel
 # --------------------------------------------------------------------------
 
+def _with_plain(bundle, text: str):
+    """A widget's mime bundle with ``text`` as its ``text/plain`` form.
+
+    JupyterLab renders the widget view only for a trusted notebook with a
+    kernel that knows the widget; a notebook opened fresh from disk shows the
+    ``text/plain`` form instead, which for an ipywidgets box is the repr of
+    every child (``VBox(children=(...``).  This says what the widget is and
+    how to get it."""
+    if isinstance(bundle, tuple):
+        data, meta = bundle
+    else:
+        data, meta = bundle, None
+    data = dict(data or {})
+    data["text/plain"] = text
+    return (data, meta) if meta is not None else data
+
+
 class BarPanel:
     """Move one BAR and watch QEMU and KVM follow (see the module docstring).
 
@@ -378,9 +395,12 @@ class BarPanel:
 
     def _status_text(self) -> str:
         r = self.region
-        where = fmt_hex(r.addr) if r.mapped else "not mapped"
+        # pci_bar_address gives PCI_BAR_UNMAPPED with decode off or an address
+        # it refuses (QEMU hw/pci/pci.c): then the BAR is mapped nowhere
+        where = (f"decoded at <code>{fmt_hex(r.addr)}</code>" if r.mapped
+                 else "not mapped (decoded nowhere)")
         return (f"<code>{self.bdf}</code> BAR{self.bar}: programmed "
-                f"<code>{fmt_hex(self.base)}</code>, decoded at <code>{where}</code>, "
+                f"<code>{fmt_hex(self.base)}</code>, {where}, "
                 f"size <code>{fmt_hex(r.size)}</code>; memory decode "
                 f"{'on' if self.decode else 'off'}")
 
@@ -446,13 +466,16 @@ class BarPanel:
         if not hasattr(self, "_box"):
             controls = W.VBox([W.HBox([self.device_dd, self.bar_dd]), self.base_slider,
                                W.HBox([self.decode_tb, self.how_tb]), self.status])
-            tables = W.HBox([self.memslot_html, self.events_html])
+            # stacked, not side by side: the event table is wide and would be clipped
+            tables = W.VBox([self.memslot_html, self.events_html])
             self._box = W.VBox([controls, self.figure_widget, self.legend_html, tables,
                                 self.mmu_html])
         return self._box
 
     def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
+        return _with_plain(self.widget._repr_mimebundle_(**kwargs),
+                           f"BarPanel: move BAR{self.bar} of {self.bdf}. It needs a running "
+                           "kernel: run the notebook (Run > Run All Cells) to use it.")
 
     def _set_slider_options(self) -> None:
         opts = [(fmt_hex(a), a) for a in self.candidates()]
@@ -678,4 +701,6 @@ class DmaView:
         return self._box
 
     def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
+        return _with_plain(self.widget._repr_mimebundle_(**kwargs),
+                           "DmaView: the device's DMA with and without a vIOMMU. It needs a "
+                           "running kernel: run the notebook (Run > Run All Cells) to use it.")

@@ -32,11 +32,12 @@ __all__ = [
     "host_device_path", "predict_vm", "fresh_vm", "vfio_device", "lspci_region_lines",
     "size_bar", "host_guest_bars", "vfio_regions_frame", "placement_frame", "windows_frame",
     "compare_with_capture", "map_device_lines",
-    "cf8_encode", "cf8_decode", "ecam_encode", "ecam_decode", "register_name",
+    "cf8_encode", "cf8_decode", "ecam_encode", "ecam_decode", "register_name", "bars64",
     "config_address_frame", "config_regions_frame", "memslots_overlapping", "owners_frame",
     "story_counts", "story_table", "events_table", "story", "host_bars_frame",
     "mtree_excerpt", "lanes_png", "passthrough_summary",
     "flatview_summary", "compare_flatviews", "try_predict", "sections", "memslots_frame",
+    "bar_panel", "STATIC_ENV",
 ]
 
 #: the checkout (notebooks run with their own folder as working directory)
@@ -516,12 +517,29 @@ def _header_register(offset: int):
     return None
 
 
-def register_name(offset: int, caps=None) -> str:
+def bars64(dev) -> frozenset:
+    """The indexes of a PCI function's 64-bit memory BARs (type bits 2:1 =
+    10b, PCI Local Bus spec 3.0, 6.2.5.1; QEMU ``hw/pci/pci.c``
+    ``pci_register_bar`` keeps the type in ``PCIIORegion.type``)."""
+    from ..model.pci import PCI_BASE_ADDRESS_MEM_TYPE_64, PCI_BASE_ADDRESS_SPACE_IO
+    return frozenset(r.index for r in getattr(dev, "io_regions", ()) if r is not None
+                     and r.index < 6 and not r.type & PCI_BASE_ADDRESS_SPACE_IO
+                     and r.type & PCI_BASE_ADDRESS_MEM_TYPE_64)
+
+
+def register_name(offset: int, caps=None, bars64=()) -> str:
     """The register at ``offset``: a type 0 header register
     (``BAR2``, ``COMMAND+1``), or ``<capability> +n`` given ``caps``
-    (offset -> name, e.g. ``HostDevice.cap_names``)."""
+    (offset -> name, e.g. ``HostDevice.cap_names``).
+
+    ``bars64``: the indexes of the function's 64-bit BARs (:func:`bars64`).
+    A 64-bit BAR n takes two dwords, 0x10 + 4n and the next one (PCI Local
+    Bus spec 3.0, 6.2.5.1), so the register after it is ``BARn upper``,
+    not BAR n+1."""
     if offset < 0x40:
         start, name = _header_register(offset)
+        if 0x14 <= start < 0x28 and (start - 0x10) // 4 - 1 in set(bars64):
+            name = f"BAR{(start - 0x10) // 4 - 1} upper"
         return name if start == offset else f"{name}+{offset - start}"
     if caps:
         starts = sorted(o for o in caps if o <= offset)
@@ -542,7 +560,9 @@ def config_address_frame(vm, targets) -> pd.DataFrame:
         dev, fn = devfn >> 3, devfn & 7
         cf8, port = (cf8_encode(bus, dev, fn, offset) if offset < 256 else (None, None))
         value = vm.cfg_read(bus, devfn, offset, size)
-        rows.append({"bdf": bdf, "register": register_name(offset), "offset": fmt_hex(offset),
+        b64 = bars64(vm.find_device(bus, devfn))
+        rows.append({"bdf": bdf, "register": register_name(offset, bars64=b64),
+                     "offset": fmt_hex(offset),
                      "width": size, "write to 0xcf8": f"0x{cf8:08x}" if cf8 is not None else "",
                      "then access port": fmt_hex(port) if port is not None else "",
                      "or ECAM address": fmt_hex(ecam_encode(bus, dev, fn, offset, ecam))
@@ -598,7 +618,7 @@ def owners_frame(dev) -> pd.DataFrame:
             for c in dev.hostdev.capabilities if c.id is not None}
     rows = []
     for r in config_owners(dev):
-        reg = register_name(r["offset"], caps).split("+")[0].strip()
+        reg = register_name(r["offset"], caps, bars64(dev)).split("+")[0].strip()
         if r["offset"] >= 0x40 and reg == "device-specific":
             reg = "device-specific"
         if rows and rows[-1]["register"] == reg and rows[-1]["owner"] == r["owner"] \
@@ -652,11 +672,12 @@ def story_counts(story) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _event_text(e: dict) -> tuple[str, str, str, str]:
-    """(what, address, size, detail) of one event, in the interfaces' words."""
+def _event_text(e: dict, b64=()) -> tuple[str, str, str, str]:
+    """(what, address, size, detail) of one event, in the interfaces' words;
+    ``b64``: the 64-bit BARs of the event's function (:func:`bars64`)."""
     op = e["op"]
     if op in ("pci_cfg_read", "pci_cfg_write"):
-        reg = register_name(e["offset"])
+        reg = register_name(e["offset"], bars64=b64)
         arrow = "->" if op.endswith("read") else "<-"
         return (f"config {'read' if arrow == '->' else 'write'} {e['bdf']} {reg}", "", "",
                 f"@{fmt_hex(e['offset'])} {arrow} {fmt_hex(e['value'])} (trap)")
@@ -704,16 +725,37 @@ MAPPING_OPS = ("pci_cfg_write", "pci_update_mappings_del", "pci_update_mappings_
                "set_user_memory", "map_dma", "unmap_dma")
 
 
-def events_table(events, ops=STORY_OPS, first: int = 0) -> pd.DataFrame:
+def _bars64_by_bdf(vm):
+    """bdf -> :func:`bars64` of that function, for a VM (empty without one)."""
+    cache: dict = {}
+
+    def get(bdf):
+        if vm is None or not bdf:
+            return ()
+        if bdf not in cache:
+            try:
+                bus, devfn = _bdf_devfn(bdf)
+                cache[bdf] = bars64(vm.find_device(bus, devfn))
+            except VfiolabError:
+                cache[bdf] = ()
+        return cache[bdf]
+    return get
+
+
+def events_table(events, ops=STORY_OPS, first: int = 0, vm=None) -> pd.DataFrame:
     """Events (dicts of ``VM.events`` or ``Story.events``), in order, one
     row each: ``who`` acts, ``what`` happens (named after the trace event or
     ioctl), the address (GPA, or IOVA which equals it) and size.  ``#`` is
-    the event's sequence number (``seq``, else ``first`` + position)."""
+    the event's sequence number (``seq``, else ``first`` + position).
+    ``vm`` (a VM, Prediction or Story) names config registers by the
+    function's BAR layout (the upper dword of a 64-bit BAR)."""
+    vm = getattr(vm, "vm", vm)
+    b64 = _bars64_by_bdf(vm)
     rows = []
     for i, e in enumerate(events):
         if ops is not None and e["op"] not in ops:
             continue
-        what, addr, size, detail = _event_text(e)
+        what, addr, size, detail = _event_text(e, b64(e.get("bdf")))
         rows.append({"#": e.get("seq", first + i), "who": EVENT_WHO.get(e["op"], ""),
                      "event": e["op"], "what": what, "address": addr, "size": size,
                      "detail": detail})
@@ -722,7 +764,7 @@ def events_table(events, ops=STORY_OPS, first: int = 0) -> pd.DataFrame:
 
 def story_table(story, step: str, ops=STORY_OPS) -> pd.DataFrame:
     """The events of one step of a Story (see :func:`events_table`)."""
-    return events_table(story.events(step), ops)
+    return events_table(story.events(step), ops, vm=story)
 
 
 def story(args, host_devices=None, *, bdf=None, bar=None, moves=()):
@@ -766,6 +808,25 @@ def mtree_excerpt(prediction, contains: str, space: str = "memory") -> str:
             out.append(line)
             keep_below = depth
     return "\n".join(out)
+
+
+#: set (to anything but "" or "0") by a static-site build: :func:`bar_panel`
+#: then gives the kernel-free view
+STATIC_ENV = "VFIOLAB_STATIC"
+
+
+def bar_panel(prediction, bdf: str | None = None, bar: int | None = None, **kwargs):
+    """The "move the BAR" panel of a page: the live
+    :class:`~vfiolab.widgets.BarPanel` in JupyterLab; the precomputed,
+    kernel-free :func:`~vfiolab.course.static.static_bar_view` when the
+    notebook is executed for a static page (environment variable
+    :data:`STATIC_ENV` set), so each page shows exactly one panel."""
+    import os
+    if os.environ.get(STATIC_ENV, "") not in ("", "0"):
+        from .static import static_bar_view
+        return static_bar_view(prediction, bdf, bar, **kwargs)
+    from ..widgets import BarPanel
+    return BarPanel(prediction, bdf=bdf, bar=bar, **kwargs)
 
 
 def lanes_png(data) -> None:

@@ -463,9 +463,10 @@ def draw_ept_tree(ax, mmu, *, highlight_gpa: int | None = None, max_boxes: int =
                                    columnspacing=1.2)
         if title is None:
             st = mmu.stats()
+            leaves = ", ".join(f"{st['leaves'][k]} x {k}" for k in ("1G", "2M", "4K")
+                               if st["leaves"][k]) or "none"
             title = (f"KVM's EPT ({levels}-level): {st['table_pages']} table pages, "
-                     f"leaves {st['leaves']['1G']} x 1G, {st['leaves']['2M']} x 2M, "
-                     f"{st['leaves']['4K']} x 4K, {st['mmio_sptes']} MMIO SPTEs "
+                     f"leaves: {leaves}; {st['mmio_sptes']} MMIO SPTEs "
                      f"(memslot generation {st['generation']})")
         art.title = ax.text((X0 + X1) / 2, -0.62, title, ha="center", va="bottom",
                             fontsize=style.FONT_SIZE, fontweight="bold", gid="title")

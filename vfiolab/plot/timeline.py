@@ -35,6 +35,14 @@ def _h(v) -> str:
     return fmt_hex(v) if isinstance(v, int) else str(v)
 
 
+def _gpa(gfn) -> str:
+    """The guest-physical address of frame ``gfn`` (an int or a hex string):
+    gfn << 12 (Linux ``arch/x86/kvm/mmu``: ``gfn_to_gpa``), printed as an
+    address so it is never read as one."""
+    g = gfn if isinstance(gfn, int) else int(str(gfn), 16)
+    return fmt_hex(g << 12)
+
+
 def event_arrow(ev: dict) -> tuple[str, str, str, str] | None:
     """(from actor, to actor, label, colour key) for an event, or None to skip."""
     op = ev.get("op", "")
@@ -58,9 +66,9 @@ def event_arrow(ev: dict) -> tuple[str, str, str, str] | None:
     if op in ("vfio_listener_region_add_ram", "vfio_listener_region_del"):
         return None                                   # shown by the map/unmap that follows
     if op == "map":
-        return "guest", "KVM", f"EPT violation -> map gfn {_h(ev['gfn'])} level {ev.get('level')} {ev.get('memtype', '')}", "ept"
+        return "guest", "KVM", f"EPT violation -> map GPA {_gpa(ev['gfn'])} level {ev.get('level')} {ev.get('memtype', '')}", "ept"
     if op == "mmio":
-        return "guest", "KVM", f"EPT violation, no memslot -> MMIO SPTE gfn {_h(ev['gfn'])}", "exit"
+        return "guest", "KVM", f"EPT violation, no memslot -> MMIO SPTE at GPA {_gpa(ev['gfn'])}", "exit"
     if op == "exit_mmio":
         return "guest", "QEMU", f"KVM_EXIT_MMIO {_h(ev['gpa'])} -> {ev.get('region', '')}", "exit"
     if op == "zap":
