@@ -536,7 +536,7 @@ def test_claim_statements_are_true_or_false_by_the_rules(seed):
              ("(the BIOS ROM) completes inside KVM", False),   # KVM_MEM_READONLY
              ("makes QEMU call KVM_SET_USER_MEMORY_REGION", True),
              ("makes KVM install EPT entries", False)]
-    lines = [ln.strip() for ln in ex.question().splitlines() if re.match(r"\s+\d+\. ", ln)]
+    lines = [ln.strip() for ln in ex.prompt.splitlines() if re.match(r"\s+\d+\. ", ln)]
     assert len(lines) == len(ex.answer)
     for line, truth in zip(lines, ex.answer):
         m = re.search(r"first read of guest-physical (0x[0-9a-f]+)", line)
@@ -557,3 +557,19 @@ def test_cli_new_kinds(capsys):
         assert X.main([kind, "-s", "2", "-c"]) == 0
         out = capsys.readouterr().out
         assert out.startswith("ARG seed 2") and "Worked steps:" in out
+
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_questions_wrap_at_spaces_only(seed):
+    """Prose lines and numbered items of a question are at most
+    exercises.WRAP wide and wrapped between words: the wrapped text has the
+    prompt's words, none cut in two (JupyterLab would break them mid-word)."""
+    import re
+    for ex in (X.claims_exercise(seed), X.listeners_exercise(seed), X.move_exercise(seed)):
+        body = ex.question().split("\n\n", 1)[1]
+        for line in body.splitlines():
+            if not line[:1].isspace() or re.match(r"\s+\d+\. ", line):
+                assert len(line) <= X.WRAP, line
+        assert body.split() == ex.prompt.split()
+        assert "word-break: normal" in ex._repr_html_()

@@ -237,6 +237,20 @@ def events_frame(events, prior_memslots=None) -> pd.DataFrame:
     return df
 
 
+def _numeric_column(col: pd.Series) -> bool:
+    """A column of numbers (bools are words: True/False)."""
+    return (pd.api.types.is_numeric_dtype(col.dtype)
+            and not pd.api.types.is_bool_dtype(col.dtype))
+
+
+def _right_aligned(value) -> bool:
+    """A cell of a plain table that reads as a number: an int or float, or
+    ``0x`` hex."""
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, (int, float)) or str(value).startswith("0x")
+
+
 def styled(df: pd.DataFrame, uuid: str | None = None, caption: str | None = None,
            highlight_rows=None):
     """A pandas Styler whose HTML is the same on every run (for nbval).
@@ -258,9 +272,19 @@ def styled(df: pd.DataFrame, uuid: str | None = None, caption: str | None = None
     mono = [c for c in df.columns
             if (df[c].dtype == object or pd.api.types.is_string_dtype(df[c].dtype))
             and df[c].astype(str).str.startswith("0x").any()]
-    styles = [{"selector": "td", "props": [("padding", "1px 6px"), ("text-align", "right")]},
-              {"selector": "th", "props": [("padding", "1px 6px")]}]
+    # numbers and hex right-aligned (digits line up), words left-aligned
+    right = [c for c in df.columns if c in mono or _numeric_column(df[c])]
+    left = [c for c in df.columns if c not in right]
+    styles = [{"selector": "td", "props": [("padding", "1px 6px"), ("text-align", "left")]},
+              {"selector": "th", "props": [("padding", "1px 6px"), ("text-align", "left")]}]
+    for c in right:
+        j = df.columns.get_loc(c)
+        styles.append({"selector": f"th.col_heading.col{j}", "props": [("text-align", "right")]})
     st = st.set_table_styles(styles)
+    if right:
+        st = st.set_properties(subset=right, **{"text-align": "right"})
+    if left:
+        st = st.set_properties(subset=left, **{"text-align": "left"})
     if mono:
         st = st.set_properties(subset=mono, **{"font-family": "monospace"})
     if highlight_rows:
@@ -574,8 +598,9 @@ def html_table(df: pd.DataFrame, *, table_id: str = "vfiolab-table", caption: st
 
     For widgets that refill a table on every action: pandas' Styler renders
     through Jinja and takes milliseconds; this takes a fraction of one.
-    Cells holding ``0x`` hex are set in a monospace font;
-    ``highlight_rows`` (row positions) get a background.
+    Cells holding ``0x`` hex are set in a monospace font and, like numbers,
+    right-aligned; words are left-aligned; ``highlight_rows`` (row
+    positions) get a background.
     """
     import html as _html
     esc = _html.escape
@@ -584,7 +609,8 @@ def html_table(df: pd.DataFrame, *, table_id: str = "vfiolab-table", caption: st
     if caption:
         out.append(f"<caption style=\"text-align:left\">{esc(caption)}</caption>")
     out.append("<thead><tr>" + "".join(
-        f'<th style="padding:1px 6px;border-bottom:1px solid #999">{esc(str(c))}</th>'
+        f'<th style="padding:1px 6px;border-bottom:1px solid #999;text-align:'
+        f'{"right" if len(df) and _right_aligned(df[c].iloc[0]) else "left"}">{esc(str(c))}</th>'
         for c in df.columns) + "</tr></thead><tbody>")
     for i, row in enumerate(df.itertuples(index=False, name=None)):
         bg = ' style="background-color:#fff3bf"' if i in hl else ""
@@ -592,7 +618,8 @@ def html_table(df: pd.DataFrame, *, table_id: str = "vfiolab-table", caption: st
         for v in row:
             s = "" if v is None else str(v)
             mono = "font-family:monospace;" if s.startswith("0x") else ""
-            cells.append(f'<td style="{mono}padding:1px 6px;text-align:right">{esc(s)}</td>')
+            align = "right" if _right_aligned(v) else "left"
+            cells.append(f'<td style="{mono}padding:1px 6px;text-align:{align}">{esc(s)}</td>')
         out.append(f"<tr{bg}>" + "".join(cells) + "</tr>")
     out.append("</tbody></table>")
     return "".join(out)

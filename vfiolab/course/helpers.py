@@ -104,28 +104,69 @@ def show(fig) -> None:
     display(Image(data=buf.getvalue(), format="png"))
 
 
+#: tables longer than this show a short part and fold the rest behind "show all"
+FOLD_ROWS = 15
+#: rows shown above the fold when no row is highlighted
+FOLD_HEAD = 8
+
+
+def _empty_columns(df: pd.DataFrame) -> list:
+    """Columns with nothing in any row ("" or missing)."""
+    out = []
+    for c in df.columns:
+        col = df[c]
+        if len(col) and all(v is None or (isinstance(v, float) and v != v) or
+                            (isinstance(v, str) and not v.strip()) for v in col):
+            out.append(c)
+    return out
+
+
 class Table:
     """A DataFrame shown as a styled HTML table (:func:`vfiolab.views.styled`,
     the same bytes on every run) with a plain-text form for consoles and
     for nbval's ``text/plain`` comparison (a bare Styler's text form is its
-    object address)."""
+    object address).
+
+    For a reader: columns empty in every row are left out (``keep_empty``
+    keeps them); ``highlight_rows`` (positions) are the rows that carry the
+    lesson; a table longer than ``fold`` rows shows those rows (or its first
+    :data:`FOLD_HEAD`) and folds the whole table behind "show all"."""
 
     def __init__(self, df: pd.DataFrame, caption: str | None = None, highlight_rows=None,
-                 uuid=None):
+                 uuid=None, *, keep_empty: bool = False, fold: int | None = FOLD_ROWS):
         import hashlib
         from ..views import styled
-        self.df = df.reset_index(drop=True)
+        df = df.reset_index(drop=True)
+        if not keep_empty:
+            df = df.drop(columns=_empty_columns(df))
+        self.df = df
         self.caption = caption
+        self.highlight_rows = [i for i in (highlight_rows or ()) if 0 <= i < len(df)]
         if uuid is None:
             # one id per distinct table (two tables with the same columns in one
             # page must not share CSS rules such as row highlights), stable
             # from run to run
             key = f"{caption}|{highlight_rows}|{self.df.to_json()}"
             uuid = "vfiolab-" + hashlib.sha1(key.encode()).hexdigest()[:10]
-        self.styler = styled(self.df, uuid=uuid, caption=caption, highlight_rows=highlight_rows)
+        self.uuid = uuid
+        self.styler = styled(self.df, uuid=uuid, caption=caption,
+                             highlight_rows=self.highlight_rows)
+        self.folded = fold is not None and len(self.df) > fold
 
     def _repr_html_(self) -> str:
-        return self.styler.to_html()
+        from ..views import styled
+        full = self.styler.to_html()
+        if not self.folded:
+            return full
+        rows = self.highlight_rows or list(range(FOLD_HEAD))
+        what = (f"the {len(rows)} highlighted rows" if self.highlight_rows
+                else f"the first {len(rows)} rows")
+        part = self.df.iloc[rows]
+        cap = (self.caption + ": " if self.caption else "") + f"{what} of {len(self.df)}"
+        head = styled(part, uuid=self.uuid + "-part", caption=cap,
+                      highlight_rows=list(range(len(rows))) if self.highlight_rows else None)
+        return (head.to_html() + '<details class="vfiolab-fold"><summary>show all '
+                f"{len(self.df)} rows</summary>{full}</details>")
 
     def __repr__(self) -> str:
         text = self.df.to_string(index=False) if len(self.df.columns) else "(no columns)"
@@ -134,9 +175,10 @@ class Table:
         return (self.caption + "\n" + text) if self.caption else text
 
 
-def table(df: pd.DataFrame, caption: str | None = None, highlight_rows=None, uuid=None) -> Table:
+def table(df: pd.DataFrame, caption: str | None = None, highlight_rows=None, uuid=None, *,
+          keep_empty: bool = False, fold: int | None = FOLD_ROWS) -> Table:
     """``df`` as a :class:`Table`: styled HTML in a notebook, text elsewhere."""
-    return Table(df, caption, highlight_rows, uuid)
+    return Table(df, caption, highlight_rows, uuid, keep_empty=keep_empty, fold=fold)
 
 
 def describe_address(d: dict) -> str:
@@ -579,7 +621,7 @@ CONFIG_REGION_NAMES = ("pci-conf-idx", "pci-conf-data", "pcie-mmcfg-mmio")
 def config_regions_frame(prediction) -> pd.DataFrame:
     """The flat-view ranges of the config-space doors, from both views QEMU
     prints with ``info mtree -f``: ports 0xcf8-0xcff in "I/O" and ECAM in
-    "memory".  ``kind`` i/o and an empty ``kvm`` column: no memslot."""
+    "memory".  ``kind`` i/o and ``none`` in the memslot column: no memslot."""
     from ..model.memory import to_section
     vm = prediction.vm
     rows = []
@@ -590,7 +632,7 @@ def config_regions_frame(prediction) -> pd.DataFrame:
             if s.name in CONFIG_REGION_NAMES or near:
                 rows.append({"address space": view, "start": fmt_hex(s.start),
                              "end": fmt_hex(s.end), "kind": s.kind, "region": s.name,
-                             "memslot (KVM)": "KVM" if s.kvm else ""})
+                             "memslot (KVM)": "KVM" if s.kvm else "none"})
     return pd.DataFrame(rows)
 
 
