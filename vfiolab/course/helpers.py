@@ -35,7 +35,7 @@ __all__ = [
     "cf8_encode", "cf8_decode", "ecam_encode", "ecam_decode", "register_name", "bars64",
     "config_address_frame", "config_regions_frame", "memslots_overlapping", "owners_frame",
     "story_counts", "story_table", "events_table", "story", "host_bars_frame",
-    "mtree_excerpt", "lanes_png", "passthrough_summary",
+    "mtree_excerpt", "lanes_png", "lanes_fig", "passthrough_summary",
     "flatview_summary", "compare_flatviews", "try_predict", "sections", "memslots_frame",
     "bar_panel", "STATIC_ENV",
 ]
@@ -96,12 +96,8 @@ def show(fig) -> None:
     to what is drawn (labels that run past the axes stay visible): the same
     bytes on every run."""
     from IPython.display import Image, display
-    from ..plot.style import DPI, style_context
-    buf = io.BytesIO()
-    with style_context():
-        fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None},
-                    bbox_inches="tight", pad_inches=0.1)
-    display(Image(data=buf.getvalue(), format="png"))
+    from ..plot.style import show_png
+    display(Image(data=show_png(fig), format="png"))
 
 
 #: tables longer than this show a short part and fold the rest behind "show all"
@@ -871,12 +867,16 @@ def bar_panel(prediction, bdf: str | None = None, bar: int | None = None, **kwar
     return BarPanel(prediction, bdf=bdf, bar=bar, **kwargs)
 
 
-def lanes_png(data) -> None:
-    """Draw :class:`~vfiolab.views.LanesData` with
-    :func:`vfiolab.plot.lanes.lanes_figure` and show it (:func:`show`)."""
+def lanes_fig(data):
+    """:class:`~vfiolab.views.LanesData` drawn by :func:`vfiolab.plot.lanes.lanes_figure`."""
     from ..plot.lanes import lanes_figure
     fig, _, _ = lanes_figure(data)
-    show(fig)
+    return fig
+
+
+def lanes_png(data) -> None:
+    """:func:`lanes_fig` shown as a PNG (:func:`show`)."""
+    show(lanes_fig(data))
 
 
 def passthrough_summary(prediction, index: int = 0) -> pd.DataFrame:

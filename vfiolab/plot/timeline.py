@@ -107,9 +107,14 @@ def draw_timeline(ax, events, *, max_rows: int = 60, actors=ACTORS) -> TimelineA
             break
     n = max(len(rows), 1)
     xs = {a: i for i, a in enumerate(actors)}
+    # the lifelines on the left, each event's words in a column on their
+    # right, on the arrow's row and in its colour: no label crosses a
+    # lifeline or another label, whatever the page's width (a constrained
+    # layout makes room for the column)
     ax.set_xlim(-0.6, len(actors) - 0.4)
     ax.set_ylim(n + 0.5, -1.2)
     ax.axis("off")
+    x_text = len(actors) - 0.4
     lifelines, arrows, labels = [], [], []
     for a, x in xs.items():
         lifelines.append(ax.plot([x, x], [-0.4, n + 0.3], color="#bbbbbb", lw=1, zorder=1)[0])
@@ -120,12 +125,13 @@ def draw_timeline(ax, events, *, max_rows: int = 60, actors=ACTORS) -> TimelineA
         x0, x1 = xs[src], xs[dst]
         if x0 == x1:
             art = ax.plot([x0], [y], marker="o", color=color, ms=4, zorder=3)[0]
-            tx = ax.text(x0 + 0.08, y, label, fontsize=SMALL_SIZE, va="center", color=color)
         else:
             art = ax.annotate("", xy=(x1, y), xytext=(x0, y),
                               arrowprops=dict(arrowstyle="->", color=color, lw=1.1), zorder=3)
-            tx = ax.text(min(x0, x1) + 0.05, y - 0.18, label, fontsize=SMALL_SIZE, va="bottom",
-                         color=color)
+        ax.plot([max(x0, x1) + 0.1, x_text - 0.05], [y, y], color=color, lw=0.4,
+                linestyle=":", zorder=2)
+        tx = ax.text(x_text, y, label, fontsize=SMALL_SIZE, va="center", ha="left",
+                     color=color)
         arrows.append(art)
         labels.append(tx)
     return TimelineArtists(lifelines, arrows, labels, [r[0] for r in rows])
