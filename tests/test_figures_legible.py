@@ -97,6 +97,8 @@ def widgets():
     yield "BarPanel", panel.fig
     dv = DmaView(course.predict_vm(ARGS, P100), mode="image")
     yield "DmaView", dv.fig
+    dv.set_viommu(True)
+    yield "DmaView vIOMMU", dv.fig
 
 
 SOURCES = {"00": nb00, "03": nb03, "04": nb04, "05": nb05, "06": nb06, "08": nb08,

@@ -291,6 +291,15 @@ class LanesArtists:
             self._update_lane(lane, self.lanes[lane.key], self.maps[lane.key])
         self._update_bands(data)
 
+    def title_top(self) -> float:
+        """The y (data units; low addresses on top, so smaller is higher)
+        just above the tallest lane title: where a figure title can sit
+        without touching them."""
+        lines = max((la.title.get_text().count("\n") + 1 for la in self.lanes.values()
+                     if la.title is not None), default=1)
+        line = style.FONT_SIZE * 1.3 * self._pt / self._px_per_y()
+        return Y_TOP - 0.008 - lines * line - 0.3 * line
+
     def _px_per_x(self) -> float:
         lo, hi = self.ax.get_xlim()
         return self.ax.bbox.width / abs(hi - lo)
