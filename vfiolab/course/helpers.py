@@ -37,7 +37,7 @@ __all__ = [
     "story_counts", "story_table", "events_table", "story", "host_bars_frame",
     "mtree_excerpt", "lanes_png", "lanes_fig", "passthrough_summary",
     "flatview_summary", "compare_flatviews", "try_predict", "sections", "memslots_frame",
-    "bar_panel", "STATIC_ENV",
+    "bar_panel", "STATIC_ENV", "transient_rows", "MAPPING_OPS", "FOLD_ROWS",
 ]
 
 #: the checkout (notebooks run with their own folder as working directory)
@@ -798,6 +798,24 @@ def events_table(events, ops=STORY_OPS, first: int = 0, vm=None) -> pd.DataFrame
                      "event": e["op"], "what": what, "address": addr, "size": size,
                      "detail": detail})
     return pd.DataFrame(rows, columns=["#", "who", "event", "what", "address", "size", "detail"])
+
+
+def transient_rows(df: pd.DataFrame) -> list[int]:
+    """The rows of an event table (:func:`events_table`) that concern a
+    place the BAR only passed through: every ``pci_update_mappings_add``
+    but the last maps the BAR where it will not stay, and the rows whose
+    address lies in such a mapping follow from it (a careless move's
+    half-written BAR, :mod:`vfiolab.model.guest`).  For ``highlight_rows``."""
+    adds = [(int(a, 16), int(z, 16)) for e, a, z in zip(df["event"], df["address"], df["size"])
+            if e == "pci_update_mappings_add"]
+    spans = adds[:-1]
+    out = []
+    for i, a in enumerate(df["address"]):
+        if isinstance(a, str) and a.startswith("0x"):
+            v = int(a, 16)
+            if any(s <= v < s + z for s, z in spans):
+                out.append(i)
+    return out
 
 
 def story_table(story, step: str, ops=STORY_OPS) -> pd.DataFrame:
