@@ -573,3 +573,22 @@ def test_questions_wrap_at_spaces_only(seed):
                 assert len(line) <= X.WRAP, line
         assert body.split() == ex.prompt.split()
         assert "word-break: normal" in ex._repr_html_()
+
+
+def test_register_names_follow_the_bar_layout():
+    """A 64-bit BAR n takes the dwords at 0x10 + 4n and the next one (PCI
+    Local Bus spec 3.0, 6.2.5.1): with BAR1 64-bit, offset 0x18 is BAR1's
+    upper dword, not BAR2; with no 64-bit BAR it is BAR2."""
+    assert course.register_name(0x18) == "BAR2"
+    assert course.register_name(0x18, bars64={1}) == "BAR1 upper"
+    assert course.register_name(0x1a, bars64={1}) == "BAR1 upper+2"
+    assert course.register_name(0x1c, bars64={1}) == "BAR3"
+    # the P100 (data/devices/gpu-nvidia-tesla-p100): BAR1 and BAR3 are 64-bit
+    # (its lspci -vvv: "Region 1: Memory at ... (64-bit, prefetchable)")
+    vm = course.fresh_vm("-machine q35 -m 2G -nodefaults -device "
+                         "vfio-pci,host=0000:01:00.0,id=gpu0",
+                         {"0000:01:00.0": "gpu-nvidia-tesla-p100"})
+    n0 = len(vm.events)
+    course.size_bar(vm, "00:01.0", 1)
+    what = list(course.events_table(vm.events[n0:], ops=("pci_cfg_read",), vm=vm)["what"])
+    assert what[-1] == "config read 00:01.0 BAR1 upper"

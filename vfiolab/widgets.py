@@ -302,8 +302,16 @@ class BarPanel:
     def mmu_iommu_html(self) -> str:
         """EPT counters and, with a passthrough device, the IOMMU map list."""
         st = self.mmu.stats()
+        def where(e) -> str:
+            # a frame number is gpa >> 12 (Linux arch/x86/kvm/mmu: gfn_to_gpa):
+            # print the guest-physical address, never the frame number as one
+            if "gfn" in e:
+                g = e["gfn"] if isinstance(e["gfn"], int) else int(str(e["gfn"]), 16)
+                return f"GPA {fmt_hex(g << 12)}"
+            return f"GPA {e['gpa'] if isinstance(e.get('gpa'), str) else fmt_hex(e.get('gpa', 0))}"
+
         touch = "; ".join(
-            f"{e['op']} {e.get('gfn', e.get('gpa', ''))}"
+            f"{e['op']} {where(e)}"
             + (f" level {e['level']} {e.get('memtype', '')}" if e["op"] == "map" else "")
             + (f" -> {e['region']}" if e["op"] == "exit_mmio" else "")
             for e in getattr(self, "last_touch", []) if e.get("op") in ("map", "mmio", "exit_mmio"))
