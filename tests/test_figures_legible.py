@@ -35,6 +35,12 @@ def nb03():
                           "vfio-pci,host=0000:01:00.0,id=nic0",
                           {"0000:01:00.0": "nic-mellanox-connectx7"})
     yield "03 lanes", course.lanes_fig(lanes_data(p, highlight={"0000:01:00.0 BAR 0 mmaps[0]"}))
+    story = course.story("-machine q35 -m 2G -nodefaults -device "
+                         "vfio-pci,host=0000:01:00.0,id=nic0",
+                         {"0000:01:00.0": "nic-mellanox-connectx7"}, bdf="00:01.0", bar=0,
+                         moves=[(0x1000000000, "clean"), (0x2002000000, "careless")])
+    yield "03 move strip", course.move_strip_fig(story, ["move_clean", "move_careless"],
+                                                 "00:01.0", 0)
 
 
 def nb04():

@@ -31,6 +31,7 @@ __all__ = [
     "memslot_flag_names", "normalize_event",
     "LaneRange", "Lane", "Band", "LanesData", "lanes_data", "lanes_from_records",
     "LANE_TITLES", "MAPPING_EVENTS", "IommuMap", "iommu_maps", "page_counts_text",
+    "BarMoment", "bar_positions",
 ]
 
 #: Linux include/uapi/linux/kvm.h memslot flags, by bit, as vfiolab names them
@@ -687,3 +688,45 @@ def vfio_regions_frame(vfio_dev) -> pd.DataFrame:
                      "QEMU mmaps": mmaps})
     return pd.DataFrame(rows, columns=["index", "region", "offset", "size", "flags",
                                        "sparse mmap", "msix mappable", "QEMU mmaps"])
+
+
+# --------------------------------------------------------------------------
+# A BAR move, write by write
+# --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class BarMoment:
+    """Where a BAR is decoded after one config write of a move: ``offset``
+    and ``value`` of the write (None for the moment before the move),
+    ``address`` the BAR's guest-physical base after it (None: mapped
+    nowhere), and ``size``."""
+
+    offset: int | None
+    value: int | None
+    width: int | None
+    address: int | None
+    size: int
+
+
+def bar_positions(events, bdf: str, bar: int, start: int | None, size: int) -> list[BarMoment]:
+    """The BAR's position after each config write to ``bdf`` in ``events``
+    (a move's events, in order), from the mappings QEMU made for it: after
+    every write QEMU re-decodes the BARs (QEMU ``hw/pci/pci.c``
+    ``pci_default_write_config`` -> ``pci_update_mappings``), unmapping the
+    old place (``pci_update_mappings_del``) and mapping the new one
+    (``pci_update_mappings_add``).  ``start`` is where it was before the
+    first event (None: not mapped)."""
+    out = [BarMoment(None, None, None, start, size)]
+    pos = start
+    for e in events:
+        op = e.get("op")
+        if op == "pci_cfg_write" and e.get("bdf") == bdf:
+            out.append(BarMoment(e["offset"], e["value"], e.get("size"), pos, size))
+        elif op in ("pci_update_mappings_del", "pci_update_mappings_add") and \
+                e.get("bdf") == bdf and e.get("bar") == bar:
+            pos = e["addr"] if op.endswith("add") else None
+            size = e.get("size", size)
+            if len(out) > 1:
+                last = out[-1]
+                out[-1] = BarMoment(last.offset, last.value, last.width, pos, size)
+    return out

@@ -37,7 +37,7 @@ __all__ = [
     "story_counts", "story_table", "events_table", "story", "host_bars_frame",
     "mtree_excerpt", "lanes_png", "lanes_fig", "passthrough_summary",
     "flatview_summary", "compare_flatviews", "try_predict", "sections", "memslots_frame",
-    "bar_panel", "STATIC_ENV", "transient_rows", "MAPPING_OPS", "FOLD_ROWS",
+    "bar_panel", "STATIC_ENV", "transient_rows", "move_strip", "move_strip_fig", "MAPPING_OPS", "FOLD_ROWS",
 ]
 
 #: the checkout (notebooks run with their own folder as working directory)
@@ -816,6 +816,43 @@ def transient_rows(df: pd.DataFrame) -> list[int]:
             if any(s <= v < s + z for s, z in spans):
                 out.append(i)
     return out
+
+
+def move_strip_fig(story, steps, bdf: str, bar: int):
+    """The BAR's place after each config write of the moves ``steps`` of a
+    Story, one row per move (:func:`vfiolab.plot.moves.move_strip_figure`):
+    the careless move's half-written BAR shows as a place it only passes
+    through."""
+    from ..plot.moves import MoveRow, move_strip_figure
+    from ..views import bar_positions
+    vm = getattr(story, "vm", story)
+    b64 = bars64(vm.find_device(*_bdf_devfn(bdf)))
+    rows = []
+    start = None
+    size = 0
+    # the BAR's place before the first move: the last mapping QEMU made of it before
+    first = dict((name, (a, z)) for name, a, z in story.steps)[steps[0]][0]
+    for e in vm.events[:first]:
+        if e.get("bdf") == bdf and e.get("bar") == bar:
+            if e["op"] == "pci_update_mappings_add":
+                start, size = e["addr"], e["size"]
+            elif e["op"] == "pci_update_mappings_del":
+                start = None
+    for step in steps:
+        moments = bar_positions(story.events(step), bdf, bar, start, size)
+        labels = ["before"] + [
+            f"write {register_name(m.offset, bars64=b64)}\n= {fmt_hex(m.value)}"
+            for m in moments[1:]]
+        rows.append(MoveRow(f"{step.replace('move_', '')} move of {bdf} BAR{bar}", moments,
+                            labels))
+        start, size = moments[-1].address, moments[-1].size
+    fig, _, _ = move_strip_figure(rows)
+    return fig
+
+
+def move_strip(story, steps, bdf: str, bar: int) -> None:
+    """:func:`move_strip_fig` shown as a PNG."""
+    show(move_strip_fig(story, steps, bdf, bar))
 
 
 def story_table(story, step: str, ops=STORY_OPS) -> pd.DataFrame:
