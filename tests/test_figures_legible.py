@@ -2,7 +2,8 @@
 
 Each figure is built by the same functions the notebooks' cells call (the
 course helpers ``course.lanes_fig``, ``lessons.ept_fig``, ``lessons.walk_fig``,
-``lessons.dma_figs``, ``lessons.timeline_fig``, ``lessons.capture_timelines_fig``),
+``lessons.dma_figs``, ``lessons.timeline_fig``, ``lessons.capture_timelines_fig``,
+``course.move_strip_fig``, ``course.config_grid_fig``),
 with the notebooks' inputs, and checked by
 :func:`vfiolab.plot.style.figure_problems`: a PNG no wider than the page
 (``PAGE_PX``, 960 px), no text under ``MIN_TEXT_PX`` (9 px) as rendered, no
@@ -27,6 +28,13 @@ def nb00():
     p = course.predict_vm(ARGS, P100)
     yield "00 lanes", course.lanes_fig(lanes_data(p, lanes=("gpa", "hva", "hpa"),
                                                   highlight={"0000:01:00.0 BAR 1 mmaps[0]"}))
+
+
+def nb02():
+    p = course.predict_vm("-machine q35 -m 2G -nodefaults -device "
+                          "vfio-pci,host=0000:01:00.0,id=nic0",
+                          {"0000:01:00.0": "nic-intel-xl710"})
+    yield "02 ownership grid", course.config_grid_fig(course.vfio_device(p))
 
 
 def nb03():
@@ -107,7 +115,7 @@ def widgets():
     yield "DmaView vIOMMU", dv.fig
 
 
-SOURCES = {"00": nb00, "03": nb03, "04": nb04, "05": nb05, "06": nb06, "08": nb08,
+SOURCES = {"00": nb00, "02": nb02, "03": nb03, "04": nb04, "05": nb05, "06": nb06, "08": nb08,
            "widgets": widgets}
 
 

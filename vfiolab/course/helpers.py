@@ -37,7 +37,8 @@ __all__ = [
     "story_counts", "story_table", "events_table", "story", "host_bars_frame",
     "mtree_excerpt", "lanes_png", "lanes_fig", "passthrough_summary",
     "flatview_summary", "compare_flatviews", "try_predict", "sections", "memslots_frame",
-    "bar_panel", "STATIC_ENV", "transient_rows", "move_strip", "move_strip_fig", "MAPPING_OPS", "FOLD_ROWS",
+    "bar_panel", "STATIC_ENV", "transient_rows", "move_strip", "move_strip_fig",
+    "config_grid", "config_grid_fig", "MAPPING_OPS", "FOLD_ROWS",
 ]
 
 #: the checkout (notebooks run with their own folder as working directory)
@@ -672,6 +673,28 @@ def owners_frame(dev) -> pd.DataFrame:
                     "register": r["register"], "owner": r["owner"],
                     "emulated mask": r["emulated mask"] if r["owner"] != "device" else ""})
     return pd.DataFrame(out)
+
+
+def config_grid_fig(dev, title: str | None = None):
+    """The ownership of a passed-through function's config space as a
+    byte grid (:func:`vfiolab.plot.config.config_grid_figure`), from the
+    rows of :func:`owners_frame`."""
+    from ..plot.config import config_grid_figure
+    segments = []
+    for r in owners_frame(dev).itertuples(index=False):
+        a, _, b = r.offsets.partition("-")
+        start = int(a, 16)
+        end = int(b, 16) + 1 if b else start + 1
+        segments.append((start, end, r.register, r.owner))
+    if title is None:
+        title = f"who answers each config byte of {dev.hostdev.device_name or 'the device'}"
+    fig, _, _ = config_grid_figure(segments, title)
+    return fig
+
+
+def config_grid(dev, title: str | None = None) -> None:
+    """:func:`config_grid_fig` shown as a PNG."""
+    show(config_grid_fig(dev, title))
 
 
 # --------------------------------------------------------------------------
