@@ -1,10 +1,11 @@
 # vfiolab: two commands do everything on a fresh machine.
-#   make lab    set up, then open the workbook in JupyterLab
-#   make test   set up (QEMU included, where apt-get can), then run every test
+#   make lab    set up the runtime (no test tools), then open the workbook in JupyterLab
+#   make test   add the test tools, QEMU (where apt-get can) and chromium, then run every test
 PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
+TSTAMP  := $(VENV)/.installed-test
 # Keep Jupyter, IPython and matplotlib side files inside the checkout.
 export JUPYTER_CONFIG_DIR := $(CURDIR)/.home/jupyter_config
 export JUPYTER_DATA_DIR := $(CURDIR)/.home/jupyter_data
@@ -14,20 +15,29 @@ export MPLCONFIGDIR := $(CURDIR)/.home/mpl
 export JUPYTER_PLATFORM_DIRS := 1
 unexport MPLBACKEND
 
-.PHONY: lab test setup qemu browser html bench clean help
+.PHONY: lab test setup setup-test qemu browser html bench clean help
 help:
 	@echo "make lab    - set up and open the workbook in JupyterLab"
 	@echo "make test   - set up (including QEMU) and run every test"
 	@echo "make html   - execute the notebooks and write the static site to site/"
 	@echo "make bench  - run the benchmarks and print their figures"
 
+# The runtime: what the notebooks need (the package and its dependencies).
 $(STAMP): pyproject.toml
-	$(PY) -m venv $(VENV)
+	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else \
+	  "vfiolab needs Python >= 3.11 (numpy 2.4, pandas 3.1, matplotlib 3.11); this is " + sys.version.split()[0])'
+	@$(PY) -m venv $(VENV) || { echo "python3 -m venv failed: on Debian/Ubuntu, apt-get install python3-venv" >&2; exit 1; }
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+# The test tools on top (pytest, nbval, nbclient, playwright, ...).
+$(TSTAMP): $(STAMP) pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
 setup: $(STAMP)
+setup-test: $(TSTAMP)
 
 # Real QEMU for the reference tests (Debian's qemu-system-x86); skipped
 # quietly when this user cannot install packages: those tests then skip.
@@ -39,26 +49,31 @@ qemu:
 	  else echo "qemu-system-x86_64 not found and cannot install it: live tests will skip"; fi; }
 
 # Debian's chromium and the playwright package, for the browser tests
-browser: setup
+browser: setup-test
 	scripts/browser-setup.sh
 
-html: setup
+html: setup-test
 	$(BIN)/python scripts/build_site.py
 
 # Jupyter refuses to run as root without --allow-root (CI and containers run as root)
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
+# Lab opens on the landing notebook; the test-only files in notebooks/ are
+# hidden from its file browser (jupyter_server ContentsManager.hide_globs:
+# its defaults plus conftest.py and nbval-sanitize.cfg).
+LAB_HIDE := --ContentsManager.hide_globs="['__pycache__','*.pyc','*.pyo','.DS_Store','*~','conftest.py','nbval-sanitize.cfg']"
+
 lab: setup
-	cd notebooks && ../$(BIN)/jupyter lab $(ALLOW_ROOT) 00-the-question.ipynb
+	cd notebooks && ../$(BIN)/jupyter lab $(ALLOW_ROOT) $(LAB_HIDE) 00-the-question.ipynb
 
 NBVAL := --nbval --nbval-current-env --nbval-cell-timeout=120 \
          --nbval-sanitize-with notebooks/nbval-sanitize.cfg
 
-test: setup qemu browser
+test: setup-test qemu browser
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(NBVAL) notebooks/
 
-bench: setup
+bench: setup-test
 	$(BIN)/python benchmarks/run_all.py
 
 clean:

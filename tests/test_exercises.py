@@ -584,7 +584,7 @@ def test_claim_statements_are_true_or_false_by_the_rules(seed):
              ("(the BIOS ROM) completes inside KVM", False),   # KVM_MEM_READONLY
              ("makes QEMU call KVM_SET_USER_MEMORY_REGION", True),
              ("makes KVM install EPT entries", False)]
-    lines = [ln.strip() for ln in ex.question().splitlines() if re.match(r"\s+\d+\. ", ln)]
+    lines = [ln.strip() for ln in ex.prompt.splitlines() if re.match(r"\s+\d+\. ", ln)]
     assert len(lines) == len(ex.answer)
     for line, truth in zip(lines, ex.answer):
         m = re.search(r"first read of guest-physical (0x[0-9a-f]+)", line)
@@ -605,3 +605,38 @@ def test_cli_new_kinds(capsys):
         assert X.main([kind, "-s", "2", "-c"]) == 0
         out = capsys.readouterr().out
         assert out.startswith("ARG seed 2") and "Worked steps:" in out
+
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_questions_wrap_at_spaces_only(seed):
+    """Prose lines and numbered items of a question are at most
+    exercises.WRAP wide and wrapped between words: the wrapped text has the
+    prompt's words, none cut in two (JupyterLab would break them mid-word)."""
+    import re
+    for ex in (X.claims_exercise(seed), X.listeners_exercise(seed), X.move_exercise(seed)):
+        body = ex.question().split("\n\n", 1)[1]
+        for line in body.splitlines():
+            if not line[:1].isspace() or re.match(r"\s+\d+\. ", line):
+                assert len(line) <= X.WRAP, line
+        assert body.split() == ex.prompt.split()
+        assert "word-break: normal" in ex._repr_html_()
+
+
+def test_register_names_follow_the_bar_layout():
+    """A 64-bit BAR n takes the dwords at 0x10 + 4n and the next one (PCI
+    Local Bus spec 3.0, 6.2.5.1): with BAR1 64-bit, offset 0x18 is BAR1's
+    upper dword, not BAR2; with no 64-bit BAR it is BAR2."""
+    assert course.register_name(0x18) == "BAR2"
+    assert course.register_name(0x18, bars64={1}) == "BAR1 upper"
+    assert course.register_name(0x1a, bars64={1}) == "BAR1 upper+2"
+    assert course.register_name(0x1c, bars64={1}) == "BAR3"
+    # the P100 (data/devices/gpu-nvidia-tesla-p100): BAR1 and BAR3 are 64-bit
+    # (its lspci -vvv: "Region 1: Memory at ... (64-bit, prefetchable)")
+    vm = course.fresh_vm("-machine q35 -m 2G -nodefaults -device "
+                         "vfio-pci,host=0000:01:00.0,id=gpu0",
+                         {"0000:01:00.0": "gpu-nvidia-tesla-p100"})
+    n0 = len(vm.events)
+    course.size_bar(vm, "00:01.0", 1)
+    what = list(course.events_table(vm.events[n0:], ops=("pci_cfg_read",), vm=vm)["what"])
+    assert what[-1] == "config read 00:01.0 BAR1 upper"

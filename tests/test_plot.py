@@ -279,3 +279,45 @@ def test_bands_colour_readonly_slot(ref):
     slots = [Memslot(0, 0, 0, 0x1000, 0x7f0000000000)]
     d2 = lanes_from_records([Section(0, 0xfff, 0, "ramd", "vfio-bar")], slots)
     assert d2.bands[0].kind == "ramd"
+
+
+def test_move_strip_shows_the_careless_moves_passing_place():
+    """A careless move of a 64-bit BAR from 0x1000000000 to 0x2002000000,
+    low dword first with decode on: after the low write QEMU decodes the
+    BAR at (old high dword, new low dword) = 0x10_02000000 (QEMU
+    hw/pci/pci.c pci_bar_address reads both dwords of the BAR as they are),
+    and only the upper write puts it at 0x2002000000.  A clean move (decode
+    off around the writes, Linux drivers/pci/setup-res.c) is mapped nowhere
+    until decode is back on."""
+    from vfiolab import course
+    from vfiolab.plot.moves import draw_move_strip  # noqa: F401
+    story = course.story("-machine q35 -m 2G -nodefaults -device "
+                         "vfio-pci,host=0000:01:00.0,id=nic0",
+                         {"0000:01:00.0": "nic-mellanox-connectx7"}, bdf="00:01.0", bar=0,
+                         moves=[(0x1000000000, "clean"), (0x2002000000, "careless")])
+    fig = course.move_strip_fig(story, ["move_clean", "move_careless"], "00:01.0", 0)
+    boxes = [p.get_gid() for p in fig.axes[0].patches if (p.get_gid() or "").startswith("moment")]
+    assert boxes == ["moment:start", "moment:none", "moment:none", "moment:none", "moment:final",
+                     "moment:start", "moment:transient", "moment:final"]
+    texts = " ".join(t.get_text() for t in fig.axes[0].texts)
+    assert "0x1002000000" in texts and "passing through" in texts
+    assert "write BAR0 upper" in texts
+
+
+def test_config_grid_colours_each_byte_by_its_owner():
+    """The grid has a box for every byte of the first 256, coloured by
+    owner; the BARs (0x10-0x27) are QEMU's emulated copy (QEMU 7.2
+    hw/vfio/pci.c vfio_realize: memset(emulated_config_bits +
+    PCI_BASE_ADDRESS_0, 0xff, 6 * 4))."""
+    from vfiolab import course
+    from vfiolab.plot.config import OWNER_COLORS
+    p = course.predict_vm("-machine q35 -m 2G -nodefaults -device "
+                          "vfio-pci,host=0000:01:00.0,id=nic0",
+                          {"0000:01:00.0": "nic-intel-xl710"})
+    fig = course.config_grid_fig(course.vfio_device(p))
+    boxes = [b for b in fig.axes[0].patches if (b.get_gid() or "").startswith("owner:")]
+    assert sum(b.get_width() for b in boxes) == 256
+    bar0 = [b for b in boxes if b.get_y() == 1 and b.get_x() == 0][0]     # offset 0x10
+    assert bar0.get_gid() == "owner:qemu"
+    assert bar0.get_facecolor()[:3] == pytest.approx(
+        tuple(int(OWNER_COLORS["qemu"][i:i + 2], 16) / 255 for i in (1, 3, 5)))

@@ -32,7 +32,7 @@ from vfiolab.model.guest import find_bdf, set_bus_master  # noqa: E402
 from vfiolab.model.iommu import MSI_RANGE_START, iommu_for  # noqa: E402
 from vfiolab.plot import style  # noqa: E402
 from vfiolab.plot.iommu import (EXAMPLE_IOVAS, dma_view_data, dma_view_figure,  # noqa: E402
-                                draw_dma_view)
+                                dma_view_figures, draw_dma_view)
 from vfiolab.plot.lanes import lanes_figure  # noqa: E402
 from vfiolab.predict import predict  # noqa: E402
 from vfiolab.views import lanes_data, page_counts_text  # noqa: E402
@@ -221,11 +221,21 @@ def test_viommu_dma_outcomes_and_drawing(shadowed):
     rx = data.hits[0]
     assert rx.gpa == 0x1000010 and rx.hpa == vm.host.translate(vm.ram.hva + 0x1000010).hpa
     assert data.hits[4].hpa == P100_BAR[0] + 0x10 and data.hits[4].target == "bar"
+    # four lanes do not fit the page: the guest's side (IOVA -> GPA, the DMA
+    # requests) above the host's side (GPA -> HVA -> HPA, where each hit lands)
     fig, ax, art = dma_view_figure(data)
+    assert [ln.key for ln in art.data.lanes.lanes] == ["iova", "gpa"]
     assert len(art.fault_markers) == 3 and len(art.paths) == 3
-    # the IOMMU's IOVA -> HPA crosses the GPA and HVA lanes: dashed
-    assert all(pth.get_linestyle() == "--" for pth in art.paths)
-    assert len(art.lanes.bands) == len(data.lanes.bands)
+    assert all(pth.get_linestyle() == "-" for pth in art.paths)     # adjacent lanes
+    # each hit is drawn to the GPA the guest's table gives it...
+    assert any(t.get_text().startswith("GPA 0x1000010") for t in art.labels)
+    # ...and, on the host's side, at its HPA
+    assert len(art.host.markers) == 3
+    assert any(f"HPA {hex(rx.hpa)}" in t.get_text() for t in art.host.labels)
+    assert len(art.lanes.bands) + len(art.host.lanes.bands) == len(data.lanes.bands)
+    assert art.full is data
+    figs = dma_view_figures(data)
+    assert len(figs) == 2 and all(style.figure_problems(f) == [] for f in figs)
 
 
 # --- the widget ----------------------------------------------------------------------------------
@@ -239,7 +249,7 @@ def test_dma_view_widget_toggles_without_a_browser():
     faults = len(iommu_for(v.vm).faults)
     # the observer calls set_viommu
     v.toggle.value = True
-    assert v.viommu is True and len(v.artists.data.lanes.lanes) == 4
+    assert v.viommu is True and len(v.artists.full.lanes.lanes) == 4
     assert len(v.artists.fault_markers) == 3
     # back again: the first view's requests are not performed twice
     art = v.set_viommu(False)

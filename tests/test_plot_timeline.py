@@ -35,3 +35,12 @@ def test_careless_move_drawn():
     assert len(art.arrows) == 20
     assert sum("SET_USER_MEMORY_REGION" in t for t in texts) == 4
     fig.canvas.draw()
+
+
+def test_ept_events_print_the_guest_physical_address():
+    """KVM's map event carries a frame number (gfn); the arrow prints the
+    GPA, gfn << 12 (Linux arch/x86/kvm/mmu gfn_to_gpa), not "gfn 0x1000"."""
+    label = event_arrow({"op": "map", "gfn": "0x1000", "level": 1, "memtype": "wb"})[2]
+    assert "GPA 0x1000000" in label and "gfn" not in label
+    label = event_arrow({"op": "mmio", "gfn": 0x800000})[2]
+    assert "GPA 0x800000000" in label

@@ -142,7 +142,7 @@ def test_static_bar_view_links_slider_and_stack(prediction):
     # the page for 0x800000000 shows its memslot
     page = stack.children[1]
     html = "".join(c.value for c in page.children if isinstance(c, W.HTML))
-    html += "".join(c.value for h in page.children if isinstance(h, W.HBox) for c in h.children)
+    html += "".join(c.value for h in page.children if isinstance(h, W.Box) for c in h.children)
     assert "guest_phys_addr" in html and ">0x800000000<" in html
 
 

@@ -231,3 +231,16 @@ def test_barpanel_shows_ept_fill_and_iommu_map_list():
     panel.set_base(new)
     assert any(e["op"] == "map" and not e["exit"] for e in panel.last_touch)
     assert f"<code>{hex(new)}</code>" in panel.mmu_html.value
+    # the touch prints the guest-physical address of the page KVM mapped
+    # (gpa = gfn << 12), never the frame number dressed as an address
+    assert f"map GPA {hex(new)}" in panel.mmu_html.value
+
+
+def test_status_of_an_unmapped_bar_reads_as_a_sentence(panel):
+    """With decode off the BAR is decoded nowhere: the status says so
+    rather than "decoded at not mapped"."""
+    panel.set_decode(False)
+    assert "not mapped (decoded nowhere)" in panel.status.value
+    assert "decoded at not mapped" not in panel.status.value
+    panel.set_decode(True)
+    assert f"decoded at <code>{hex(panel.region.addr)}</code>" in panel.status.value

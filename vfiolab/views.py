@@ -31,6 +31,7 @@ __all__ = [
     "memslot_flag_names", "normalize_event",
     "LaneRange", "Lane", "Band", "LanesData", "lanes_data", "lanes_from_records",
     "LANE_TITLES", "MAPPING_EVENTS", "IommuMap", "iommu_maps", "page_counts_text",
+    "BarMoment", "bar_positions",
 ]
 
 #: Linux include/uapi/linux/kvm.h memslot flags, by bit, as vfiolab names them
@@ -237,6 +238,20 @@ def events_frame(events, prior_memslots=None) -> pd.DataFrame:
     return df
 
 
+def _numeric_column(col: pd.Series) -> bool:
+    """A column of numbers (bools are words: True/False)."""
+    return (pd.api.types.is_numeric_dtype(col.dtype)
+            and not pd.api.types.is_bool_dtype(col.dtype))
+
+
+def _right_aligned(value) -> bool:
+    """A cell of a plain table that reads as a number: an int or float, or
+    ``0x`` hex."""
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, (int, float)) or str(value).startswith("0x")
+
+
 def styled(df: pd.DataFrame, uuid: str | None = None, caption: str | None = None,
            highlight_rows=None):
     """A pandas Styler whose HTML is the same on every run (for nbval).
@@ -258,9 +273,19 @@ def styled(df: pd.DataFrame, uuid: str | None = None, caption: str | None = None
     mono = [c for c in df.columns
             if (df[c].dtype == object or pd.api.types.is_string_dtype(df[c].dtype))
             and df[c].astype(str).str.startswith("0x").any()]
-    styles = [{"selector": "td", "props": [("padding", "1px 6px"), ("text-align", "right")]},
-              {"selector": "th", "props": [("padding", "1px 6px")]}]
+    # numbers and hex right-aligned (digits line up), words left-aligned
+    right = [c for c in df.columns if c in mono or _numeric_column(df[c])]
+    left = [c for c in df.columns if c not in right]
+    styles = [{"selector": "td", "props": [("padding", "1px 6px"), ("text-align", "left")]},
+              {"selector": "th", "props": [("padding", "1px 6px"), ("text-align", "left")]}]
+    for c in right:
+        j = df.columns.get_loc(c)
+        styles.append({"selector": f"th.col_heading.col{j}", "props": [("text-align", "right")]})
     st = st.set_table_styles(styles)
+    if right:
+        st = st.set_properties(subset=right, **{"text-align": "right"})
+    if left:
+        st = st.set_properties(subset=left, **{"text-align": "left"})
     if mono:
         st = st.set_properties(subset=mono, **{"font-family": "monospace"})
     if highlight_rows:
@@ -574,8 +599,9 @@ def html_table(df: pd.DataFrame, *, table_id: str = "vfiolab-table", caption: st
 
     For widgets that refill a table on every action: pandas' Styler renders
     through Jinja and takes milliseconds; this takes a fraction of one.
-    Cells holding ``0x`` hex are set in a monospace font;
-    ``highlight_rows`` (row positions) get a background.
+    Cells holding ``0x`` hex are set in a monospace font and, like numbers,
+    right-aligned; words are left-aligned; ``highlight_rows`` (row
+    positions) get a background.
     """
     import html as _html
     esc = _html.escape
@@ -584,7 +610,8 @@ def html_table(df: pd.DataFrame, *, table_id: str = "vfiolab-table", caption: st
     if caption:
         out.append(f"<caption style=\"text-align:left\">{esc(caption)}</caption>")
     out.append("<thead><tr>" + "".join(
-        f'<th style="padding:1px 6px;border-bottom:1px solid #999">{esc(str(c))}</th>'
+        f'<th style="padding:1px 6px;border-bottom:1px solid #999;text-align:'
+        f'{"right" if len(df) and _right_aligned(df[c].iloc[0]) else "left"}">{esc(str(c))}</th>'
         for c in df.columns) + "</tr></thead><tbody>")
     for i, row in enumerate(df.itertuples(index=False, name=None)):
         bg = ' style="background-color:#fff3bf"' if i in hl else ""
@@ -592,7 +619,8 @@ def html_table(df: pd.DataFrame, *, table_id: str = "vfiolab-table", caption: st
         for v in row:
             s = "" if v is None else str(v)
             mono = "font-family:monospace;" if s.startswith("0x") else ""
-            cells.append(f'<td style="{mono}padding:1px 6px;text-align:right">{esc(s)}</td>')
+            align = "right" if _right_aligned(v) else "left"
+            cells.append(f'<td style="{mono}padding:1px 6px;text-align:{align}">{esc(s)}</td>')
         out.append(f"<tr{bg}>" + "".join(cells) + "</tr>")
     out.append("</tbody></table>")
     return "".join(out)
@@ -660,3 +688,45 @@ def vfio_regions_frame(vfio_dev) -> pd.DataFrame:
                      "QEMU mmaps": mmaps})
     return pd.DataFrame(rows, columns=["index", "region", "offset", "size", "flags",
                                        "sparse mmap", "msix mappable", "QEMU mmaps"])
+
+
+# --------------------------------------------------------------------------
+# A BAR move, write by write
+# --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class BarMoment:
+    """Where a BAR is decoded after one config write of a move: ``offset``
+    and ``value`` of the write (None for the moment before the move),
+    ``address`` the BAR's guest-physical base after it (None: mapped
+    nowhere), and ``size``."""
+
+    offset: int | None
+    value: int | None
+    width: int | None
+    address: int | None
+    size: int
+
+
+def bar_positions(events, bdf: str, bar: int, start: int | None, size: int) -> list[BarMoment]:
+    """The BAR's position after each config write to ``bdf`` in ``events``
+    (a move's events, in order), from the mappings QEMU made for it: after
+    every write QEMU re-decodes the BARs (QEMU ``hw/pci/pci.c``
+    ``pci_default_write_config`` -> ``pci_update_mappings``), unmapping the
+    old place (``pci_update_mappings_del``) and mapping the new one
+    (``pci_update_mappings_add``).  ``start`` is where it was before the
+    first event (None: not mapped)."""
+    out = [BarMoment(None, None, None, start, size)]
+    pos = start
+    for e in events:
+        op = e.get("op")
+        if op == "pci_cfg_write" and e.get("bdf") == bdf:
+            out.append(BarMoment(e["offset"], e["value"], e.get("size"), pos, size))
+        elif op in ("pci_update_mappings_del", "pci_update_mappings_add") and \
+                e.get("bdf") == bdf and e.get("bar") == bar:
+            pos = e["addr"] if op.endswith("add") else None
+            size = e.get("size", size)
+            if len(out) > 1:
+                last = out[-1]
+                out[-1] = BarMoment(last.offset, last.value, last.width, pos, size)
+    return out

@@ -166,6 +166,23 @@ def programmed_base(dev, bar: int) -> int:
 # The panel
 # --------------------------------------------------------------------------
 
+def _with_plain(bundle, text: str):
+    """A widget's mime bundle with ``text`` as its ``text/plain`` form.
+
+    JupyterLab renders the widget view only for a trusted notebook with a
+    kernel that knows the widget; a notebook opened fresh from disk shows the
+    ``text/plain`` form instead, which for an ipywidgets box is the repr of
+    every child (``VBox(children=(...``).  This says what the widget is and
+    how to get it."""
+    if isinstance(bundle, tuple):
+        data, meta = bundle
+    else:
+        data, meta = bundle, None
+    data = dict(data or {})
+    data["text/plain"] = text
+    return (data, meta) if meta is not None else data
+
+
 class BarPanel:
     """Move one BAR and watch QEMU and KVM follow (see the module docstring).
 
@@ -285,8 +302,16 @@ class BarPanel:
     def mmu_iommu_html(self) -> str:
         """EPT counters and, with a passthrough device, the IOMMU map list."""
         st = self.mmu.stats()
+        def where(e) -> str:
+            # a frame number is gpa >> 12 (Linux arch/x86/kvm/mmu: gfn_to_gpa):
+            # print the guest-physical address, never the frame number as one
+            if "gfn" in e:
+                g = e["gfn"] if isinstance(e["gfn"], int) else int(str(e["gfn"]), 16)
+                return f"GPA {fmt_hex(g << 12)}"
+            return f"GPA {e['gpa'] if isinstance(e.get('gpa'), str) else fmt_hex(e.get('gpa', 0))}"
+
         touch = "; ".join(
-            f"{e['op']} {e.get('gfn', e.get('gpa', ''))}"
+            f"{e['op']} {where(e)}"
             + (f" level {e['level']} {e.get('memtype', '')}" if e["op"] == "map" else "")
             + (f" -> {e['region']}" if e["op"] == "exit_mmio" else "")
             for e in getattr(self, "last_touch", []) if e.get("op") in ("map", "mmio", "exit_mmio"))
@@ -378,9 +403,12 @@ class BarPanel:
 
     def _status_text(self) -> str:
         r = self.region
-        where = fmt_hex(r.addr) if r.mapped else "not mapped"
+        # pci_bar_address gives PCI_BAR_UNMAPPED with decode off or an address
+        # it refuses (QEMU hw/pci/pci.c): then the BAR is mapped nowhere
+        where = (f"decoded at <code>{fmt_hex(r.addr)}</code>" if r.mapped
+                 else "not mapped (decoded nowhere)")
         return (f"<code>{self.bdf}</code> BAR{self.bar}: programmed "
-                f"<code>{fmt_hex(self.base)}</code>, decoded at <code>{where}</code>, "
+                f"<code>{fmt_hex(self.base)}</code>, {where}, "
                 f"size <code>{fmt_hex(r.size)}</code>; memory decode "
                 f"{'on' if self.decode else 'off'}")
 
@@ -446,13 +474,16 @@ class BarPanel:
         if not hasattr(self, "_box"):
             controls = W.VBox([W.HBox([self.device_dd, self.bar_dd]), self.base_slider,
                                W.HBox([self.decode_tb, self.how_tb]), self.status])
-            tables = W.HBox([self.memslot_html, self.events_html])
+            # stacked, not side by side: the event table is wide and would be clipped
+            tables = W.VBox([self.memslot_html, self.events_html])
             self._box = W.VBox([controls, self.figure_widget, self.legend_html, tables,
                                 self.mmu_html])
         return self._box
 
     def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
+        return _with_plain(self.widget._repr_mimebundle_(**kwargs),
+                           f"BarPanel: move BAR{self.bar} of {self.bdf}. It needs a running "
+                           "kernel: run the notebook (Run > Run All Cells) to use it.")
 
     def _set_slider_options(self) -> None:
         opts = [(fmt_hex(a), a) for a in self.candidates()]
@@ -678,4 +709,6 @@ class DmaView:
         return self._box
 
     def _repr_mimebundle_(self, **kwargs):
-        return self.widget._repr_mimebundle_(**kwargs)
+        return _with_plain(self.widget._repr_mimebundle_(**kwargs),
+                           "DmaView: the device's DMA with and without a vIOMMU. It needs a "
+                           "running kernel: run the notebook (Run > Run All Cells) to use it.")

@@ -7,7 +7,12 @@ download (``playwright install``) is never used: the browser is launched
 with ``executable_path=/usr/bin/chromium`` and the flags below
 (docs: /work/shared/reference/jupyter-toolchain.md, B3 and Part 2 section 4).
 
-Every wait is bounded; every server started here is stopped at teardown.
+Every wait is on what the page shows (a kernel idle, a prompt numbered, an
+output present), bounded; a long job (run all cells) fails only when it
+stops making progress, never because a loaded machine is slow.  A failing
+test leaves a screenshot and the browser's console in a folder under the
+pytest temporary directory (its path is printed in the failure report).
+Every server started here is stopped at teardown.
 """
 
 from __future__ import annotations
@@ -99,6 +104,17 @@ def jupyter_env(runtime: Path) -> dict:
     return env
 
 
+def lab_hide_globs() -> str:
+    """The ``--ContentsManager.hide_globs=...`` option ``make lab`` gives
+    Jupyter (the Makefile's LAB_HIDE), so the tests see the file browser a
+    learner sees."""
+    for line in (REPO / "Makefile").read_text().splitlines():
+        if line.startswith("LAB_HIDE"):
+            value = line.split(":=", 1)[1].strip()
+            return value.replace('="', "=", 1).rstrip('"')
+    return ""
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -141,12 +157,63 @@ def screenshot():
     return shot
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the test item (``item.rep_call``), so
+    fixtures can tell at teardown whether the test failed."""
+    rep = yield
+    setattr(item, f"rep_{rep.when}", rep)
+    return rep
+
+
+@pytest.fixture
+def context_options() -> dict:
+    """Options of the browser context the ``page`` fixture opens (a test
+    module overrides this fixture to go offline, for instance)."""
+    return {"viewport": {"width": 1400, "height": 1800}}
+
+
+@pytest.fixture
+def page(request, browser, tmp_path_factory, context_options):
+    """A page in a fresh browser context (1400 x 1800) whose console
+    messages and page errors are recorded (``page.console_log``,
+    ``page.page_errors``).  When the test fails, the page's screenshot and
+    the console go to ``<pytest tmp>/browser-failures/<test name>/``
+    (``screenshot.png``, ``console.txt``), and the folder is named in the
+    report."""
+    ctx = browser.new_context(**context_options)
+    pg = ctx.new_page()
+    log: list[str] = []
+    errors: list[str] = []
+    pg.on("console", lambda m: log.append(f"[{m.type}] {m.text}"))
+    pg.on("pageerror", lambda e: (errors.append(str(e)), log.append(f"[pageerror] {e}")))
+    pg.console_log = log
+    pg.page_errors = errors
+    try:
+        yield pg
+    finally:
+        rep = getattr(request.node, "rep_call", None)
+        if rep is not None and rep.failed:
+            safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in request.node.name)
+            folder = tmp_path_factory.getbasetemp() / "browser-failures" / safe
+            folder.mkdir(parents=True, exist_ok=True)
+            try:
+                pg.screenshot(path=str(folder / "screenshot.png"), full_page=True,
+                              timeout=15_000)
+            except Exception as exc:                    # the page may be gone
+                log.append(f"(no screenshot: {exc})")
+            (folder / "console.txt").write_text("\n".join(log) + "\n")
+            rep.sections.append(("browser", f"screenshot and console in {folder}"))
+        ctx.close()
+
+
 @pytest.fixture
 def bar_notebook() -> Path:
     """The BAR notebook (notebooks/03-*.ipynb with a BarPanel) once it
     exists, else the fixture notebook showing a BarPanel."""
     for nb in sorted((REPO / "notebooks").glob("03-*.ipynb")):
-        if "BarPanel" in nb.read_text(encoding="utf-8"):
+        text = nb.read_text(encoding="utf-8")
+        if "BarPanel(" in text or "bar_panel(" in text:
             return nb
     return FIXTURE_NOTEBOOKS / "02-bar-panel.ipynb"
 
@@ -176,13 +243,14 @@ def lab_server(tmp_path_factory):
         json.dumps({"fetchNews": "false", "checkForUpdates": False}))
     port = free_port()
     log = open(state / "lab.log", "wb")
+    hide = lab_hide_globs()
     cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root",
            "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
            "--IdentityProvider.token=", "--ServerApp.password=",
            "--ServerApp.disable_check_xsrf=True", f"--ServerApp.root_dir={root}",
            f"--LabApp.user_settings_dir={state / 'user-settings'}",
            f"--LabApp.workspaces_dir={state / 'workspaces'}",
-           "--LabApp.expose_app_in_browser=True"]
+           "--LabApp.expose_app_in_browser=True"] + ([hide] if hide else [])
     proc = subprocess.Popen(cmd, cwd=root, env=jupyter_env(state / "runtime"), stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"

@@ -89,6 +89,37 @@ class Rng:
 # The exercise object
 # --------------------------------------------------------------------------
 
+#: prose lines of a question are wrapped to this width (the tables in it are not)
+WRAP = 96
+
+
+def _wrap_prose(text: str, width: int = WRAP) -> str:
+    """Wrap the prose lines of ``text`` at spaces (never inside a word, an
+    address or a hyphenated name); indented lines (tables, lists of
+    addresses) are kept as they are."""
+    import re
+    import textwrap
+    out = []
+    for line in text.split("\n"):
+        item = re.match(r"(\s+)(\d+\.|[a-z]:|-) ", line)
+        if len(line) <= width or (line[:1].isspace() and not item):
+            out.append(line)
+        else:
+            # a numbered or lettered item keeps its hanging indent
+            indent = " " * item.end() if item else ""
+            out.append(textwrap.fill(line, width, subsequent_indent=indent,
+                                     break_long_words=False, break_on_hyphens=False))
+    return "\n".join(out)
+
+
+def _pre_html(text: str) -> str:
+    """``text`` as preformatted HTML that wraps long lines only at spaces
+    (JupyterLab's output style breaks ``pre`` text anywhere, mid-word)."""
+    import html
+    return ('<pre style="white-space: pre-wrap; word-break: normal; overflow-wrap: normal">'
+            f"{html.escape(text)}</pre>")
+
+
 @dataclass
 class Check:
     """The outcome of :meth:`Exercise.check` (or a worked solution).
@@ -115,10 +146,10 @@ class Check:
 
     def _repr_html_(self) -> str:
         import html
-        out = f"<pre>{html.escape(self.head)}</pre>" if self.head else ""
+        out = _pre_html(self.head) if self.head else ""
         if self.body:
             out += (f"<details><summary>{html.escape(self.fold)}</summary>"
-                    f"<pre>{html.escape(self.body)}</pre></details>")
+                    f"{_pre_html(self.body)}</details>")
         return out
 
     def __bool__(self) -> bool:
@@ -148,11 +179,14 @@ class Exercise:
     def question(self) -> str:
         lines = [f"ARG {k} {v}" for k, v in self.params]
         lines.append("")
-        lines.append(self.prompt)
+        lines.append(_wrap_prose(self.prompt))
         return "\n".join(lines)
 
     def __repr__(self) -> str:
         return self.question()
+
+    def _repr_html_(self) -> str:
+        return _pre_html(self.question())
 
     __str__ = __repr__
 

@@ -32,11 +32,13 @@ __all__ = [
     "host_device_path", "predict_vm", "fresh_vm", "vfio_device", "lspci_region_lines",
     "size_bar", "host_guest_bars", "vfio_regions_frame", "placement_frame", "windows_frame",
     "compare_with_capture", "map_device_lines",
-    "cf8_encode", "cf8_decode", "ecam_encode", "ecam_decode", "register_name",
+    "cf8_encode", "cf8_decode", "ecam_encode", "ecam_decode", "register_name", "bars64",
     "config_address_frame", "config_regions_frame", "memslots_overlapping", "owners_frame",
     "story_counts", "story_table", "events_table", "story", "host_bars_frame",
-    "mtree_excerpt", "lanes_png", "passthrough_summary",
+    "mtree_excerpt", "lanes_png", "lanes_fig", "passthrough_summary",
     "flatview_summary", "compare_flatviews", "try_predict", "sections", "memslots_frame",
+    "bar_panel", "STATIC_ENV", "transient_rows", "move_strip", "move_strip_fig",
+    "config_grid", "config_grid_fig", "MAPPING_OPS", "FOLD_ROWS",
 ]
 
 #: the checkout (notebooks run with their own folder as working directory)
@@ -95,36 +97,73 @@ def show(fig) -> None:
     to what is drawn (labels that run past the axes stay visible): the same
     bytes on every run."""
     from IPython.display import Image, display
-    from ..plot.style import DPI, style_context
-    buf = io.BytesIO()
-    with style_context():
-        fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None},
-                    bbox_inches="tight", pad_inches=0.1)
-    display(Image(data=buf.getvalue(), format="png"))
+    from ..plot.style import show_png
+    display(Image(data=show_png(fig), format="png"))
+
+
+#: tables longer than this show a short part and fold the rest behind "show all"
+FOLD_ROWS = 15
+#: rows shown above the fold when no row is highlighted
+FOLD_HEAD = 8
+
+
+def _empty_columns(df: pd.DataFrame) -> list:
+    """Columns with nothing in any row ("" or missing)."""
+    out = []
+    for c in df.columns:
+        col = df[c]
+        if len(col) and all(v is None or (isinstance(v, float) and v != v) or
+                            (isinstance(v, str) and not v.strip()) for v in col):
+            out.append(c)
+    return out
 
 
 class Table:
     """A DataFrame shown as a styled HTML table (:func:`vfiolab.views.styled`,
     the same bytes on every run) with a plain-text form for consoles and
     for nbval's ``text/plain`` comparison (a bare Styler's text form is its
-    object address)."""
+    object address).
+
+    For a reader: columns empty in every row are left out (``keep_empty``
+    keeps them); ``highlight_rows`` (positions) are the rows that carry the
+    lesson; a table longer than ``fold`` rows shows those rows (or its first
+    :data:`FOLD_HEAD`) and folds the whole table behind "show all"."""
 
     def __init__(self, df: pd.DataFrame, caption: str | None = None, highlight_rows=None,
-                 uuid=None):
+                 uuid=None, *, keep_empty: bool = False, fold: int | None = FOLD_ROWS):
         import hashlib
         from ..views import styled
-        self.df = df.reset_index(drop=True)
+        df = df.reset_index(drop=True)
+        if not keep_empty:
+            df = df.drop(columns=_empty_columns(df))
+        self.df = df
         self.caption = caption
+        self.highlight_rows = [i for i in (highlight_rows or ()) if 0 <= i < len(df)]
         if uuid is None:
             # one id per distinct table (two tables with the same columns in one
             # page must not share CSS rules such as row highlights), stable
             # from run to run
             key = f"{caption}|{highlight_rows}|{self.df.to_json()}"
             uuid = "vfiolab-" + hashlib.sha1(key.encode()).hexdigest()[:10]
-        self.styler = styled(self.df, uuid=uuid, caption=caption, highlight_rows=highlight_rows)
+        self.uuid = uuid
+        self.styler = styled(self.df, uuid=uuid, caption=caption,
+                             highlight_rows=self.highlight_rows)
+        self.folded = fold is not None and len(self.df) > fold
 
     def _repr_html_(self) -> str:
-        return self.styler.to_html()
+        from ..views import styled
+        full = self.styler.to_html()
+        if not self.folded:
+            return full
+        rows = self.highlight_rows or list(range(FOLD_HEAD))
+        what = (f"the {len(rows)} highlighted rows" if self.highlight_rows
+                else f"the first {len(rows)} rows")
+        part = self.df.iloc[rows]
+        cap = (self.caption + ": " if self.caption else "") + f"{what} of {len(self.df)}"
+        head = styled(part, uuid=self.uuid + "-part", caption=cap,
+                      highlight_rows=list(range(len(rows))) if self.highlight_rows else None)
+        return (head.to_html() + '<details class="vfiolab-fold"><summary>show all '
+                f"{len(self.df)} rows</summary>{full}</details>")
 
     def __repr__(self) -> str:
         text = self.df.to_string(index=False) if len(self.df.columns) else "(no columns)"
@@ -133,9 +172,10 @@ class Table:
         return (self.caption + "\n" + text) if self.caption else text
 
 
-def table(df: pd.DataFrame, caption: str | None = None, highlight_rows=None, uuid=None) -> Table:
+def table(df: pd.DataFrame, caption: str | None = None, highlight_rows=None, uuid=None, *,
+          keep_empty: bool = False, fold: int | None = FOLD_ROWS) -> Table:
     """``df`` as a :class:`Table`: styled HTML in a notebook, text elsewhere."""
-    return Table(df, caption, highlight_rows, uuid)
+    return Table(df, caption, highlight_rows, uuid, keep_empty=keep_empty, fold=fold)
 
 
 def describe_address(d: dict) -> str:
@@ -516,12 +556,29 @@ def _header_register(offset: int):
     return None
 
 
-def register_name(offset: int, caps=None) -> str:
+def bars64(dev) -> frozenset:
+    """The indexes of a PCI function's 64-bit memory BARs (type bits 2:1 =
+    10b, PCI Local Bus spec 3.0, 6.2.5.1; QEMU ``hw/pci/pci.c``
+    ``pci_register_bar`` keeps the type in ``PCIIORegion.type``)."""
+    from ..model.pci import PCI_BASE_ADDRESS_MEM_TYPE_64, PCI_BASE_ADDRESS_SPACE_IO
+    return frozenset(r.index for r in getattr(dev, "io_regions", ()) if r is not None
+                     and r.index < 6 and not r.type & PCI_BASE_ADDRESS_SPACE_IO
+                     and r.type & PCI_BASE_ADDRESS_MEM_TYPE_64)
+
+
+def register_name(offset: int, caps=None, bars64=()) -> str:
     """The register at ``offset``: a type 0 header register
     (``BAR2``, ``COMMAND+1``), or ``<capability> +n`` given ``caps``
-    (offset -> name, e.g. ``HostDevice.cap_names``)."""
+    (offset -> name, e.g. ``HostDevice.cap_names``).
+
+    ``bars64``: the indexes of the function's 64-bit BARs (:func:`bars64`).
+    A 64-bit BAR n takes two dwords, 0x10 + 4n and the next one (PCI Local
+    Bus spec 3.0, 6.2.5.1), so the register after it is ``BARn upper``,
+    not BAR n+1."""
     if offset < 0x40:
         start, name = _header_register(offset)
+        if 0x14 <= start < 0x28 and (start - 0x10) // 4 - 1 in set(bars64):
+            name = f"BAR{(start - 0x10) // 4 - 1} upper"
         return name if start == offset else f"{name}+{offset - start}"
     if caps:
         starts = sorted(o for o in caps if o <= offset)
@@ -542,7 +599,9 @@ def config_address_frame(vm, targets) -> pd.DataFrame:
         dev, fn = devfn >> 3, devfn & 7
         cf8, port = (cf8_encode(bus, dev, fn, offset) if offset < 256 else (None, None))
         value = vm.cfg_read(bus, devfn, offset, size)
-        rows.append({"bdf": bdf, "register": register_name(offset), "offset": fmt_hex(offset),
+        b64 = bars64(vm.find_device(bus, devfn))
+        rows.append({"bdf": bdf, "register": register_name(offset, bars64=b64),
+                     "offset": fmt_hex(offset),
                      "width": size, "write to 0xcf8": f"0x{cf8:08x}" if cf8 is not None else "",
                      "then access port": fmt_hex(port) if port is not None else "",
                      "or ECAM address": fmt_hex(ecam_encode(bus, dev, fn, offset, ecam))
@@ -559,7 +618,7 @@ CONFIG_REGION_NAMES = ("pci-conf-idx", "pci-conf-data", "pcie-mmcfg-mmio")
 def config_regions_frame(prediction) -> pd.DataFrame:
     """The flat-view ranges of the config-space doors, from both views QEMU
     prints with ``info mtree -f``: ports 0xcf8-0xcff in "I/O" and ECAM in
-    "memory".  ``kind`` i/o and an empty ``kvm`` column: no memslot."""
+    "memory".  ``kind`` i/o and ``none`` in the memslot column: no memslot."""
     from ..model.memory import to_section
     vm = prediction.vm
     rows = []
@@ -570,7 +629,7 @@ def config_regions_frame(prediction) -> pd.DataFrame:
             if s.name in CONFIG_REGION_NAMES or near:
                 rows.append({"address space": view, "start": fmt_hex(s.start),
                              "end": fmt_hex(s.end), "kind": s.kind, "region": s.name,
-                             "memslot (KVM)": "KVM" if s.kvm else ""})
+                             "memslot (KVM)": "KVM" if s.kvm else "none"})
     return pd.DataFrame(rows)
 
 
@@ -598,7 +657,7 @@ def owners_frame(dev) -> pd.DataFrame:
             for c in dev.hostdev.capabilities if c.id is not None}
     rows = []
     for r in config_owners(dev):
-        reg = register_name(r["offset"], caps).split("+")[0].strip()
+        reg = register_name(r["offset"], caps, bars64(dev)).split("+")[0].strip()
         if r["offset"] >= 0x40 and reg == "device-specific":
             reg = "device-specific"
         if rows and rows[-1]["register"] == reg and rows[-1]["owner"] == r["owner"] \
@@ -614,6 +673,28 @@ def owners_frame(dev) -> pd.DataFrame:
                     "register": r["register"], "owner": r["owner"],
                     "emulated mask": r["emulated mask"] if r["owner"] != "device" else ""})
     return pd.DataFrame(out)
+
+
+def config_grid_fig(dev, title: str | None = None):
+    """The ownership of a passed-through function's config space as a
+    byte grid (:func:`vfiolab.plot.config.config_grid_figure`), from the
+    rows of :func:`owners_frame`."""
+    from ..plot.config import config_grid_figure
+    segments = []
+    for r in owners_frame(dev).itertuples(index=False):
+        a, _, b = r.offsets.partition("-")
+        start = int(a, 16)
+        end = int(b, 16) + 1 if b else start + 1
+        segments.append((start, end, r.register, r.owner))
+    if title is None:
+        title = f"who answers each config byte of {dev.hostdev.device_name or 'the device'}"
+    fig, _, _ = config_grid_figure(segments, title)
+    return fig
+
+
+def config_grid(dev, title: str | None = None) -> None:
+    """:func:`config_grid_fig` shown as a PNG."""
+    show(config_grid_fig(dev, title))
 
 
 # --------------------------------------------------------------------------
@@ -652,11 +733,12 @@ def story_counts(story) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _event_text(e: dict) -> tuple[str, str, str, str]:
-    """(what, address, size, detail) of one event, in the interfaces' words."""
+def _event_text(e: dict, b64=()) -> tuple[str, str, str, str]:
+    """(what, address, size, detail) of one event, in the interfaces' words;
+    ``b64``: the 64-bit BARs of the event's function (:func:`bars64`)."""
     op = e["op"]
     if op in ("pci_cfg_read", "pci_cfg_write"):
-        reg = register_name(e["offset"])
+        reg = register_name(e["offset"], bars64=b64)
         arrow = "->" if op.endswith("read") else "<-"
         return (f"config {'read' if arrow == '->' else 'write'} {e['bdf']} {reg}", "", "",
                 f"@{fmt_hex(e['offset'])} {arrow} {fmt_hex(e['value'])} (trap)")
@@ -704,25 +786,101 @@ MAPPING_OPS = ("pci_cfg_write", "pci_update_mappings_del", "pci_update_mappings_
                "set_user_memory", "map_dma", "unmap_dma")
 
 
-def events_table(events, ops=STORY_OPS, first: int = 0) -> pd.DataFrame:
+def _bars64_by_bdf(vm):
+    """bdf -> :func:`bars64` of that function, for a VM (empty without one)."""
+    cache: dict = {}
+
+    def get(bdf):
+        if vm is None or not bdf:
+            return ()
+        if bdf not in cache:
+            try:
+                bus, devfn = _bdf_devfn(bdf)
+                cache[bdf] = bars64(vm.find_device(bus, devfn))
+            except VfiolabError:
+                cache[bdf] = ()
+        return cache[bdf]
+    return get
+
+
+def events_table(events, ops=STORY_OPS, first: int = 0, vm=None) -> pd.DataFrame:
     """Events (dicts of ``VM.events`` or ``Story.events``), in order, one
     row each: ``who`` acts, ``what`` happens (named after the trace event or
     ioctl), the address (GPA, or IOVA which equals it) and size.  ``#`` is
-    the event's sequence number (``seq``, else ``first`` + position)."""
+    the event's sequence number (``seq``, else ``first`` + position).
+    ``vm`` (a VM, Prediction or Story) names config registers by the
+    function's BAR layout (the upper dword of a 64-bit BAR)."""
+    vm = getattr(vm, "vm", vm)
+    b64 = _bars64_by_bdf(vm)
     rows = []
     for i, e in enumerate(events):
         if ops is not None and e["op"] not in ops:
             continue
-        what, addr, size, detail = _event_text(e)
+        what, addr, size, detail = _event_text(e, b64(e.get("bdf")))
         rows.append({"#": e.get("seq", first + i), "who": EVENT_WHO.get(e["op"], ""),
                      "event": e["op"], "what": what, "address": addr, "size": size,
                      "detail": detail})
     return pd.DataFrame(rows, columns=["#", "who", "event", "what", "address", "size", "detail"])
 
 
+def transient_rows(df: pd.DataFrame) -> list[int]:
+    """The rows of an event table (:func:`events_table`) that concern a
+    place the BAR only passed through: every ``pci_update_mappings_add``
+    but the last maps the BAR where it will not stay, and the rows whose
+    address lies in such a mapping follow from it (a careless move's
+    half-written BAR, :mod:`vfiolab.model.guest`).  For ``highlight_rows``."""
+    adds = [(int(a, 16), int(z, 16)) for e, a, z in zip(df["event"], df["address"], df["size"])
+            if e == "pci_update_mappings_add"]
+    spans = adds[:-1]
+    out = []
+    for i, a in enumerate(df["address"]):
+        if isinstance(a, str) and a.startswith("0x"):
+            v = int(a, 16)
+            if any(s <= v < s + z for s, z in spans):
+                out.append(i)
+    return out
+
+
+def move_strip_fig(story, steps, bdf: str, bar: int):
+    """The BAR's place after each config write of the moves ``steps`` of a
+    Story, one row per move (:func:`vfiolab.plot.moves.move_strip_figure`):
+    the careless move's half-written BAR shows as a place it only passes
+    through."""
+    from ..plot.moves import MoveRow, move_strip_figure
+    from ..views import bar_positions
+    vm = getattr(story, "vm", story)
+    b64 = bars64(vm.find_device(*_bdf_devfn(bdf)))
+    rows = []
+    start = None
+    size = 0
+    # the BAR's place before the first move: the last mapping QEMU made of it before
+    first = dict((name, (a, z)) for name, a, z in story.steps)[steps[0]][0]
+    for e in vm.events[:first]:
+        if e.get("bdf") == bdf and e.get("bar") == bar:
+            if e["op"] == "pci_update_mappings_add":
+                start, size = e["addr"], e["size"]
+            elif e["op"] == "pci_update_mappings_del":
+                start = None
+    for step in steps:
+        moments = bar_positions(story.events(step), bdf, bar, start, size)
+        labels = ["before"] + [
+            f"write {register_name(m.offset, bars64=b64)}\n= {fmt_hex(m.value)}"
+            for m in moments[1:]]
+        rows.append(MoveRow(f"{step.replace('move_', '')} move of {bdf} BAR{bar}", moments,
+                            labels))
+        start, size = moments[-1].address, moments[-1].size
+    fig, _, _ = move_strip_figure(rows)
+    return fig
+
+
+def move_strip(story, steps, bdf: str, bar: int) -> None:
+    """:func:`move_strip_fig` shown as a PNG."""
+    show(move_strip_fig(story, steps, bdf, bar))
+
+
 def story_table(story, step: str, ops=STORY_OPS) -> pd.DataFrame:
     """The events of one step of a Story (see :func:`events_table`)."""
-    return events_table(story.events(step), ops)
+    return events_table(story.events(step), ops, vm=story)
 
 
 def story(args, host_devices=None, *, bdf=None, bar=None, moves=()):
@@ -768,12 +926,35 @@ def mtree_excerpt(prediction, contains: str, space: str = "memory") -> str:
     return "\n".join(out)
 
 
-def lanes_png(data) -> None:
-    """Draw :class:`~vfiolab.views.LanesData` with
-    :func:`vfiolab.plot.lanes.lanes_figure` and show it (:func:`show`)."""
+#: set (to anything but "" or "0") by a static-site build: :func:`bar_panel`
+#: then gives the kernel-free view
+STATIC_ENV = "VFIOLAB_STATIC"
+
+
+def bar_panel(prediction, bdf: str | None = None, bar: int | None = None, **kwargs):
+    """The "move the BAR" panel of a page: the live
+    :class:`~vfiolab.widgets.BarPanel` in JupyterLab; the precomputed,
+    kernel-free :func:`~vfiolab.course.static.static_bar_view` when the
+    notebook is executed for a static page (environment variable
+    :data:`STATIC_ENV` set), so each page shows exactly one panel."""
+    import os
+    if os.environ.get(STATIC_ENV, "") not in ("", "0"):
+        from .static import static_bar_view
+        return static_bar_view(prediction, bdf, bar, **kwargs)
+    from ..widgets import BarPanel
+    return BarPanel(prediction, bdf=bdf, bar=bar, **kwargs)
+
+
+def lanes_fig(data):
+    """:class:`~vfiolab.views.LanesData` drawn by :func:`vfiolab.plot.lanes.lanes_figure`."""
     from ..plot.lanes import lanes_figure
     fig, _, _ = lanes_figure(data)
-    show(fig)
+    return fig
+
+
+def lanes_png(data) -> None:
+    """:func:`lanes_fig` shown as a PNG (:func:`show`)."""
+    show(lanes_fig(data))
 
 
 def passthrough_summary(prediction, index: int = 0) -> pd.DataFrame:

@@ -248,13 +248,18 @@ def zap_and_refault(mmu, bdf: str, bar: int, new: int, touches, how: str = "clea
                      again)
 
 
-def show_ept(mmu, gpa: int | None = None, size=(17.0, 7.0)) -> None:
-    """The EPT tree (:func:`vfiolab.plot.ept.ept_figure`), with the walk of
-    ``gpa`` drawn, shown as a PNG (:func:`vfiolab.course.helpers.show`)."""
-    from .helpers import show
+def ept_fig(mmu, gpa: int | None = None, size=None):
+    """The EPT tree (:func:`vfiolab.plot.ept.ept_figure`), with the walk of ``gpa`` drawn."""
     from ..plot.ept import ept_figure
-    fig, _, _ = ept_figure(mmu, highlight_gpa=gpa, size=size)
-    show(fig)
+    kw = {} if size is None else {"size": size}
+    fig, _, _ = ept_figure(mmu, highlight_gpa=gpa, **kw)
+    return fig
+
+
+def show_ept(mmu, gpa: int | None = None, size=None) -> None:
+    """:func:`ept_fig` shown as a PNG (:func:`vfiolab.course.helpers.show`)."""
+    from .helpers import show
+    show(ept_fig(mmu, gpa, size))
 
 
 def walk_2d(args=EXAMPLE_ARGS, host_devices=None, *, thp: bool = False,
@@ -286,12 +291,18 @@ def walk_frame(walk) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def show_walk(walk, size=(11.0, 6.4)) -> None:
-    """The 2-D walk grid (:func:`vfiolab.plot.ept.walk_2d_figure`) as a PNG."""
-    from .helpers import show
+def walk_fig(walk, size=None):
+    """The 2-D walk grid (:func:`vfiolab.plot.ept.walk_2d_figure`)."""
     from ..plot.ept import walk_2d_figure
-    fig, _, _ = walk_2d_figure(walk, size=size)
-    show(fig)
+    kw = {} if size is None else {"size": size}
+    fig, _, _ = walk_2d_figure(walk, **kw)
+    return fig
+
+
+def show_walk(walk, size=None) -> None:
+    """:func:`walk_fig` as a PNG."""
+    from .helpers import show
+    show(walk_fig(walk, size))
 
 
 def _capture(name: str) -> dict:
@@ -569,9 +580,15 @@ def show_dma_view(prediction, viommu: bool = False, requests=None) -> None:
     without a vIOMMU the container's maps at IOVA = GPA; with one, a guest's
     own VT-d mappings shadowed by QEMU (:func:`vfiolab.plot.iommu.example_shadow`)."""
     from .helpers import show
-    from ..plot.iommu import dma_view_figure
-    fig, _, _ = dma_view_figure(prediction, requests, viommu=viommu)
-    show(fig)
+    for fig in dma_figs(prediction, viommu, requests):
+        show(fig)
+
+
+def dma_figs(prediction, viommu: bool = False, requests=None) -> list:
+    """The figures :func:`show_dma_view` shows (:func:`vfiolab.plot.iommu.dma_view_figures`:
+    one without a vIOMMU; two with one, the guest's side and the host's side)."""
+    from ..plot.iommu import dma_view_figures
+    return dma_view_figures(prediction, requests, viommu=viommu)
 
 
 def viommu_frame(prediction) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -736,8 +753,9 @@ def story_events(story, step: str, ops=STORY_TABLE_OPS) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["#", "who", "event", "what", "address", "size", "detail"])
 
 
-def _timeline_fig(panels, width: float = 12.0, row_h: float = 0.23):
-    """A figure with one sequence diagram per panel ``(title, events, actors)``."""
+def _timeline_fig(panels, width: float | None = None, row_h: float = 0.23):
+    """A figure with one sequence diagram per panel ``(title, events, actors)``,
+    one above the other, each the page's width (constrained layout places them)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from ..plot import style
@@ -747,14 +765,17 @@ def _timeline_fig(panels, width: float = 12.0, row_h: float = 0.23):
         n = sum(1 for e in evs if (a := event_arrow(e)) is not None and a[0] in actors
                 and a[1] in actors)
         counts.append(min(max(n, 1), 70))
-    height = 1.2 + row_h * max(counts)
+    height = sum(0.9 + row_h * c for c in counts)
+    width = style.PAGE_WIDTH if width is None else width
     with style.style_context():
-        fig = Figure(figsize=(width * len(panels), height), dpi=style.DPI)
+        fig = Figure(figsize=(width, height), dpi=style.DPI, layout="constrained")
         FigureCanvasAgg(fig)
-        for i, (title, evs, actors) in enumerate(panels):
-            ax = fig.add_axes((i / len(panels) + 0.005, 0.01, 1 / len(panels) - 0.01, 0.9))
+        axes = fig.subplots(len(panels), 1, squeeze=False,
+                            gridspec_kw={"height_ratios": [c + 3 for c in counts]})[:, 0]
+        for ax, (title, evs, actors) in zip(axes, panels):
             draw_timeline(ax, evs, max_rows=70, actors=actors)
-            ax.set_title(title, fontsize=style.FONT_SIZE + 1, fontweight="bold")
+            ax.set_title(style.wrap_label(title, int(width * 11)), loc="left",
+                         fontsize=style.FONT_SIZE + 1, fontweight="bold")
     return fig
 
 
@@ -762,10 +783,15 @@ def show_timeline(story, steps, title: str = "", ops=None) -> None:
     """The events of ``steps`` as one sequence diagram across guest, KVM,
     QEMU, VFIO, IOMMU and the device (:func:`vfiolab.plot.timeline.draw_timeline`)."""
     from .helpers import show
+    show(timeline_fig(story, steps, title, ops))
+
+
+def timeline_fig(story, steps, title: str = "", ops=None):
+    """The figure of :func:`show_timeline`."""
     from ..plot.timeline import ACTORS
     steps = [steps] if isinstance(steps, str) else list(steps)
     evs = [e for s in steps for e in story.events(s) if ops is None or e["op"] in ops]
-    show(_timeline_fig([(title or ", ".join(steps), evs, ACTORS)], width=13.0))
+    return _timeline_fig([(title or ", ".join(steps), evs, ACTORS)])
 
 
 _SET_MEM_RE = re.compile(r"kvm_set_user_memory Slot#(\d+) flags=0x([0-9a-f]+) gpa=0x([0-9a-f]+) "
@@ -884,6 +910,11 @@ def show_capture_timelines(name: str = "q35-ivshmem-move", action: int = 3) -> N
     """One captured action as a sequence diagram (left, from the capture's
     trace) beside the model's replay of it (right)."""
     from .helpers import show
+    show(capture_timelines_fig(name, action))
+
+
+def capture_timelines_fig(name: str = "q35-ivshmem-move", action: int = 3):
+    """The figure of :func:`show_capture_timelines`."""
     ops = ("pci_cfg_read", "pci_cfg_write", "pci_update_mappings_del", "pci_update_mappings_add",
            "set_user_memory")
     for a, evs in _capture_replay(name):
@@ -891,10 +922,8 @@ def show_capture_timelines(name: str = "q35-ivshmem-move", action: int = 3) -> N
             real = _real_events(a)
             model = [e for e in evs if e["op"] in ops]
             actors = ("guest", "KVM", "QEMU")
-            show(_timeline_fig([(f"real: data/kvm/{name} action {action}", real, actors),
-                                (f"model: the same action replayed", model, actors)],
-                               width=7.5))
-            return
+            return _timeline_fig([(f"real: data/kvm/{name} action {action}", real, actors),
+                                  ("model: the same action replayed", model, actors)])
     raise ConfigError(f"data/kvm/{name} has no action {action}")
 
 

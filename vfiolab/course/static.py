@@ -126,10 +126,11 @@ def _status_html(vm, bdf: str, bar: int, note: str = "") -> str:
     from ..widgets import programmed_base
     dev = find_bdf(vm, bdf)
     r = dev.io_regions[bar]
-    where = fmt_hex(r.addr) if r.mapped else "not mapped"
+    where = (f"decoded at <code>{fmt_hex(r.addr)}</code>" if r.mapped
+             else "not mapped (decoded nowhere)")
     decode = "on" if dev.command & PCI_COMMAND_MEMORY else "off"
     return (f"<code>{bdf}</code> BAR{bar}: programmed <code>{fmt_hex(programmed_base(dev, bar))}"
-            f"</code>, decoded at <code>{where}</code>, size <code>{fmt_hex(r.size)}</code>; "
+            f"</code>, {where}, size <code>{fmt_hex(r.size)}</code>; "
             f"memory decode {decode}{note}")
 
 
@@ -269,7 +270,7 @@ def static_bar_view(source, bdf: str | None = None, bar: int | None = None,
     for v in views:
         page = W.VBox([W.HTML(v.status_html),
                        W.Image(value=v.png, format="png", layout=W.Layout(width="100%")),
-                       W.HBox([W.HTML(v.memslots_html), W.HTML(v.events_html)])])
+                       W.VBox([W.HTML(v.memslots_html), W.HTML(v.events_html)])])
         page.add_class("vfiolab-static-page")
         pages.append(page)
     stack = W.Stack(pages, selected_index=start_index)

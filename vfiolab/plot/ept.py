@@ -383,7 +383,8 @@ def _row_title(mmu, lv: int) -> str:
     what = TABLE_NAME[lv]
     if n != 1:
         what = what[:-1] + "ies" if what.endswith("y") else what + "s"
-    return f"level {lv}: {ENTRY_NAME[lv]}s\nin {n} {what}"
+    # wrapped: the titles share the page's width with the tree
+    return f"level {lv}: {ENTRY_NAME[lv]}s\n" + style.wrap_label(f"in {n} {what}", 20)
 
 
 def draw_ept_tree(ax, mmu, *, highlight_gpa: int | None = None, max_boxes: int = MAX_BOXES,
@@ -463,11 +464,13 @@ def draw_ept_tree(ax, mmu, *, highlight_gpa: int | None = None, max_boxes: int =
                                    columnspacing=1.2)
         if title is None:
             st = mmu.stats()
+            leaves = ", ".join(f"{st['leaves'][k]} x {k}" for k in ("1G", "2M", "4K")
+                               if st["leaves"][k]) or "none"
             title = (f"KVM's EPT ({levels}-level): {st['table_pages']} table pages, "
-                     f"leaves {st['leaves']['1G']} x 1G, {st['leaves']['2M']} x 2M, "
-                     f"{st['leaves']['4K']} x 4K, {st['mmio_sptes']} MMIO SPTEs "
+                     f"leaves: {leaves}; {st['mmio_sptes']} MMIO SPTEs "
                      f"(memslot generation {st['generation']})")
-        art.title = ax.text((X0 + X1) / 2, -0.62, title, ha="center", va="bottom",
+        art.title = ax.text((X0 + X1) / 2, -0.62, style.wrap_label(title, 90), ha="center",
+                            va="bottom",
                             fontsize=style.FONT_SIZE, fontweight="bold", gid="title")
         if highlight_gpa is not None:
             art.walk = draw_ept_walk(ax, mmu, highlight_gpa, tree=art)
@@ -575,7 +578,7 @@ def draw_ept_walk(ax, mmu, gpa: int, *, tree: EptTreeArtists | None = None) -> E
     return w
 
 
-def ept_figure(mmu, *, highlight_gpa: int | None = None, size=(17.0, 7.0), **kw):
+def ept_figure(mmu, *, highlight_gpa: int | None = None, size=(style.PAGE_WIDTH, 6.4), **kw):
     """A figure with the EPT tree drawn: ``(fig, ax, artists)``."""
     fig = _figure(size)
     with style.style_context():
@@ -729,12 +732,13 @@ def draw_2d_walk(ax, walk, *, ept_levels: int | None = None, title: str | None =
             if walk.faults:
                 title += (f"; before it, {many(walk.attempts - 1, 'attempt')} hit EPT "
                           f"violations that KVM filled")
-        art.title = ax.text(ncol * cw / 2, -0.8, title, ha="center", va="bottom",
+        art.title = ax.text(ncol * cw / 2, -0.8, style.wrap_label(title, 90), ha="center",
+                            va="bottom",
                             fontsize=style.FONT_SIZE, fontweight="bold", gid="title")
     return art
 
 
-def walk_2d_figure(walk, *, size=(11.0, 6.4), **kw):
+def walk_2d_figure(walk, *, size=(style.PAGE_WIDTH, 6.4), **kw):
     """A figure with the 2-D walk grid drawn: ``(fig, ax, artists)``."""
     fig = _figure(size)
     with style.style_context():

@@ -47,7 +47,7 @@ from . import style
 from .lanes import LANE_WIDTH, draw_lanes
 
 __all__ = ["DmaHit", "DmaViewData", "DmaViewArtists", "dma_view_data", "draw_dma_view",
-           "dma_view_figure", "default_requests", "example_shadow", "vfio_device",
+           "dma_view_figure", "dma_view_figures", "guest_side", "host_side", "draw_host_side", "default_requests", "example_shadow", "vfio_device",
            "HIT_COLORS"]
 
 #: marker colours of a DMA's end
@@ -77,6 +77,9 @@ class DmaHit:
     target: str | None = None
     reason: str = ""
     gpa: int | None = None
+    #: the address space ``hpa`` is in, as the label names it (``GPA`` when a
+    #: hit is drawn where the guest's vIOMMU table sends it)
+    space: str = "HPA"
 
     @property
     def fault(self) -> bool:
@@ -95,7 +98,7 @@ class DmaHit:
         if self.op == "dma":
             where = {"ram": "guest RAM", "bar": "BAR MMIO, peer to peer"}.get(self.target or "",
                                                                             self.target)
-            return f"{what}\n-> HPA {fmt_hex(self.hpa)} ({where})"
+            return f"{what}\n-> {self.space} {fmt_hex(self.hpa)} ({where})"
         if self.op == "interrupt_request":
             return f"{what}\ninterrupt request (MSI), not translated"
         if self.op == "dma_not_issued":
@@ -367,6 +370,10 @@ class DmaViewArtists:
     labels: list = field(default_factory=list)
     title: object = None
     legend: object = None
+    #: with a vIOMMU in one figure: the host side (:class:`HostSideArtists`)
+    #: and the whole view's data
+    host: object = None
+    full: object = None
 
     def artists(self) -> list:
         out = self.lanes.artists() + self.device + self.requests + self.paths
@@ -386,6 +393,8 @@ def draw_dma_view(ax, data, requests=None, *, viommu: bool = False,
         la = draw_lanes(ax, data.lanes, legend=False)
         art = DmaViewArtists(data, la)
         x_lo, x_hi = ax.get_xlim()
+        ax.set_xlim(_DEV_X0 - 0.05, x_hi + _RIGHT)
+        la.update(data.lanes)         # fit the labels to the lanes' final width
         ax.set_xlim(_DEV_X0 - 0.05, x_hi + _RIGHT)
         ix = la.lane_x(data.iova_key)
         hx = la.lane_x(data.hpa_key)
@@ -441,7 +450,8 @@ def draw_dma_view(ax, data, requests=None, *, viommu: bool = False,
                                         gid=f"dma-hit:{h.target}"))
                 art.markers.append(mk)
                 art.labels.append(ax.text(hx + LANE_WIDTH + 0.04, next(right_it),
-                                          h.label.split("\n", 1)[1].removeprefix("-> "),
+                                          h.label.split("\n", 1)[1].removeprefix("-> ")
+                                          .replace(" (", "\n(", 1),
                                           ha="left", va="center", fontsize=style.SMALL_SIZE,
                                           family=_MONO, color=tcol, zorder=9,
                                           gid="dma-label"))
@@ -460,7 +470,9 @@ def draw_dma_view(ax, data, requests=None, *, viommu: bool = False,
                                       zorder=9, gid="request-label",
                                       bbox=dict(boxstyle="round,pad=0.12", facecolor="white",
                                                 edgecolor="none", alpha=0.85)))
-        art.title = ax.text((_DEV_X0 + x_hi) / 2, -0.06, data.title, ha="center",
+        art.title = ax.text((_DEV_X0 + x_hi) / 2, la.title_top(),
+                            style.wrap_label(data.title, 110),
+                            ha="center",
                             va="bottom", fontsize=style.FONT_SIZE, fontweight="bold",
                             gid="title")
         if legend:
@@ -484,16 +496,85 @@ def draw_dma_view(ax, data, requests=None, *, viommu: bool = False,
     return art
 
 
-def dma_view_figure(source, requests=None, *, viommu: bool = False,
-                    shadow: VtdShadow | None = None, bdf: str | None = None,
-                    pyplot: bool = False, fast_text: bool = False):
-    """A figure with the DMA view drawn: ``(fig, ax, artists)``; the figure
-    is wider with the four vIOMMU lanes."""
+def guest_side(data: DmaViewData) -> DmaViewData:
+    """The guest's half of a vIOMMU view: the IOVA and GPA lanes, the
+    guest's VT-d entries as bands, each DMA drawn to the GPA its IOVA maps
+    to (a hit's end is the guest page: :attr:`DmaHit.gpa`)."""
+    lanes = data.lanes
+    keep = ("iova", "gpa")
+    ld = LanesData([lanes.lane(k) for k in keep],
+                   [b for b in lanes.bands if b.src in keep and b.dst in keep])
+    hits = []
+    for h in data.hits:
+        if h.op == "dma" and h.gpa is not None:
+            hits.append(DmaHit(h.iova, h.access, h.op, h.gpa, h.target, h.reason, h.gpa, "GPA"))
+            ld.lane("gpa").points.extend((h.gpa & ~0xFFF, (h.gpa & ~0xFFF) + 0x1000))
+        else:
+            hits.append(h)
+    return DmaViewData(ld, hits, True, data.device,
+                       "vIOMMU, the guest's side: its driver maps IOVA -> GPA in the guest's "
+                       "VT-d table", "iova", "gpa")
+
+
+def host_side(data: DmaViewData) -> LanesData:
+    """The host's half of a vIOMMU view: GPA -> HVA (QEMU's shadow lookup,
+    ``VFIO_IOMMU_MAP_DMA`` of the guest page's host pointer) -> HPA (the
+    host's page tables)."""
+    lanes = data.lanes
+    keep = ("gpa", "hva", "hpa")
+    return LanesData([lanes.lane(k) for k in keep],
+                     [b for b in lanes.bands if b.src in keep and b.dst in keep])
+
+
+@dataclass
+class HostSideArtists:
+    """What :func:`draw_host_side` drew: ``lanes``, one marker and one label
+    per DMA that reached memory, the title."""
+
+    lanes: object
+    markers: list = field(default_factory=list)
+    labels: list = field(default_factory=list)
+    title: object = None
+
+
+def draw_host_side(ax, data: DmaViewData, legend: bool = True) -> HostSideArtists:
+    """Draw the host's half of a vIOMMU view (:func:`host_side`) on ``ax``,
+    with each DMA that reached memory marked at its HPA."""
+    with style.style_context():
+        la = draw_lanes(ax, host_side(data), legend=legend,
+                        band_legend="band: QEMU's shadow (GPA -> HVA), host page table "
+                                    "(HVA -> HPA)")
+        art = HostSideArtists(la)
+        x_lo, x_hi = ax.get_xlim()
+        ax.set_xlim(x_lo, x_hi + _RIGHT)
+        la.update(host_side(data))    # fit the labels to the lanes' final width
+        ax.set_xlim(x_lo, x_hi + _RIGHT)
+        hx = la.lane_x("hpa")
+        hmap = la.maps["hpa"]
+        hits = [h for h in data.hits if h.op == "dma" and h.hpa is not None]
+        ys = [(hmap(h.hpa & ~0xFFF) + hmap((h.hpa & ~0xFFF) + 0x1000)) / 2 for h in hits]
+        px_per_y = ax.bbox.height / abs(ax.get_ylim()[0] - ax.get_ylim()[1])
+        gap = 2.6 * style.SMALL_SIZE * ax.figure.dpi / 72.0 / px_per_y
+        for h, y, yl in zip(hits, ys, _spread(ys, gap)):
+            tcol = HIT_COLORS.get(h.target or "unknown", HIT_COLORS["unknown"])
+            art.markers.append(ax.add_line(Line2D([hx + 0.04], [y], marker="o", markersize=6,
+                                                  color=tcol, markeredgecolor="white",
+                                                  zorder=8, gid=f"dma-hit:{h.target}")))
+            art.labels.append(ax.text(hx + LANE_WIDTH + 0.04, yl,
+                                      f"IOVA {fmt_hex(h.iova)}\n-> HPA {fmt_hex(h.hpa)}",
+                                      ha="left", va="center", fontsize=style.SMALL_SIZE,
+                                      family=_MONO, color=tcol, zorder=9, gid="dma-label"))
+        art.title = ax.text((x_lo + x_hi + _RIGHT) / 2, la.title_top(),
+                            "vIOMMU, the host's side: QEMU shadows each guest page "
+                            "(IOVA -> HVA in the host container), the kernel pins it",
+                            ha="center", va="bottom", fontsize=style.FONT_SIZE,
+                            fontweight="bold", gid="title")
+    return art
+
+
+def _new_figure(size, pyplot: bool, fast_text: bool):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    data = source if isinstance(source, DmaViewData) else dma_view_data(
-        source, requests, viommu=viommu, shadow=shadow, bdf=bdf)
-    size = (24.0, 8.5) if data.viommu else (15.0, 8.5)
     with style.style_context():
         if pyplot:
             import matplotlib.pyplot as plt
@@ -507,6 +588,55 @@ def dma_view_figure(source, requests=None, *, viommu: bool = False,
         else:
             fig = Figure(figsize=size, dpi=style.DPI)
             (style.FastTextCanvas if fast_text else FigureCanvasAgg)(fig)
-        ax = fig.add_axes((0.01, 0.08, 0.98, 0.86))
-        art = draw_dma_view(ax, data)
+    return fig
+
+
+#: figure heights (inches) of one DMA panel, at the page's width
+_PANEL_H = 6.4
+
+
+def dma_view_figures(source, requests=None, *, viommu: bool = False,
+                     shadow: VtdShadow | None = None, bdf: str | None = None) -> list:
+    """The DMA view as the page shows it: one figure without a vIOMMU; with
+    one, two figures (four lanes do not fit the page's width): the guest's
+    side (:func:`guest_side`) and the host's side (:func:`draw_host_side`)."""
+    data = source if isinstance(source, DmaViewData) else dma_view_data(
+        source, requests, viommu=viommu, shadow=shadow, bdf=bdf)
+    if not data.viommu:
+        return [dma_view_figure(data)[0]]
+    figs = []
+    for part in ("guest", "host"):
+        fig = _new_figure((style.PAGE_WIDTH, _PANEL_H), False, False)
+        with style.style_context():
+            ax = fig.add_axes((0.01, 0.1, 0.98, 0.84))
+            if part == "guest":
+                draw_dma_view(ax, guest_side(data))
+            else:
+                draw_host_side(ax, data)
+        figs.append(fig)
+    return figs
+
+
+def dma_view_figure(source, requests=None, *, viommu: bool = False,
+                    shadow: VtdShadow | None = None, bdf: str | None = None,
+                    pyplot: bool = False, fast_text: bool = False):
+    """A figure with the DMA view drawn, the page's width: ``(fig, ax,
+    artists)``.  With a vIOMMU the figure holds the two halves one above
+    the other (guest's side on ``ax``; the host side's artists are
+    ``artists.host``)."""
+    data = source if isinstance(source, DmaViewData) else dma_view_data(
+        source, requests, viommu=viommu, shadow=shadow, bdf=bdf)
+    if not data.viommu:
+        fig = _new_figure((style.PAGE_WIDTH, _PANEL_H), pyplot, fast_text)
+        with style.style_context():
+            ax = fig.add_axes((0.01, 0.1, 0.98, 0.84))
+            art = draw_dma_view(ax, data)
+        return fig, ax, art
+    fig = _new_figure((style.PAGE_WIDTH, 2 * _PANEL_H), pyplot, fast_text)
+    with style.style_context():
+        ax = fig.add_axes((0.01, 0.55, 0.98, 0.42))
+        art = draw_dma_view(ax, guest_side(data))
+        ax2 = fig.add_axes((0.01, 0.05, 0.98, 0.42))
+        art.host = draw_host_side(ax2, data)
+        art.full = data
     return fig, ax, art

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Polygon, Rectangle
 
-from ..addr import PAGE_SIZE, fmt_size
+from ..addr import PAGE_SIZE, fmt_hex, fmt_size
 from ..views import Lane, LanesData
 from . import style
 
@@ -157,6 +157,38 @@ def approx_size(value: int) -> str:
 # Drawing
 # --------------------------------------------------------------------------
 
+#: advance width of DejaVu Sans Mono, in em (1233/2048 font units)
+MONO_EM = 0.602
+
+
+def mono_width_px(text: str, size_pt: float, dpi: float) -> float:
+    """Width in pixels of the longest line of ``text`` in DejaVu Sans Mono
+    at ``size_pt`` points (every glyph has the same advance)."""
+    n = max((len(line) for line in text.split("\n")), default=0)
+    return n * MONO_EM * size_pt * dpi / 72.0
+
+
+def fit_range_label(r, width_px: float, height_px: float, size_pt: float, dpi: float) -> str:
+    """The most of a range's label that fits its box on the lane: the whole
+    line (name, inclusive hex bounds, size); else two lines (name and size,
+    then the bounds) when the box is tall enough; else name and size; else
+    the name cut with an ellipsis.  The tables next to each figure give
+    every bound exactly."""
+    line_px = size_pt * dpi / 72.0 * 1.25
+    bounds = f"{fmt_hex(r.start)}-{fmt_hex(r.end - 1)}"
+    short = f"{r.name} ({fmt_size(r.size)})"
+    cands = [r.label]
+    if height_px >= 2 * line_px:
+        cands += [f"{short}\n{bounds}", f"{r.name}\n({fmt_size(r.size)}) {bounds}",
+                  f"{r.name}\n({fmt_size(r.size)})"]
+    cands.append(short)
+    for c in cands:
+        if mono_width_px(c, size_pt, dpi) <= width_px:
+            return c
+    n = max(int(width_px / (MONO_EM * size_pt * dpi / 72.0)) - 1, 1)
+    return short[:n] + "\u2026" if len(short) > n else short
+
+
 def _label(ax, **kw):
     """A :class:`~vfiolab.plot.style.Label` (a Text that a fast canvas draws
     from its bitmap cache) added to ``ax`` in data coordinates."""
@@ -259,6 +291,19 @@ class LanesArtists:
             self._update_lane(lane, self.lanes[lane.key], self.maps[lane.key])
         self._update_bands(data)
 
+    def title_top(self) -> float:
+        """The y (data units; low addresses on top, so smaller is higher)
+        just above the tallest lane title: where a figure title can sit
+        without touching them."""
+        lines = max((la.title.get_text().count("\n") + 1 for la in self.lanes.values()
+                     if la.title is not None), default=1)
+        line = style.FONT_SIZE * 1.3 * self._pt / self._px_per_y()
+        return Y_TOP - 0.008 - lines * line - 0.3 * line
+
+    def _px_per_x(self) -> float:
+        lo, hi = self.ax.get_xlim()
+        return self.ax.bbox.width / abs(hi - lo)
+
     def _px_per_y(self) -> float:
         lo, hi = self.ax.get_ylim()
         return self.ax.bbox.height / abs(hi - lo)
@@ -279,7 +324,10 @@ class LanesArtists:
             la.frame = Rectangle((x0, Y_TOP), LANE_WIDTH, Y_BOTTOM - Y_TOP, fill=False,
                                  edgecolor="#bbbbbb", linewidth=0.5, zorder=0.5, gid="lane-frame")
             ax.add_patch(la.frame)
-        la.title.set_text(lane.title)
+        # wrapped to the lane's width (bold sans: under 0.66 em a character)
+        chars = max(int(LANE_WIDTH * self._px_per_x()
+                        / (0.66 * style.FONT_SIZE * ax.figure.dpi / 72.0)), 12)
+        la.title.set_text(style.wrap_label(lane.title, chars))
         la.title.set_x(xc)
         la.frame.set_x(x0)
 
@@ -293,6 +341,8 @@ class LanesArtists:
 
         _sync(la.rects, len(lane.ranges), make_rect)
         _sync(la.labels, len(lane.ranges), make_label)
+        px_x, px_y = self._px_per_x(), self._px_per_y()
+        dpi = ax.figure.dpi
         for r, rect, text in zip(lane.ranges, la.rects, la.labels):
             ya, yb = amap(r.start), amap(r.end)
             rect.set_bounds(x0, ya, LANE_WIDTH, yb - ya)
@@ -307,7 +357,10 @@ class LanesArtists:
                 rect.set_zorder(2)
             rect.set_gid(f"range:{r.kind}")
             text.set_position((x0 + 0.025, (ya + yb) / 2))
-            text.set_text(r.label)
+            # the label stays inside its lane (it would run over the bands and
+            # be cut at the figure's edge)
+            text.set_text(fit_range_label(r, (LANE_WIDTH - 0.05) * px_x, (yb - ya) * px_y,
+                                          style.LABEL_SIZE, dpi))
             text.set_fontweight("bold" if r.highlight else "normal")
 
         # gaps: hatched, labelled with their size, with break strokes on both edges
@@ -403,7 +456,7 @@ class LanesArtists:
                              label=self.band_legend
                              or "memslot: guest_phys_addr -> userspace_addr"))
         return self.ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0),
-                              ncol=len(handles), frameon=False, fontsize=style.LABEL_SIZE,
+                              ncol=4, frameon=False, fontsize=style.LABEL_SIZE,
                               handlelength=1.6, columnspacing=1.2)
 
 

@@ -28,10 +28,11 @@ from matplotlib.ticker import FuncFormatter
 
 from ..addr import fmt_hex
 
-__all__ = ["KIND_COLORS", "KIND_LABELS", "FIGSIZES", "DPI", "RC", "FONT_SIZE", "LABEL_SIZE",
+__all__ = ["PAGE_PX", "PAGE_WIDTH", "PAD_INCHES", "MIN_TEXT_PX", "figure_problems", "wrap_label",
+           "KIND_COLORS", "KIND_LABELS", "FIGSIZES", "DPI", "RC", "FONT_SIZE", "LABEL_SIZE",
            "SMALL_SIZE", "HIGHLIGHT", "BAND_ALPHA", "UNASSIGNED_HATCH", "kind_color",
            "hex_formatter", "style_context", "apply_style", "new_figure", "save",
-           "TextCacheRenderer", "FastTextCanvas", "Label", "png_bytes", "legend_html"]
+           "show_png", "TextCacheRenderer", "FastTextCanvas", "Label", "png_bytes", "legend_html"]
 
 #: fill colour per kind (light tints so black labels stay readable)
 KIND_COLORS = {
@@ -55,16 +56,33 @@ HIGHLIGHT = ("#c0142b", 2.2)
 BAND_ALPHA = 0.38
 UNASSIGNED_HATCH = "////"
 
-#: fixed figure sizes in inches, by plot
-FIGSIZES = {
-    "lanes": (11.0, 8.5),        # two lanes (GPA, HVA)
-    "lanes3": (14.0, 8.5),       # three lanes
-    "lanes4": (19.0, 8.5),       # four lanes
-}
+# --------------------------------------------------------------------------
+# The page: every figure is drawn for it
+# --------------------------------------------------------------------------
+
+#: the width a notebook page gives an output, in pixels (JupyterLab's default
+#: notebook width, and the course site's content column): a PNG wider than
+#: this is shrunk by the browser, and its text with it
+PAGE_PX = 960
 DPI = 100
-FONT_SIZE = 8
+#: show()/save() cut a figure to what is drawn plus this margin (inches)
+PAD_INCHES = 0.1
+#: the width a figure may have, in inches, so the PNG fits the page
+PAGE_WIDTH = (PAGE_PX - 2 * PAD_INCHES * DPI) / DPI
+#: the smallest text, in pixels as rendered on the page (at DPI, unshrunk)
+MIN_TEXT_PX = 9.0
+#: font sizes in points (1 pt = DPI/72 px: 7 pt = 9.7 px at 100 DPI)
+FONT_SIZE = 8.5
 LABEL_SIZE = 7
-SMALL_SIZE = 6
+SMALL_SIZE = 7
+assert SMALL_SIZE * DPI / 72 >= MIN_TEXT_PX
+
+#: fixed figure sizes in inches, by plot; none wider than the page
+FIGSIZES = {
+    "lanes": (PAGE_WIDTH, 7.5),      # two lanes (GPA, HVA)
+    "lanes3": (PAGE_WIDTH, 8.0),     # three lanes
+    "lanes4": (PAGE_WIDTH, 8.0),     # four lanes (split into two figures where they are shown)
+}
 
 RC = {
     "font.family": "DejaVu Sans",
@@ -80,6 +98,94 @@ RC = {
     "text.usetex": False,
     "path.simplify": True,
 }
+
+
+def wrap_label(text: str, width: int) -> str:
+    """``text`` wrapped at spaces to lines of at most ``width`` characters
+    (a word longer than that stays whole)."""
+    import textwrap
+    return "\n".join(textwrap.wrap(text, width, break_long_words=False,
+                                   break_on_hyphens=False)) or text
+
+
+def _drawn_texts(fig) -> list:
+    """The Text artists a draw of ``fig`` puts on the page: visible, not
+    empty, in a visible axes (tick labels only of axes that draw their axis)."""
+    out = []
+    for t in fig.findobj(Text):
+        if not t.get_visible() or not t.get_text().strip():
+            continue
+        ax = t.axes
+        if ax is not None and not ax.get_visible():
+            continue
+        out.append(t)
+    ticks = set()
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            for tk in axis.get_major_ticks() + axis.get_minor_ticks():
+                ticks.update((tk.label1, tk.label2))
+    drawn_ticks = set()
+    for ax in fig.axes:
+        if not ax.axison:
+            continue
+        for axis in (ax.xaxis, ax.yaxis):
+            if not axis.get_visible():
+                continue
+            for tk in axis._update_ticks():
+                for lab in (tk.label1, tk.label2):
+                    if lab.get_visible():
+                        drawn_ticks.add(lab)
+    return [t for t in out if t not in ticks or t in drawn_ticks]
+
+
+def figure_problems(fig, *, page_px: int = PAGE_PX, min_text_px: float = MIN_TEXT_PX,
+                    tolerance: float = 1.0) -> list[str]:
+    """What makes ``fig`` hard to read on the page, as sentences (empty:
+    none).  The figure is drawn as :func:`vfiolab.course.helpers.show`
+    shows it (cut to what is drawn, :data:`PAD_INCHES` around) and checked:
+
+    * its PNG is no wider than ``page_px`` (else the browser shrinks it);
+    * every text is at least ``min_text_px`` pixels high (its font size at
+      :data:`DPI`);
+    * no two texts' boxes (``Text.get_window_extent``) overlap by more than
+      ``tolerance`` pixels each way;
+    * no text is clipped: a text drawn with clipping on lies inside its clip
+      box.
+    """
+    problems = []
+    with style_context():
+        renderer = fig.canvas.get_renderer()
+        fig.draw(renderer)
+        dpi = fig.dpi
+        bbox = fig.get_tightbbox(renderer)
+        width_px = (bbox.width + 2 * PAD_INCHES) * dpi
+        if width_px > page_px + 0.5:
+            problems.append(f"figure is {width_px:.0f} px wide, the page {page_px} px")
+        texts = _drawn_texts(fig)
+        boxes = []
+        for t in texts:
+            px = t.get_fontsize() * dpi / 72.0
+            label = repr(t.get_text()[:40])
+            if px < min_text_px - 1e-6:
+                problems.append(f"text {label} is {px:.1f} px high (< {min_text_px})")
+            bb = t.get_window_extent(renderer)
+            boxes.append((bb, t, label))
+            if t.get_clip_on():
+                clip = t.get_clip_box()
+                if clip is not None and (bb.x0 < clip.x0 - tolerance or bb.x1 > clip.x1 + tolerance
+                                         or bb.y0 < clip.y0 - tolerance
+                                         or bb.y1 > clip.y1 + tolerance):
+                    problems.append(f"text {label} is clipped by its axes")
+        # overlaps: sort by left edge, compare with the boxes that start before this one ends
+        boxes.sort(key=lambda b: b[0].x0)
+        for i, (a, ta, la) in enumerate(boxes):
+            for b, tb, lb in boxes[i + 1:]:
+                if b.x0 >= a.x1 - tolerance:
+                    break
+                if min(a.x1, b.x1) - max(a.x0, b.x0) > tolerance and \
+                        min(a.y1, b.y1) - max(a.y0, b.y0) > tolerance:
+                    problems.append(f"texts {la} and {lb} overlap")
+    return problems
 
 
 def kind_color(kind: str) -> str:
@@ -141,6 +247,18 @@ def save(fig: Figure, path_or_file, fmt: str | None = None) -> None:
         fmt = str(path_or_file).rsplit(".", 1)[-1].lower()
     with style_context():
         fig.savefig(path_or_file, format=fmt, dpi=DPI, metadata=_METADATA.get(fmt, {}))
+
+
+def show_png(fig) -> bytes:
+    """``fig`` as the PNG a notebook shows: fixed DPI and fonts, no
+    metadata, cut to what is drawn with :data:`PAD_INCHES` around (labels
+    that run past the axes stay visible); the same bytes on every run."""
+    import io
+    buf = io.BytesIO()
+    with style_context():
+        fig.savefig(buf, format="png", dpi=DPI, metadata={"Software": None},
+                    bbox_inches="tight", pad_inches=PAD_INCHES)
+    return buf.getvalue()
 
 
 # --------------------------------------------------------------------------

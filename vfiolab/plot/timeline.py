@@ -35,6 +35,14 @@ def _h(v) -> str:
     return fmt_hex(v) if isinstance(v, int) else str(v)
 
 
+def _gpa(gfn) -> str:
+    """The guest-physical address of frame ``gfn`` (an int or a hex string):
+    gfn << 12 (Linux ``arch/x86/kvm/mmu``: ``gfn_to_gpa``), printed as an
+    address so it is never read as one."""
+    g = gfn if isinstance(gfn, int) else int(str(gfn), 16)
+    return fmt_hex(g << 12)
+
+
 def event_arrow(ev: dict) -> tuple[str, str, str, str] | None:
     """(from actor, to actor, label, colour key) for an event, or None to skip."""
     op = ev.get("op", "")
@@ -58,9 +66,9 @@ def event_arrow(ev: dict) -> tuple[str, str, str, str] | None:
     if op in ("vfio_listener_region_add_ram", "vfio_listener_region_del"):
         return None                                   # shown by the map/unmap that follows
     if op == "map":
-        return "guest", "KVM", f"EPT violation -> map gfn {_h(ev['gfn'])} level {ev.get('level')} {ev.get('memtype', '')}", "ept"
+        return "guest", "KVM", f"EPT violation -> map GPA {_gpa(ev['gfn'])} level {ev.get('level')} {ev.get('memtype', '')}", "ept"
     if op == "mmio":
-        return "guest", "KVM", f"EPT violation, no memslot -> MMIO SPTE gfn {_h(ev['gfn'])}", "exit"
+        return "guest", "KVM", f"EPT violation, no memslot -> MMIO SPTE at GPA {_gpa(ev['gfn'])}", "exit"
     if op == "exit_mmio":
         return "guest", "QEMU", f"KVM_EXIT_MMIO {_h(ev['gpa'])} -> {ev.get('region', '')}", "exit"
     if op == "zap":
@@ -99,9 +107,14 @@ def draw_timeline(ax, events, *, max_rows: int = 60, actors=ACTORS) -> TimelineA
             break
     n = max(len(rows), 1)
     xs = {a: i for i, a in enumerate(actors)}
+    # the lifelines on the left, each event's words in a column on their
+    # right, on the arrow's row and in its colour: no label crosses a
+    # lifeline or another label, whatever the page's width (a constrained
+    # layout makes room for the column)
     ax.set_xlim(-0.6, len(actors) - 0.4)
     ax.set_ylim(n + 0.5, -1.2)
     ax.axis("off")
+    x_text = len(actors) - 0.4
     lifelines, arrows, labels = [], [], []
     for a, x in xs.items():
         lifelines.append(ax.plot([x, x], [-0.4, n + 0.3], color="#bbbbbb", lw=1, zorder=1)[0])
@@ -112,12 +125,13 @@ def draw_timeline(ax, events, *, max_rows: int = 60, actors=ACTORS) -> TimelineA
         x0, x1 = xs[src], xs[dst]
         if x0 == x1:
             art = ax.plot([x0], [y], marker="o", color=color, ms=4, zorder=3)[0]
-            tx = ax.text(x0 + 0.08, y, label, fontsize=SMALL_SIZE, va="center", color=color)
         else:
             art = ax.annotate("", xy=(x1, y), xytext=(x0, y),
                               arrowprops=dict(arrowstyle="->", color=color, lw=1.1), zorder=3)
-            tx = ax.text(min(x0, x1) + 0.05, y - 0.18, label, fontsize=SMALL_SIZE, va="bottom",
-                         color=color)
+        ax.plot([max(x0, x1) + 0.1, x_text - 0.05], [y, y], color=color, lw=0.4,
+                linestyle=":", zorder=2)
+        tx = ax.text(x_text, y, label, fontsize=SMALL_SIZE, va="center", ha="left",
+                     color=color)
         arrows.append(art)
         labels.append(tx)
     return TimelineArtists(lifelines, arrows, labels, [r[0] for r in rows])
