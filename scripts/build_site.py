@@ -9,7 +9,7 @@
    counts and saved widget state dropped (nothing saved is trusted), then is
    executed by nbclient in a fresh kernel (its folder as working directory, a
    timeout per cell, the widget state stored as a front end would) with
-   ``VFIOLAB_SITE=1`` in the kernel's environment, so that the course helpers
+   ``VFIOLAB_STATIC=1`` in the kernel's environment, so that the course helpers
    show kernel-free views where a live widget would have no kernel behind it.
    A failing cell stops the build naming the notebook and the cell.
 2. The executed notebooks and ``book/`` (conf.py, the landing page, CSS) go
@@ -292,7 +292,7 @@ def build(notebooks: list[Path], out: Path, *, timeout: int = CELL_TIMEOUT,
     full = {p.name for p in find_notebooks(REPO / "notebooks")} <= {p.name for p in notebooks}
     t_all = time.monotonic()
     pages, executed = [], []
-    os.environ["VFIOLAB_SITE"] = "1"          # the kernels inherit it
+    os.environ["VFIOLAB_STATIC"] = "1"          # the kernels inherit it
     try:
         for i, path in enumerate(notebooks):
             nb0 = nbformat.read(path, as_version=4)
@@ -310,7 +310,7 @@ def build(notebooks: list[Path], out: Path, *, timeout: int = CELL_TIMEOUT,
             pages.append(page)
             executed.append(nb)
     finally:
-        os.environ.pop("VFIOLAB_SITE", None)
+        os.environ.pop("VFIOLAB_STATIC", None)
     src = out.parent / (out.name + "-src")
     assemble(src, pages, executed, book, full)
     t1 = time.monotonic()
