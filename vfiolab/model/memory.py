@@ -538,7 +538,12 @@ class AddressSpace:
         self.memory = memory
         self.root = root
         self.name = name
-        self.current = FlatView(root, [])
+        self._current = FlatView(root, [])
+        #: the view is out of date: re-rendered when read (see ``Memory._commit_now``)
+        self._stale = False
+        #: the memory's observers want every change of this space's view
+        #: (the VM's event stream watches "memory")
+        self.observed = False
         self.listeners: list[MemoryListener] = []
         if root is not None:
             root._adopt(memory)
@@ -573,6 +578,25 @@ class AddressSpace:
             listener.region_del(self, fr)
         listener.commit()
         self.listeners.remove(listener)
+
+    @property
+    def current(self) -> FlatView:
+        """The space's FlatView as of the last commit (rendered now if it was
+        left stale: an unwatched space, see ``Memory._commit_now``)."""
+        if self._stale:
+            self._stale = False
+            self._current = FlatView.render(self.root)
+        return self._current
+
+    @current.setter
+    def current(self, view: FlatView) -> None:
+        self._current = view
+        self._stale = False
+
+    @property
+    def eager(self) -> bool:
+        """Rendered at every commit: someone listens to it or observes it."""
+        return bool(self.listeners) or self.observed
 
     def flatview(self) -> FlatView:
         self.memory.flush()
@@ -713,6 +737,14 @@ class Memory:
         for lst in listeners:
             lst.begin()
         for as_ in self.address_spaces:
+            if not as_.eager:
+                # QEMU renders every address space at each commit
+                # (flatviews_reset); a space with no listener and no
+                # observer gets the same view when it is next read, so the
+                # model renders it then (a VM with many bus-master spaces
+                # would otherwise re-render each of them on every commit)
+                as_._stale = True
+                continue
             key = id(as_.root)
             if key not in views:
                 views[key] = FlatView.render(as_.root)

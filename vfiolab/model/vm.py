@@ -47,6 +47,7 @@ class VM:
         self.as_io = AddressSpace(self.memory, self.system_io, "I/O")
         self.vfio = None
         self.memory.observers.append(self._on_view_change)
+        self.as_memory.observed = True          # the event stream watches it
         self.kvm: KvmMemoryListener | None = None
         if accel == "kvm":
             self.kvm = KvmMemoryListener(events=self.events)
