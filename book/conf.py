@@ -34,7 +34,9 @@ html_theme_options = {
     "use_download_button": True,
     "use_fullscreen_button": False,
     "use_repository_button": False,
-    "navigation_with_keys": True,
+    # arrow keys belong to the widgets (a slider handle is not an <input>,
+    # and the theme would turn ArrowRight into "next page")
+    "navigation_with_keys": False,
     "show_navbar_depth": 1,
     # no analytics, no icon links: nothing that reaches out
     "icon_links": [],

@@ -261,10 +261,11 @@ def fixture_site(tmp_path_factory):
 def test_fixture_site(fixture_site):
     out, log = fixture_site
     notebooks = build_site.find_notebooks(FIXTURES)
-    assert [nb.name for nb in notebooks] == ["01-static-bar.ipynb", "02-bar-panel.ipynb"]
+    assert [nb.name for nb in notebooks] == ["01-static-bar.ipynb", "02-bar-panel.ipynb",
+                                             "03-static-dma.ipynb"]
     pages = check_site(out, notebooks)
     # progress, notebook by notebook
-    assert re.search(r"\[1/2\] 01-static-bar.ipynb.*\n.*\[2/2\] 02-bar-panel.ipynb", log, re.S)
+    assert re.search(r"\[1/3\] 01-static-bar.ipynb.*\n.*\[2/3\] 02-bar-panel.ipynb", log, re.S)
     # the kernel-free view: a SelectionSlider jslinked to a Stack of 4 pages
     state = widget_state(pages["01-static-bar.ipynb"])
     models = {k: v["model_name"] for k, v in state.items()}
@@ -329,3 +330,34 @@ def test_the_course_site(tmp_path):
     r = run_build(out)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-5000:]
     check_site(out, notebooks)
+
+
+def test_static_dma_view_holds_both_states_switched_in_the_browser():
+    """The DMA view for a static page: both of DmaView's states precomputed
+    (without a vIOMMU, the container's maps at IOVA = GPA; with one, QEMU's
+    shadow of the guest's mappings), the ToggleButtons' index jslinked to
+    the Stack of the two pages, so nothing needs a kernel."""
+    import ipywidgets as W
+    from ipywidgets.widgets.widget import _instances
+    from ipywidgets.widgets.widget_link import Link
+
+    from vfiolab.course.static import static_dma_view
+    from vfiolab.widgets import DmaView
+    args = "-machine q35 -accel kvm -m 2G -nodefaults -device vfio-pci,host=0000:01:00.0,id=gpu0"
+    host = {"0000:01:00.0": "gpu-nvidia-tesla-p100"}
+    box = static_dma_view(args.split(), host_devices=host, cpu_vendor="AuthenticAMD")
+    toggle = next(c for c in box.children if isinstance(c, W.ToggleButtons))
+    stack = next(c for c in box.children if isinstance(c, W.Stack))
+    assert list(toggle.options) == [label for label, _ in DmaView.OPTIONS]
+    assert len(stack.children) == 2 and toggle.index == stack.selected_index == 0
+    links = [w for w in _instances.values() if isinstance(w, Link)
+             and w.source == (toggle, "index") and w.target == (stack, "selected_index")]
+    assert len(links) == 1
+    pngs = [bytes(page.children[1].value) for page in stack.children]
+    assert all(png.startswith(b"\x89PNG") for png in pngs) and pngs[0] != pngs[1]
+    # each page says what its DMA requests did, as the live widget's status line does
+    live = DmaView(args.split(), host_devices=host, cpu_vendor="AuthenticAMD", mode="image")
+    for (label, on), page in zip(DmaView.OPTIONS, stack.children):
+        live.set_viommu(on)
+        assert page.children[0].value == live.status.value
+

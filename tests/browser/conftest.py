@@ -278,12 +278,13 @@ def lab_server(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def static_site(tmp_path_factory):
-    """The fixture notebook with the kernel-free slider, built as the site
-    is (scripts/build_site.py, run as a program)."""
+    """The fixture notebooks with the kernel-free views (the BAR slider, the
+    DMA switch), built as the site is (scripts/build_site.py, run as a
+    program: a Sphinx book with navigation and search)."""
     out = tmp_path_factory.mktemp("site")
-    nb = FIXTURE_NOTEBOOKS / "01-static-bar.ipynb"
+    nbs = [FIXTURE_NOTEBOOKS / "01-static-bar.ipynb", FIXTURE_NOTEBOOKS / "03-static-dma.ipynb"]
     env = jupyter_env(tmp_path_factory.mktemp("runtime"))
-    r = subprocess.run([sys.executable, str(REPO / "scripts" / "build_site.py"), str(nb),
+    r = subprocess.run([sys.executable, str(REPO / "scripts" / "build_site.py"), *map(str, nbs),
                         "--out", str(out), "--timeout", "120"],
                        env=env, capture_output=True, text=True, timeout=BUILD)
     assert r.returncode == 0, r.stdout + r.stderr

@@ -110,3 +110,125 @@ def test_static_slider_switches_views_offline(page, static_site, screenshot):
 
     assert refused == [], f"the page tried the network: {refused}"
     assert errors == [], errors
+
+
+def _offline(page):
+    """Refuse (and record) anything but file:, data: and blob:."""
+    refused = []
+
+    def route(r):
+        url = r.request.url
+        if url.startswith(("file:", "data:", "blob:")):
+            r.continue_()
+        else:
+            refused.append(url)
+            r.abort()
+
+    page.context.route("**/*", route)
+    return refused
+
+
+def test_static_dma_switch_offline(page, static_site, screenshot):
+    """The kernel-free DMA view (course.static.static_dma_view): pressing the
+    vIOMMU button shows the other precomputed page, and back."""
+    refused, errors = _offline(page), page.page_errors
+    page.goto((static_site / "03-static-dma.html").as_uri(), timeout=SETTLE)
+    buttons = page.locator(".vfiolab-static-dma-toggle button")
+    buttons.first.wait_for(timeout=SETTLE)
+    assert buttons.count() == 2
+    shown = page.locator(".vfiolab-static-dma-stack > .widget-box:visible, "
+                         ".vfiolab-static-dma-stack > div:visible")
+
+    def status():
+        return page.locator(".vfiolab-static-dma-stack .widget-html:visible").first.inner_text()
+
+    first = status()
+    assert "DMA requests" in first
+    screenshot(page, "dma-before")
+    buttons.nth(1).click()
+    page.wait_for_function(
+        """(old) => [...document.querySelectorAll('.vfiolab-static-dma-stack .widget-html')]
+              .filter(e => e.offsetParent !== null).some(e => e.innerText !== old)""",
+        arg=first, timeout=SETTLE)
+    second = status()
+    assert second != first and "DMA requests" in second
+    screenshot(page, "dma-after")
+    buttons.nth(0).click()
+    page.wait_for_function(
+        """(old) => [...document.querySelectorAll('.vfiolab-static-dma-stack .widget-html')]
+              .filter(e => e.offsetParent !== null).some(e => e.innerText === old)""",
+        arg=first, timeout=SETTLE)
+    assert shown.count() >= 1
+    assert refused == [], f"the page tried the network: {refused}"
+    assert errors == [], errors
+
+
+@pytest.fixture
+def served_site(static_site):
+    """The built site served on the loopback interface, as a course author
+    would publish it (Sphinx's search fetches page summaries, which a
+    file:// page may not); the server is stopped afterwards."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "http.server", "--bind", "127.0.0.1",
+                             "--directory", str(static_site), str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(base + "index.html", timeout=2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_book_navigation_and_search_offline(browser, served_site):
+    """The Sphinx book with no network beyond its own server: the landing
+    page links the chapters, 'next' leads from one to the other, and the
+    search page finds a word of a chapter (Sphinx's searchindex.js, run in
+    the browser)."""
+    # not Playwright's offline mode (it cuts loopback too): the route below
+    # lets through only the site's own server
+    ctx = browser.new_context(viewport={"width": 1200, "height": 1600})
+    page = ctx.new_page()
+    refused, errors = [], []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+
+    def route(r):
+        url = r.request.url
+        if url.startswith((served_site, "data:", "blob:")):
+            r.continue_()
+        else:
+            refused.append(url)
+            r.abort()
+
+    page.context.route("**/*", route)
+    page.goto(served_site + "index.html", timeout=SETTLE)
+    nav = page.locator("nav a[href='01-static-bar.html']").first
+    nav.wait_for(timeout=SETTLE)
+    nav.click()
+    page.wait_for_url("**/01-static-bar.html", timeout=SETTLE)
+    page.locator("a.right-next").first.click()
+    page.wait_for_url("**/03-static-dma.html", timeout=SETTLE)
+    # the theme's search box submits to search.html?q=...
+    page.goto(served_site + "search.html?q=vIOMMU", timeout=SETTLE)
+    result = page.locator("ul.search li a").first
+    result.wait_for(timeout=SETTLE)
+    assert "03-static-dma.html" in result.get_attribute("href")
+    ctx.close()
+    assert refused == [], f"the page tried the network: {refused}"
+    assert errors == [], errors

@@ -34,7 +34,7 @@ __all__ = [
     "compare_with_capture", "map_device_lines",
     "cf8_encode", "cf8_decode", "ecam_encode", "ecam_decode", "register_name", "bars64",
     "config_address_frame", "config_regions_frame", "memslots_overlapping", "owners_frame",
-    "story_counts", "story_table", "events_table", "story", "host_bars_frame",
+    "story_counts", "story_table", "dma_view", "events_table", "story", "host_bars_frame",
     "mtree_excerpt", "lanes_png", "lanes_fig", "passthrough_summary",
     "flatview_summary", "compare_flatviews", "try_predict", "sections", "memslots_frame",
     "bar_panel", "STATIC_ENV", "transient_rows", "move_strip", "move_strip_fig",
@@ -943,6 +943,19 @@ def bar_panel(prediction, bdf: str | None = None, bar: int | None = None, **kwar
         return static_bar_view(prediction, bdf, bar, **kwargs)
     from ..widgets import BarPanel
     return BarPanel(prediction, bdf=bdf, bar=bar, **kwargs)
+
+
+def dma_view(prediction, **kwargs):
+    """The DMA view of a page: the live :class:`~vfiolab.widgets.DmaView`
+    in JupyterLab; both of its states precomputed and switched in the browser
+    (:func:`~vfiolab.course.static.static_dma_view`) when the notebook is
+    executed for a static page (:data:`STATIC_ENV` set)."""
+    import os
+    if os.environ.get(STATIC_ENV, "") not in ("", "0"):
+        from .static import static_dma_view
+        return static_dma_view(prediction, **kwargs)
+    from ..widgets import DmaView
+    return DmaView(prediction, **kwargs)
 
 
 def lanes_fig(data):

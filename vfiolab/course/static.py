@@ -35,7 +35,7 @@ from ..addr import fmt_hex, parse_addr
 from ..errors import ActionError, VfiolabError
 from ..views import html_table
 
-__all__ = ["BarView", "precompute_bar_views", "static_bar_view", "choose_positions",
+__all__ = ["BarView", "precompute_bar_views", "static_bar_view", "static_dma_view", "choose_positions",
            "shrink_png", "DEFAULT_POSITIONS", "MAX_POSITIONS"]
 
 #: pages precomputed when no positions are given (our choice: enough to show
@@ -287,5 +287,36 @@ def static_bar_view(source, bdf: str | None = None, bar: int | None = None,
                   f"<code>{fmt_hex(v0.start)}</code>; this slider needs no kernel.</small>")
     box = W.VBox([note, slider, stack, W.HTML(legend_html())])
     box.add_class("vfiolab-static-bar")
+    return box
+
+
+def static_dma_view(source, *, bdf: str | None = None, requests=None, **predict_kwargs):
+    """:class:`~vfiolab.widgets.DmaView`'s two states precomputed, switched
+    without a kernel.
+
+    The live widget computes each view when its toggle is pressed; here both
+    are computed now (by a DmaView, so the pictures and the status line are
+    the same), and the ToggleButtons' ``index`` is ``jslink``-ed to an
+    ``ipywidgets.Stack`` of the two pages, which the browser's widget
+    manager switches by itself.  CSS classes: ``vfiolab-static-dma`` (the
+    box), ``vfiolab-static-dma-toggle``, ``vfiolab-static-dma-stack``."""
+    from ..widgets import DmaView
+    view = DmaView(_source(source, predict_kwargs), requests=requests, bdf=bdf, mode="image")
+    pages = []
+    for _label, on in DmaView.OPTIONS:
+        view.set_viommu(on)
+        page = W.VBox([W.HTML(view.status.value),
+                       W.Image(value=view.png(), format="png", layout=W.Layout(width="100%"))])
+        pages.append(page)
+    stack = W.Stack(pages, selected_index=0)
+    stack.add_class("vfiolab-static-dma-stack")
+    toggle = W.ToggleButtons(options=[label for label, _on in DmaView.OPTIONS], index=0,
+                             description="IOMMU", style={"button_width": "auto"})
+    toggle.add_class("vfiolab-static-dma-toggle")
+    # runs in the browser's widget manager, not in Python: works with no kernel
+    W.jslink((toggle, "index"), (stack, "selected_index"))
+    note = W.HTML("<small>Both views precomputed; this switch needs no kernel.</small>")
+    box = W.VBox([note, toggle, stack])
+    box.add_class("vfiolab-static-dma")
     return box
 
