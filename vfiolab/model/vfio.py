@@ -677,6 +677,11 @@ def check_host_device(hd: HostDevice) -> None:
                 why = "; ".join(n for n in hd.notes if what.split()[0] in n) or "not given"
                 raise DeviceError(hd.bdf, what, f"unknown ({why}); give lspci -nn -vvv, "
                                   "an lspci -xxx dump or the sysfs folder")
+    if not hd.caps_known:
+        # MSI-X decides where QEMU overlays its table (vfio_msix_early_setup)
+        raise DeviceError(hd.bdf, "capabilities", "unknown: lspci printed 'Capabilities: "
+                          "<access denied>' (it reads only 64 bytes of config space when not "
+                          f"root); run `sudo lspci -vvv -nn -s {hd.bdf}`")
     for b in hd.bars:
         if b.size is None:
             raise DeviceError(hd.bdf, b.name, "size unknown (give lspci -vvv or sysfs resource)")
