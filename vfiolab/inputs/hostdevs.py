@@ -23,7 +23,8 @@ DEVICES = Path(__file__).resolve().parents[2] / "data" / "devices"
 SYSFS = Path("/sys/bus/pci/devices")
 
 
-def _pick(devs: list[HostDevice], bdf: str | None, where: str) -> HostDevice:
+def _pick(devs: list[HostDevice], bdf: str | None, where: str,
+          errors: dict | None = None) -> HostDevice:
     """The function ``bdf`` among the functions of one description.
 
     lspci prints ``bb:dd.f`` without the domain unless it is not 0 or ``-D``
@@ -32,19 +33,25 @@ def _pick(devs: list[HostDevice], bdf: str | None, where: str) -> HostDevice:
     single function is that function whatever its own address (a dump
     taken before the device moved, or on another host): the command line
     names it, and a note says so."""
+    errors = errors or {}
     if bdf is not None:
         for d in devs:
             if d.bdf == bdf:
                 return d
-        if len(devs) == 1:
+        if bdf in errors:
+            raise errors[bdf]
+        if len(devs) == 1 and not errors:
             d = devs[0]
             return d.with_changes(notes=d.notes + (
                 f"{where} describes {d.bdf}; used for host device {bdf} as the command line "
                 "names it",))
         raise ConfigError(f"{where}: no function {bdf} among the {len(devs)} it describes "
                           f"({', '.join(d.bdf for d in devs)})")
-    if len(devs) != 1:
-        raise ConfigError(f"{where}: {len(devs)} functions ({', '.join(d.bdf for d in devs)}); "
+    if len(devs) == 0 and len(errors) == 1:
+        raise next(iter(errors.values()))
+    if len(devs) + len(errors) != 1:
+        names = sorted([d.bdf for d in devs] + list(errors))
+        raise ConfigError(f"{where}: {len(names)} functions ({', '.join(names)}); "
                           "say which with --host-device DOMAIN:BUS:DEV.FN=FILE")
     return devs[0]
 
@@ -57,12 +64,15 @@ def _read_text(p: Path) -> str:
     return decode_text(data, source=str(p))
 
 
-def load_host_devices(path, bdf: str | None = None) -> list[HostDevice]:
+def load_host_devices(path, bdf: str | None = None,
+                      errors: dict | None = None) -> list[HostDevice]:
     """Every function a description holds: a folder (``lspci-vvv.txt`` and
     an optional ``lspci-xxxx.txt``, or a sysfs device folder, which holds
     one), or one text file (``lspci -v``/``-vv``/``-vvv`` of any number of
     functions, or an ``lspci -x``/``-xxx``/``-xxxx`` dump).  ``bdf`` is
-    only used for a sysfs folder whose name is not an address."""
+    only used for a sysfs folder whose name is not an address.  ``errors``
+    collects the functions that could not be read, by address (see
+    ``parse_lspci_vvv``)."""
     p = Path(path)
     if not p.exists() and (DEVICES / str(path)).exists():
         p = DEVICES / str(path)
@@ -78,7 +88,7 @@ def load_host_devices(path, bdf: str | None = None) -> list[HostDevice]:
         if vvv is None:
             raise ConfigError(f"{p}: expected lspci-vvv.txt (or a sysfs device folder with "
                               "resource and config)")
-        devs = parse_lspci_vvv(_read_text(vvv), source=str(vvv))
+        devs = parse_lspci_vvv(_read_text(vvv), source=str(vvv), errors=errors)
         if xxx is not None:
             devs = merge_lspci(devs, parse_lspci_x(_read_text(xxx), source=str(xxx)),
                                source=str(p))
@@ -87,7 +97,9 @@ def load_host_devices(path, bdf: str | None = None) -> list[HostDevice]:
     # what lspci printed, with mail quoting and indentation undone
     lines = [ln for _, ln in normalize_lspci_text(text, str(p))[0] if ln.strip()]
     is_hex = len(lines) > 1 and all(ln[:2].strip() and ln[2:3] == ":" for ln in lines[1:3])
-    return parse_lspci_x(text, source=str(p)) if is_hex else parse_lspci_vvv(text, source=str(p))
+    if is_hex:
+        return parse_lspci_x(text, source=str(p))
+    return parse_lspci_vvv(text, source=str(p), errors=errors)
 
 
 def load_host_device(path=None, bdf: str | None = None) -> HostDevice:
@@ -103,7 +115,8 @@ def load_host_device(path=None, bdf: str | None = None) -> HostDevice:
             raise ConfigError(f"host device {bdf}: no {p}; give --host-device {bdf}=PATH "
                               f"to an lspci -vvv dump")
         return read_sysfs_device(p, bdf)
-    return _pick(load_host_devices(path, bdf), bdf, str(path))
+    errors: dict = {}
+    return _pick(load_host_devices(path, bdf, errors), bdf, str(path), errors)
 
 
 def resolve_host_devices(cfg, host_devices: dict | None = None) -> dict:
@@ -118,6 +131,7 @@ def resolve_host_devices(cfg, host_devices: dict | None = None) -> dict:
     descriptions only."""
     out: dict = {}
     others: dict = {}               # functions of the given files, by address
+    unreadable: dict = {}           # functions of the given files that could not be read
     for key, what in (host_devices or {}).items():
         try:
             bdf = normalize_bdf(key)
@@ -127,10 +141,13 @@ def resolve_host_devices(cfg, host_devices: dict | None = None) -> dict:
         if isinstance(what, HostDevice):
             out[bdf] = what
             continue
-        devs = load_host_devices(what, bdf)
-        out[bdf] = _pick(devs, bdf, str(what))
+        errors: dict = {}
+        devs = load_host_devices(what, bdf, errors)
+        out[bdf] = _pick(devs, bdf, str(what), errors)
         for d in devs:
             others.setdefault(d.bdf, (d, str(what)))
+        for ebdf, exc in errors.items():
+            unreadable.setdefault(ebdf, exc)
     for spec in cfg.devices:
         if spec.type != "vfio-pci" or "host" not in spec.props:
             continue
@@ -140,6 +157,8 @@ def resolve_host_devices(cfg, host_devices: dict | None = None) -> dict:
             continue  # the model names the bad host= with the device (model/boot.py)
         if bdf in out:
             continue
+        if bdf in unreadable:
+            raise unreadable[bdf]
         if bdf in others:
             d, where = others[bdf]
             out[bdf] = d.with_changes(notes=d.notes + (

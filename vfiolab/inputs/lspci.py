@@ -848,13 +848,29 @@ def _from_hex(bdf: str, config: bytes, block: _Block, source) -> HostDevice:
     return HostDevice.from_config(bdf, config, source=source, **extra)
 
 
-def parse_lspci_vvv(text: str, source: str | None = None) -> list[HostDevice]:
-    """Parse ``lspci -vv``/``-vvv`` output (any of ``-nn``, ``-D``) into devices.
+def parse_lspci_vvv(text: str, source: str | None = None, *,
+                    errors: dict | None = None) -> list[HostDevice]:
+    """Parse ``lspci -v``/``-vv``/``-vvv`` output (any of ``-nn``, ``-D``)
+    into devices.
 
     ``source`` names the input in error messages.  See the module docstring
-    for the format and what is taken from it.
+    for the format and what is taken from it.  With ``errors`` (a dict), a
+    function whose block cannot be read (e.g. ``lspci -v`` BARs whose
+    registers are unknown) is left out and its ``ParseError`` stored under
+    its address, so the other functions of the text stay usable; without
+    it the first such error is raised.
     """
-    return [_parse_block(b, source) for b in _split_blocks(text, source, allow_hex=True)]
+    out = []
+    for b in _split_blocks(text, source, allow_hex=True):
+        if errors is None:
+            out.append(_parse_block(b, source))
+            continue
+        bdf = _bdf(b, source)
+        try:
+            out.append(_parse_block(b, source))
+        except (ParseError, DeviceError) as exc:
+            errors[bdf] = exc
+    return out
 
 
 def parse_lspci_x(text: str, source: str | None = None) -> list[HostDevice]:
