@@ -32,6 +32,23 @@ current releases):
   capability's VF ``Region`` lines) are details of the capability above.
   Any hex-dump lines (``lspci -vvv -xxx``) inside a block are decoded too.
 
+``lspci -v`` (one ``v``) is read too: ``show_bases()`` then prints each
+  BAR as ``\tMemory at ...`` / ``\tI/O ports at ...`` without ``Region N:``,
+  ``show_verbose()`` prints ``Flags: ..., IRQ n`` instead of ``Interrupt:
+  pin``, and the capabilities carry no detail lines (ls-caps.c returns when
+  ``verbose < 2``).  The BAR lines are in register order; their numbers are
+  known only when they fill every BAR register of the header or a hex dump
+  of the function gives them, otherwise the function is refused with the
+  command to run (:func:`_number_bars`).
+
+Text as people paste it (:func:`_normalize`): mail quoting (``> ``), a
+common indentation (markdown, forums), a pasted prompt line
+(``$ sudo lspci -vvv``) and device header lines wrapped by a mailer are
+undone, each with a note in ``HostDevice.notes``; a file with NUL bytes or
+that is not UTF-8 raises ``ParseError`` naming the line (:func:`decode_text`).
+A dump that ends inside a capability whose -vv details are missing raises
+``ParseError`` naming that line (:func:`_check_cut_short`).
+
 ``parse_lspci_x(text)`` -- ``lspci -x`` / ``-xxx`` / ``-xxxx``: the same header
   line, then ``show_hex_dump()`` lines ``"%02x:"`` + 16 x ``" %02x"`` (the
   offset grows to three digits past 0xff): 64, 256 or 4096 bytes.
@@ -149,6 +166,16 @@ PCI_VENDOR_NAMES = {
     "Broadcom / LSI": (0x1000,), "Broadcom Inc. and subsidiaries": (0x14e4,),
     "HighPoint Technologies, Inc.": (0x1103,), "Samsung Electronics Co Ltd": (0x144d,),
     "Huawei Technologies Co., Ltd.": (0x19e5,),
+    # devices people pass through (GPUs' companions, NICs, NVMe, USB): pci.ids
+    # 2025.06.21 in the pciutils repository; "Marvell Technology Group Ltd."
+    # is both 11ab and 1b4b, "Qualcomm Atheros" both 168c and 1969
+    "Matrox Electronics Systems Ltd.": (0x102b,), "Realtek Semiconductor Co., Ltd.": (0x10ec,),
+    "ASMedia Technology Inc.": (0x1b21,), "Renesas Electronics Corp.": (0x1912,),
+    "Micron Technology Inc": (0x1344,), "Sandisk Corp": (0x15b7,),
+    "Phison Electronics Corporation": (0x1987,), "SK hynix": (0x1c5c,),
+    "Silicon Motion, Inc.": (0x126f,), "KIOXIA Corporation": (0x1e0f,),
+    "Kingston Technology Company, Inc.": (0x2646,), "Aquantia Corp.": (0x1d6a,),
+    "Marvell Technology Group Ltd.": (0x11ab, 0x1b4b), "Qualcomm Atheros": (0x168c, 0x1969),
 }
 
 _A = re.ASCII
