@@ -546,6 +546,16 @@ class VfioPCIDevice(PCIDevice):
         ``romfile``."""
         hd = self.hostdev
         self._check_version_props(vm)
+        # what the description could not tell or had to undo, and the
+        # properties that change nothing here, go with the stack's notes
+        for text in [f"host device {hd.bdf}: {n}" for n in hd.notes] + \
+                [f"-device vfio-pci{',id=' + self.qdev_id if self.qdev_id else ''}: {n}= "
+                 "ignored (no effect on PCI, the memory map, memslots or DMA)"
+                 for n in self.ignored]:
+            stack = getattr(vm, "stack", None)
+            if stack is not None and text not in stack.notes:
+                from dataclasses import replace as _replace
+                vm.stack = _replace(stack, notes=stack.notes + (text,))
         if hd.vendor_id == PCI_VENDOR_ID_INTEL and hd.class_code is not None \
                 and hd.class_code >> 8 == PCI_CLASS_DISPLAY_VGA:
             # hw/vfio/igd.c: vfio_probe_igd_bar4_quirk (7.2) / _bar0_quirk
