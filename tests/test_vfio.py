@@ -700,6 +700,21 @@ def test_rtl8168_bar2_quirk():
                    for s in p.memslots())
 
 
+def test_realtek_without_device_id_is_refused():
+    """Without -nn lspci prints "Realtek Semiconductor Co., Ltd. RTL8111/8168..."
+    (pci.ids 10ec): the RTL8168 quirk depends on the device ID, so refuse."""
+    from vfiolab.inputs.lspci import parse_lspci_vvv
+    (hd,) = parse_lspci_vvv(
+        "03:00.0 Ethernet controller: Realtek Semiconductor Co., Ltd. RTL8111/8168/8411 PCI "
+        "Express Gigabit Ethernet Controller (rev 15)\n"
+        "\tRegion 0: I/O ports at d000 [size=256]\n"
+        "\tRegion 2: Memory at f7d04000 (64-bit, non-prefetchable) [size=4K]\n"
+        "\tRegion 4: Memory at f7d00000 (64-bit, prefetchable) [size=16K]\n")
+    assert hd.vendor_id == 0x10EC and hd.device_id is None
+    with pytest.raises(DeviceError, match="RTL8168 BAR2 quirk"):
+        _predict_hd(hd.with_changes(bdf=HOST))
+
+
 def test_intel_vga_is_refused():
     from vfiolab.model.hostdev import HostBar
     hd = _host(0x8086, 0x3E92, 0x030000, [HostBar(0, 0xF6000000, 16 * 2**20, "mem", is64=True)])

@@ -563,6 +563,12 @@ class VfioPCIDevice(PCIDevice):
             raise DeviceError(self.host, "class", "an Intel VGA device: IGD assignment "
                               "(QEMU hw/vfio/igd.c quirks, OpRegion, stolen memory) is not "
                               "modelled")
+        if self.vendor_id == PCI_VENDOR_ID_REALTEK and hd.config is None and \
+                hd.device_id is None and "x-pci-device-id" not in self.id_overrides:
+            # vfio_probe_rtl8168_bar2_quirk matches 10ec:8168 only
+            raise DeviceError(self.host, "device ID", "unknown (lspci printed names only), "
+                              "and whether QEMU's RTL8168 BAR2 quirk applies depends on it "
+                              f"(10ec:8168); run `sudo lspci -vvv -nn -s {hd.bdf}`")
         # vfio_get_device -> vfio_connect_container: the container (and its
         # memory listener) exists before the BARs are set up
         vm.vfio_container()
