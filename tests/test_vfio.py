@@ -725,8 +725,13 @@ def test_intel_vga_is_refused():
 # --- vfio-pci properties ----------------------------------------------------------------
 
 def test_unknown_refused_and_ignored_properties():
-    with pytest.raises(DeviceError, match="no such vfio-pci property.*x-vga"):
+    # messages as real QEMU 7.2.22 prints them for -device vfio-pci,host=01:00.0,...
+    with pytest.raises(DeviceError, match=r"Property 'vfio-pci.x-vgaa' not found"):
         _predict("nic-intel-x520", extra=",x-vgaa=on")
+    with pytest.raises(DeviceError, match=r"Property 'vfio-pci.ramfb' not found"):
+        _predict("nic-intel-x520", extra=",ramfb=on")
+    with pytest.raises(DeviceError, match="does not accept value 'BAR2'"):
+        _predict("nic-intel-x520", extra=",x-msix-relocation=BAR2")
     with pytest.raises(DeviceError, match="x-igd-opregion= is not modelled"):
         _predict("nic-intel-x520", extra=",x-igd-opregion=on")
     d = _vdev(_predict("nic-intel-x520", extra=",bootindex=1,x-no-kvm-intx=on"))
@@ -787,3 +792,17 @@ def test_msix_relocation():
         _predict("nvme-intel-dc-ssd", extra=",x-msix-relocation=bar1")
     with pytest.raises(DeviceError, match="No automatic MSI-X relocation"):
         _predict("nvme-intel-dc-ssd", extra=",x-msix-relocation=auto")
+
+
+def test_vfio_pci_properties_equal_real_qemu_72():
+    """``qemu-system-x86_64 -device vfio-pci,help`` of QEMU 7.2.22 (Debian
+    1:7.2+dfsg-7+deb12u18+b3, data/devices/vfio-pci-help-qemu-7.2.txt): the
+    property names the model knows for 7.2 are exactly those (``addr`` is
+    taken by the PCI bus code before the device sees its properties)."""
+    from pathlib import Path
+    from vfiolab.model.vfio import VFIO_PCI_PROPS
+    text = (Path(__file__).resolve().parents[1] / "data" / "devices"
+            / "vfio-pci-help-qemu-7.2.txt").read_text()
+    real = {ln.split("=", 1)[0].strip() for ln in text.splitlines()[1:] if "=" in ln}
+    ours = {n for n, (_k, _w, where) in VFIO_PCI_PROPS.items() if where in ("both", "7.2")}
+    assert ours | {"addr"} == real

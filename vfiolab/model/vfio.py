@@ -303,6 +303,10 @@ def _bar_type_bits(b) -> int:
 #: (7c949c53e9): "both", "7.2" (gone by 10.0: x-enable-migration became
 #: enable-migration) or "10.0" (added after 7.2; the model refuses it on
 #: a QEMU older than 10.0, the release read, though it may be older).
+#: ``ramfb`` and ``x-ramfb-migrate`` belong to ``vfio-pci-nohotplug`` only
+#: (``vfio_pci_dev_nohotplug_properties``), so vfio-pci does not know them.
+#: The 7.2 set equals ``qemu-system-x86_64 -device vfio-pci,help`` of QEMU
+#: 7.2 (data/devices/vfio-pci-help-qemu-7.2.txt) plus ``addr``.
 VFIO_PCI_PROPS: dict[str, tuple[str, str, str]] = {
     "host": ("str", "model", "both"),
     "sysfsdev": ("str", "model", "both"),
@@ -348,10 +352,8 @@ VFIO_PCI_PROPS: dict[str, tuple[str, str, str]] = {
     "vf-token": ("ignore", "ignore", "10.0"),
     "xres": ("uint32", "ignore", "both"),
     "yres": ("uint32", "ignore", "both"),
-    "x-ramfb-migrate": ("onoffauto", "ignore", "10.0"),
     # features the model does not have
     "display": ("onoffauto", "refuse", "both"),
-    "ramfb": ("bool", "refuse", "both"),
     "x-igd-opregion": ("bool", "refuse", "both"),
     "x-igd-gms": ("uint32", "refuse", "both"),
     "x-igd-lpc": ("bool", "refuse", "10.0"),
@@ -416,7 +418,8 @@ class VfioPCIDevice(PCIDevice):
                 continue
             spec = VFIO_PCI_PROPS.get(name)
             if spec is None:
-                raise DeviceError(who, name, "no such vfio-pci property; known: "
+                # QEMU: "Property 'vfio-pci.NAME' not found"
+                raise DeviceError(who, name, f"Property 'vfio-pci.{name}' not found; known: "
                                   + ", ".join(sorted(VFIO_PCI_PROPS)))
             kind, what, where = spec
             if where != "both":
@@ -424,7 +427,7 @@ class VfioPCIDevice(PCIDevice):
             v = _parse_prop(who, name, kind, value)
             if what == "refuse":
                 raise DeviceError(who, name, f"vfio-pci {name}= is not modelled "
-                                  "(IGD assignment, ramfb, display and GPUDirect cliques "
+                                  "(IGD assignment, display and GPUDirect cliques "
                                   "change config space or add devices vfiolab does not have)")
             if what == "ignore":
                 self.ignored.append(name)
@@ -440,10 +443,13 @@ class VfioPCIDevice(PCIDevice):
         self.romsize = opts.get("romsize")
         self.x_vga = opts.get("x-vga", False)
         self.no_geforce_quirks = opts.get("x-no-geforce-quirks", False)
-        relo = str(opts.get("x-msix-relocation", "off")).lower()
+        relo = str(opts.get("x-msix-relocation", "off"))
         if relo not in MSIX_RELO_VALUES:
-            raise DeviceError(who, "x-msix-relocation", f"{relo!r} is not one of "
-                              + ", ".join(MSIX_RELO_VALUES))
+            # qapi enum parsing is case-sensitive (QEMU 7.2: "Parameter
+            # 'x-msix-relocation' does not accept value 'BAR2'")
+            raise DeviceError(who, "x-msix-relocation", f"Parameter 'x-msix-relocation' does "
+                              f"not accept value '{relo}' (one of "
+                              + ", ".join(MSIX_RELO_VALUES) + ")")
         self.msix_relo = relo
         self.id_overrides = {k: opts[k] for k in ("x-pci-vendor-id", "x-pci-device-id",
                                                   "x-pci-sub-vendor-id", "x-pci-sub-device-id")
