@@ -173,6 +173,10 @@ def test_not_utf8_and_binary_files(tmp_path):
     n = head.count(b"\n") + 2                     # the line after the cut one
     with pytest.raises(ParseError, match=rf"line {n}: not UTF-8 text: byte 0xe9"):
         load_host_device(bad, "01:00.0")
+    utf16 = tmp_path / "ps.txt"
+    utf16.write_bytes(_rtx().encode("utf-16"))
+    with pytest.raises(ParseError, match="UTF-16 text"):
+        load_host_device(utf16, "01:00.0")
     # sysfs config is binary: given as a file it is refused, not decoded
     cfg = DEV / "virtio-net-this-machine" / "sysfs" / "config"
     with pytest.raises(ParseError, match="binary data"):
@@ -233,3 +237,14 @@ def test_sysfs_folder_without_name_or_uevent(tmp_path):
     # the command line's address is enough
     assert read_sysfs_device(folder, "0000:00:03.0").bdf == "0000:00:03.0"
     assert load_host_device(folder, "00:03.0").bdf == "0000:00:03.0"
+
+
+def test_sysfsdev_property_reads_the_folder(tmp_path):
+    """-device vfio-pci,sysfsdev=PATH: QEMU opens that folder and names the
+    device by its basename (hw/vfio/pci.c vfio_realize)."""
+    folder = tmp_path / "0000:00:03.0"
+    shutil.copytree(SYSFS, folder)
+    p = predict(["-M", "q35", "-m", "1G", "-nodefaults", "-device",
+                 f"vfio-pci,sysfsdev={folder}"])
+    d = next(x for x in p.vm.devices if x.type_name == "vfio-pci")
+    assert d.hostdev.bdf == "0000:00:03.0" and d.config_read(0, 2) == 0x1AF4

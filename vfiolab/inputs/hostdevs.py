@@ -149,7 +149,22 @@ def resolve_host_devices(cfg, host_devices: dict | None = None) -> dict:
         for ebdf, exc in errors.items():
             unreadable.setdefault(ebdf, exc)
     for spec in cfg.devices:
-        if spec.type != "vfio-pci" or "host" not in spec.props:
+        if spec.type != "vfio-pci":
+            continue
+        sysfsdev = spec.props.get("sysfsdev")
+        if "host" not in spec.props and sysfsdev:
+            # hw/vfio/pci.c vfio_realize: the device is the sysfsdev folder,
+            # named by its basename
+            name = str(sysfsdev).rstrip("/").rsplit("/", 1)[-1]
+            try:
+                bdf = normalize_bdf(name)
+            except ValueError:
+                continue  # the model names the bad sysfsdev= with the device
+            if bdf not in out:
+                out[bdf] = read_sysfs_device(Path(sysfsdev), bdf) if Path(sysfsdev).is_dir() \
+                    else load_host_device(None, bdf)
+            continue
+        if "host" not in spec.props:
             continue
         try:
             bdf = normalize_bdf(spec.props["host"])

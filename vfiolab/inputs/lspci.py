@@ -289,6 +289,10 @@ def decode_text(data, source=None) -> str:
     if not isinstance(data, (bytes, bytearray)):
         raise ParseError(f"expected text, got {type(data).__name__}", source=source)
     data = bytes(data)
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        # Windows PowerShell's ">" writes UTF-16 with a byte-order mark
+        raise ParseError("UTF-16 text (as PowerShell's '>' writes it), not the UTF-8 lspci "
+                         "prints: save it as UTF-8", line_no=1, source=source)
     nul = data.find(b"\0")
     if nul >= 0:
         raise ParseError(f"binary data, not lspci text (a NUL byte at offset {nul:#x}; a "
@@ -306,6 +310,9 @@ def decode_text(data, source=None) -> str:
 
 # mail quoting: "> ", ">> ", "> > " at the start of a line
 _QUOTE = re.compile(r"(?:>[ \t]?)+")
+# a mailer or terminal wraps lines at 72-80 columns: a shorter header line was
+# not wrapped, and a line after it is not its tail
+_WRAP_MIN = 50
 # "user@host:~$ sudo lspci -vvv -s 01:00.0", "# lspci -nnvvv": a pasted prompt line
 _PROMPT = re.compile(r"\S*[$#%>] *(?:sudo )?lspci\b")
 
@@ -320,10 +327,12 @@ def _normalize(text: str, source) -> tuple[list[tuple[int, str]], list[str]]:
       indented by a mail client or forum): lspci starts each device header
       in column 0 (pciutils ``lspci.c`` ``show_device()`` prints the slot
       first), so the indentation the header lines share is removed;
-    * wrapped lines: a line that is neither a device header, nor indented,
-      nor a hex-dump line, right after a non-blank line, is the tail of
-      the line above that a mail client or terminal wrapped (lspci prints
-      one record per line); it is joined back with one space.
+    * wrapped header lines: a line that is neither a device header, nor
+      indented, nor a hex-dump line, right after a device header line of
+      at least ``_WRAP_MIN`` characters, is the tail a mail client or
+      terminal wrapped off it (lspci prints the header as one line); it is
+      joined back with one space;
+    * a first line that is a shell prompt running lspci is skipped.
     """
     if "\0" in text:
         raise ParseError("binary data, not lspci text (a NUL character)", source=source)
@@ -363,7 +372,8 @@ def _normalize(text: str, source) -> tuple[list[tuple[int, str]], list[str]]:
                          "skipped")
             continue
         if (prev_header and ln[0] not in " \t" and not _HEADER.match(ln)
-                and not _HEX.match(ln) and not ln.startswith(("lspci:", "pcilib:"))):
+                and not _HEX.match(ln) and not ln.startswith(("lspci:", "pcilib:"))
+                and len(out[-1][1]) >= _WRAP_MIN):
             # a device header line lspci printed as one line, wrapped by a mailer
             pno, pln = out[-1]
             out[-1] = (pno, pln.rstrip(" ") + " " + ln.strip())
