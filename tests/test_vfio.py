@@ -539,3 +539,270 @@ def test_vfio_regions_table():
     assert df.loc["BAR0", "msix mappable"] == "yes"
     assert df.loc["ROM", "offset"] == hex(6 << 40) and df.loc["config", "offset"] == hex(7 << 40)
     assert df.loc["BAR0", "QEMU mmaps"] == "[0x0-0x1ffffff]"
+
+
+# --- vfio-pci quirks (QEMU hw/vfio/pci-quirks.c, v7.2.0 and v10.0.0) ------------------
+
+def _ranges(vm, space="memory"):
+    """(start, size, name, prio) of the flat view of ``space``."""
+    fv = (vm.as_io if space == "io" else vm.as_memory).flatview()
+    return [(fr.start, fr.size, fr.mr.name, fr.mr.priority) for fr in fv.ranges]
+
+
+def _bar0(d):
+    return d.io_regions[0].addr
+
+
+def test_nvidia_vga_bar0_88000_mirror_is_trapped():
+    """RTX 6000 Ada: NVIDIA (pci.ids "NVIDIA Corporation" = 10de), class
+    0300 ("VGA compatible controller"), BAR0 16M (Region 0 [size=16M]).
+    ``vfio_probe_nvidia_bar0_quirk``: "vfio-nvidia-bar0-88000-mirror-quirk"
+    of vdev->config_size bytes (4096: a PCIe function's config region) at
+    0x88000 of "BAR 0", memory_region_add_subregion_overlap(..., 1) over the
+    mmap (priority 0): the flat view traps [0x88000, 0x89000) and KVM
+    (kvm_set_phys_mem) gets no memslot there; the mmap is split around it."""
+    p = _predict("gpu-nvidia-rtx6000-ada", ram="2G")
+    d = _vdev(p)
+    base = _bar0(d)
+    r = [x for x in _ranges(p.vm) if base <= x[0] < base + 16 * 2**20]
+    assert r == [(base, 0x88000, "0000:01:00.0 BAR 0 mmaps[0]", 0),
+                 (base + 0x88000, 0x1000, "vfio-nvidia-bar0-88000-mirror-quirk", 1),
+                 (base + 0x89000, 16 * 2**20 - 0x89000, "0000:01:00.0 BAR 0 mmaps[0]", 0)]
+    slots = [(s.guest_phys_addr, s.memory_size) for s in p.memslots()
+             if base <= s.guest_phys_addr < base + 16 * 2**20]
+    assert slots == [(base, 0x88000), (base + 0x89000, 16 * 2**20 - 0x89000)]
+    assert [q.name for q in d.quirks] == ["vfio-nvidia-bar0-88000-mirror-quirk"]
+
+
+def test_x_no_geforce_quirks_and_vendor_override_turn_it_off():
+    """``vdev->no_geforce_quirks`` (x-no-geforce-quirks) stops every NVIDIA
+    probe; ``vfio_pci_is`` compares ``vdev->vendor_id``, which
+    x-pci-vendor-id replaces (vfio_realize), so another vendor ID stops them
+    too -- and the guest reads that ID (an emulated word)."""
+    for extra in (",x-no-geforce-quirks=on", ",x-pci-vendor-id=0x1af4"):
+        p = _predict("gpu-nvidia-rtx6000-ada", ram="2G", extra=extra)
+        d = _vdev(p)
+        assert d.quirks == []
+        base = _bar0(d)
+        assert [x for x in _ranges(p.vm) if base <= x[0] < base + 16 * 2**20] == \
+            [(base, 16 * 2**20, "0000:01:00.0 BAR 0 mmaps[0]", 0)]
+    assert d.config_read(0, 2) == 0x1af4
+
+
+def test_3d_controller_gets_no_bar0_quirk():
+    """Tesla P100: NVIDIA but class 0302 ("3D controller"): ``vfio_is_vga``
+    (class word == PCI_CLASS_DISPLAY_VGA) is false, so no BAR0 mirror."""
+    p = _predict("gpu-nvidia-tesla-p100")
+    assert _vdev(p).quirks == []
+    assert "quirk" not in p.mtree_flat()
+
+
+def test_x_vga_adds_vga_ranges_and_the_vga_quirks():
+    """x-vga=on: ``vfio_populate_vga`` -> ``pci_register_vga``: 0xa0000
+    (0x20000) in memory, 0x3b0 (0xc) and 0x3c0 (0x20) in I/O, priority 1.
+    Then ``vfio_vga_probe_nvidia_3d0_quirk`` (NVIDIA with a BAR1): 3d4 and
+    3d0 quirks (2 bytes at 0x3c0+0x14 / +0x10, priority 0 inside
+    "vfio-vga-io@0x3c0"); ``vfio_probe_nvidia_bar5_quirk`` (I/O BAR5:
+    Region 5: I/O ports [size=128]): master at 0 and enable at 4 (4 bytes,
+    priority 1), the window address/data at 8/0xc disabled; and
+    ``vfio_probe_nvidia_bar0_quirk`` adds the 0x1800 mirror (256 bytes)."""
+    p = _predict("gpu-nvidia-rtx6000-ada", ram="2G", extra=",x-vga=on")
+    d = _vdev(p)
+    mem = _ranges(p.vm)
+    assert (0xA0000, 0x20000, "vfio-vga-mmio@0xa0000", 1) in mem
+    base = _bar0(d)
+    assert (base + 0x1800, 0x100, "vfio-nvidia-bar0-1800-mirror-quirk", 1) in mem
+    io = _ranges(p.vm, "io")
+    assert (0x3B0, 0xC, "vfio-vga-io@0x3b0", 1) in io
+    assert (0x3D0, 2, "vfio-nvidia-3d0-quirk", 0) in io
+    assert (0x3D4, 2, "vfio-nvidia-3d4-quirk", 0) in io
+    bar5 = d.io_regions[5].addr
+    assert (bar5, 4, "vfio-nvidia-bar5-master-quirk", 1) in io
+    assert (bar5 + 4, 4, "vfio-nvidia-bar5-enable-quirk", 1) in io
+    assert not any(n.startswith("vfio-nvidia-bar5-window") for _, _, n, _ in io)
+    assert {q.name: q.enabled for q in d.quirks}["vfio-nvidia-bar5-window-data-quirk"] is False
+
+
+def test_x_vga_needs_the_kernel_vga_region():
+    """vfio_populate_vga: no region 8 for a non-VGA device -> "device does not
+    support requested feature x-vga"."""
+    with pytest.raises(DeviceError, match="does not support requested feature x-vga"):
+        _predict("nic-intel-x520", extra=",x-vga=on")
+
+
+def _host(vendor, device, cls, bars, **kw):
+    from vfiolab.model.hostdev import HostDevice
+    return HostDevice(HOST, vendor_id=vendor, device_id=device, class_code=cls,
+                      bars=tuple(bars), is_pcie=True, **kw)
+
+
+def _predict_hd(hd, extra="", stack=None):
+    args = f"-M q35 -m 2G -nodefaults -device vfio-pci,host={HOST},id=pt0{extra}".split()
+    return predict(args, host_devices={HOST: hd}, cpu_vendor="AuthenticAMD", stack=stack)
+
+
+def _ati(bar4_io=True):
+    from vfiolab.model.hostdev import HostBar
+    bar4 = (HostBar(4, 0xE000, 256, "io") if bar4_io
+            else HostBar(4, 0xF0000000, 256 * 1024, "mem"))
+    return _host(0x1002, 0x67DF, 0x030000,
+                 [HostBar(0, 0xC0000000, 256 * 2**20, "mem", is64=True, prefetch=True),
+                  HostBar(2, 0xD0000000, 2 * 2**20, "mem", is64=True, prefetch=True),
+                  bar4, HostBar(5, 0xF7E00000, 256 * 1024, "mem")])
+
+
+def test_ati_quirks_with_x_vga():
+    """ATI 1002 (a Polaris-like layout: BAR0/BAR2 64-bit, BAR4 I/O 256):
+    ``vfio_probe_ati_bar2_quirk`` (x-vga, 64-bit BAR2): 256 bytes at 0x4000;
+    ``vfio_probe_ati_bar4_quirk`` (x-vga, BAR4): 4 bytes at 0 and 4;
+    ``vfio_vga_probe_ati_3c3_quirk`` (I/O BAR4 >= 256): 1 byte at 0x3c3.
+    None of them without x-vga (vdev->vga is NULL)."""
+    assert _vdev(_predict_hd(_ati())).quirks == []
+    d = _vdev(_predict_hd(_ati(), ",x-vga=on"))
+    got = sorted((q.probe, q.where, q.name, q.offset, q.size, q.priority) for q in d.quirks)
+    assert got == sorted([
+        ("vfio_probe_ati_bar2_quirk", "BAR2", "vfio-ati-bar2-4000-quirk", 0x4000, 0x100, 1),
+        ("vfio_probe_ati_bar4_quirk", "BAR4", "vfio-ati-bar4-window-address-quirk", 0, 4, 1),
+        ("vfio_probe_ati_bar4_quirk", "BAR4", "vfio-ati-bar4-window-data-quirk", 4, 4, 1),
+        ("vfio_vga_probe_ati_3c3_quirk", "vfio-vga-io@0x3c0", "vfio-ati-3c3-quirk", 3, 1, 0)])
+
+
+def test_ati_bar4_quirk_on_a_memory_bar4_only_before_qemu_10():
+    """Commit 63316f973a ("vfio/pci-quirks: Exclude non-ioport BAR from ATI
+    quirk", first in v10.0.0) added ``!vdev->bars[4].ioport`` to the probe:
+    QEMU 7.2 lays the window over a memory BAR4 too, 10.0 does not."""
+    def bar4(stack):
+        d = _vdev(_predict_hd(_ati(bar4_io=False), ",x-vga=on", stack=stack))
+        return [q.name for q in d.quirks if q.where == "BAR4"]
+    assert bar4("debian12") == ["vfio-ati-bar4-window-address-quirk",
+                                "vfio-ati-bar4-window-data-quirk"]
+    assert bar4("debian13") == []
+
+
+def test_rtl8168_bar2_quirk():
+    """``vfio_probe_rtl8168_bar2_quirk``: 10ec:8168, BAR2 (the r8169 layout:
+    BAR0 I/O 256, BAR2 64-bit 4K, BAR4 64-bit 16K): address register 4
+    bytes at 0x74 and data 4 at 0x70, priority 1, no x-vga needed.  The 4K
+    BAR2 mmap is split around them, the sub-page pieces trapped."""
+    from vfiolab.model.hostdev import HostBar
+    hd = _host(0x10EC, 0x8168, 0x020000,
+               [HostBar(0, 0xD000, 256, "io"),
+                HostBar(2, 0xF7D04000, 4096, "mem", is64=True),
+                HostBar(4, 0xF7D00000, 16384, "mem", is64=True, prefetch=True)])
+    p = _predict_hd(hd)
+    d = _vdev(p)
+    assert [(q.name, q.offset, q.size, q.priority) for q in d.quirks] == [
+        ("vfio-rtl8168-window-address-quirk", 0x74, 4, 1),
+        ("vfio-rtl8168-window-data-quirk", 0x70, 4, 1)]
+    b2 = d.io_regions[2].addr
+    assert (b2 + 0x70, 4, "vfio-rtl8168-window-data-quirk", 1) in _ranges(p.vm)
+    assert not any(s.guest_phys_addr <= b2 + 0x70 < s.guest_phys_addr + s.memory_size
+                   for s in p.memslots())
+
+
+def test_realtek_without_device_id_is_refused():
+    """Without -nn lspci prints "Realtek Semiconductor Co., Ltd. RTL8111/8168..."
+    (pci.ids 10ec): the RTL8168 quirk depends on the device ID, so refuse."""
+    from vfiolab.inputs.lspci import parse_lspci_vvv
+    (hd,) = parse_lspci_vvv(
+        "03:00.0 Ethernet controller: Realtek Semiconductor Co., Ltd. RTL8111/8168/8411 PCI "
+        "Express Gigabit Ethernet Controller (rev 15)\n"
+        "\tRegion 0: I/O ports at d000 [size=256]\n"
+        "\tRegion 2: Memory at f7d04000 (64-bit, non-prefetchable) [size=4K]\n"
+        "\tRegion 4: Memory at f7d00000 (64-bit, prefetchable) [size=16K]\n")
+    assert hd.vendor_id == 0x10EC and hd.device_id is None
+    with pytest.raises(DeviceError, match="RTL8168 BAR2 quirk"):
+        _predict_hd(hd.with_changes(bdf=HOST))
+
+
+def test_intel_vga_is_refused():
+    from vfiolab.model.hostdev import HostBar
+    hd = _host(0x8086, 0x3E92, 0x030000, [HostBar(0, 0xF6000000, 16 * 2**20, "mem", is64=True)])
+    with pytest.raises(DeviceError, match="IGD assignment"):
+        _predict_hd(hd)
+
+
+# --- vfio-pci properties ----------------------------------------------------------------
+
+def test_unknown_refused_and_ignored_properties():
+    # messages as real QEMU 7.2.22 prints them for -device vfio-pci,host=01:00.0,...
+    with pytest.raises(DeviceError, match=r"Property 'vfio-pci.x-vgaa' not found"):
+        _predict("nic-intel-x520", extra=",x-vgaa=on")
+    with pytest.raises(DeviceError, match=r"Property 'vfio-pci.ramfb' not found"):
+        _predict("nic-intel-x520", extra=",ramfb=on")
+    with pytest.raises(DeviceError, match="does not accept value 'BAR2'"):
+        _predict("nic-intel-x520", extra=",x-msix-relocation=BAR2")
+    with pytest.raises(DeviceError, match="x-igd-opregion= is not modelled"):
+        _predict("nic-intel-x520", extra=",x-igd-opregion=on")
+    d = _vdev(_predict("nic-intel-x520", extra=",bootindex=1,x-no-kvm-intx=on"))
+    assert d.ignored == ["bootindex", "x-no-kvm-intx"]
+    with pytest.raises(DeviceError, match="invalid PCI vendor ID provided"):
+        _predict("nic-intel-x520", extra=",x-pci-vendor-id=0xffff")
+    with pytest.raises(DeviceError, match="is not a boolean"):
+        _predict("nic-intel-x520", extra=",x-vga=maybe")
+
+
+def test_properties_of_one_qemu_release():
+    """x-enable-migration (v7.2.0) became enable-migration (v10.0.0)."""
+    _predict("nic-intel-x520", extra=",x-enable-migration=off", stack="debian12")
+    with pytest.raises(DeviceError, match="vfio-pci.x-enable-migration' not found"):
+        _predict("nic-intel-x520", extra=",x-enable-migration=off", stack="debian13")
+    with pytest.raises(DeviceError, match="vfio-pci.enable-migration' not found"):
+        _predict("nic-intel-x520", extra=",enable-migration=off", stack="debian12")
+    _predict("nic-intel-x520", extra=",enable-migration=off", stack="debian13")
+
+
+def test_romfile_and_rombar():
+    """NVMe "Expansion ROM at c9410000 [disabled] [size=64K]".
+    ``vfio_pci_size_rom`` returns at once when romfile is set (even to "")
+    or rombar=0; ``pci_add_option_rom`` then adds nothing for an empty name,
+    sends the file to fw_cfg with rombar=0 (genroms/ for a non-VGA class),
+    else makes "vfio-pci.rom" (vfio-pci has no vmsd) of romsize bytes."""
+    assert _vdev(_predict("nvme-intel-dc-ssd")).io_regions[6].size == 64 * 1024
+    assert _vdev(_predict("nvme-intel-dc-ssd", extra=",romfile=")).io_regions[6] is None
+    assert _vdev(_predict("nvme-intel-dc-ssd", extra=",rombar=0")).io_regions[6] is None
+    with pytest.raises(DeviceError, match="give romsize="):
+        _predict("nvme-intel-dc-ssd", extra=",romfile=/root/nvme.rom")
+    d = _vdev(_predict("nvme-intel-dc-ssd", extra=",romfile=/root/nvme.rom,romsize=131072"))
+    r = d.io_regions[6]
+    assert (r.size, r.memory.name, r.memory.is_ram()) == (128 * 1024, "vfio-pci.rom", True)
+    d = _vdev(_predict("nvme-intel-dc-ssd", extra=",romfile=/root/nvme.rom,rombar=0"))
+    assert d.io_regions[6] is None and d.fw_cfg_rom == "genroms/nvme.rom"
+
+
+def test_msix_relocation():
+    """NVMe: BAR0 64-bit 16K, MSI-X 32 vectors at BAR0+0x2000 (PBA 0x3000).
+    ``vfio_pci_relocate_msix``: size = 32*16 + align_up(32,64)/8 = 520 ->
+    a page (4K) -> pow2 4K.  bar2 (unused, BAR3 free): a new 64-bit
+    prefetchable 4K BAR2, table at 0, PBA at 32*16 = 0x200.  bar0 (used):
+    BAR0 doubles to max(32K, 8K) = 32K, table at 16K, PBA at 16K + 0x200.
+    bar1 is the upper half of 64-bit BAR0: refused.  auto: refused."""
+    d = _vdev(_predict("nvme-intel-dc-ssd", extra=",x-msix-relocation=bar2"))
+    m = d.msix_layout
+    assert (m.table_bar, m.table_offset, m.pba_bar, m.pba_offset) == (2, 0, 2, 0x200)
+    r2 = d.io_regions[2]
+    assert r2.size == 4096 and r2.type == 0x0C        # MEM_TYPE_64 | PREFETCH
+    # msix_init overlays the table on the base BAR it now names
+    assert {c.name for c in r2.memory.subregions} == {"msix-table", "msix-pba"}
+    assert not any(c.name == "msix-table" for c in d.io_regions[0].memory.subregions)
+    d = _vdev(_predict("nvme-intel-dc-ssd", extra=",x-msix-relocation=bar0"))
+    m = d.msix_layout
+    assert (m.table_offset, m.pba_offset) == (0x4000, 0x4200) and d.io_regions[0].size == 0x8000
+    with pytest.raises(DeviceError, match="consumed by 64-bit BAR 0"):
+        _predict("nvme-intel-dc-ssd", extra=",x-msix-relocation=bar1")
+    with pytest.raises(DeviceError, match="No automatic MSI-X relocation"):
+        _predict("nvme-intel-dc-ssd", extra=",x-msix-relocation=auto")
+
+
+def test_vfio_pci_properties_equal_real_qemu_72():
+    """``qemu-system-x86_64 -device vfio-pci,help`` of QEMU 7.2.22 (Debian
+    1:7.2+dfsg-7+deb12u18+b3, data/devices/vfio-pci-help-qemu-7.2.txt): the
+    property names the model knows for 7.2 are exactly those (``addr`` is
+    taken by the PCI bus code before the device sees its properties)."""
+    from pathlib import Path
+    from vfiolab.model.vfio import VFIO_PCI_PROPS
+    text = (Path(__file__).resolve().parents[1] / "data" / "devices"
+            / "vfio-pci-help-qemu-7.2.txt").read_text()
+    real = {ln.split("=", 1)[0].strip() for ln in text.splitlines()[1:] if "=" in ln}
+    ours = {n for n, (_k, _w, where) in VFIO_PCI_PROPS.items() if where in ("both", "7.2")}
+    assert ours | {"addr"} == real

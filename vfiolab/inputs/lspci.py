@@ -32,6 +32,23 @@ current releases):
   capability's VF ``Region`` lines) are details of the capability above.
   Any hex-dump lines (``lspci -vvv -xxx``) inside a block are decoded too.
 
+``lspci -v`` (one ``v``) is read too: ``show_bases()`` then prints each
+  BAR as ``\tMemory at ...`` / ``\tI/O ports at ...`` without ``Region N:``,
+  ``show_verbose()`` prints ``Flags: ..., IRQ n`` instead of ``Interrupt:
+  pin``, and the capabilities carry no detail lines (ls-caps.c returns when
+  ``verbose < 2``).  The BAR lines are in register order; their numbers are
+  known only when they fill every BAR register of the header or a hex dump
+  of the function gives them, otherwise the function is refused with the
+  command to run (:func:`_number_bars`).
+
+Text as people paste it (:func:`_normalize`): mail quoting (``> ``), a
+common indentation (markdown, forums), a pasted prompt line
+(``$ sudo lspci -vvv``) and device header lines wrapped by a mailer are
+undone, each with a note in ``HostDevice.notes``; a file with NUL bytes or
+that is not UTF-8 raises ``ParseError`` naming the line (:func:`decode_text`).
+A dump that ends inside a capability whose -vv details are missing raises
+``ParseError`` naming that line (:func:`_check_cut_short`).
+
 ``parse_lspci_x(text)`` -- ``lspci -x`` / ``-xxx`` / ``-xxxx``: the same header
   line, then ``show_hex_dump()`` lines ``"%02x:"`` + 16 x ``" %02x"`` (the
   offset grows to three digits past 0xff): 64, 256 or 4096 bytes.
@@ -149,6 +166,16 @@ PCI_VENDOR_NAMES = {
     "Broadcom / LSI": (0x1000,), "Broadcom Inc. and subsidiaries": (0x14e4,),
     "HighPoint Technologies, Inc.": (0x1103,), "Samsung Electronics Co Ltd": (0x144d,),
     "Huawei Technologies Co., Ltd.": (0x19e5,),
+    # devices people pass through (GPUs' companions, NICs, NVMe, USB): pci.ids
+    # 2025.06.21 in the pciutils repository; "Marvell Technology Group Ltd."
+    # is both 11ab and 1b4b, "Qualcomm Atheros" both 168c and 1969
+    "Matrox Electronics Systems Ltd.": (0x102b,), "Realtek Semiconductor Co., Ltd.": (0x10ec,),
+    "ASMedia Technology Inc.": (0x1b21,), "Renesas Electronics Corp.": (0x1912,),
+    "Micron Technology Inc": (0x1344,), "Sandisk Corp": (0x15b7,),
+    "Phison Electronics Corporation": (0x1987,), "SK hynix": (0x1c5c,),
+    "Silicon Motion, Inc.": (0x126f,), "KIOXIA Corporation": (0x1e0f,),
+    "Kingston Technology Company, Inc.": (0x2646,), "Aquantia Corp.": (0x1d6a,),
+    "Marvell Technology Group Ltd.": (0x11ab, 0x1b4b), "Qualcomm Atheros": (0x168c, 0x1969),
 }
 
 _A = re.ASCII
@@ -173,6 +200,14 @@ _ADDR = r"(?:[0-9a-f]+|<unassigned>|<ignored>|<broken-64-bit-slot>)"
 _SIZE = r"(?: \[size=(?P<size>\d+)(?P<unit>[KMGT]?)\])?"
 _REGION = re.compile(
     r"Region (?P<idx>\d+): (?P<v0>\[virtual\] )?(?:"
+    r"I/O ports at (?P<io>" + _ADDR + r")"
+    r"|Memory at (?P<mem>" + _ADDR + r") \((?P<bits>32-bit|64-bit|low-1M|type 3), "
+    r"(?P<nonpf>non-)?prefetchable\))"
+    r"(?P<marks>(?: \[(?:virtual|disabled|enhanced)\])*)" + _SIZE + r"\Z", _A)
+# lspci -v (pciutils lspci.c show_bases() with verbose == 1): the same text
+# without the "Region N: " prefix, so without the BAR's register number
+_REGION_V = re.compile(
+    r"(?P<v0>\[virtual\] )?(?:"
     r"I/O ports at (?P<io>" + _ADDR + r")"
     r"|Memory at (?P<mem>" + _ADDR + r") \((?P<bits>32-bit|64-bit|low-1M|type 3), "
     r"(?P<nonpf>non-)?prefetchable\))"
@@ -238,15 +273,125 @@ class _Block:
     header: str
     lines: list = field(default_factory=list)       # (line_no, text)
     hex_lines: list = field(default_factory=list)   # (line_no, text)
+    notes: list = field(default_factory=list)       # what _normalize undid
+    last_line: int | None = None                    # the text's last line, on the last block
+
+
+def decode_text(data, source=None) -> str:
+    """The text of a file as a person saved it: bytes decoded as UTF-8.
+
+    lspci prints ASCII and the UTF-8 names of pci.ids; anything else is not
+    lspci output.  A file with NUL bytes (a binary ``config`` dump, an
+    image) or that is not UTF-8 raises ``ParseError`` naming the line and
+    byte, never a traceback."""
+    if isinstance(data, str):
+        return data
+    if not isinstance(data, (bytes, bytearray)):
+        raise ParseError(f"expected text, got {type(data).__name__}", source=source)
+    data = bytes(data)
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        # Windows PowerShell's ">" writes UTF-16 with a byte-order mark
+        raise ParseError("UTF-16 text (as PowerShell's '>' writes it), not the UTF-8 lspci "
+                         "prints: save it as UTF-8", line_no=1, source=source)
+    nul = data.find(b"\0")
+    if nul >= 0:
+        raise ParseError(f"binary data, not lspci text (a NUL byte at offset {nul:#x}; a "
+                         "sysfs config file is read through its device folder, an lspci "
+                         "hex dump is text: lspci -xxx)",
+                         line_no=data.count(b"\n", 0, nul) + 1, source=source)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line_no = data.count(b"\n", 0, exc.start) + 1
+        raise ParseError(f"not UTF-8 text: byte {data[exc.start]:#04x} at offset {exc.start:#x} "
+                         "(lspci prints ASCII and UTF-8; save the output as it was printed)",
+                         line_no=line_no, source=source) from None
+
+
+# mail quoting: "> ", ">> ", "> > " at the start of a line
+_QUOTE = re.compile(r"(?:>[ \t]?)+")
+# a mailer or terminal wraps lines at 72-80 columns: a shorter header line was
+# not wrapped, and a line after it is not its tail
+_WRAP_MIN = 50
+# "user@host:~$ sudo lspci -vvv -s 01:00.0", "# lspci -nnvvv": a pasted prompt line
+_PROMPT = re.compile(r"\S*[$#%>] *(?:sudo )?lspci\b")
+
+
+def _normalize(text: str, source) -> tuple[list[tuple[int, str]], list[str]]:
+    """The lines of pasted lspci text as lspci printed them, with their
+    original line numbers, and notes on what was undone:
+
+    * mail quoting: when every non-blank line starts with ``>`` the common
+      quote depth is removed;
+    * a common indentation of every line (markdown code blocks, a paste
+      indented by a mail client or forum): lspci starts each device header
+      in column 0 (pciutils ``lspci.c`` ``show_device()`` prints the slot
+      first), so the indentation the header lines share is removed;
+    * wrapped header lines: a line that is neither a device header, nor
+      indented, nor a hex-dump line, right after a device header line of
+      at least ``_WRAP_MIN`` characters, is the tail a mail client or
+      terminal wrapped off it (lspci prints the header as one line); it is
+      joined back with one space;
+    * a first line that is a shell prompt running lspci is skipped.
+    """
+    if "\0" in text:
+        raise ParseError("binary data, not lspci text (a NUL character)", source=source)
+    raw = [(no, ln.rstrip("\r")) for no, ln in enumerate(text.splitlines(), 1)]
+    notes: list[str] = []
+    body = [ln for _, ln in raw if ln.strip()]
+    if body and all(ln.lstrip(" ").startswith(">") for ln in body):
+        depth = min(_QUOTE.match(ln.lstrip(" "))[0].count(">") for ln in body)
+
+        def unquote(ln: str) -> str:
+            ln = ln.lstrip(" ")
+            for _ in range(depth):
+                ln = ln[1:]                       # the '>'
+                if ln.startswith(" "):            # and the space a mailer adds after it
+                    ln = ln[1:]
+            return ln
+        raw = [(no, unquote(ln) if ln.strip() else "") for no, ln in raw]
+        notes.append(f"mail quoting ({'>' * depth} ) removed from every line")
+    heads = [ln for _, ln in raw if _HEADER.match(ln.lstrip(" \t"))]
+    if heads:
+        pre = min(len(h) - len(h.lstrip(" \t")) for h in heads)
+        first = heads[0][:pre]
+        if pre and all(h[:pre] == first for h in heads) and \
+                all(ln[:pre] == first for _, ln in raw if ln.strip()):
+            raw = [(no, ln[pre:]) for no, ln in raw]
+            notes.append(f"a common indentation of {pre} character(s) removed from every "
+                         "line (lspci starts each device header in column 0)")
+    out: list[tuple[int, str]] = []
+    prev_header = False
+    for no, ln in raw:
+        if not ln.strip():
+            out.append((no, ""))
+            prev_header = False
+            continue
+        if not out and _PROMPT.match(ln):
+            notes.append(f"line {no} is the shell prompt and command, not lspci output: "
+                         "skipped")
+            continue
+        if (prev_header and ln[0] not in " \t" and not _HEADER.match(ln)
+                and not _HEX.match(ln) and not ln.startswith(("lspci:", "pcilib:"))
+                and len(out[-1][1]) >= _WRAP_MIN):
+            # a device header line lspci printed as one line, wrapped by a mailer
+            pno, pln = out[-1]
+            out[-1] = (pno, pln.rstrip(" ") + " " + ln.strip())
+            notes.append(f"line {no} joined to the device header line {pno}: the header "
+                         "was wrapped (lspci prints it as one line)")
+            continue
+        out.append((no, ln))
+        prev_header = bool(_HEADER.match(ln))
+    return out, notes
 
 
 def _split_blocks(text, source, *, allow_hex: bool) -> list[_Block]:
-    if not isinstance(text, str):
-        raise ParseError(f"expected text, got {type(text).__name__}", source=source)
+    text = decode_text(text, source)
     blocks: list[_Block] = []
     cur: _Block | None = None
-    for no, raw in enumerate(text.splitlines(), 1):
-        line = raw.rstrip("\r")
+    lines, notes = _normalize(text, source)
+    last_no = lines[-1][0] if lines else 0
+    for no, line in lines:
         if not line.strip():
             continue
         if line[0] in " \t":
@@ -273,6 +418,10 @@ def _split_blocks(text, source, *, allow_hex: bool) -> list[_Block]:
                              line_no=no, line=line, source=source)
         cur = _Block(m["slot"], m["rest"], no, line)
         blocks.append(cur)
+    for b in blocks:
+        b.notes = list(notes)
+    if blocks:
+        blocks[-1].last_line = last_no
     return blocks
 
 
@@ -429,8 +578,8 @@ def _hex_config(block: _Block, source) -> bytes | None:
     return bytes(data)
 
 
-def _region(m: re.Match, no: int, line: str, source) -> HostBar:
-    idx = int(m["idx"], 10)
+def _region(m: re.Match, no: int, line: str, source, idx: int | None = None) -> HostBar:
+    idx = int(m["idx"], 10) if idx is None else idx
     marks = m["marks"] or ""
     virtual = bool(m["v0"]) or "[virtual]" in marks
     disabled = "[disabled]" in marks
@@ -477,7 +626,7 @@ def _parse_block(block: _Block, source) -> HostDevice:
                                          "device_name") if k in hdr}
     if "class16" in hdr:
         fields["class_code"] = hdr["class16"] << 8 | hdr.get("prog_if", 0)
-    notes: list[str] = list(hdr.get("notes", ()))
+    notes: list[str] = list(block.notes) + list(hdr.get("notes", ()))
     base = min((_indent(t) for _, t in block.lines), default=0)
     bars: list[HostBar] = []
     rom: HostRom | None = None
@@ -492,6 +641,10 @@ def _parse_block(block: _Block, source) -> HostDevice:
     is_pcie = False
     pcie_type = None
     access_denied = False
+    unindexed: list = []          # lspci -v BAR lines: (line_no, line, match)
+    verbose2 = False              # lines only -vv prints were seen
+    flags_line = interrupt_line = False
+    last_cap = None               # (line_no, line, id, extended) of the last capability
     for no, line in block.lines:
         body = line.strip()
         if _indent(line) > base:
@@ -508,8 +661,15 @@ def _parse_block(block: _Block, source) -> HostDevice:
                     msix[f"{key}_bar"], msix[f"{key}_offset"] = int(m["bar"]), int(m["off"], 16)
             continue
         in_msix = False
-        if body.startswith("Region ") or body.startswith("[virtual] Memory") or \
-                body.startswith("[virtual] I/O"):
+        if body.startswith(("Memory at ", "I/O ports at ", "[virtual] Memory at ",
+                            "[virtual] I/O ports at ")):
+            # lspci -v: a BAR without its register number
+            m = _REGION_V.match(body)
+            if m is None:
+                raise ParseError("malformed BAR line", line_no=no, line=line, source=source)
+            unindexed.append((no, line, m))
+        elif body.startswith("Region "):
+            verbose2 = True
             m = _REGION.match(body)
             if m is None:
                 raise ParseError("malformed Region line", line_no=no, line=line, source=source)
@@ -544,6 +704,7 @@ def _parse_block(block: _Block, source) -> HostDevice:
             extended = m["ver"] is not None or off >= 0x100
             cap_body = m["body"]
             cid = _cap_id(cap_body, extended)
+            last_cap = (no, line, cid, extended)
             target = ecaps if extended else caps
             if any(c.offset == off for c in target):
                 raise ParseError(f"capability at [{off:x}] listed twice", line_no=no,
@@ -600,7 +761,12 @@ def _parse_block(block: _Block, source) -> HostDevice:
                 if n:
                     fields["subsystem_vendor_id"] = int(n["ven"], 16)
                     fields["subsystem_id"] = int(n["dev"], 16)
+        elif body.startswith(("Control:", "Latency:")):
+            verbose2 = True
+        elif body.startswith("Flags:"):
+            flags_line = True          # show_verbose() with verbose <= 1
         elif body.startswith("Interrupt:"):
+            interrupt_line = True
             m = _INTERRUPT.match(body)
             if m is None:
                 raise ParseError("malformed Interrupt line", line_no=no, line=line, source=source)
@@ -611,6 +777,14 @@ def _parse_block(block: _Block, source) -> HostDevice:
             header_type = 2
         elif body.startswith("Kernel driver in use:"):
             fields["kernel_driver"] = body.split(":", 1)[1].strip()
+    if unindexed:
+        bars = _number_bars(block, bdf, unindexed, bars, header_type, notes, source)
+    if flags_line and not interrupt_line:
+        # show_verbose(): "Interrupt: pin X routed to IRQ n" only with -vv
+        pin = None
+        notes.append("interrupt pin not shown: lspci -v prints 'Flags: ... IRQ n', the pin "
+                     "only with -vv (the guest's copy reads pin 0)")
+    _check_cut_short(block, last_cap, msix, verbose2 and not access_denied, source)
     if msix is not None:
         fields["msix"] = MsixInfo(**msix)
         if "table_bar" not in msix:
@@ -618,6 +792,7 @@ def _parse_block(block: _Block, source) -> HostDevice:
                          "prints it)")
     if access_denied:
         notes.append("capabilities not shown: lspci printed <access denied> (run it as root)")
+        fields["caps_known"] = False
     fields["msi"] = msi
     fields.update(bars=tuple(bars), rom=rom, capabilities=tuple(caps),
                   ext_capabilities=tuple(ecaps), cap_names=names, is_pcie=is_pcie,
@@ -630,19 +805,109 @@ def _parse_block(block: _Block, source) -> HostDevice:
     return dev
 
 
+def _number_bars(block: _Block, bdf: str, unindexed: list, bars: list, header_type: int,
+                 notes: list, source) -> list[HostBar]:
+    """Give ``lspci -v`` BAR lines their register numbers, where the text
+    allows it.
+
+    pciutils ``lspci.c`` ``show_bases()`` walks the BAR registers in order
+    and skips the empty ones (and, with Linux sysfs, the upper half of a
+    64-bit BAR: its ``resource`` line is all zeros); ``Region N:`` is printed
+    only with ``-vv``.  So the lines are in register order, a 64-bit BAR
+    taking two registers, and their numbers are known only when they fill
+    every register of the header (6 on type 0, 2 on a bridge, 1 on CardBus:
+    ``show_htype0/1/2()``), or when a hex dump of the same function gives the
+    registers.  Otherwise the device is refused: a guess would put the BARs
+    at the wrong config offsets."""
+    first_no, first_line, _ = unindexed[0]
+    if bars:
+        raise ParseError("BAR lines with and without 'Region N:' in one device",
+                         line_no=first_no, line=first_line, source=source)
+    nslots = {1: 2, 2: 1}.get(header_type, 6)
+    widths = [2 if m["bits"] == "64-bit" else 1 for _, _, m in unindexed]
+    indices = None
+    config = _hex_config(block, source)
+    if sum(widths) == nslots:
+        indices, i = [], 0
+        for w in widths:
+            indices.append(i)
+            i += w
+        why = f"they fill all {nslots} BAR registers"
+    elif config is not None and len(config) >= 64:
+        from ..model.hostdev import decode_config
+        got = [b.index for b in decode_config(bdf, config)["bars"]]
+        if len(got) == len(unindexed):
+            indices, why = got, "the hex dump's BAR registers"
+    if indices is None:
+        slot = block.slot
+        raise ParseError(
+            f"lspci -v prints BARs without their register number ('Region N:' comes only "
+            f"with -vv, pciutils lspci.c show_bases()); the {len(unindexed)} BAR(s) of "
+            f"{bdf} take {sum(widths)} of its {nslots} BAR registers, so which ones is "
+            f"unknown: run `sudo lspci -vvv -nn -s {slot}` (or give its sysfs folder "
+            f"/sys/bus/pci/devices/{bdf})", line_no=first_no, line=first_line, source=source)
+    out = [_region(m, no, line, source, idx) for (no, line, m), idx in zip(unindexed, indices)]
+    notes.append("lspci -v printed no BAR numbers; " + why + ", so they are "
+                 + ", ".join(f"BAR{i}" for i in indices))
+    return out
+
+
+#: capabilities whose -vv details always follow their line (pciutils
+#: ls-caps.c cap_pm, cap_msi, cap_express, cap_msix; ls-ecaps.c cap_aer,
+#: cap_sriov: each returns early only when verbose < 2)
+_DETAILED_CAPS = {(0x01, False), (0x05, False), (0x10, False), (0x11, False),
+                  (0x01, True), (0x10, True)}
+
+
+def _check_cut_short(block: _Block, last_cap, msix, verbose2: bool, source) -> None:
+    """A dump that ends inside a capability: the text's last line is a
+    capability whose -vv detail lines are missing, or an MSI-X capability
+    with its vector table line but not its PBA line."""
+    if block.last_line is None or last_cap is None or not verbose2:
+        return
+    no, line, cid, extended = last_cap
+    last_no, last_text = block.lines[-1] if block.lines else (None, None)
+    if no == last_no and (cid, extended) in _DETAILED_CAPS:
+        raise ParseError("the text ends inside this capability: lspci -vv prints its details "
+                         "on the lines that follow (pciutils ls-caps.c); the dump was cut "
+                         "short", line_no=no, line=line, source=source)
+    if (cid, extended) == (0x11, False) and msix is not None and "table_bar" in msix \
+            and "pba_bar" not in msix and last_text.strip().startswith("Vector table:"):
+        raise ParseError("the text ends inside the MSI-X capability: its 'PBA:' line is "
+                         "missing (pciutils ls-caps.c cap_msix prints it after 'Vector "
+                         "table:'); the dump was cut short", line_no=last_no, line=last_text,
+                         source=source)
+
+
 def _from_hex(bdf: str, config: bytes, block: _Block, source) -> HostDevice:
     hdr = _parse_header(block, source)
     extra = {k: hdr[k] for k in ("class_name", "device_name") if k in hdr}
     return HostDevice.from_config(bdf, config, source=source, **extra)
 
 
-def parse_lspci_vvv(text: str, source: str | None = None) -> list[HostDevice]:
-    """Parse ``lspci -vv``/``-vvv`` output (any of ``-nn``, ``-D``) into devices.
+def parse_lspci_vvv(text: str, source: str | None = None, *,
+                    errors: dict | None = None) -> list[HostDevice]:
+    """Parse ``lspci -v``/``-vv``/``-vvv`` output (any of ``-nn``, ``-D``)
+    into devices.
 
     ``source`` names the input in error messages.  See the module docstring
-    for the format and what is taken from it.
+    for the format and what is taken from it.  With ``errors`` (a dict), a
+    function whose block cannot be read (e.g. ``lspci -v`` BARs whose
+    registers are unknown) is left out and its ``ParseError`` stored under
+    its address, so the other functions of the text stay usable; without
+    it the first such error is raised.
     """
-    return [_parse_block(b, source) for b in _split_blocks(text, source, allow_hex=True)]
+    out = []
+    for b in _split_blocks(text, source, allow_hex=True):
+        if errors is None:
+            out.append(_parse_block(b, source))
+            continue
+        bdf = _bdf(b, source)
+        try:
+            out.append(_parse_block(b, source))
+        except (ParseError, DeviceError) as exc:
+            errors[bdf] = exc
+    return out
 
 
 def parse_lspci_x(text: str, source: str | None = None) -> list[HostDevice]:

@@ -56,7 +56,7 @@ IORESOURCE_ROM_SHADOW = 1 << 1
 PCI_ROM_RESOURCE = 6
 
 _FILES = ("resource", "config", "vendor", "device", "class", "revision",
-          "subsystem_vendor", "subsystem_device")
+          "subsystem_vendor", "subsystem_device", "uevent")
 
 
 def parse_resource(text: str, source: str | None = None) -> list[tuple[int, int, int]]:
@@ -146,6 +146,43 @@ def _read_dir(path: Path) -> dict:
     return files
 
 
+def parse_uevent(text, source=None) -> dict:
+    """``uevent`` as Linux ``drivers/pci/pci-driver.c`` ``pci_uevent()``
+    writes it: ``KEY=VALUE`` lines (``PCI_CLASS=%04X``, ``PCI_ID=%04X:%04X``,
+    ``PCI_SUBSYS_ID=%04X:%04X``, ``PCI_SLOT_NAME=dddd:bb:dd.f``,
+    ``MODALIAS=...``; ``DRIVER=`` when one is bound)."""
+    if isinstance(text, bytes):
+        text = text.decode("ascii", "replace")
+    out = {}
+    for no, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        if "=" not in line:
+            raise ParseError("expected KEY=VALUE", line_no=no, line=line, source=source)
+        k, v = line.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+def _folder_bdf(path: Path, files: dict, source) -> str:
+    """The function a sysfs folder describes: its name when that is an
+    address (``/sys/bus/pci/devices/dddd:bb:dd.f``), else the
+    ``PCI_SLOT_NAME`` of its ``uevent`` (a copied folder of any name), else
+    the caller must say (``--host-device BDF=FOLDER``)."""
+    try:
+        return normalize_bdf(path.name)
+    except ValueError:
+        pass
+    if "uevent" in files:
+        ev = parse_uevent(files["uevent"], source=f"{source}/uevent")
+        if "PCI_SLOT_NAME" in ev:
+            return ev["PCI_SLOT_NAME"]
+    raise ParseError(f"which function this sysfs folder describes is unknown: its name "
+                     f"{path.name!r} is not an address and it has no uevent with "
+                     "PCI_SLOT_NAME; give --host-device DOMAIN:BUS:DEV.FN=FOLDER",
+                     source=source)
+
+
 def read_sysfs_device(path_or_dict, bdf: str | None = None,
                       source: str | None = None) -> HostDevice:
     """Build a :class:`HostDevice` from a sysfs device directory or a dict of its files.
@@ -167,8 +204,8 @@ def read_sysfs_device(path_or_dict, bdf: str | None = None,
         if not path.is_dir():
             raise ParseError(f"not a sysfs device directory: {path}", source=str(path))
         files = _read_dir(path)
-        bdf = bdf or path.name
         src = source or str(path)
+        bdf = bdf or _folder_bdf(path, files, src)
     if bdf is None:
         raise ParseError("no BDF given (pass bdf= or a 'bdf' key)", source=src)
     try:

@@ -363,6 +363,10 @@ class HostDevice:
     kernel_driver: str | None = None
     source: str | None = None
     notes: tuple[str, ...] = ()
+    #: False when the source could not show the capability list (lspci run
+    #: as a user prints "Capabilities: <access denied>": pciutils reads only
+    #: the first 64 bytes of config space then), so MSI/MSI-X are unknown
+    caps_known: bool = True
 
     def __post_init__(self):
         try:

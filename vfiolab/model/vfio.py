@@ -53,6 +53,7 @@ __all__ = [
     "VFIO_PCI_VGA_REGION_INDEX", "VFIO_PCI_OFFSET_SHIFT", "VFIO_REGION_INFO_FLAG_READ",
     "VFIO_REGION_INFO_FLAG_WRITE", "VFIO_REGION_INFO_FLAG_MMAP", "VFIO_REGION_INFO_FLAG_CAPS",
     "VfioRegionInfo", "VfioMmap", "region_infos", "mmap_alignment", "rom_bar_size", "VfioPCIDevice", "config_owners",
+    "VfioQuirk", "bar_quirks", "VFIO_PCI_PROPS",
 ]
 
 # Linux include/uapi/linux/vfio.h
@@ -293,29 +294,177 @@ def _bar_type_bits(b) -> int:
     return bits
 
 
+#: vfio-pci's properties (QEMU hw/vfio/pci.c ``vfio_pci_dev_properties`` and
+#: the PCI device's own, hw/pci/pci.c ``pci_props``): (kind, what, where).
+#: what: "model" the model acts on; "ignore" accepted, no effect on PCI, the
+#: memory map, memslots or DMA (listed in ``VfioPCIDevice.ignored``);
+#: "refuse" a feature the model does not have (refused with the reason).
+#: where: the releases read that have it, v7.2.0 (b67b00e6b4) and v10.0.0
+#: (7c949c53e9): "both", "7.2" (gone by 10.0: x-enable-migration became
+#: enable-migration) or "10.0" (added after 7.2; the model refuses it on
+#: a QEMU older than 10.0, the release read, though it may be older).
+#: ``ramfb`` and ``x-ramfb-migrate`` belong to ``vfio-pci-nohotplug`` only
+#: (``vfio_pci_dev_nohotplug_properties``), so vfio-pci does not know them.
+#: The 7.2 set equals ``qemu-system-x86_64 -device vfio-pci,help`` of QEMU
+#: 7.2 (data/devices/vfio-pci-help-qemu-7.2.txt) plus ``addr``.
+VFIO_PCI_PROPS: dict[str, tuple[str, str, str]] = {
+    "host": ("str", "model", "both"),
+    "sysfsdev": ("str", "model", "both"),
+    "x-no-mmap": ("bool", "model", "both"),
+    "rombar": ("uint32", "model", "both"),
+    "romfile": ("str", "model", "both"),
+    "romsize": ("uint32", "model", "both"),
+    "multifunction": ("bool", "model", "both"),
+    "x-vga": ("bool", "model", "both"),
+    "x-no-geforce-quirks": ("bool", "model", "both"),
+    "x-msix-relocation": ("str", "model", "both"),
+    "x-pci-vendor-id": ("uint32", "model", "both"),
+    "x-pci-device-id": ("uint32", "model", "both"),
+    "x-pci-sub-vendor-id": ("uint32", "model", "both"),
+    "x-pci-sub-device-id": ("uint32", "model", "both"),
+    # qdev/PCI properties (hw/pci/pci.c pci_props) that change nothing here
+    "bootindex": ("ignore", "ignore", "both"),
+    "acpi-index": ("ignore", "ignore", "both"),
+    "failover_pair_id": ("ignore", "ignore", "both"),
+    "x-pcie-lnksta-dllla": ("ignore", "ignore", "both"),
+    "x-pcie-extcap-init": ("ignore", "ignore", "both"),
+    "x-pcie-err-unc-mask": ("ignore", "ignore", "10.0"),
+    "x-pcie-ari-nextfn-1": ("ignore", "ignore", "10.0"),
+    "x-pcie-ext-tag": ("ignore", "ignore", "10.0"),
+    "x-max-bounce-buffer-size": ("ignore", "ignore", "10.0"),
+    "busnr": ("ignore", "ignore", "10.0"),
+    # interrupt delivery, migration and eventfd tuning: no effect on the map
+    "x-intx-mmap-timeout-ms": ("uint32", "ignore", "both"),
+    "x-req": ("bool", "ignore", "both"),
+    "x-no-kvm-intx": ("bool", "ignore", "both"),
+    "x-no-kvm-msi": ("bool", "ignore", "both"),
+    "x-no-kvm-msix": ("bool", "ignore", "both"),
+    "x-no-kvm-ioeventfd": ("bool", "ignore", "both"),
+    "x-no-vfio-ioeventfd": ("bool", "ignore", "both"),
+    "x-balloon-allowed": ("bool", "ignore", "both"),
+    "x-pre-copy-dirty-page-tracking": ("onoffauto", "ignore", "both"),
+    "x-enable-migration": ("bool", "ignore", "7.2"),
+    "enable-migration": ("onoffauto", "ignore", "10.0"),
+    "x-device-dirty-page-tracking": ("onoffauto", "ignore", "10.0"),
+    "migration-events": ("bool", "ignore", "10.0"),
+    "x-migration-multifd-transfer": ("onoffauto", "ignore", "10.0"),
+    "skip-vsc-check": ("bool", "ignore", "10.0"),
+    "vf-token": ("ignore", "ignore", "10.0"),
+    "xres": ("uint32", "ignore", "both"),
+    "yres": ("uint32", "ignore", "both"),
+    # features the model does not have
+    "display": ("onoffauto", "refuse", "both"),
+    "x-igd-opregion": ("bool", "refuse", "both"),
+    "x-igd-gms": ("uint32", "refuse", "both"),
+    "x-igd-lpc": ("bool", "refuse", "10.0"),
+    "x-igd-legacy-mode": ("onoffauto", "refuse", "10.0"),
+    "x-nv-gpudirect-clique": ("uint32", "refuse", "both"),
+    "iommufd": ("str", "refuse", "10.0"),
+}
+#: x-msix-relocation values (QEMU qdev_prop_off_auto_pcibar)
+MSIX_RELO_VALUES = ("off", "auto", "bar0", "bar1", "bar2", "bar3", "bar4", "bar5")
+#: PCI_ANY_ID: the "not set" value of the x-pci-* properties
+PCI_ANY_ID = 0xFFFFFFFF
+PCI_VENDOR_ID_NVIDIA = 0x10DE
+PCI_VENDOR_ID_ATI = 0x1002
+PCI_VENDOR_ID_REALTEK = 0x10EC
+PCI_VENDOR_ID_INTEL = 0x8086
+#: include/hw/pci/pci.h: the legacy VGA ranges pci_register_vga() maps
+QEMU_PCI_VGA_MEM_BASE, QEMU_PCI_VGA_MEM_SIZE = 0xA0000, 0x20000
+QEMU_PCI_VGA_IO_LO_BASE, QEMU_PCI_VGA_IO_LO_SIZE = 0x3B0, 0xC
+QEMU_PCI_VGA_IO_HI_BASE, QEMU_PCI_VGA_IO_HI_SIZE = 0x3C0, 0x20
+PCI_CONFIG_SPACE_SIZE = 0x100
+
+
+@dataclass(frozen=True)
+class VfioQuirk:
+    """One MemoryRegion a vfio-pci quirk lays over a BAR or a VGA range
+    (QEMU hw/vfio/pci-quirks.c): trapped by QEMU, never mmapped."""
+
+    probe: str          # the QEMU function that adds it
+    where: str          # "BAR<n>" or the VGA region's name
+    name: str
+    offset: int
+    size: int
+    priority: int
+    enabled: bool = True
+
+
 class VfioPCIDevice(PCIDevice):
     """QEMU's ``vfio-pci`` device (hw/vfio/pci.c), over a :class:`HostDevice`.
 
-    Properties: ``host`` (the host BDF), ``x-no-mmap`` (every BAR access
-    takes the slow path), ``rombar`` (0 hides the ROM), ``x-pci-vendor-id``
-    and friends are not modelled.  The host device comes from
-    ``vm.host_devices[host]``.
+    Properties: see :data:`VFIO_PCI_PROPS`.  Modelled: ``host`` /
+    ``sysfsdev`` (the host device), ``x-no-mmap`` (every BAR access takes
+    the slow path), ``rombar``, ``romfile``, ``romsize`` (the ROM BAR:
+    :meth:`_setup_rom`), ``x-vga`` (the VGA region: :meth:`_populate_vga`),
+    ``x-no-geforce-quirks`` and the BAR quirks (:func:`bar_quirks`),
+    ``x-msix-relocation`` (:meth:`_relocate_msix`), ``x-pci-vendor-id``,
+    ``x-pci-device-id``, ``x-pci-sub-vendor-id``, ``x-pci-sub-device-id``
+    (emulated IDs, which also decide the quirks: ``vfio_pci_is`` compares
+    ``vdev->vendor_id``).  Others are accepted and listed in ``ignored`` or
+    refused with the reason; an unknown one is refused with the list.
     """
 
     type_name = "vfio-pci"
 
     def __init__(self, qdev_id: str = "", **props):
-        host = props.pop("host", None)
-        self.no_mmap = props.pop("x-no-mmap", "off") in ("on", "true", "yes", "1")
-        self.rom_bar = props.pop("rombar", "1") not in ("0", "off")
+        from .devices import _parse_prop
+        who = qdev_id or "vfio-pci"
+        opts: dict = {}
+        self.ignored: list[str] = []
+        self.version_props: list[tuple[str, str]] = []
+        for name, value in props.items():
+            if name == "id":
+                continue
+            spec = VFIO_PCI_PROPS.get(name)
+            if spec is None:
+                # QEMU: "Property 'vfio-pci.NAME' not found"
+                raise DeviceError(who, name, f"Property 'vfio-pci.{name}' not found; known: "
+                                  + ", ".join(sorted(VFIO_PCI_PROPS)))
+            kind, what, where = spec
+            if where != "both":
+                self.version_props.append((name, where))
+            v = _parse_prop(who, name, kind, value)
+            if what == "refuse":
+                raise DeviceError(who, name, f"vfio-pci {name}= is not modelled "
+                                  "(IGD assignment, display and GPUDirect cliques "
+                                  "change config space or add devices vfiolab does not have)")
+            if what == "ignore":
+                self.ignored.append(name)
+            opts[name] = v
+        self.opts = opts
+        host = opts.get("host")
+        if not host and opts.get("sysfsdev"):
+            # vfio_realize: the device name is the basename of sysfsdev
+            host = opts["sysfsdev"].rstrip("/").rsplit("/", 1)[-1]
+        self.no_mmap = opts.get("x-no-mmap", False)
+        self.rom_bar = bool(opts.get("rombar", 1))
+        self.romfile = opts.get("romfile")            # None: not given; "": given empty
+        self.romsize = opts.get("romsize")
+        self.x_vga = opts.get("x-vga", False)
+        self.no_geforce_quirks = opts.get("x-no-geforce-quirks", False)
+        relo = str(opts.get("x-msix-relocation", "off"))
+        if relo not in MSIX_RELO_VALUES:
+            # qapi enum parsing is case-sensitive (QEMU 7.2: "Parameter
+            # 'x-msix-relocation' does not accept value 'BAR2'")
+            raise DeviceError(who, "x-msix-relocation", f"Parameter 'x-msix-relocation' does "
+                              f"not accept value '{relo}' (one of "
+                              + ", ".join(MSIX_RELO_VALUES) + ")")
+        self.msix_relo = relo
+        self.id_overrides = {k: opts[k] for k in ("x-pci-vendor-id", "x-pci-device-id",
+                                                  "x-pci-sub-vendor-id", "x-pci-sub-device-id")
+                             if k in opts and opts[k] != PCI_ANY_ID}
+        # vfio_realize: vendor 0xffff is invalid; the others need only fit 16 bits
+        for k, v in self.id_overrides.items():
+            if (k == "x-pci-vendor-id" and v >= 0xFFFF) or v > 0xFFFF:
+                what = {"x-pci-vendor-id": "vendor ID", "x-pci-device-id": "device ID",
+                        "x-pci-sub-vendor-id": "subsystem vendor ID",
+                        "x-pci-sub-device-id": "subsystem device ID"}[k]
+                raise DeviceError(who, k, f"invalid PCI {what} provided ({v:#x})")
         self.kernel = (6, 8)
-        unknown = set(props) - {"x-intx-mmap-timeout-ms", "multifunction"}
-        super().__init__(qdev_id, **props)
-        if unknown:
-            raise DeviceError(qdev_id or "vfio-pci", sorted(unknown)[0],
-                              "unknown vfio-pci property; supported: host, x-no-mmap, rombar")
+        super().__init__(qdev_id)
         if not host:
-            raise DeviceError(qdev_id or "vfio-pci", "host",
+            raise DeviceError(who, "host",
                               "missing host=DOMAIN:BUS:DEV.FN (the device to pass through)")
         self.host = host
         self.hostdev: HostDevice | None = None
@@ -326,6 +475,12 @@ class VfioPCIDevice(PCIDevice):
         self.vname = host
         self.rom_region: VfioRegionInfo | None = None
         self.rom_read_failed = False
+        self.quirks: list[VfioQuirk] = []
+        self.quirk_mrs: list[MemoryRegion] = []
+        self.vga_regions: list[MemoryRegion] = []
+        self.msix_layout = None
+        self.rom_file = None
+        self.fw_cfg_rom: str | None = None
 
     # --- identity comes from the host device -----------------------------------
     def init_config(self) -> None:
@@ -369,6 +524,16 @@ class VfioPCIDevice(PCIDevice):
             self.config[PCI_HEADER_TYPE] |= 0x80
         else:
             self.config[PCI_HEADER_TYPE] &= 0x7f
+        # vfio_realize: x-pci-vendor-id & co. are emulated words (the guest
+        # reads them; vfio_add_emulated_word); without them vdev->vendor_id
+        # and device_id are the device's own, which the quirks compare
+        for name, off in (("x-pci-vendor-id", 0x00), ("x-pci-device-id", 0x02),
+                          ("x-pci-sub-vendor-id", 0x2C), ("x-pci-sub-device-id", 0x2E)):
+            if name in self.id_overrides:
+                struct.pack_into("<H", self.config, off, self.id_overrides[name])
+                self.emulated[off:off + 2] = b"\xff\xff"
+        self.vendor_id = struct.unpack_from("<H", self.config, 0)[0]
+        self.device_id = struct.unpack_from("<H", self.config, 2)[0]
         # clear host resource mapping info
         self.config[PCI_BASE_ADDRESS_0:PCI_BASE_ADDRESS_0 + 24] = bytes(24)
         self.config[PCI_ROM_ADDRESS:PCI_ROM_ADDRESS + 4] = bytes(4)
@@ -376,7 +541,40 @@ class VfioPCIDevice(PCIDevice):
         self._next_cap = size
 
     def realize(self, vm) -> None:
+        """``vfio_realize`` (QEMU hw/vfio/pci.c, the same order in v7.2.0 and
+        v10.0.0): region infos and the VGA region (``vfio_populate_device``,
+        ``vfio_populate_vga``), the ROM BAR (``vfio_pci_size_rom``), the BARs
+        (``vfio_bars_prepare``), MSI-X (``vfio_msix_early_setup``:
+        ``vfio_pci_fixup_msix_region`` then ``vfio_pci_relocate_msix``), BAR
+        registration (``vfio_bars_register``), capabilities, then the quirks
+        (``vfio_vga_quirk_setup`` with x-vga, ``vfio_bar_quirk_setup`` per
+        BAR); last, as for every PCI device, ``pci_add_option_rom`` for a
+        ``romfile``."""
         hd = self.hostdev
+        self._check_version_props(vm)
+        # what the description could not tell or had to undo, and the
+        # properties that change nothing here, go with the stack's notes
+        for text in [f"host device {hd.bdf}: {n}" for n in hd.notes] + \
+                [f"-device vfio-pci{',id=' + self.qdev_id if self.qdev_id else ''}: {n}= "
+                 "ignored (no effect on PCI, the memory map, memslots or DMA)"
+                 for n in self.ignored]:
+            stack = getattr(vm, "stack", None)
+            if stack is not None and text not in stack.notes:
+                from dataclasses import replace as _replace
+                vm.stack = _replace(stack, notes=stack.notes + (text,))
+        if hd.vendor_id == PCI_VENDOR_ID_INTEL and hd.class_code is not None \
+                and hd.class_code >> 8 == PCI_CLASS_DISPLAY_VGA:
+            # hw/vfio/igd.c: vfio_probe_igd_bar4_quirk (7.2) / _bar0_quirk
+            # (10.0), the OpRegion and the stolen-memory registers
+            raise DeviceError(self.host, "class", "an Intel VGA device: IGD assignment "
+                              "(QEMU hw/vfio/igd.c quirks, OpRegion, stolen memory) is not "
+                              "modelled")
+        if self.vendor_id == PCI_VENDOR_ID_REALTEK and hd.config is None and \
+                hd.device_id is None and "x-pci-device-id" not in self.id_overrides:
+            # vfio_probe_rtl8168_bar2_quirk matches 10ec:8168 only
+            raise DeviceError(self.host, "device ID", "unknown (lspci printed names only), "
+                              "and whether QEMU's RTL8168 BAR2 quirk applies depends on it "
+                              f"(10ec:8168); run `sudo lspci -vvv -nn -s {hd.bdf}`")
         # vfio_get_device -> vfio_connect_container: the container (and its
         # memory listener) exists before the BARs are set up
         vm.vfio_container()
@@ -386,17 +584,9 @@ class VfioPCIDevice(PCIDevice):
                         "name": r.name, "flags": r.flags, "offset": r.offset, "size": r.size})
         by_index = {r.index: r for r in self.regions}
         hbars = {b.index: b for b in hd.bars}
-        # vfio_pci_size_rom: the ROM as an I/O region; never mmapped
-        # vfio_pci_size_rom: sized from the kernel's virtual ROM BAR, not from
-        # the region info, so an unreadable image still gets a ROM BAR
-        rom_size = rom_bar_size(hd)
-        self.rom_region = by_index[VFIO_PCI_ROM_REGION_INDEX]
-        self.rom_read_failed = False
-        if rom_size and self.rom_bar:
-            if not is_pow2(rom_size):
-                raise DeviceError(self.host, "ROM", f"size {rom_size:#x} is not a power of two")
-            rmr = MemoryRegion.init_io(f"vfio[{self.vname}].rom", rom_size)
-            self.register_bar(PCI_ROM_SLOT, 0, rmr)
+        if self.x_vga:
+            self._populate_vga(by_index.get(VFIO_PCI_VGA_REGION_INDEX))
+        self._setup_rom(by_index)
         # vfio_bars_prepare / vfio_region_setup: slow path + planned mmaps
         for i in range(6):
             info = by_index[i]
@@ -416,19 +606,252 @@ class VfioPCIDevice(PCIDevice):
                     vb.mmaps = [VfioMmap(o, s) for o, s in info.sparse if s]
                 else:
                     vb.mmaps = [VfioMmap(0, info.size)]
-        # vfio_msix_early_setup + vfio_pci_fixup_msix_region
+        # vfio_msix_early_setup: vfio_pci_fixup_msix_region, vfio_pci_relocate_msix
         msix = hd.msix
+        self.msix_layout = msix
         if msix is not None and msix.table_bar is not None:
             self._fixup_msix_region(msix)
-        # vfio_bars_register: base BAR, slow path inside, mmaps inside that
+            self._relocate_msix(msix)
+        elif self.msix_relo != "off":
+            pass      # vfio_pci_relocate_msix: nothing to move without MSI-X
+        # vfio_bars_register: base BAR, slow path inside, mmaps inside that;
+        # a BAR x-msix-relocation created or grew has a base larger than
+        # (or with no) slow-path region
         for vb in self.vbars:
             if not vb.size:
                 continue
             vb.mr = MemoryRegion.init_io(f"{self.vname} base BAR {vb.index}", vb.size)
-            vb.mr.add_subregion(0, vb.region_mem)
-            self._mmap_region(vm, vb)
+            if vb.region_mem is not None:
+                vb.mr.add_subregion(0, vb.region_mem)
+                self._mmap_region(vm, vb)
             self.register_bar(vb.index, vb.type, vb.mr)
         self._add_capabilities()
+        # vfio_realize: quirks after the capabilities
+        if self.x_vga:
+            self._vga_quirks()
+        for q in bar_quirks(self, vm.stack):
+            self._add_quirk(q, self.vbars[int(q.where[3:])].region_mem)
+        self._add_option_rom(vm)
+
+    # --- versions ----------------------------------------------------------------
+    def _check_version_props(self, vm) -> None:
+        """A property the stack's QEMU does not have is refused as QEMU
+        refuses it ("Property 'vfio-pci.X' not found")."""
+        stack = getattr(vm, "stack", None)
+        new = stack is None or stack.qemu_at_least(10, 0)
+        for name, where in self.version_props:
+            if (where == "10.0" and not new) or (where == "7.2" and new):
+                ver = "QEMU 10.0" if where == "10.0" else "QEMU 7.2 (gone by 10.0)"
+                raise DeviceError(self.qdev_id or "vfio-pci", name,
+                                  f"Property 'vfio-pci.{name}' not found in this stack's QEMU "
+                                  f"(the model knows it from {ver})")
+
+    # --- ROM -------------------------------------------------------------------
+    def _setup_rom(self, by_index) -> None:
+        """``vfio_pci_size_rom``: with ``romfile`` given (even empty) or
+        ``rombar=0`` vfio-pci leaves the ROM to the PCI core and returns;
+        otherwise the ROM BAR is the device's, an I/O region
+        ``vfio[<name>].rom`` sized from the kernel's virtual ROM BAR (not the
+        region info, so an unreadable image still gets a ROM BAR), never
+        mmapped."""
+        hd = self.hostdev
+        self.rom_region = by_index[VFIO_PCI_ROM_REGION_INDEX]
+        self.rom_read_failed = False
+        if self.romfile is not None or not self.rom_bar:
+            return
+        rom_size = rom_bar_size(hd)
+        if rom_size:
+            if not is_pow2(rom_size):
+                raise DeviceError(self.host, "ROM", f"size {rom_size:#x} is not a power of two")
+            rmr = MemoryRegion.init_io(f"vfio[{self.vname}].rom", rom_size)
+            self.register_bar(PCI_ROM_SLOT, 0, rmr)
+
+    def _add_option_rom(self, vm) -> None:
+        """``pci_qdev_realize`` -> ``pci_add_option_rom`` (hw/pci/pci.c, v7.2.0
+        and v10.0.0) for ``romfile=FILE``: an empty name adds nothing (so
+        ``romfile=`` hides the ROM: vfio-pci did not size it either); with
+        ``rombar=0`` the file goes to the firmware through fw_cfg
+        (``vgaroms/`` for a VGA-class device, else ``genroms/``); otherwise a
+        RAM-backed ROM region ``vfio-pci.rom`` (vfio-pci has no vmsd, so its
+        type name) of ``romsize`` or pow2ceil(file size) bytes is BAR 6.  The
+        model reads no files: a file's size comes from ``romsize=`` or, for
+        QEMU's own firmware files, from ``devices.ROM_FILE_SIZES``."""
+        from ..addr import pow2ceil
+        from .devices import _UNSET32, _rom_file_size
+        if not self.romfile:
+            return
+        import os
+        who = self.qdev_id or "vfio-pci"
+        if not self.rom_bar:
+            vga = self.hostdev.class_code is not None and \
+                self.hostdev.class_code >> 8 == PCI_CLASS_DISPLAY_VGA
+            self.fw_cfg_rom = ("vgaroms/" if vga else "genroms/") + os.path.basename(self.romfile)
+            return
+        size = _rom_file_size(self.romfile)
+        romsize = self.romsize if self.romsize not in (None, _UNSET32) else None
+        if romsize is not None and not is_pow2(romsize):
+            raise DeviceError(who, "romsize", f"ROM size {romsize} is not a power of two")
+        if size is None and romsize is None:
+            raise DeviceError(who, "romfile", f"the size of romfile \"{self.romfile}\" is "
+                              "unknown to the model (it reads no files); give romsize=BYTES, "
+                              "the file's size rounded up to a power of two")
+        if size is not None and romsize is not None and size > romsize:
+            raise DeviceError(who, "romfile", f"romfile \"{self.romfile}\" ({size} bytes) is "
+                              f"too large for ROM size {romsize}")
+        romsize = romsize if romsize is not None else pow2ceil(size)
+        mr = MemoryRegion.init_rom("vfio-pci.rom", romsize)
+        mr.owner = self.qdev_id or self.type_name
+        vm.alloc_ram(mr)
+        self.rom = mr
+        self.rom_file = self.romfile
+        self.register_bar(PCI_ROM_SLOT, 0, mr)
+
+    # --- VGA -------------------------------------------------------------------
+    def _populate_vga(self, info: VfioRegionInfo | None) -> None:
+        """``vfio_populate_vga`` (x-vga=on): the kernel must offer the VGA
+        region (index 8, READ|WRITE, at least 0xc0000 bytes), else QEMU fails
+        ("failed getting region info for VGA region index 8" / "unexpected
+        VGA info", with the hint "device does not support requested feature
+        x-vga").  Three I/O regions, ``vfio-vga-mmio@0xa0000`` (0x20000),
+        ``vfio-vga-io@0x3b0`` (0xc) and ``vfio-vga-io@0x3c0`` (0x20), go to
+        ``pci_register_vga`` (hw/pci/pci.c): at 0xa0000 in the bus's memory
+        space and 0x3b0 / 0x3c0 in its I/O space, all at priority 1, enabled
+        by the command register's memory and I/O bits (``pci_update_vga``)."""
+        who = self.qdev_id or "vfio-pci"
+        if info is None or not info.size:
+            raise DeviceError(who, "x-vga", "failed getting region info for VGA region index 8 "
+                              "(the kernel offers it only for a VGA-class device, 0x0300, "
+                              "with VGA support: vfio_pci_is_vga); device does not support "
+                              "requested feature x-vga")
+        need = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE
+        if info.flags & need != need or info.size < 0xBFFFF + 1:
+            raise DeviceError(who, "x-vga", f"unexpected VGA info, flags {info.flags:#x}, "
+                              f"size {info.size:#x}")
+        if self.bus is not None and self.bus.parent_dev is not None:
+            # pci_register_vga puts the ranges in the device's own bus; the
+            # bridges' VGA windows (PCI_BRIDGE_CTL_VGA) that forward them
+            # are not modelled
+            raise DeviceError(who, "x-vga", "the device is behind a bridge "
+                              f"({self.bus.name}); the bridge VGA-enable windows that would "
+                              "forward 0xa0000 and 0x3b0/0x3c0 are not modelled")
+        self.vga_regions = [
+            MemoryRegion.init_io("vfio-vga-mmio@0xa0000", QEMU_PCI_VGA_MEM_SIZE),
+            MemoryRegion.init_io("vfio-vga-io@0x3b0", QEMU_PCI_VGA_IO_LO_SIZE),
+            MemoryRegion.init_io("vfio-vga-io@0x3c0", QEMU_PCI_VGA_IO_HI_SIZE)]
+        for mr in self.vga_regions:
+            mr.owner = self.qdev_id or self.type_name
+        mem, lo, hi = self.vga_regions
+        self.bus.address_space_mem.add_subregion_overlap(QEMU_PCI_VGA_MEM_BASE, mem, 1)
+        self.bus.address_space_io.add_subregion_overlap(QEMU_PCI_VGA_IO_LO_BASE, lo, 1)
+        self.bus.address_space_io.add_subregion_overlap(QEMU_PCI_VGA_IO_HI_BASE, hi, 1)
+        self._update_vga()
+
+    def _update_vga(self) -> None:
+        """``pci_update_vga``: the VGA memory range follows the command
+        register's memory bit, the two port ranges its I/O bit."""
+        if not self.vga_regions:
+            return
+        cmd = self.command
+        mem, lo, hi = self.vga_regions
+        mem.set_enabled(bool(cmd & 0x2))
+        lo.set_enabled(bool(cmd & 0x1))
+        hi.set_enabled(bool(cmd & 0x1))
+
+    def update_mappings(self) -> None:
+        """``pci_update_mappings``, which ends with ``pci_update_vga``."""
+        super().update_mappings()
+        self._update_vga()
+
+    def _vga_quirks(self) -> None:
+        """``vfio_vga_quirk_setup`` (hw/vfio/pci-quirks.c, v7.2.0 and
+        v10.0.0), subregions of ``vfio-vga-io@0x3c0`` at priority 0:
+
+        * ``vfio_vga_probe_ati_3c3_quirk``: ATI (0x1002) with an I/O BAR4 of
+          at least 256 bytes: ``vfio-ati-3c3-quirk``, 1 byte at 0x3c3;
+        * ``vfio_vga_probe_nvidia_3d0_quirk``: NVIDIA (0x10de), not
+          ``x-no-geforce-quirks``, with a BAR1: ``vfio-nvidia-3d4-quirk``
+          (2 bytes at 0x3d4) and ``vfio-nvidia-3d0-quirk`` (2 at 0x3d0).
+        """
+        hi = self.vga_regions[2]
+        quirks = []
+        b4 = self.vbars[4]
+        if self.vendor_id == PCI_VENDOR_ID_ATI and b4.ioport and b4.info.size >= 256:
+            quirks.append(VfioQuirk("vfio_vga_probe_ati_3c3_quirk", hi.name,
+                                    "vfio-ati-3c3-quirk", 3, 1, 0))
+        if not self.no_geforce_quirks and self.vendor_id == PCI_VENDOR_ID_NVIDIA \
+                and self.vbars[1].info.size:
+            quirks += [VfioQuirk("vfio_vga_probe_nvidia_3d0_quirk", hi.name,
+                                 "vfio-nvidia-3d4-quirk", 0x14, 2, 0),
+                       VfioQuirk("vfio_vga_probe_nvidia_3d0_quirk", hi.name,
+                                 "vfio-nvidia-3d0-quirk", 0x10, 2, 0)]
+        for q in quirks:
+            self._add_quirk(q, hi)
+
+    def _add_quirk(self, q: VfioQuirk, parent: MemoryRegion) -> None:
+        mr = MemoryRegion.init_io(q.name, q.size)
+        mr.owner = self.qdev_id or self.type_name
+        mr.info.update(quirk=q.probe, device=self.label(), host_bdf=self.host)
+        if q.priority:
+            parent.add_subregion_overlap(q.offset, mr, q.priority)
+        else:
+            parent.add_subregion(q.offset, mr)
+        if not q.enabled:
+            mr.set_enabled(False)
+        self.quirks.append(q)
+        self.quirk_mrs.append(mr)
+        self._emit({"op": "vfio_quirk", "dev": self.vname, "probe": q.probe, "where": q.where,
+                    "name": q.name, "offset": q.offset, "size": q.size,
+                    "priority": q.priority, "enabled": q.enabled})
+
+    # --- MSI-X relocation ---------------------------------------------------------
+    def _relocate_msix(self, msix) -> None:
+        """``vfio_pci_relocate_msix`` (hw/vfio/pci.c, v7.2.0 and v10.0.0),
+        ``x-msix-relocation=bar0..bar5`` (``auto`` has no table of known
+        devices and always fails).  The MSI-X structures need
+        ``entries * 16 + align_up(entries, 64) / 8`` bytes, rounded up to a
+        host page and to a power of two.  An I/O BAR, the upper half of a
+        64-bit BAR and a 32-bit BAR above 1 GiB are refused.  An unused BAR
+        becomes a prefetchable BAR of that size (64-bit if the next register
+        is free too) with the table at 0; a used BAR doubles (at least
+        twice the MSI-X size) and the table goes to its upper half.  The
+        PBA follows the table."""
+        from dataclasses import replace
+        from ..addr import pow2ceil
+        if self.msix_relo == "off":
+            return
+        hd = self.hostdev
+        who = self.qdev_id or "vfio-pci"
+        if self.msix_relo == "auto":
+            raise DeviceError(who, "x-msix-relocation", "No automatic MSI-X relocation "
+                              f"available for device {self.vendor_id:04x}:{self.device_id:04x}")
+        target = int(self.msix_relo[3:])
+        n = msix.nentries
+        size = n * PCI_MSIX_ENTRY_SIZE + ((n + 63) // 64) * 8
+        size = pow2ceil(align_up(size, PAGE_SIZE))
+        vb = self.vbars[target]
+        if vb.ioport:
+            raise DeviceError(who, "x-msix-relocation",
+                              f"Invalid MSI-X relocation BAR {target}, I/O port BAR")
+        if not vb.size and target > 0 and self.vbars[target - 1].mem64:
+            raise DeviceError(who, "x-msix-relocation", f"Invalid MSI-X relocation BAR "
+                              f"{target}, consumed by 64-bit BAR {target - 1}")
+        if vb.size > GiB and not vb.mem64:
+            raise DeviceError(who, "x-msix-relocation", f"Invalid MSI-X relocation BAR "
+                              f"{target}, no space to extend 32-bit BAR")
+        if not vb.size:
+            if target < PCI_ROM_SLOT - 1 and not self.vbars[target + 1].size:
+                vb.mem64 = True
+                vb.type = PCI_BASE_ADDRESS_MEM_TYPE_64
+            vb.type |= PCI_BASE_ADDRESS_MEM_PREFETCH
+            vb.size = size
+            table = 0
+        else:
+            vb.size = max(vb.size * 2, size * 2)
+            table = vb.size // 2
+        self.msix_layout = replace(msix, table_bar=target, table_offset=table, pba_bar=target,
+                                   pba_offset=table + n * PCI_MSIX_ENTRY_SIZE)
+        self._emit({"op": "vfio_msix_relo", "dev": self.vname, "bar": target,
+                    "offset": table})
 
     def _add_capabilities(self) -> None:
         """``vfio_add_capabilities`` / ``vfio_add_std_cap``: the capability
@@ -453,7 +876,7 @@ class VfioPCIDevice(PCIDevice):
             pos = cap.offset
             self.emulated[pos + 1] = 0xff
             if cap.id == 0x11 and hd.msix is not None and hd.msix.table_bar is not None:
-                msix = hd.msix
+                msix = self.msix_layout or hd.msix     # after x-msix-relocation
                 tb, pb = self.vbars[msix.table_bar], self.vbars[msix.pba_bar]
                 if tb.mr is None or pb.mr is None:
                     raise DeviceError(self.host, "MSI-X table",
@@ -635,6 +1058,76 @@ class VfioPCIDevice(PCIDevice):
                     "enabled": enabled})
 
 
+def bar_quirks(dev: "VfioPCIDevice", stack=None) -> list[VfioQuirk]:
+    """The regions ``vfio_bar_quirk_setup`` (QEMU hw/vfio/pci-quirks.c) lays
+    over a passed-through device's BARs, BAR by BAR in its probe order.
+    Each is an I/O region added with ``memory_region_add_subregion_overlap``
+    at priority 1 inside the slow-path region ``<bdf> BAR n``, so it wins
+    over the BAR's mmap (priority 0) there: the flat view shows the range as
+    trapped (``i/o``) and KVM gets no memslot for it.  ``vendor`` is
+    ``vdev->vendor_id``: the device's, or ``x-pci-vendor-id``'s.
+
+    * ``vfio_probe_ati_bar4_quirk``: ATI (0x1002), x-vga, BAR4 (an I/O BAR
+      since QEMU 10.0: commit 63316f973a "vfio/pci-quirks: Exclude non-ioport
+      BAR from ATI quirk", first in v10.0.0; before, any BAR4):
+      ``vfio-ati-bar4-window-address-quirk`` (4 bytes at 0) and
+      ``vfio-ati-bar4-window-data-quirk`` (4 at 4);
+    * ``vfio_probe_ati_bar2_quirk``: ATI, x-vga, a 64-bit BAR2:
+      ``vfio-ati-bar2-4000-quirk``, 256 bytes at 0x4000;
+    * ``vfio_probe_nvidia_bar5_quirk``: NVIDIA (0x10de), not
+      ``x-no-geforce-quirks``, x-vga, an I/O BAR5:
+      ``vfio-nvidia-bar5-window-address-quirk`` (4 at 8) and
+      ``-window-data-quirk`` (4 at 0xc), both disabled until the guest
+      enables the window, ``vfio-nvidia-bar5-master-quirk`` (4 at 0) and
+      ``vfio-nvidia-bar5-enable-quirk`` (4 at 4);
+    * ``vfio_probe_nvidia_bar0_quirk``: NVIDIA, not ``x-no-geforce-quirks``,
+      class 0x0300 (``vfio_is_vga``: a 3D controller, 0x0302, gets none),
+      BAR0: ``vfio-nvidia-bar0-88000-mirror-quirk``, the config space size
+      (256, or 4096 for PCIe) at 0x88000; with x-vga also
+      ``vfio-nvidia-bar0-1800-mirror-quirk``, 256 bytes at 0x1800;
+    * ``vfio_probe_rtl8168_bar2_quirk``: Realtek 10ec:8168, BAR2:
+      ``vfio-rtl8168-window-address-quirk`` (4 at 0x74) and
+      ``vfio-rtl8168-window-data-quirk`` (4 at 0x70).
+    """
+    out: list[VfioQuirk] = []
+    vendor, device = dev.vendor_id, dev.device_id
+    vga = bool(dev.vga_regions)                       # vdev->vga: x-vga populated
+    is_vga = (struct.unpack_from("<H", dev.config, 0x0A)[0] == PCI_CLASS_DISPLAY_VGA)
+    nv = vendor == PCI_VENDOR_ID_NVIDIA and not dev.no_geforce_quirks
+    ati_bar4_needs_io = stack is None or stack.qemu_at_least(10, 0)
+
+    def q(probe, nr, name, off, size, enabled=True):
+        out.append(VfioQuirk(probe, f"BAR{nr}", name, off, size, 1, enabled))
+    for nr, vb in enumerate(dev.vbars):
+        if not vb.size or vb.region_mem is None:
+            continue
+        if vendor == PCI_VENDOR_ID_ATI and vga and nr == 4 and \
+                (vb.ioport or not ati_bar4_needs_io):
+            q("vfio_probe_ati_bar4_quirk", 4, "vfio-ati-bar4-window-address-quirk", 0, 4)
+            q("vfio_probe_ati_bar4_quirk", 4, "vfio-ati-bar4-window-data-quirk", 4, 4)
+        if vendor == PCI_VENDOR_ID_ATI and vga and nr == 2 and vb.mem64:
+            q("vfio_probe_ati_bar2_quirk", 2, "vfio-ati-bar2-4000-quirk", 0x4000,
+              PCI_CONFIG_SPACE_SIZE)
+        if nv and vga and nr == 5 and vb.ioport:
+            q("vfio_probe_nvidia_bar5_quirk", 5, "vfio-nvidia-bar5-window-address-quirk", 8, 4,
+              enabled=False)
+            q("vfio_probe_nvidia_bar5_quirk", 5, "vfio-nvidia-bar5-window-data-quirk", 0xC, 4,
+              enabled=False)
+            q("vfio_probe_nvidia_bar5_quirk", 5, "vfio-nvidia-bar5-master-quirk", 0, 4)
+            q("vfio_probe_nvidia_bar5_quirk", 5, "vfio-nvidia-bar5-enable-quirk", 4, 4)
+        if nv and is_vga and nr == 0:
+            # vdev->config_size: the config region's size (256 or 4096)
+            q("vfio_probe_nvidia_bar0_quirk", 0, "vfio-nvidia-bar0-88000-mirror-quirk",
+              0x88000, _config_size(dev.hostdev))
+            if vga:
+                q("vfio_probe_nvidia_bar0_quirk", 0, "vfio-nvidia-bar0-1800-mirror-quirk",
+                  0x1800, PCI_CONFIG_SPACE_SIZE)
+        if vendor == PCI_VENDOR_ID_REALTEK and device == 0x8168 and nr == 2:
+            q("vfio_probe_rtl8168_bar2_quirk", 2, "vfio-rtl8168-window-address-quirk", 0x74, 4)
+            q("vfio_probe_rtl8168_bar2_quirk", 2, "vfio-rtl8168-window-data-quirk", 0x70, 4)
+    return out
+
+
 def config_owners(dev: VfioPCIDevice) -> list[dict]:
     """Who owns each config byte of a passed-through device.
 
@@ -677,6 +1170,11 @@ def check_host_device(hd: HostDevice) -> None:
                 why = "; ".join(n for n in hd.notes if what.split()[0] in n) or "not given"
                 raise DeviceError(hd.bdf, what, f"unknown ({why}); give lspci -nn -vvv, "
                                   "an lspci -xxx dump or the sysfs folder")
+    if not hd.caps_known:
+        # MSI-X decides where QEMU overlays its table (vfio_msix_early_setup)
+        raise DeviceError(hd.bdf, "capabilities", "unknown: lspci printed 'Capabilities: "
+                          "<access denied>' (it reads only 64 bytes of config space when not "
+                          f"root); run `sudo lspci -vvv -nn -s {hd.bdf}`")
     for b in hd.bars:
         if b.size is None:
             raise DeviceError(hd.bdf, b.name, "size unknown (give lspci -vvv or sysfs resource)")
