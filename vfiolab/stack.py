@@ -86,6 +86,14 @@ class Stack:
     cpu_vendor: str = "GenuineIntel"
     host_phys_bits: int = 46
     cpu_from: str = "assumed"
+    #: whether the host's KVM offers SMM (``KVM_CAP_X86_SMM``, QEMU
+    #: ``kvm_has_smm()``), which ``-machine smm=auto`` follows under KVM
+    #: (hw/i386/x86.c ``x86_machine_is_smm_enabled``).  False by default: the
+    #: host every capture in data/references/ was made on (nested KVM) has
+    #: none, as the 7.2 captures show (no ``KVM-SMRAM`` address space).  On
+    #: QEMU >= 9.1 it decides whether q35 builds its SMRAM regions
+    #: (model/machine.py ``has_smm_ranges``).
+    host_kvm_smm: bool = False
     #: "kvm" or "tcg"; None until a command line says (QEMU's own default is TCG)
     accel: str | None = None
     #: the machine type the command line resolves to on this QEMU, with its version
@@ -139,6 +147,7 @@ class Stack:
             "host_phys_bits": self.host_phys_bits,
             "cpu_from": self.cpu_from,
             "accel": self.accel,
+            "host_kvm_smm": self.host_kvm_smm,
             "notes": list(self.notes),
         }
 

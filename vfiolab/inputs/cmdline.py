@@ -140,7 +140,11 @@ def parse_qemu_args(args: list[str]) -> QemuConfig:
                 cfg.machine = _normalize_machine(cfg.machine_type)
             if "accel" in d:
                 cfg.accel = d.pop("accel").split(":")[0]
-            for k in ("kernel_irqchip", "kernel-irqchip", "usb", "vmport", "smm", "graphics",
+            # smm=on|off|auto decides whether q35 on QEMU >= 9.1 builds its
+            # SMRAM regions (model/machine.py has_smm_ranges)
+            if "smm" in d:
+                cfg.machine_opts["smm"] = d.pop("smm")
+            for k in ("kernel_irqchip", "kernel-irqchip", "usb", "vmport", "graphics",
                       "dump-guest-core", "mem-merge", "hpet"):
                 d.pop(k, None)
             # -machine pflash0=NODE,pflash1=NODE (hw/i386/pc_sysfw.c: the

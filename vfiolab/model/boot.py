@@ -199,7 +199,8 @@ def build_vm(cfg: QemuConfig, *, stack: Stack | None = None, accel: str | None =
                            pci_hole64_size=_pci_hole64_size(cfg))
     vm = build_machine(cfg.machine, cfg.ram_size, accel=stack.accel, layout=layout,
                        pflash=pflash_sizes(cfg), isa_bios_alias=stack.machine_at_least(9, 1),
-                       bios_size=bios_image_size(cfg, stack))
+                       bios_size=bios_image_size(cfg, stack), stack=stack,
+                       smm=cfg.machine_opts.get("smm", "auto"))
     vm.stack = stack
     if vm.kvm is not None:
         # the KVM listener's memslot timing reads the QEMU release (kvm.py);

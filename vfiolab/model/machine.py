@@ -416,7 +416,7 @@ LEGACY_IO_COMMON = [
 #: controller, and the PIIX4 ACPI hotplug/GPE blocks (hw/acpi/piix4.c).
 LEGACY_IO_PC = [
     (0x170, 8, "ide", 0), (0x1f0, 8, "ide", 0), (0x376, 1, "ide", 0), (0x3f6, 1, "ide", 0),
-    (0x3f1, 5, "fdc", 0), (0x3f7, 1, "fdc", 0), (0xcf9, 1, "piix3-reset-control", 1),
+    (0x3f1, 5, "fdc", 0), (0x3f7, 1, "fdc", 0), (0xcf9, 1, "@piix-reset-control", 1),
     (0xae00, 0x18, "acpi-pci-hotplug", 0), (0xaf00, 0x20, "acpi-cpu-hotplug", 0),
     (0xafe0, 4, "acpi-gpe0", 0),
 ]
@@ -427,12 +427,23 @@ LEGACY_IO_Q35 = [
 ]
 
 
+def piix_reset_control_name(stack) -> str:
+    """The PIIX3 reset-control port 0xcf9: ``piix3-reset-control`` up to
+    QEMU 8.1, ``piix-reset-control`` from 8.2 (hw/isa/piix.c, commit
+    f97479cad8 "hw/isa/piix: Harmonize names of reset control memory
+    regions"; plain code).  ``stack`` None is QEMU 7.2."""
+    return ("piix-reset-control" if stack is not None and stack.qemu_at_least(8, 2)
+            else "piix3-reset-control")
+
+
 def _add_legacy_io(vm: VM, kvm: bool) -> None:
     io = vm.system_io
     table = LEGACY_IO_COMMON + (LEGACY_IO_PC if vm.machine == "pc" else LEGACY_IO_Q35)
     with vm.memory.transaction():
         for port, size, name, prio in table:
-            if name.startswith("@"):
+            if name == "@piix-reset-control":
+                name = piix_reset_control_name(vm.stack)
+            elif name.startswith("@"):
                 name = ("kvm-" if kvm else "") + name[1:]
             io.add_subregion_overlap(port, MemoryRegion.init_io(name, size), prio)
         # mc146818rtc: "rtc" (2 ports) with its "rtc-index" port inside
@@ -508,21 +519,70 @@ def _map_pflash(vm: VM, pci: MemoryRegion, sizes: list[int], isa_bios_alias: boo
     pci.add_subregion_overlap(0x100000 - isa_size, isa_bios, 1)
 
 
+def smm_enabled(stack, smm: str = "auto") -> bool:
+    """hw/i386/x86.c ``x86_machine_is_smm_enabled`` (the same in v7.2.0 and
+    v10.0.0): ``-machine smm=off`` gives False; otherwise SMM is there if the
+    accelerator offers it (TCG always; KVM when the host kernel has
+    ``KVM_CAP_X86_SMM``, ``kvm_has_smm()``: the stack's ``host_kvm_smm``);
+    ``smm=on`` without it makes QEMU exit with "System Management Mode not
+    supported by this hypervisor.", here a :class:`ConfigError`."""
+    if smm not in ("on", "off", "auto"):
+        raise ConfigError(f"-machine smm={smm}: expected on, off or auto")
+    if smm == "off":
+        return False
+    available = stack is None or stack.accel != "kvm" or stack.host_kvm_smm
+    if not available and smm == "on":
+        raise ConfigError("-machine smm=on: System Management Mode not supported by this "
+                          "hypervisor. (the stack's host has no KVM_CAP_X86_SMM)")
+    return available
+
+
+def has_smm_ranges(vm: VM, smm: str = "auto") -> bool:
+    """Whether the host bridge builds its SMRAM regions (``smram-region``,
+    ``smram-open-high``, ...).
+
+    q35 on QEMU >= 9.1: the q35 host's ``smm-ranges`` property (commit
+    b07bf7b73f "q35: Introduce smm_ranges property for q35-pci-host"), which
+    ``pc_q35_init`` sets to :func:`smm_enabled`; ``mch_realize`` returns
+    before the SMRAM regions when it is false.  Plain code, not a compat
+    property: it follows the QEMU binary, not the machine type.  Before 9.1,
+    and on i440fx in every release, the regions are built whether or not
+    SMM is available (the QEMU 7.2 KVM captures, made on a host without
+    KVM_CAP_X86_SMM, show ``smram-region``)."""
+    if vm.machine != "q35" or vm.stack is None or not vm.stack.qemu_at_least(9, 1):
+        return True
+    return smm_enabled(vm.stack, smm)
+
+
 def build_machine(machine: str, ram_size: int, *, accel: str = "kvm",
                   max_ram_below_4g: int | None = None,
                   layout: MemoryLayout | None = None, pflash: list[int] | None = None,
-                  isa_bios_alias: bool = False, bios_size: int | None = None) -> VM:
+                  isa_bios_alias: bool = False, bios_size: int | None = None,
+                  stack=None, smm: str = "auto") -> VM:
     """Build the VM's memory map and chipset as ``pc_init1``/``pc_q35_init`` do.
 
     The order of construction follows QEMU's (RAM, firmware, host bridge,
     PAM, chipset functions, interrupt controllers), which decides the
-    subregion order among equal priorities.  ``layout`` (from
+    subregion order among equal priorities and, through the memory
+    transactions, the KVM slot numbers.  ``layout`` (from
     :func:`memory_layout`, which needs the stack and the CPU) says where RAM
-    above 4 GiB goes; without it, at 4 GiB.
+    above 4 GiB goes; without it, at 4 GiB.  ``stack`` (None: QEMU 7.2)
+    selects the release's order; ``smm`` is ``-machine smm=``.
+
+    pc on QEMU >= 8.1 realizes the i440fx host bridge (the PCI space mapped
+    at priority -1, ``smram-region``, the PAM aliases, then
+    ``i440fx_update_memory_mappings``) before ``pc_memory_init`` (commits
+    c589f7cf08 "hw/i386/pc_piix: Move i440fx' realize near its qdev_new()"
+    and ce5ac09a75 "hw/pci-host/i440fx: Resolve i440fx_init()", QEMU 8.1;
+    plain code).  RAM then appears as one slot, the isa-bios alias splits it
+    (through the enabled ``pam-pci`` aliases), ``pc.bios`` and ``pc.rom``
+    come one commit each.  q35 keeps ``pc_memory_init`` first in every
+    release (hw/i386/pc_q35.c ``pc_q35_init``).
     """
     if machine not in MACHINES:
         raise ConfigError(f"unknown machine {machine!r}; supported: pc, q35")
     vm = VM(machine, ram_size, accel=accel)
+    vm.stack = stack
     split = layout.split if layout is not None else ram_split(machine, ram_size, max_ram_below_4g)
     vm.ram_split = split
     #: hw/i386/pc.c pc_memory_init's decisions (None when built without a stack)
@@ -531,73 +591,96 @@ def build_machine(machine: str, ram_size: int, *, accel: str = "kvm",
     vm.ecam_size = 0
     sysmem = vm.system_memory
     kvm = accel == "kvm"
+    host_first = machine == "pc" and stack is not None and stack.qemu_at_least(8, 1)
 
+    # pc.ram exists (machine->ram, the memory backend) before either board
+    # init; what pc_memory_init adds is the two aliases
+    ram = vm.alloc_ram(MemoryRegion.init_ram("pc.ram", ram_size))
+    vm.ram = ram
+    # pc_init1/pc_q35_init: "pci" is created first and used as rom_memory,
+    # before it is mapped into system memory
+    pci = MemoryRegion.init_container("pci", UINT64_SIZE)
+    vm.pci_memory = pci
+
+    def realize_host():
+        # host bridge realize (i440fx_pcihost_realize / mch_realize)
+        vm.root_bus = PCIBus("pcie.0" if machine == "q35" else "pci.0", pci, vm.system_io)
+        host_cls = _chipset_class("mch" if machine == "q35" else "i440FX",
+                                  MchMixin if machine == "q35" else PamMixin)
+        host = host_cls("")
+        vm.host_bridge = host
+        # pc_pci_as_mapping_init: the PCI space under everything, priority -1
+        sysmem.add_subregion_overlap(0, pci, -1)
+        if has_smm_ranges(vm, smm):
+            # smram-region: the legacy VGA window of the PCI space (priority 1)
+            smram_region = MemoryRegion.init_alias("smram-region", pci, 0xa0000, 0x20000)
+            sysmem.add_subregion_overlap(0xa0000, smram_region, 1)
+            host.smram_region = smram_region
+            if machine == "q35":
+                # mch_realize: smram-open-high is added (and so rendered) before
+                # it is disabled; a real 7.2 trace shows its short-lived memslot
+                open_high = MemoryRegion.init_alias("smram-open-high", ram, 0xa0000, 0x20000)
+                sysmem.add_subregion_overlap(0xfeda0000, open_high, 1)
+                open_high.set_enabled(False)
+        # init_pam: four disabled aliases per segment at priority 1, in one
+        # transaction; pam_update at reset enables the one the register selects
+        host.pam_regions = []
+        with vm.memory.transaction():
+            for start, size in PAM_SEGMENTS:
+                aliases = [MemoryRegion.init_alias("pam-pci", pci, start, size),
+                           MemoryRegion.init_alias("pam-rom", ram, start, size),
+                           MemoryRegion.init_alias("pam-pci", ram, start, size),
+                           MemoryRegion.init_alias("pam-ram", ram, start, size)]
+                aliases[1].readonly = True
+                for al in aliases:
+                    al.enabled = False
+                    sysmem.add_subregion_overlap(start, al, 1)
+                host.pam_regions.append(aliases)
+        if machine == "q35":
+            host.mmcfg = MemoryRegion.init_io("pcie-mmcfg-mmio", 256 * MiB)
+        vm.add_pci_device(host, devfn=0)
+        if host_first:
+            # i440fx_pcihost_realize ends with i440fx_update_memory_mappings:
+            # the reset PAM value selects the pam-pci aliases, so what
+            # pc_memory_init puts into "pci" below 1 MiB shows through them
+            host.update_pam()
+
+    if host_first:
+        realize_host()
     # Each step below is its own memory transaction, as in QEMU, where
     # machine init makes its changes one commit at a time; that order is what
     # decides the KVM slot numbers (kvm_get_free_slot takes the lowest free).
-    # pc_memory_init: one RAM block, two aliases into it
-    ram = vm.alloc_ram(MemoryRegion.init_ram("pc.ram", ram_size))
-    vm.ram = ram
+    # pc_memory_init: two aliases into the one RAM block
     sysmem.add_subregion(0, MemoryRegion.init_alias("ram-below-4g", ram, 0, split.below_4g))
     if split.above_4g:
         sysmem.add_subregion(split.above_4g_start,
                              MemoryRegion.init_alias("ram-above-4g", ram, split.below_4g,
                                                      split.above_4g))
-    # pc_init1/pc_q35_init: "pci" is created first and used as rom_memory,
-    # before it is mapped into system memory
-    pci = MemoryRegion.init_container("pci", UINT64_SIZE)
-    vm.pci_memory = pci
     if pflash:
         _map_pflash(vm, pci, pflash, isa_bios_alias)
     else:
-        # x86_bios_rom_init: pc.bios (the -bios image's size, default
-        # bios-256k.bin) at the top of 4 GiB, isa-bios alias of its last
-        # 128 KiB at 0xe0000 (read-only, priority 1)
+        # x86_bios_rom_init: the isa-bios alias of the last 128 KiB at
+        # 0xe0000 (read-only, priority 1), then pc.bios (the -bios image's
+        # size, default bios-256k.bin) at the top of 4 GiB (v7.2.0 and
+        # v10.0.0 x86_isa_bios_init alike: the alias is added first)
         size = bios_size or BIOS_SIZE
         bios = vm.alloc_ram(MemoryRegion.init_rom("pc.bios", size))
-        pci.add_subregion(4 * GiB - size, bios)
         isa_bios = MemoryRegion.init_alias("isa-bios", bios, size - 128 * KiB, 128 * KiB)
         isa_bios.readonly = True
-        pci.add_subregion_overlap(0x100000 - 128 * KiB, isa_bios, 1)
+        if host_first:
+            pci.add_subregion_overlap(0x100000 - 128 * KiB, isa_bios, 1)
+            pci.add_subregion(4 * GiB - size, bios)
+        else:
+            # (the PCI space is not mapped yet: the order decides only the
+            # subregion list, which the model's 7.2 mtree output was checked with)
+            pci.add_subregion(4 * GiB - size, bios)
+            pci.add_subregion_overlap(0x100000 - 128 * KiB, isa_bios, 1)
     # pc_memory_init: option ROM area, read-only with PCI, priority 1
     pcrom = vm.alloc_ram(MemoryRegion.init_rom("pc.rom", PC_ROM_SIZE))
     pci.add_subregion_overlap(PC_ROM_MIN_VGA, pcrom, 1)
-
-    # host bridge realize (i440fx_pcihost_realize / mch_realize)
-    vm.root_bus = PCIBus("pcie.0" if machine == "q35" else "pci.0", pci, vm.system_io)
-    host_cls = _chipset_class("mch" if machine == "q35" else "i440FX",
-                              MchMixin if machine == "q35" else PamMixin)
-    host = host_cls("")
-    # pc_pci_as_mapping_init: the PCI space under everything, priority -1
-    sysmem.add_subregion_overlap(0, pci, -1)
-    # smram-region: the legacy VGA window of the PCI space (priority 1)
-    smram_region = MemoryRegion.init_alias("smram-region", pci, 0xa0000, 0x20000)
-    sysmem.add_subregion_overlap(0xa0000, smram_region, 1)
-    host.smram_region = smram_region
-    if machine == "q35":
-        # mch_realize: smram-open-high is added (and so rendered) before it
-        # is disabled; a real trace shows its short-lived memslot
-        open_high = MemoryRegion.init_alias("smram-open-high", ram, 0xa0000, 0x20000)
-        sysmem.add_subregion_overlap(0xfeda0000, open_high, 1)
-        open_high.set_enabled(False)
-    # init_pam: four disabled aliases per segment at priority 1, in one
-    # transaction; pam_update at reset enables the one the register selects
-    host.pam_regions = []
-    with vm.memory.transaction():
-        for start, size in PAM_SEGMENTS:
-            aliases = [MemoryRegion.init_alias("pam-pci", pci, start, size),
-                       MemoryRegion.init_alias("pam-rom", ram, start, size),
-                       MemoryRegion.init_alias("pam-pci", ram, start, size),
-                       MemoryRegion.init_alias("pam-ram", ram, start, size)]
-            aliases[1].readonly = True
-            for al in aliases:
-                al.enabled = False
-                sysmem.add_subregion_overlap(start, al, 1)
-            host.pam_regions.append(aliases)
-    if machine == "q35":
-        host.mmcfg = MemoryRegion.init_io("pcie-mmcfg-mmio", 256 * MiB)
-    vm.add_pci_device(host, devfn=0)
-    vm.host_bridge = host
+    if not host_first:
+        realize_host()
+    host = vm.host_bridge
 
     # interrupt controllers and timers (sysbus devices in system memory)
     sysmem.add_subregion(IO_APIC_DEFAULT_ADDRESS,
