@@ -46,7 +46,8 @@ __all__ = ["MACHINES", "ram_split", "build_machine", "PAM_SEGMENTS", "MemoryLayo
            "memory_layout", "PCI_HOLE64_SIZE_DEFAULT", "PCI_HOST_TYPE", "AMD_HT_START",
            "AMD_HT_SIZE", "AMD_ABOVE_1TB_START", "pci_hole64",
            "IO_APIC_DEFAULT_ADDRESS", "HPET_BASE", "APIC_DEFAULT_ADDRESS",
-           "MCH_PCIEXBAR_DEFAULT", "BIOS_SIZE", "KVMVAPIC_ROM_SIZE"]
+           "MCH_PCIEXBAR_DEFAULT", "BIOS_SIZE", "KVMVAPIC_ROM_SIZE", "smm_enabled",
+           "has_smm_ranges", "piix_reset_control_name", "intel_iommu_aw_bits"]
 
 MACHINES = ("pc", "q35")
 
@@ -742,3 +743,31 @@ def map_kvmvapic_rom(vm: VM, rom_paddr: int, rom_size: int = KVMVAPIC_ROM_SIZE) 
     alias = MemoryRegion.init_alias("kvmvapic-rom", vm.ram, rom_paddr, size)
     vm.system_memory.add_subregion_overlap(rom_paddr, alias, 1000)
     return alias
+
+
+#: intel-iommu ``aw-bits`` values QEMU accepts (hw/i386/intel_iommu.c
+#: ``vtd_decide_config``: VTD_HOST_AW_39BIT or VTD_HOST_AW_48BIT)
+INTEL_IOMMU_AW_BITS = (39, 48)
+
+
+def intel_iommu_aw_bits(stack, aw_bits: int | None = None) -> int:
+    """The guest address width of ``-device intel-iommu`` (its ``aw-bits``
+    property, the MGAW the guest reads in CAP_REG): ``aw_bits`` when the
+    command line sets it, else the default.
+
+    The default is VTD_HOST_ADDRESS_WIDTH (include/hw/i386/intel_iommu.h):
+    39 bits (3-level tables) up to QEMU 9.2; 48 from QEMU 10.0 (commit
+    ddd84fd0c1 "intel_iommu: Set default aw_bits to 48 starting from QEMU
+    9.2", first released in v10.0.0 although its message names 9.2), with
+    ``{intel-iommu, aw-bits, 39}`` in hw/i386/pc.c ``pc_compat_9_1``: so on
+    QEMU 10.0 machine types up to 9.1 (``-M pc-q35-9.1``, ``pc-q35-7.2``)
+    keep 39, and 9.2 and newer get 48.  ``stack`` None is QEMU 7.2."""
+    if aw_bits is not None:
+        if aw_bits not in INTEL_IOMMU_AW_BITS:
+            # vtd_decide_config: "%s: supported values for aw-bits are: %d, %d"
+            raise ConfigError(f"intel-iommu aw-bits={aw_bits}: supported values for aw-bits "
+                              "are: 39, 48")
+        return aw_bits
+    if stack is not None and stack.qemu_at_least(10, 0) and stack.machine_at_least(9, 2):
+        return 48
+    return 39
