@@ -275,3 +275,20 @@ def test_versions_evidence():
     pred = predict(EDU_PC, stack=_stack("10.0"))
     assert not any("from source" in n for n in pred.vm.stack.notes)
     assert pred.vm.stack.to_json()["qemu_evidence"] == "captured"
+
+
+def test_smm_on_refused_in_every_release_and_machine():
+    """x86_machine_is_smm_enabled runs in pc_init1 and pc_q35_init of 7.2 and
+    10.0 alike (the PM function's smm-enabled), so smm=on under KVM without
+    KVM_CAP_X86_SMM fails on both machines and releases."""
+    for qemu in ("7.2", "10.0"):
+        for machine in ("pc,smm=on", "q35,smm=on"):
+            with pytest.raises(ConfigError, match="System Management Mode not supported"):
+                predict(_with_machine(EDU_PC, machine), stack=_stack(qemu))
+
+
+def test_kvm_smm_says_smram_space_not_modelled():
+    pred = predict(VGA_Q35, stack=_stack("10.0", host_kvm_smm=True))
+    assert any("KVM-SMRAM" in n for n in pred.vm.stack.notes)
+    pred = predict(VGA_Q35, stack=_stack("10.0"))
+    assert not any("KVM-SMRAM" in n for n in pred.vm.stack.notes)

@@ -202,6 +202,11 @@ def build_vm(cfg: QemuConfig, *, stack: Stack | None = None, accel: str | None =
                        bios_size=bios_image_size(cfg, stack), stack=stack,
                        smm=cfg.machine_opts.get("smm", "auto"))
     vm.stack = stack
+    if vm.smm_enabled and stack.accel == "kvm":
+        # target/i386/kvm/kvm.c register_smram_listener: with SMM under KVM
+        # QEMU adds the "KVM-SMRAM" address space (memslots of as_id 1)
+        _note(vm, "SMM under KVM (host_kvm_smm): the KVM-SMRAM address space and its "
+                  "as_id 1 memslots are not modelled")
     if vm.kvm is not None:
         # the KVM listener's memslot timing reads the QEMU release (kvm.py);
         # the machine built so far has only KVM as a listener, whose order

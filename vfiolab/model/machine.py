@@ -593,6 +593,9 @@ def build_machine(machine: str, ram_size: int, *, accel: str = "kvm",
     sysmem = vm.system_memory
     kvm = accel == "kvm"
     host_first = machine == "pc" and stack is not None and stack.qemu_at_least(8, 1)
+    # pc_init1/pc_q35_init ask x86_machine_is_smm_enabled in every release
+    # (the PM/LPC function's smm-enabled), so smm=on without SMM fails on all
+    vm.smm_enabled = smm_enabled(stack, smm)
 
     # pc.ram exists (machine->ram, the memory backend) before either board
     # init; what pc_memory_init adds is the two aliases
