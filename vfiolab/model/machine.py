@@ -1,4 +1,11 @@
-"""The ``pc`` (i440fx) and ``q35`` guest platforms as QEMU 7.2 builds them.
+"""The ``pc`` (i440fx) and ``q35`` guest platforms as QEMU 7.2 builds them,
+and what later releases change (each rule reads ``vm.stack``): pc realizes
+its host bridge before ``pc_memory_init`` from 8.1 (:func:`build_machine`),
+its reset-control port is ``piix-reset-control`` from 8.2
+(:func:`piix_reset_control_name`), q35 builds its SMRAM regions only where
+SMM is available from 9.1 (:func:`has_smm_ranges`); the intel-iommu
+``aw-bits`` default follows the release and machine type
+(:func:`intel_iommu_aw_bits`).  docs/qemu-versions.md has the list.
 
 Sources (QEMU v7.2.0): ``hw/i386/pc_piix.c`` ``pc_init1``, ``hw/i386/pc_q35.c``
 ``pc_q35_init``, ``hw/i386/pc.c`` ``pc_memory_init`` and
@@ -23,7 +30,8 @@ What the guest-physical map holds, lowest priority first:
 * PAM: 13 segments 0xc0000-0xfffff, each with four aliases at priority 1
   in system memory (``pam-pci`` to PCI, ``pam-rom`` read-only RAM,
   ``pam-pci`` RAM, ``pam-ram`` RAM), exactly one enabled per the PAM register;
-* ``smram-region``: the 0xa0000-0xbffff window of the PCI space, priority 1;
+* ``smram-region``: the 0xa0000-0xbffff window of the PCI space, priority 1
+  (none on q35 from QEMU 9.1 without SMM);
 * ``ioapic``/``kvm-ioapic`` 0xfec00000, ``hpet`` 0xfed00000,
   ``apic-msi``/``kvm-apic-msi`` 0xfee00000 at priority 4096;
 * q35 only: ECAM ``pcie-mmcfg-mmio`` once the firmware enables PCIEXBAR,
