@@ -126,6 +126,9 @@ def test_q35_smram_follows_smm_availability():
     assert _has_smram(predict(VGA_Q35, stack=_stack("10.0"), accel="tcg"))
     assert not _has_smram(predict(_with_machine(VGA_Q35, "q35,smm=off"), stack=_stack("10.0"),
                                   accel="tcg"))
+    # a real QEMU 10.0 run under TCG (SMM available) has the regions
+    assert "smram-region" in (REFERENCES.parent / "ovmf" / "q35-1G-no64-ivshmem-256M-2025.02-qemu10.0"
+                              / "info_mtree.txt").read_text()
     # 9.2 from source: the same rule; 8.2 builds the regions regardless
     assert not _has_smram(predict(VGA_Q35, stack=_stack("9.2")))
     assert _has_smram(predict(VGA_Q35, stack=_stack("8.2")))
@@ -292,3 +295,22 @@ def test_kvm_smm_says_smram_space_not_modelled():
     assert any("KVM-SMRAM" in n for n in pred.vm.stack.notes)
     pred = predict(VGA_Q35, stack=_stack("10.0"))
     assert not any("KVM-SMRAM" in n for n in pred.vm.stack.notes)
+
+
+def test_host_kvm_smm_from_the_cli_and_noted():
+    """--host-kvm-smm sets the fact; without it a q35 prediction for QEMU
+    >= 9.1 under KVM says what it assumed."""
+    import json
+    import subprocess
+    import sys
+    args = ["-machine", "q35", "-accel", "kvm", "-m", "512M", "-nodefaults"]
+    out = {}
+    for flag in ([], ["--host-kvm-smm"]):
+        r = subprocess.run([sys.executable, "-m", "vfiolab", "predict", "--qemu", "10.0",
+                            "--cpu-vendor", "AuthenticAMD", "--phys-bits", "48", *flag,
+                            "--", *args], capture_output=True, text=True, check=True)
+        out[bool(flag)] = json.loads(r.stdout)
+    assert out[True]["stack"]["host_kvm_smm"] is True
+    assert out[False]["stack"]["host_kvm_smm"] is False
+    assert any("KVM_CAP_X86_SMM assumed" in n for n in out[False]["stack"]["notes"])
+    assert not any("KVM_CAP_X86_SMM assumed" in n for n in out[True]["stack"]["notes"])

@@ -190,7 +190,7 @@ def host_cpu(cpuinfo: str | Path = "/proc/cpuinfo") -> tuple[str, int] | None:
 def make_stack(name: str | None = None, *, qemu: str | None = None, firmware: str | None = None,
                kernel: str | None = None, cpu_vendor: str | None = None,
                phys_bits: int | None = None, seabios: str | None = None,
-               cpu: str = "this-machine") -> Stack:
+               cpu: str = "this-machine", host_kvm_smm: bool = False) -> Stack:
     """A stack from a preset (``debian12``/``debian13``; default
     :data:`DEFAULT_STACK`) with overrides.
 
@@ -199,7 +199,8 @@ def make_stack(name: str | None = None, *, qemu: str | None = None, firmware: st
     is the older ``--seabios VER`` spelling of ``firmware="seabios-VER"``.
     The host CPU is ``cpu_vendor``/``phys_bits`` when given, else this
     machine's (``cpu="this-machine"``; say so in the JSON), else Intel with
-    46 bits (``cpu="assumed"``)."""
+    46 bits (``cpu="assumed"``).  ``host_kvm_smm``: the host's KVM offers
+    SMM (:attr:`Stack.host_kvm_smm`; False, as on the reference host)."""
     notes = []
     if name is None and qemu is not None:
         q = parse_version(qemu, "--qemu")
@@ -263,7 +264,8 @@ def make_stack(name: str | None = None, *, qemu: str | None = None, firmware: st
     return Stack(name=f"{name}+custom" if custom and name != "custom" else name,
                  qemu=base["qemu"], firmware=base["firmware"],
                  firmware_version=base["firmware_version"], kernel=base["kernel"],
-                 cpu_vendor=vendor, host_phys_bits=bits, cpu_from=cpu_from, notes=tuple(notes))
+                 cpu_vendor=vendor, host_phys_bits=bits, cpu_from=cpu_from,
+                 host_kvm_smm=bool(host_kvm_smm), notes=tuple(notes))
 
 
 #: ``-machine`` aliases and the versioned types they stand for on a release

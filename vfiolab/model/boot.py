@@ -202,6 +202,11 @@ def build_vm(cfg: QemuConfig, *, stack: Stack | None = None, accel: str | None =
                        bios_size=bios_image_size(cfg, stack), stack=stack,
                        smm=cfg.machine_opts.get("smm", "auto"))
     vm.stack = stack
+    if (stack.accel == "kvm" and not stack.host_kvm_smm and cfg.machine == "q35"
+            and stack.qemu_at_least(9, 1) and cfg.machine_opts.get("smm", "auto") == "auto"):
+        # the host fact the SMRAM rule hangs on (model/machine.py has_smm_ranges)
+        _note(vm, "host without KVM_CAP_X86_SMM assumed (the reference host's; "
+                  "--host-kvm-smm says otherwise): q35 builds no SMRAM regions")
     if vm.smm_enabled and stack.accel == "kvm":
         # target/i386/kvm/kvm.c register_smram_listener: with SMM under KVM
         # QEMU adds the "KVM-SMRAM" address space (memslots of as_id 1)
