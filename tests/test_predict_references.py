@@ -7,19 +7,16 @@ version (the debug log's first line, ``seabios_version``) that made the
 capture, and the CPU vendor and phys-bits of the machine that made it, so a
 prediction made elsewhere compares like with like.
 
-Captures made with QEMU 10.0 are skipped: the model does not predict 10.0
-exactly yet (issue 12).  Set VFIOLAB_PREDICT_QEMU10=1 to run them anyway.
+Captures made with QEMU 10.0 are compared the same way (issue 12); the
+ones in MODEL_GAPS are expected to fail where the gap shows.
 """
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from vfiolab.predict import predict
-from vfiolab.real.reference import (MODEL_GAPS, QEMU10_GAP, capture_versions, load_reference,
-                                    reference_dirs)
+from vfiolab.real.reference import MODEL_GAPS, load_reference, reference_dirs
 
 REFS = reference_dirs(every=True)
 ONE_MIB = 0x100000
@@ -40,8 +37,6 @@ _GAP_TESTS = ("test_flatview_below_1mib", "test_memslots", "test_memslot_numbers
 @pytest.fixture(scope="module", params=REFS, ids=lambda p: p.name)
 def _pair(request):
     ref = load_reference(request.param)
-    if capture_versions(ref.meta)[0] != "7.2" and not os.environ.get("VFIOLAB_PREDICT_QEMU10"):
-        pytest.skip(QEMU10_GAP)
     return ref, _predict_for(ref)
 
 
@@ -60,6 +55,17 @@ def test_there_are_enough_references():
     assert len(REFS) >= 8
 
 
+def _unstated(want: dict, got: dict, size_at: int) -> None:
+    """From QEMU 9.2 ``info pci`` prints an unmapped BAR as ``(not mapped)``
+    without its size (commit aa37616fb4, hw/pci/pci-hmp-cmds.c; the parser
+    then records size 0): compare such a BAR's size only where the capture
+    states it."""
+    for key, w in want.items():
+        if w[size_at - 1] is None and w[size_at] in (0, "0x0") and key in got:
+            want[key] = w[:size_at] + (None,)
+            got[key] = got[key][:size_at] + (None,)
+
+
 def test_bar_addresses(pair):
     """Every BAR of every device the user asked for lands where SeaBIOS put it."""
     ref, pred = pair
@@ -67,6 +73,7 @@ def test_bar_addresses(pair):
             for d in ref.to_json()["devices"] for b in d["bars"]}
     got = {(d["bdf"], d["qdev_id"], b["bar"]): (b["type"], b["prefetch"], b["address"], b["size"])
            for d in pred.to_json()["devices"] for b in d["bars"]}
+    _unstated(want, got, 3)
     assert got == want
 
 
@@ -75,6 +82,7 @@ def test_chipset_bars(pair):
     ref, pred = pair
     want = {(d.bdf, b.bar): (b.type, b.address, b.size) for d in ref.devices for b in d.bars}
     got = {(d.bdf, b.bar): (b.type, b.address, b.size) for d in pred.devices() for b in d.bars}
+    _unstated(want, got, 2)
     assert got == want
 
 

@@ -7,8 +7,9 @@ QEMU.  These tests read both with ``vfiolab.inputs`` (which must understand
 QEMU 10.0's text: ``info pci`` without the trailing dot and with "(not
 mapped)", ``kvm_set_user_memory AddrSpace#N ... guest_memfd=...``) and pin
 what is the same and what is not, as the real captures show it.  The model
-does not predict 10.0 exactly yet; tests/test_predict_references.py skips
-these folders.
+predicts both (issue 12): tests/test_predict_references.py compares every
+folder with the prediction, tests/test_qemu10.py pins each rule behind the
+differences.
 """
 
 from __future__ import annotations

@@ -41,12 +41,16 @@ def _stack_options(p) -> None:
                    help="the host CPU's vendor, which KVM guests see (default: this machine's)")
     g.add_argument("--phys-bits", type=int, default=None,
                    help="the host CPU's physical-address bits (default: this machine's)")
+    g.add_argument("--host-kvm-smm", action="store_true", default=False,
+                   help="the host's KVM offers SMM (KVM_CAP_X86_SMM; default: not, as on the "
+                        "host the reference captures were made on)")
 
 
 def _make_stack(ns):
     from .stack import make_stack
     return make_stack(ns.stack, qemu=ns.qemu, firmware=ns.firmware, kernel=ns.kernel,
-                      seabios=ns.seabios, cpu_vendor=ns.cpu_vendor, phys_bits=ns.phys_bits)
+                      seabios=ns.seabios, cpu_vendor=ns.cpu_vendor, phys_bits=ns.phys_bits,
+                      host_kvm_smm=getattr(ns, "host_kvm_smm", False))
 
 
 def _split_qemu(argv: list[str]) -> tuple[list[str], list[str]]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from .addr import fmt_size
 from .model.boot import boot, build_vm, firmware_platform, guest_cpu
 from .inputs.cmdline import parse_qemu_args
-from .model.memory import format_flatviews, format_mtree, to_section
+from .model.memory import MemoryRegion, format_flatviews, format_mtree, to_section
 from .model.pci import PCI_BAR_UNMAPPED, PCIBridge, bar_type_name
 from .model.vm import VM
 from .records import BarRecord, PciDeviceRecord
@@ -128,39 +128,110 @@ class Prediction:
     def json_text(self) -> str:
         return json.dumps(self.to_json(), indent=1) + "\n"
 
-    def mtree_flat(self) -> str:
-        """``info mtree -f``: the views of "memory" (with every bus-master
-        space sharing it) and "I/O".  QEMU prints its FlatViews in GLib
-        hash-table order, which changes from run to run; vfiolab prints
-        "memory" first, then "I/O", then the empty view of disabled
-        bus-master spaces."""
+    def _address_spaces(self) -> list[tuple[str, str, object]]:
+        """Every address space of the VM in creation order (QEMU's
+        ``address_spaces`` list) as (name, root description, root region):
+        "memory" and "I/O" (``memory_map_init``), "cpu-memory-0" (the CPU,
+        before any PCI device), then per PCI function its bus-master space
+        (root the "bus master container") and, from QEMU 9.2, the spaces its
+        realize adds (:func:`device_address_spaces`)."""
         vm = self.vm
-        mem_spaces = [("memory", "system"), ("cpu-memory-0", "system")]
-        empty = []
-        # address spaces in creation order (QEMU's address_spaces list)
+        out = [("memory", "system", vm.system_memory), ("I/O", "io", vm.system_io),
+               ("cpu-memory-0", "system", vm.system_memory)]
         for dev in vm.devices:
-            if dev.bus_master_enable is not None and dev.bus_master_enable.enabled:
-                mem_spaces.append((dev.type_name, "bus master container"))
-            else:
-                empty.append((dev.type_name, "bus master container"))
+            out.append((dev.type_name, "bus master container", dev))
+            out.extend(device_address_spaces(vm, dev))
+        return out
+
+    def mtree_flat(self) -> str:
+        """``info mtree -f``: every FlatView with the address spaces that
+        share it.  A bus-master space shares the view of "memory" while bus
+        mastering is on (its root resolves to ``system`` through the one
+        alias, memory.c ``memory_region_get_flatview_root``), else the one
+        empty view, as does every other space that renders nothing
+        (``generate_memory_topology`` keeps no empty views).  QEMU prints its
+        FlatViews in GLib hash-table order, which changes from run to run;
+        vfiolab prints "memory" first, then "I/O", then the others in the
+        order their first space was created, the empty view last."""
         from .model.memory import FlatView
-        views = [(mem_spaces, vm.flatview()), ([("I/O", "io")], vm.as_io.flatview())]
+        vm = self.vm
+        views: dict[object, tuple[list, FlatView]] = {}
+        empty: list = []
+        for name, desc, root in self._address_spaces():
+            if root is vm.system_memory:
+                key, view = "memory", vm.flatview()
+            elif root is vm.system_io:
+                key, view = "io", vm.as_io.flatview()
+            elif not isinstance(root, MemoryRegion):      # a PCI function
+                if root.bus_master_enable is not None and root.bus_master_enable.enabled:
+                    key, view = "memory", vm.flatview()
+                else:
+                    empty.append((name, desc))
+                    continue
+            else:
+                view = FlatView.render(root)
+                if not view.ranges:
+                    empty.append((name, desc))
+                    continue
+                key = id(root)
+            views.setdefault(key, ([], view))[0].append((name, desc))
+        out = list(views.values())
         if empty:
-            views.append((empty, FlatView(None, [])))
-        return format_flatviews(views, accel=vm.accel_marker)
+            out.append((empty, FlatView(None, [])))
+        # the accelerator's marker ("KVM") only where the accelerator has the
+        # memory: the views of the address spaces KVM listens to
+        kvm_ranges = {id(fr) for key in ("memory", "io") if key in views
+                      for fr in views[key][1].ranges}
+        return format_flatviews(out, accel=lambda fr: vm.accel_marker(fr)
+                                if id(fr) in kvm_ranges else None)
 
     def mtree(self) -> str:
         """``info mtree``: address-space trees, then the alias targets."""
         vm = self.vm
         spaces = [(["cpu-memory-0", "memory"], vm.system_memory), (["I/O"], vm.system_io)]
-        for dev in vm.devices:
-            spaces.append(([dev.type_name], dev.bus_master_container))
+        for name, _desc, root in self._address_spaces()[3:]:
+            if isinstance(root, MemoryRegion):
+                spaces.append(([name], root))
+            else:
+                spaces.append(([name], root.bus_master_container))
         return format_mtree(spaces)
 
     def info_pci(self) -> str:
         return format_info_pci(self.vm)
 
 
+
+
+def device_address_spaces(vm: VM, dev) -> list[tuple[str, str, object]]:
+    """The address spaces a PCI function's realize creates besides its
+    bus-master one, as (name, root description, root region), from QEMU 9.2
+    (commit 55fa4be6f7 "virtio-pci: fix memory_region_find for
+    VirtIOPCIRegion's MR"; plain code, not a compat property):
+
+    * a PCI bridge (hw/pci/pci_bridge.c ``pci_bridge_initfn``):
+      "pci_bridge_pci_mem" over its secondary bus's memory space
+      ``pci_bridge_pci`` and "pci_bridge_pci_io" over ``pci_bridge_io``;
+    * a virtio-pci function with the modern interface
+      (hw/virtio/virtio-pci.c ``virtio_pci_realize``):
+      "virtio-pci-cfg-mem-as" over its modern BAR ``virtio-pci`` (rendered
+      from the BAR's address, as ``render_memory_region`` adds the root's
+      own offset), and with ``modern-pio-notify`` (``virtio_pci_device_plugged``)
+      "virtio-pci-cfg-io-as" over ``virtio-pci-io``.
+
+    Up to 9.1 there are none (the 7.2 captures list none)."""
+    if vm.stack is None or not vm.stack.qemu_at_least(9, 2):
+        return []
+    out = []
+    if isinstance(dev, PCIBridge) and getattr(dev, "sec_bus", None) is not None:
+        out.append(("pci_bridge_pci_mem", "pci_bridge_pci", dev.sec_bus.address_space_mem))
+        out.append(("pci_bridge_pci_io", "pci_bridge_io", dev.sec_bus.address_space_io))
+    modern = getattr(dev, "modern_bar", None)
+    if modern is not None:
+        out.append(("virtio-pci-cfg-mem-as", "virtio-pci", modern))
+    io_bar = getattr(dev, "io_bar", None)
+    if modern is not None and io_bar is not None:
+        out.append(("virtio-pci-cfg-io-as", "virtio-pci-io", io_bar))
+    return out
 
 
 def _bar_line(r, new_style: bool) -> str:

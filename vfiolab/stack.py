@@ -35,9 +35,12 @@ __all__ = [
 ]
 
 #: QEMU releases the model knows, and what each rests on: ``captured`` where
-#: data/references/ has real runs of that release, ``source`` where the model
-#: restates the release's source with no capture yet.
-QEMU_VERSIONS = {"7.2": "captured", "8.2": "source", "9.2": "source", "10.0": "source",
+#: data/references/ has real runs of that release that the model reproduces
+#: (7.2.22 of Debian 12; 10.0.2 of Debian 13 / bookworm-backports, issue
+#: 12), ``source`` where the model restates the release's source with no
+#: capture (its output notes say so; docs/qemu-versions.md has a table per
+#: release).
+QEMU_VERSIONS = {"7.2": "captured", "8.2": "source", "9.2": "source", "10.0": "captured",
                  "10.2": "source"}
 #: guest firmware builds the model knows: (kind, release)
 FIRMWARES = {
@@ -61,9 +64,13 @@ def parse_version(text: str, what: str) -> tuple[int, int]:
 
 def bundled_seabios(qemu: tuple[int, int]) -> str:
     """The SeaBIOS release upstream QEMU bundles (its ``roms/seabios``
-    submodule and ``pc-bios/bios-256k.bin``): 1.16.3 from QEMU 8.2, 1.17.0
-    from QEMU 10.1.  Before 8.2 the model has 1.16.2, the Debian 12 build of
-    the 1.16 series that the 7.2 references ran."""
+    submodule and ``pc-bios/bios-256k.bin``): 1.16.3 from QEMU 8.2 (commit
+    eb0ce1346e "seabios: update binaries to 1.16.3 release"), 1.17.0 from
+    QEMU 10.1 (cba36cf388).  Before 8.2 the model has 1.16.2, the Debian 12
+    build of the 1.16 series that the 7.2 references ran (upstream 7.2
+    bundles 1.16.1, 8.0 and 8.1 1.16.2: no difference for the model).  So
+    8.2, 9.2 and 10.0 get 1.16.3 (as Debian 13's QEMU 10.0 does), 10.2
+    1.17.0."""
     if qemu >= (10, 1):
         return "1.17.0"
     if qemu >= (8, 2):
@@ -93,6 +100,14 @@ class Stack:
     #: ``get_npt_level``: ``pgtable_l5_enabled()``; "la57" in /proc/cpuinfo).
     #: Assumed False (4-level hosts), the same in Linux 6.1 and 6.12.
     host_5level: bool = False
+    #: whether the host's KVM offers SMM (``KVM_CAP_X86_SMM``, QEMU
+    #: ``kvm_has_smm()``), which ``-machine smm=auto`` follows under KVM
+    #: (hw/i386/x86.c ``x86_machine_is_smm_enabled``).  False by default: the
+    #: host every capture in data/references/ was made on (nested KVM) has
+    #: none, as the 7.2 captures show (no ``KVM-SMRAM`` address space).  On
+    #: QEMU >= 9.1 it decides whether q35 builds its SMRAM regions
+    #: (model/machine.py ``has_smm_ranges``).
+    host_kvm_smm: bool = False
     #: "kvm" or "tcg"; None until a command line says (QEMU's own default is TCG)
     accel: str | None = None
     #: the machine type the command line resolves to on this QEMU, with its version
@@ -147,6 +162,7 @@ class Stack:
             "cpu_from": self.cpu_from,
             "host_5level": self.host_5level,
             "accel": self.accel,
+            "host_kvm_smm": self.host_kvm_smm,
             "notes": list(self.notes),
         }
 
@@ -157,8 +173,11 @@ PRESETS = {
     "debian13": dict(qemu=(10, 0), firmware="seabios", firmware_version="1.16.3",
                      kernel=(6, 12), ovmf="2025.02"),
 }
-#: The default until QEMU 10.0 is modelled exactly (its references exist):
-#: every capture in data/references/ is QEMU 7.2 + SeaBIOS 1.16.2.
+#: The stack used when none is named.  Both presets are captured and
+#: reproduced (data/references/: QEMU 7.2 captures and their ``-qemu10-``
+#: twins); debian12 stays the default because the notebooks, the course
+#: text and most tests were written against its captures (the
+#: un-suffixed folders).  ``--stack debian13`` or ``--qemu 10.0`` selects the other.
 DEFAULT_STACK = "debian12"
 
 
@@ -179,7 +198,7 @@ def host_cpu(cpuinfo: str | Path = "/proc/cpuinfo") -> tuple[str, int] | None:
 def make_stack(name: str | None = None, *, qemu: str | None = None, firmware: str | None = None,
                kernel: str | None = None, cpu_vendor: str | None = None,
                phys_bits: int | None = None, seabios: str | None = None,
-               cpu: str = "this-machine") -> Stack:
+               cpu: str = "this-machine", host_kvm_smm: bool = False) -> Stack:
     """A stack from a preset (``debian12``/``debian13``; default
     :data:`DEFAULT_STACK`) with overrides.
 
@@ -188,7 +207,8 @@ def make_stack(name: str | None = None, *, qemu: str | None = None, firmware: st
     is the older ``--seabios VER`` spelling of ``firmware="seabios-VER"``.
     The host CPU is ``cpu_vendor``/``phys_bits`` when given, else this
     machine's (``cpu="this-machine"``; say so in the JSON), else Intel with
-    46 bits (``cpu="assumed"``)."""
+    46 bits (``cpu="assumed"``).  ``host_kvm_smm``: the host's KVM offers
+    SMM (:attr:`Stack.host_kvm_smm`; False, as on the reference host)."""
     notes = []
     if name is None and qemu is not None:
         q = parse_version(qemu, "--qemu")
@@ -252,7 +272,8 @@ def make_stack(name: str | None = None, *, qemu: str | None = None, firmware: st
     return Stack(name=f"{name}+custom" if custom and name != "custom" else name,
                  qemu=base["qemu"], firmware=base["firmware"],
                  firmware_version=base["firmware_version"], kernel=base["kernel"],
-                 cpu_vendor=vendor, host_phys_bits=bits, cpu_from=cpu_from, notes=tuple(notes))
+                 cpu_vendor=vendor, host_phys_bits=bits, cpu_from=cpu_from,
+                 host_kvm_smm=bool(host_kvm_smm), notes=tuple(notes))
 
 
 #: ``-machine`` aliases and the versioned types they stand for on a release

@@ -173,9 +173,10 @@ NIC_MODEL_ALIASES = {"virtio": "virtio-net-pci"}
 #: hw/i386/pc_q35.c ``pc_q35_machine_options``: ``default_nic_model``)
 DEFAULT_NIC = {"pc": "e1000", "q35": "e1000e"}
 #: -machine properties that cannot change PCI, the map, memslots or DMA
-#: (real QEMU 7.2 shows the same info pci and info mtree -f with smm=,
-#: graphics=, dump-guest-core=, mem-merge=, usb=off, kernel-irqchip=on)
-IGNORED_MACHINE_PROPS = {"smm", "graphics", "dump-guest-core", "mem-merge", "suppress-vmdesc",
+#: (real QEMU 7.2 shows the same info pci and info mtree -f with
+#: graphics=, dump-guest-core=, mem-merge=, usb=off, kernel-irqchip=on;
+#: smm= is kept: on QEMU >= 9.1 it decides q35's SMRAM regions)
+IGNORED_MACHINE_PROPS = {"graphics", "dump-guest-core", "mem-merge", "suppress-vmdesc",
                          "x-oem-id", "x-oem-table-id", "kvm-shadow-mem", "enforce-config-section",
                          "pcspk-audiodev", "usb", "acpi", "kernel-irqchip", "kernel_irqchip",
                          "nvdimm-persistence", "dt-compatible", "firmware"}
@@ -470,6 +471,10 @@ class _Reader:
                                            f"'{v}' (on, off, auto)")
                 if k == "acpi" and v == "off":
                     cfg.machine_opts["acpi"] = "off"   # checked once the machine is known
+                elif k == "smm":
+                    # smm=on|off|auto decides whether q35 on QEMU >= 9.1 builds
+                    # its SMRAM regions (model/machine.py has_smm_ranges)
+                    cfg.machine_opts["smm"] = v
                 else:
                     self.ignore(f"-machine {k}=")
             elif k == "usb":

@@ -205,8 +205,19 @@ def build_vm(cfg: QemuConfig, *, stack: Stack | None = None, accel: str | None =
     vm = build_machine(cfg.machine, cfg.ram_size, accel=stack.accel, layout=layout,
                        pflash=pflash_sizes(cfg), isa_bios_alias=stack.machine_at_least(9, 1),
                        bios_size=bios_image_size(cfg, stack), hpet=cfg.hpet,
-                       vmport=cfg.vmport)
+                       vmport=cfg.vmport, stack=stack,
+                       smm=cfg.machine_opts.get("smm", "auto"))
     vm.stack = stack
+    if (stack.accel == "kvm" and not stack.host_kvm_smm and cfg.machine == "q35"
+            and stack.qemu_at_least(9, 1) and cfg.machine_opts.get("smm", "auto") == "auto"):
+        # the host fact the SMRAM rule hangs on (model/machine.py has_smm_ranges)
+        _note(vm, "host without KVM_CAP_X86_SMM assumed (the reference host's; "
+                  "--host-kvm-smm says otherwise): q35 builds no SMRAM regions")
+    if vm.smm_enabled and stack.accel == "kvm":
+        # target/i386/kvm/kvm.c register_smram_listener: with SMM under KVM
+        # QEMU adds the "KVM-SMRAM" address space (memslots of as_id 1)
+        _note(vm, "SMM under KVM (host_kvm_smm): the KVM-SMRAM address space and its "
+                  "as_id 1 memslots are not modelled")
     if vm.kvm is not None:
         # the KVM listener's memslot timing reads the QEMU release (kvm.py);
         # the machine built so far has only KVM as a listener, whose order

@@ -1147,11 +1147,18 @@ class VtdShadow:
     """
 
     def __init__(self, vm, *, caching_mode: bool = True, events: list | None = None,
-                 config: HostIommuConfig | None = None, **settings):
+                 config: HostIommuConfig | None = None, aw_bits: int | None = None,
+                 **settings):
+        from .machine import intel_iommu_aw_bits
         if not caching_mode:
             raise ConfigError("We need to set caching-mode=on for intel-iommu to enable "
                               "device assignment with IOMMU protection.")
         self.vm = vm
+        #: the vIOMMU's guest address width (``aw-bits``; its default follows
+        #: the QEMU release and machine type: model/machine.py
+        #: intel_iommu_aw_bits); the guest's VT-d tables cannot map an IOVA
+        #: at or above 2^aw_bits
+        self.aw_bits = intel_iommu_aw_bits(getattr(vm, "stack", None), aw_bits)
         self.events = events if events is not None else []
         self.container = Type1Container(vm.host, events=self.events, config=config, **settings)
         #: the guest's own mappings: IOVA page -> (GPA page, writable)
@@ -1171,6 +1178,9 @@ class VtdShadow:
         """The guest maps [iova, iova+size) -> [gpa, ...) in its VT-d tables
         and invalidates; returns the events QEMU and the kernel produce."""
         start = len(self.events)
+        if iova + size > 1 << self.aw_bits:
+            raise ActionError(None, "iova", f"iova {iova:#x} size {size:#x}: beyond the "
+                              f"vIOMMU's {self.aw_bits}-bit address width (aw-bits)")
         for page in self._pages(iova, size, "iova"):
             g = gpa + (page - iova)
             self.guest_table[page] = (g, write)

@@ -1,4 +1,11 @@
-"""The ``pc`` (i440fx) and ``q35`` guest platforms as QEMU 7.2 builds them.
+"""The ``pc`` (i440fx) and ``q35`` guest platforms as QEMU 7.2 builds them,
+and what later releases change (each rule reads ``vm.stack``): pc realizes
+its host bridge before ``pc_memory_init`` from 8.1 (:func:`build_machine`),
+its reset-control port is ``piix-reset-control`` from 8.2
+(:func:`piix_reset_control_name`), q35 builds its SMRAM regions only where
+SMM is available from 9.1 (:func:`has_smm_ranges`); the intel-iommu
+``aw-bits`` default follows the release and machine type
+(:func:`intel_iommu_aw_bits`).  docs/qemu-versions.md has the list.
 
 Sources (QEMU v7.2.0): ``hw/i386/pc_piix.c`` ``pc_init1``, ``hw/i386/pc_q35.c``
 ``pc_q35_init``, ``hw/i386/pc.c`` ``pc_memory_init`` and
@@ -23,7 +30,8 @@ What the guest-physical map holds, lowest priority first:
 * PAM: 13 segments 0xc0000-0xfffff, each with four aliases at priority 1
   in system memory (``pam-pci`` to PCI, ``pam-rom`` read-only RAM,
   ``pam-pci`` RAM, ``pam-ram`` RAM), exactly one enabled per the PAM register;
-* ``smram-region``: the 0xa0000-0xbffff window of the PCI space, priority 1;
+* ``smram-region``: the 0xa0000-0xbffff window of the PCI space, priority 1
+  (none on q35 from QEMU 9.1 without SMM);
 * ``ioapic``/``kvm-ioapic`` 0xfec00000, ``hpet`` 0xfed00000,
   ``apic-msi``/``kvm-apic-msi`` 0xfee00000 at priority 4096;
 * q35 only: ECAM ``pcie-mmcfg-mmio`` once the firmware enables PCIEXBAR,
@@ -46,7 +54,8 @@ __all__ = ["MACHINES", "ram_split", "build_machine", "PAM_SEGMENTS", "MemoryLayo
            "memory_layout", "PCI_HOLE64_SIZE_DEFAULT", "PCI_HOST_TYPE", "AMD_HT_START",
            "AMD_HT_SIZE", "AMD_ABOVE_1TB_START", "pci_hole64",
            "IO_APIC_DEFAULT_ADDRESS", "HPET_BASE", "APIC_DEFAULT_ADDRESS",
-           "MCH_PCIEXBAR_DEFAULT", "BIOS_SIZE", "KVMVAPIC_ROM_SIZE"]
+           "MCH_PCIEXBAR_DEFAULT", "BIOS_SIZE", "KVMVAPIC_ROM_SIZE", "smm_enabled",
+           "has_smm_ranges", "piix_reset_control_name", "intel_iommu_aw_bits"]
 
 MACHINES = ("pc", "q35")
 
@@ -416,7 +425,7 @@ LEGACY_IO_COMMON = [
 #: controller, and the PIIX4 ACPI hotplug/GPE blocks (hw/acpi/piix4.c).
 LEGACY_IO_PC = [
     (0x170, 8, "ide", 0), (0x1f0, 8, "ide", 0), (0x376, 1, "ide", 0), (0x3f6, 1, "ide", 0),
-    (0x3f1, 5, "fdc", 0), (0x3f7, 1, "fdc", 0), (0xcf9, 1, "piix3-reset-control", 1),
+    (0x3f1, 5, "fdc", 0), (0x3f7, 1, "fdc", 0), (0xcf9, 1, "@piix-reset-control", 1),
     (0xae00, 0x18, "acpi-pci-hotplug", 0), (0xaf00, 0x20, "acpi-cpu-hotplug", 0),
     (0xafe0, 4, "acpi-gpe0", 0),
 ]
@@ -427,6 +436,15 @@ LEGACY_IO_Q35 = [
 ]
 
 
+def piix_reset_control_name(stack) -> str:
+    """The PIIX3 reset-control port 0xcf9: ``piix3-reset-control`` up to
+    QEMU 8.1, ``piix-reset-control`` from 8.2 (hw/isa/piix.c, commit
+    f97479cad8 "hw/isa/piix: Harmonize names of reset control memory
+    regions"; plain code).  ``stack`` None is QEMU 7.2."""
+    return ("piix-reset-control" if stack is not None and stack.qemu_at_least(8, 2)
+            else "piix3-reset-control")
+
+
 def _add_legacy_io(vm: VM, kvm: bool, vmport: bool = True) -> None:
     io = vm.system_io
     table = LEGACY_IO_COMMON + (LEGACY_IO_PC if vm.machine == "pc" else LEGACY_IO_Q35)
@@ -434,7 +452,9 @@ def _add_legacy_io(vm: VM, kvm: bool, vmport: bool = True) -> None:
         table = [t for t in table if t[2] != "vmport"]
     with vm.memory.transaction():
         for port, size, name, prio in table:
-            if name.startswith("@"):
+            if name == "@piix-reset-control":
+                name = piix_reset_control_name(vm.stack)
+            elif name.startswith("@"):
                 name = ("kvm-" if kvm else "") + name[1:]
             io.add_subregion_overlap(port, MemoryRegion.init_io(name, size), prio)
         # mc146818rtc: "rtc" (2 ports) with its "rtc-index" port inside
@@ -510,11 +530,46 @@ def _map_pflash(vm: VM, pci: MemoryRegion, sizes: list[int], isa_bios_alias: boo
     pci.add_subregion_overlap(0x100000 - isa_size, isa_bios, 1)
 
 
+def smm_enabled(stack, smm: str = "auto") -> bool:
+    """hw/i386/x86.c ``x86_machine_is_smm_enabled`` (the same in v7.2.0 and
+    v10.0.0): ``-machine smm=off`` gives False; otherwise SMM is there if the
+    accelerator offers it (TCG always; KVM when the host kernel has
+    ``KVM_CAP_X86_SMM``, ``kvm_has_smm()``: the stack's ``host_kvm_smm``);
+    ``smm=on`` without it makes QEMU exit with "System Management Mode not
+    supported by this hypervisor.", here a :class:`ConfigError`."""
+    if smm not in ("on", "off", "auto"):
+        raise ConfigError(f"-machine smm={smm}: expected on, off or auto")
+    if smm == "off":
+        return False
+    available = stack is None or stack.accel != "kvm" or stack.host_kvm_smm
+    if not available and smm == "on":
+        raise ConfigError("-machine smm=on: System Management Mode not supported by this "
+                          "hypervisor. (the stack's host has no KVM_CAP_X86_SMM)")
+    return available
+
+
+def has_smm_ranges(vm: VM, smm: str = "auto") -> bool:
+    """Whether the host bridge builds its SMRAM regions (``smram-region``,
+    ``smram-open-high``, ...).
+
+    q35 on QEMU >= 9.1: the q35 host's ``smm-ranges`` property (commit
+    b07bf7b73f "q35: Introduce smm_ranges property for q35-pci-host"), which
+    ``pc_q35_init`` sets to :func:`smm_enabled`; ``mch_realize`` returns
+    before the SMRAM regions when it is false.  Plain code, not a compat
+    property: it follows the QEMU binary, not the machine type.  Before 9.1,
+    and on i440fx in every release, the regions are built whether or not
+    SMM is available (the QEMU 7.2 KVM captures, made on a host without
+    KVM_CAP_X86_SMM, show ``smram-region``)."""
+    if vm.machine != "q35" or vm.stack is None or not vm.stack.qemu_at_least(9, 1):
+        return True
+    return smm_enabled(vm.stack, smm)
+
+
 def build_machine(machine: str, ram_size: int, *, accel: str = "kvm",
                   max_ram_below_4g: int | None = None,
                   layout: MemoryLayout | None = None, pflash: list[int] | None = None,
                   isa_bios_alias: bool = False, bios_size: int | None = None, hpet: bool = True,
-                  vmport: bool = True) -> VM:
+                  vmport: bool = True, stack=None, smm: str = "auto") -> VM:
     """Build the VM's memory map and chipset as ``pc_init1``/``pc_q35_init`` do.
 
     ``hpet=False`` (``-machine hpet=off``, ``-no-hpet``): no HPET device, so
@@ -524,13 +579,26 @@ def build_machine(machine: str, ram_size: int, *, accel: str = "kvm",
 
     The order of construction follows QEMU's (RAM, firmware, host bridge,
     PAM, chipset functions, interrupt controllers), which decides the
-    subregion order among equal priorities.  ``layout`` (from
+    subregion order among equal priorities and, through the memory
+    transactions, the KVM slot numbers.  ``layout`` (from
     :func:`memory_layout`, which needs the stack and the CPU) says where RAM
-    above 4 GiB goes; without it, at 4 GiB.
+    above 4 GiB goes; without it, at 4 GiB.  ``stack`` (None: QEMU 7.2)
+    selects the release's order; ``smm`` is ``-machine smm=``.
+
+    pc on QEMU >= 8.1 realizes the i440fx host bridge (the PCI space mapped
+    at priority -1, ``smram-region``, the PAM aliases, then
+    ``i440fx_update_memory_mappings``) before ``pc_memory_init`` (commits
+    c589f7cf08 "hw/i386/pc_piix: Move i440fx' realize near its qdev_new()"
+    and ce5ac09a75 "hw/pci-host/i440fx: Resolve i440fx_init()", QEMU 8.1;
+    plain code).  RAM then appears as one slot, the isa-bios alias splits it
+    (through the enabled ``pam-pci`` aliases), ``pc.bios`` and ``pc.rom``
+    come one commit each.  q35 keeps ``pc_memory_init`` first in every
+    release (hw/i386/pc_q35.c ``pc_q35_init``).
     """
     if machine not in MACHINES:
         raise ConfigError(f"unknown machine {machine!r}; supported: pc, q35")
     vm = VM(machine, ram_size, accel=accel)
+    vm.stack = stack
     split = layout.split if layout is not None else ram_split(machine, ram_size, max_ram_below_4g)
     vm.ram_split = split
     #: hw/i386/pc.c pc_memory_init's decisions (None when built without a stack)
@@ -539,73 +607,99 @@ def build_machine(machine: str, ram_size: int, *, accel: str = "kvm",
     vm.ecam_size = 0
     sysmem = vm.system_memory
     kvm = accel == "kvm"
+    host_first = machine == "pc" and stack is not None and stack.qemu_at_least(8, 1)
+    # pc_init1/pc_q35_init ask x86_machine_is_smm_enabled in every release
+    # (the PM/LPC function's smm-enabled), so smm=on without SMM fails on all
+    vm.smm_enabled = smm_enabled(stack, smm)
 
+    # pc.ram exists (machine->ram, the memory backend) before either board
+    # init; what pc_memory_init adds is the two aliases
+    ram = vm.alloc_ram(MemoryRegion.init_ram("pc.ram", ram_size))
+    vm.ram = ram
+    # pc_init1/pc_q35_init: "pci" is created first and used as rom_memory,
+    # before it is mapped into system memory
+    pci = MemoryRegion.init_container("pci", UINT64_SIZE)
+    vm.pci_memory = pci
+
+    def realize_host():
+        # host bridge realize (i440fx_pcihost_realize / mch_realize)
+        vm.root_bus = PCIBus("pcie.0" if machine == "q35" else "pci.0", pci, vm.system_io)
+        host_cls = _chipset_class("mch" if machine == "q35" else "i440FX",
+                                  MchMixin if machine == "q35" else PamMixin)
+        host = host_cls("")
+        vm.host_bridge = host
+        # pc_pci_as_mapping_init: the PCI space under everything, priority -1
+        sysmem.add_subregion_overlap(0, pci, -1)
+        if has_smm_ranges(vm, smm):
+            # smram-region: the legacy VGA window of the PCI space (priority 1)
+            smram_region = MemoryRegion.init_alias("smram-region", pci, 0xa0000, 0x20000)
+            sysmem.add_subregion_overlap(0xa0000, smram_region, 1)
+            host.smram_region = smram_region
+            if machine == "q35":
+                # mch_realize: smram-open-high is added (and so rendered) before
+                # it is disabled; a real 7.2 trace shows its short-lived memslot
+                open_high = MemoryRegion.init_alias("smram-open-high", ram, 0xa0000, 0x20000)
+                sysmem.add_subregion_overlap(0xfeda0000, open_high, 1)
+                open_high.set_enabled(False)
+        # init_pam: four disabled aliases per segment at priority 1, in one
+        # transaction; pam_update at reset enables the one the register selects
+        host.pam_regions = []
+        with vm.memory.transaction():
+            for start, size in PAM_SEGMENTS:
+                aliases = [MemoryRegion.init_alias("pam-pci", pci, start, size),
+                           MemoryRegion.init_alias("pam-rom", ram, start, size),
+                           MemoryRegion.init_alias("pam-pci", ram, start, size),
+                           MemoryRegion.init_alias("pam-ram", ram, start, size)]
+                aliases[1].readonly = True
+                for al in aliases:
+                    al.enabled = False
+                    sysmem.add_subregion_overlap(start, al, 1)
+                host.pam_regions.append(aliases)
+        if machine == "q35":
+            host.mmcfg = MemoryRegion.init_io("pcie-mmcfg-mmio", 256 * MiB)
+        vm.add_pci_device(host, devfn=0)
+        if host_first:
+            # i440fx_pcihost_realize ends with i440fx_update_memory_mappings:
+            # the reset PAM value selects the pam-pci aliases, so what
+            # pc_memory_init puts into "pci" below 1 MiB shows through them
+            host.update_pam()
+
+    if host_first:
+        realize_host()
     # Each step below is its own memory transaction, as in QEMU, where
     # machine init makes its changes one commit at a time; that order is what
     # decides the KVM slot numbers (kvm_get_free_slot takes the lowest free).
-    # pc_memory_init: one RAM block, two aliases into it
-    ram = vm.alloc_ram(MemoryRegion.init_ram("pc.ram", ram_size))
-    vm.ram = ram
+    # pc_memory_init: two aliases into the one RAM block
     sysmem.add_subregion(0, MemoryRegion.init_alias("ram-below-4g", ram, 0, split.below_4g))
     if split.above_4g:
         sysmem.add_subregion(split.above_4g_start,
                              MemoryRegion.init_alias("ram-above-4g", ram, split.below_4g,
                                                      split.above_4g))
-    # pc_init1/pc_q35_init: "pci" is created first and used as rom_memory,
-    # before it is mapped into system memory
-    pci = MemoryRegion.init_container("pci", UINT64_SIZE)
-    vm.pci_memory = pci
     if pflash:
         _map_pflash(vm, pci, pflash, isa_bios_alias)
     else:
-        # x86_bios_rom_init: pc.bios (the -bios image's size, default
-        # bios-256k.bin) at the top of 4 GiB, isa-bios alias of its last
-        # 128 KiB at 0xe0000 (read-only, priority 1)
+        # x86_bios_rom_init: the isa-bios alias of the last 128 KiB at
+        # 0xe0000 (read-only, priority 1), then pc.bios (the -bios image's
+        # size, default bios-256k.bin) at the top of 4 GiB (v7.2.0 and
+        # v10.0.0 x86_isa_bios_init alike: the alias is added first)
         size = bios_size or BIOS_SIZE
         bios = vm.alloc_ram(MemoryRegion.init_rom("pc.bios", size))
-        pci.add_subregion(4 * GiB - size, bios)
         isa_bios = MemoryRegion.init_alias("isa-bios", bios, size - 128 * KiB, 128 * KiB)
         isa_bios.readonly = True
-        pci.add_subregion_overlap(0x100000 - 128 * KiB, isa_bios, 1)
+        if host_first:
+            pci.add_subregion_overlap(0x100000 - 128 * KiB, isa_bios, 1)
+            pci.add_subregion(4 * GiB - size, bios)
+        else:
+            # (the PCI space is not mapped yet: the order decides only the
+            # subregion list, which the model's 7.2 mtree output was checked with)
+            pci.add_subregion(4 * GiB - size, bios)
+            pci.add_subregion_overlap(0x100000 - 128 * KiB, isa_bios, 1)
     # pc_memory_init: option ROM area, read-only with PCI, priority 1
     pcrom = vm.alloc_ram(MemoryRegion.init_rom("pc.rom", PC_ROM_SIZE))
     pci.add_subregion_overlap(PC_ROM_MIN_VGA, pcrom, 1)
-
-    # host bridge realize (i440fx_pcihost_realize / mch_realize)
-    vm.root_bus = PCIBus("pcie.0" if machine == "q35" else "pci.0", pci, vm.system_io)
-    host_cls = _chipset_class("mch" if machine == "q35" else "i440FX",
-                              MchMixin if machine == "q35" else PamMixin)
-    host = host_cls("")
-    # pc_pci_as_mapping_init: the PCI space under everything, priority -1
-    sysmem.add_subregion_overlap(0, pci, -1)
-    # smram-region: the legacy VGA window of the PCI space (priority 1)
-    smram_region = MemoryRegion.init_alias("smram-region", pci, 0xa0000, 0x20000)
-    sysmem.add_subregion_overlap(0xa0000, smram_region, 1)
-    host.smram_region = smram_region
-    if machine == "q35":
-        # mch_realize: smram-open-high is added (and so rendered) before it
-        # is disabled; a real trace shows its short-lived memslot
-        open_high = MemoryRegion.init_alias("smram-open-high", ram, 0xa0000, 0x20000)
-        sysmem.add_subregion_overlap(0xfeda0000, open_high, 1)
-        open_high.set_enabled(False)
-    # init_pam: four disabled aliases per segment at priority 1, in one
-    # transaction; pam_update at reset enables the one the register selects
-    host.pam_regions = []
-    with vm.memory.transaction():
-        for start, size in PAM_SEGMENTS:
-            aliases = [MemoryRegion.init_alias("pam-pci", pci, start, size),
-                       MemoryRegion.init_alias("pam-rom", ram, start, size),
-                       MemoryRegion.init_alias("pam-pci", ram, start, size),
-                       MemoryRegion.init_alias("pam-ram", ram, start, size)]
-            aliases[1].readonly = True
-            for al in aliases:
-                al.enabled = False
-                sysmem.add_subregion_overlap(start, al, 1)
-            host.pam_regions.append(aliases)
-    if machine == "q35":
-        host.mmcfg = MemoryRegion.init_io("pcie-mmcfg-mmio", 256 * MiB)
-    vm.add_pci_device(host, devfn=0)
-    vm.host_bridge = host
+    if not host_first:
+        realize_host()
+    host = vm.host_bridge
 
     # interrupt controllers and timers (sysbus devices in system memory)
     sysmem.add_subregion(IO_APIC_DEFAULT_ADDRESS,
@@ -668,3 +762,31 @@ def map_kvmvapic_rom(vm: VM, rom_paddr: int, rom_size: int = KVMVAPIC_ROM_SIZE) 
     alias = MemoryRegion.init_alias("kvmvapic-rom", vm.ram, rom_paddr, size)
     vm.system_memory.add_subregion_overlap(rom_paddr, alias, 1000)
     return alias
+
+
+#: intel-iommu ``aw-bits`` values QEMU accepts (hw/i386/intel_iommu.c
+#: ``vtd_decide_config``: VTD_HOST_AW_39BIT or VTD_HOST_AW_48BIT)
+INTEL_IOMMU_AW_BITS = (39, 48)
+
+
+def intel_iommu_aw_bits(stack, aw_bits: int | None = None) -> int:
+    """The guest address width of ``-device intel-iommu`` (its ``aw-bits``
+    property, the MGAW the guest reads in CAP_REG): ``aw_bits`` when the
+    command line sets it, else the default.
+
+    The default is VTD_HOST_ADDRESS_WIDTH (include/hw/i386/intel_iommu.h):
+    39 bits (3-level tables) up to QEMU 9.2; 48 from QEMU 10.0 (commit
+    ddd84fd0c1 "intel_iommu: Set default aw_bits to 48 starting from QEMU
+    9.2", first released in v10.0.0 although its message names 9.2), with
+    ``{intel-iommu, aw-bits, 39}`` in hw/i386/pc.c ``pc_compat_9_1``: so on
+    QEMU 10.0 machine types up to 9.1 (``-M pc-q35-9.1``, ``pc-q35-7.2``)
+    keep 39, and 9.2 and newer get 48.  ``stack`` None is QEMU 7.2."""
+    if aw_bits is not None:
+        if aw_bits not in INTEL_IOMMU_AW_BITS:
+            # vtd_decide_config: "%s: supported values for aw-bits are: %d, %d"
+            raise ConfigError(f"intel-iommu aw-bits={aw_bits}: supported values for aw-bits "
+                              "are: 39, 48")
+        return aw_bits
+    if stack is not None and stack.qemu_at_least(10, 0) and stack.machine_at_least(9, 2):
+        return 48
+    return 39
