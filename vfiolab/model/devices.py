@@ -2518,7 +2518,8 @@ class QemuXHCI(QemuPCIDevice):
     port from 0x440 (``p3``, ``p2``: 4 each), ``runtime`` at 0x1000
     ((intrs + 1) * 0x20), ``doorbell`` at 0x2000 ((slots + 1) * 0x20),
     and the MSI-X table (``intrs`` vectors) at 0x3000 and PBA at 0x3800.
-    Capabilities: 64-bit MSI with ``intrs`` vectors at 0x70, PCIe v2
+    Capabilities: 64-bit MSI with ``intrs`` vectors at 0x70 (nec-usb-xhci;
+    ``qemu_xhci_instance_init`` turns MSI off for qemu-xhci), PCIe v2
     endpoint at 0xa0 (on a PCIe bus), MSI-X at 0x90.
     """
 
@@ -2530,19 +2531,25 @@ class QemuXHCI(QemuPCIDevice):
     prog_if = 0x30
     interrupt_pin = 1
     is_express = True
-    PROPS = {"msi": ("onoffauto", "auto"), "msix": ("onoffauto", "auto"),
-             "p2": ("uint32", 4), "p3": ("uint32", 4), "intrs": ("uint32", 16),
-             "slots": ("uint32", 64), "streams": ("ignore", None),
-             "superspeed-ports-first": ("ignore", None), "force-pcie-endcap": ("bool", False),
+    #: hw/usb/hcd-xhci.c xhci_properties, aliased onto the PCI device
+    PROPS = {"p2": ("uint32", 4), "p3": ("uint32", 4), "streams": ("ignore", None),
              "conditional-intr-mapping": ("ignore", None)}
     MAXPORTS_2, MAXPORTS_3, MAXINTRS, MAXSLOTS = 15, 15, 16, 64
+    #: ``qemu_xhci_instance_init``: MSI off, MSI-X auto, 16 interrupters,
+    #: 64 slots (the type has no properties for them)
+    FIXED = {"msi": "off", "msix": "auto", "intrs": 16, "slots": 64, "force-pcie-endcap": False}
+
+    def _opt(self, name):
+        return self.opts.get(name, self.FIXED.get(name))
 
     def express_on(self, bus: PCIBus | None) -> bool:
-        return pci_bus_is_express(bus) or bool(self.opts["force-pcie-endcap"])
+        # xhci_instance_init sets the express flag (a hybrid device);
+        # pci_qdev_realize drops it on a conventional bus
+        return pci_bus_is_express(bus) or bool(self._opt("force-pcie-endcap"))
 
     def realize_device(self, vm) -> None:
         who = _who(self)
-        o = self.opts
+        o = {n: self._opt(n) for n in ("msi", "msix", "intrs", "slots", "p2", "p3")}
         # usb_xhci_realize / usb_xhci_init: clamp the counts
         intrs = min(max(o["intrs"], 1), self.MAXINTRS)
         slots = min(max(o["slots"], 1), self.MAXSLOTS)
@@ -2579,6 +2586,10 @@ class NecXHCI(QemuXHCI):
     vendor_id = PCI_VENDOR_ID_NEC
     device_id = 0x0194
     revision = 0x03
+    #: hw/usb/hcd-xhci-nec.c nec_xhci_properties
+    PROPS = {"msi": ("onoffauto", "auto"), "msix": ("onoffauto", "auto"),
+             "superspeed-ports-first": ("ignore", None), "force-pcie-endcap": ("bool", False),
+             "intrs": ("uint32", 16), "slots": ("uint32", 64)}
 
 
 class _EHCIPCI(QemuPCIDevice):
@@ -2601,6 +2612,8 @@ class _EHCIPCI(QemuPCIDevice):
         c = self.config
         c[0x60] = 0x20                     # USB_SBRN: release 2.0
         c[0x61] = 0x20                     # frame length adjustment
+        c[0x68] = 0x01                     # USBLEGSUP
+        c[0x6F] = 0xC0                     # USBLEGCTLSTS
         self.mem = self._owned(MemoryRegion.init_container("ehci", 0x1000))
         for off, name, size in ((0, "capabilities", 0x10), (0x20, "operational", 0x44),
                                 (0x64, "ports", 4 * 6)):
@@ -2809,7 +2822,8 @@ class MegaSAS(QemuPCIDevice):
         "max_sge", "max_cmds", "hba_serial", "sas_address", "msi", "msix", "use_jbod")}
 
     def realize_device(self, vm) -> None:
-        self.mmio = self._owned(MemoryRegion.init_container("megasas-mmio", 0x4000))
+        # an I/O region with the MSI-X table and PBA inside it (megasas_scsi_realize)
+        self.mmio = self._owned(MemoryRegion.init_io("megasas-mmio", 0x4000))
         self.mmio.add_subregion(0x2000, self._owned(MemoryRegion.init_io("msix-table", 15 * 16)))
         self.mmio.add_subregion(0x3800, self._owned(MemoryRegion.init_io("msix-pba", 8)))
         self.register_bar(0, PCI_BASE_ADDRESS_MEM_TYPE_64, self.mmio)
