@@ -2657,6 +2657,8 @@ class _UHCIPCI(QemuPCIDevice):
              "bandwidth": ("ignore", None), "maxframes": ("ignore", None)}
 
     def realize_device(self, vm) -> None:
+        self.config[0x60] = 0x10           # USB_SBRN: release 1.0
+        self.config[0x6A] = 0x01           # uhci_reset: USB clock
         self.io = self._owned(MemoryRegion.init_io("uhci", 0x20))
         self.register_bar(4, PCI_BASE_ADDRESS_SPACE_IO, self.io)
 
@@ -2728,6 +2730,11 @@ class AC97(_SimpleBars):
             (1, PCI_BASE_ADDRESS_SPACE_IO, "ac97-nabm", 256, "io"))
     PROPS = {"audiodev": ("ignore", None)}
 
+    def realize_device(self, vm) -> None:
+        # ac97_realize: status = fast back-to-back | DEVSEL medium
+        _set(self.config, PCI_STATUS, 2, 0x0280)
+        super().realize_device(vm)
+
 
 _NIC_IGNORED = {n: ("ignore", None) for n in ("mac", "netdev", "vlan")}
 
@@ -2770,6 +2777,9 @@ class RTL8139(QemuPCIDevice):
     PROPS = dict(_NIC_IGNORED)
 
     def realize_device(self, vm) -> None:
+        # pci_rtl8139_realize: a capability pointer of 0xdc with no list
+        # behind it (and no capability bit in the status register)
+        self.config[0x34] = 0xDC
         self.io = self._owned(MemoryRegion.init_io("rtl8139", 0x100))
         self.mem = self._owned(MemoryRegion.init_alias("rtl8139-mem", self.io, 0, 0x100))
         self.register_bar(0, PCI_BASE_ADDRESS_SPACE_IO, self.io)
@@ -2788,6 +2798,7 @@ class VMXNET3(QemuPCIDevice):
     vendor_id = PCI_VENDOR_ID_VMWARE
     device_id = 0x07B0
     revision = 0x01
+    subsystem_vendor_id, subsystem_id = PCI_VENDOR_ID_VMWARE, 0x07B0
     class_id = 0x0200
     interrupt_pin = 1
     default_romfile = "efi-vmxnet3.rom"
@@ -2811,21 +2822,25 @@ class MegaSAS(QemuPCIDevice):
     1078, 1000:0060, class 0x0104, INTA.  BAR0 (64-bit) the 16 KiB container
     ``megasas-mmio`` with the 15-vector MSI-X table at 0x2000 and PBA at
     0x3800; BAR2 the 256-byte I/O region ``megasas-io``; BAR3 (64-bit) the
-    256 KiB ``megasas-queue``.  (Capabilities not modelled.)"""
+    256 KiB ``megasas-queue``.  A 64-bit MSI at 0x50 and MSI-X at 0x68
+    (``msi``/``msix`` off are not modelled)."""
 
     type_name = "megasas"
     vendor_id = PCI_VENDOR_ID_LSI_LOGIC
     device_id = 0x0060
+    subsystem_vendor_id, subsystem_id = 0x1000, 0x1013     # megasas_info: LSI, 0x1013
     class_id = 0x0104
     interrupt_pin = 1
     PROPS = {n: ("ignore", None) for n in (
-        "max_sge", "max_cmds", "hba_serial", "sas_address", "msi", "msix", "use_jbod")}
+        "max_sge", "max_cmds", "hba_serial", "sas_address", "use_jbod")}
 
     def realize_device(self, vm) -> None:
         # an I/O region with the MSI-X table and PBA inside it (megasas_scsi_realize)
         self.mmio = self._owned(MemoryRegion.init_io("megasas-mmio", 0x4000))
-        self.mmio.add_subregion(0x2000, self._owned(MemoryRegion.init_io("msix-table", 15 * 16)))
-        self.mmio.add_subregion(0x3800, self._owned(MemoryRegion.init_io("msix-pba", 8)))
+        # megasas_scsi_realize: a 64-bit single-vector MSI at 0x50, then
+        # MSI-X (15 vectors, table 0x2000 and PBA 0x3800 of BAR0) at 0x68
+        msi_init(self, 0x50, 1, True, False)
+        msix_init(self, 15, self.mmio, 0, 0x2000, self.mmio, 0, 0x3800, 0x68)
         self.register_bar(0, PCI_BASE_ADDRESS_MEM_TYPE_64, self.mmio)
         self.register_bar(2, PCI_BASE_ADDRESS_SPACE_IO,
                           self._owned(MemoryRegion.init_io("megasas-io", 256)))
@@ -2843,8 +2858,13 @@ class LSI53C895A(_SimpleBars):
     device_id = 0x0012
     class_id = 0x0100
     interrupt_pin = 1
+    subsystem_vendor_id, subsystem_id = 0, 0x1000      # lsi_class_init: subsystem_id 0x1000
     BARS = ((0, PCI_BASE_ADDRESS_SPACE_IO, "lsi-io", 256, "io"),
             (1, 0, "lsi-mmio", 0x400, "io"), (2, 0, "lsi-ram", 0x2000, "io"))
+
+    def realize_device(self, vm) -> None:
+        self.config[0x0D] = 0xFF           # lsi_scsi_realize: latency timer
+        _SimpleBars.realize_device(self, vm)
 
 
 class PVPanicPCI(_SimpleBars):
@@ -2854,6 +2874,7 @@ class PVPanicPCI(_SimpleBars):
     type_name = "pvpanic-pci"
     vendor_id = PCI_VENDOR_ID_REDHAT
     device_id = 0x0011
+    revision = 1
     class_id = 0x0880
     BARS = ((0, 0, "pvpanic", 2, "io"),)
     PROPS = {"events": ("ignore", None)}
@@ -3004,6 +3025,7 @@ class I82801B11Bridge(_QemuBridge):
     device_id = 0x244E
     revision = 0x92
     class_id = 0x0604
+    prog_if = 0x01                 # subtractive decode (PCI_CLASS_BRIDGE_PCI_INF_SUB)
     secondary_bus_is_express = False
 
     def realize_device(self, vm) -> None:
@@ -3035,7 +3057,8 @@ class IOH3420(PCIERootPort):
         self.link_speed = self.link_width = None        # a v2 capability with x1 2.5 GT/s
 
     def interrupts_init(self) -> None:
-        msi_init(self, 0x60, 2, True, True)
+        # IOH_EP_MSI_SUPPORTED_FLAGS = PCI_MSI_FLAGS_MASKBIT: 32-bit, maskable
+        msi_init(self, 0x60, 2, False, True)
 
 
 class X3130Upstream(_QemuBridge):
