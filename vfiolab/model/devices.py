@@ -1412,6 +1412,10 @@ class VirtIOPCIProxy(QemuPCIDevice):
             _set(c, PCI_VENDOR_ID, 2, PCI_VENDOR_ID_REDHAT_QUMRANET)
             _set(c, PCI_DEVICE_ID, 2, 0x1040 + self.virtio_id)
             c[PCI_REVISION_ID] = 1
+            # the identity the rest of the model (info pci, lspci) reads
+            self.device_id, self.revision = 0x1040 + self.virtio_id, 1
+        if self.class_code:
+            self.class_id = self.class_code
         c[PCI_INTERRUPT_PIN] = 1
         if modern:
             self._modern_regions(o)
