@@ -139,7 +139,11 @@ class Prediction:
             else:
                 empty.append((dev.type_name, "bus master container"))
         from .model.memory import FlatView
-        views = [(mem_spaces, vm.flatview()), ([("I/O", "io")], vm.as_io.flatview())]
+        # other address spaces rooted at the I/O space (lsi53c895a's
+        # "lsi-pci-io", hw/scsi/lsi53c895a.c lsi_scsi_realize) share its view
+        io_spaces = [("I/O", "io")] + [(a.name, "io") for a in vm.memory.address_spaces
+                                       if a.root is vm.system_io and a is not vm.as_io]
+        views = [(mem_spaces, vm.flatview()), (io_spaces, vm.as_io.flatview())]
         if empty:
             views.append((empty, FlatView(None, [])))
         return format_flatviews(views, accel=vm.accel_marker)

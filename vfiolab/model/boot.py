@@ -57,10 +57,15 @@ CPU_MODELS_32BIT = {"qemu32": 32, "kvm32": 36, "coreduo": 32, "486": 32, "pentiu
 #: pc-512M-e1000e and pc-512M-virtio-net (ROM at 0xc0000, kvmvapic at
 #: 0xc1000), pc-512M-2nic (0xc0000, 0xc1000, kvmvapic at 0xc2000),
 #: q35-1G-libvirt-virtio (qxl-vga's vgabios-qxl.bin at 0xc0000, iPXE at
-#: 0xca000, kvmvapic at 0xcb000).
+#: 0xca000, kvmvapic at 0xcb000), pc-1G-virtio-storage-usb (virtio-vga's
+#: vgabios-virtio.bin at 0xc0000, e1000 and rtl8139 iPXE at 0xca000 and
+#: 0xcb000, kvmvapic at 0xcc000), q35-1G-bridges-misc (four iPXE ROMs of
+#: 0x1000 each from 0xca000: e1000, rtl8139, virtio, vmxnet3).
 OPTION_ROM_DEPLOYED_SIZE = {"vgabios-stdvga.bin": 0xa000, "vgabios-bochs-display.bin": 0x7000,
-                            "vgabios-qxl.bin": 0xa000,
-                            "efi-e1000e.rom": 0x1000, "efi-virtio.rom": 0x1000}
+                            "vgabios-qxl.bin": 0xa000, "vgabios-virtio.bin": 0xa000,
+                            "efi-e1000e.rom": 0x1000, "efi-virtio.rom": 0x1000,
+                            "efi-e1000.rom": 0x1000, "efi-rtl8139.rom": 0x1000,
+                            "efi-vmxnet3.rom": 0x1000}
 #: The stack those sizes were measured on (the ROM images are Debian 12's).
 OPTION_ROM_SIZES_FIRMWARE = "1.16.2"
 #: SeaBIOS src/config.h OPTION_ROM_ALIGN: ``rom_confirm`` rounds RomEnd up to it

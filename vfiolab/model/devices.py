@@ -141,6 +141,9 @@ PCI_EXP_FLAGS_VER2 = 2
 PCI_EXP_FLAGS_SLOT = 0x0100
 PCI_EXP_TYPE_ENDPOINT = 0x0
 PCI_EXP_TYPE_ROOT_PORT = 0x4
+PCI_EXP_TYPE_UPSTREAM = 0x5
+PCI_EXP_TYPE_DOWNSTREAM = 0x6
+PCI_EXP_TYPE_PCI_BRIDGE = 0x7
 PCI_EXP_TYPE_RC_END = 0x9
 PCI_EXP_DEVCAP = 0x04
 PCI_EXP_DEVCAP_RBER = 0x00008000
@@ -2868,6 +2871,12 @@ class LSI53C895A(_SimpleBars):
 
     def realize_device(self, vm) -> None:
         self.config[0x0D] = 0xFF           # lsi_scsi_realize: latency timer
+        # lsi_scsi_realize: address_space_init(&s->pci_io_as,
+        # pci_address_space_io(dev), "lsi-pci-io") -- one more address space
+        # on the bus's I/O space (info mtree -f lists it with "I/O")
+        if vm is not None and getattr(vm, "memory", None) is not None:
+            from .memory import AddressSpace
+            self.pci_io_as = AddressSpace(vm.memory, self.bus.address_space_io, "lsi-pci-io")
         _SimpleBars.realize_device(self, vm)
 
 
@@ -2999,7 +3008,8 @@ class PCIEPCIBridge(_QemuBridge):
     the PCIe-to-PCI bridge, 1b36:000e, class 0x0604, PCI Express (type PCI
     bridge), INTA; conventional secondary bus with an SHPC.  BAR0: the
     64-bit container ``shpc-bar`` (256 bytes) with ``shpc-mmio`` (0xa0).
-    (Capabilities: not modelled beyond the PCIe one.)"""
+    Capabilities: SHPC at 0x40, PCIe v2 (type 7) at 0x48, PM at 0x84, MSI
+    at 0x8c; AER at 0x100."""
 
     type_name = "pcie-pci-bridge"
     vendor_id = PCI_VENDOR_ID_REDHAT
@@ -3014,7 +3024,24 @@ class PCIEPCIBridge(_QemuBridge):
         self._bridge_initfn()
         shpc_regs = 0x24 + PCIBridgeDev.SHPC_MAX_SLOTS * 4
         self.shpc_bar = self._owned(MemoryRegion.init_container("shpc-bar", pow2ceil(shpc_regs)))
+        # shpc_init -> shpc_cap_add_config: the SHPC capability (8 bytes,
+        # DWORD select and data writable) at the first free offset (0x40)
+        pos = pci_add_capability(self, PCI_CAP_ID_SHPC, 0, 8)
+        self.wmask[pos + 2] = 0xFF
+        _set(self.wmask, pos + 4, 4, 0xFFFFFFFF)
+        self.shpc_cap = pos
         self.shpc_bar.add_subregion(0, self._owned(MemoryRegion.init_io("shpc-mmio", shpc_regs)))
+        # a PCIe v2 capability of type PCI Express-to-PCI bridge, PM (PMC
+        # 0x3), ARI forwarding, error reporting, AER at 0x100, then a 64-bit
+        # maskable single-vector MSI unless msi=off
+        pcie_cap_init(self, 0, PCI_EXP_TYPE_PCI_BRIDGE, 0)
+        pm = pm_capability(self, 0, 0x3)
+        self.pm_cap = pm
+        pcie_cap_arifwd_init(self)
+        pcie_cap_deverr_init(self)
+        pcie_aer_init(self, 0x100)
+        if self.opts["msi"] != "off":
+            msi_init(self, 0, 1, True, True)
         self.register_bar(0, PCI_BASE_ADDRESS_MEM_TYPE_64, self.shpc_bar)
 
 
@@ -3077,7 +3104,7 @@ class X3130Upstream(_QemuBridge):
     revision = 0x02
     class_id = 0x0604
     is_express = True
-    interrupt_pin = 1
+    interrupt_pin = 0             # no INTx pin (realize never sets one)
     secondary_bus_is_express = True
     PROPS = {"port": ("uint8", 0), "aer_log_max": ("ignore", None)}
 
@@ -3097,7 +3124,7 @@ class XIO3130Downstream(_QemuBridge):
     revision = 0x01
     class_id = 0x0604
     is_express = True
-    interrupt_pin = 1
+    interrupt_pin = 0             # no INTx pin (realize never sets one)
     secondary_bus_is_express = True
     PROPS = {"chassis": ("uint8", 0), "slot": ("uint16", 0), "port": ("uint8", 0),
              "hotplug": ("bool", True), "x-native-hotplug": ("bool", True),
