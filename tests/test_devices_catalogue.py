@@ -147,3 +147,159 @@ def test_flat_views_inside_bars(case):
 
 def test_bridge_windows_follow_firmware(case):
     TD.test_bridge_windows_follow_firmware(case)
+
+
+# ---------------------------------------------------------------------------
+# rules from the source that the 7.2 captures cannot show
+# ---------------------------------------------------------------------------
+
+def _bars(pred, qdev_id):
+    dev = next(d for d in pred.to_json()["devices"] if d["qdev_id"] == qdev_id)
+    return {b["bar"]: b for b in dev["bars"]}
+
+
+BALLOON = ["-accel", "kvm", "-m", "512M", "-nodefaults",
+           "-device", "pcie-root-port,id=rp1,chassis=1", "-device", "virtio-balloon-pci,id=b0,bus=rp1"]
+
+
+@pytest.mark.parametrize("stack,machine,msix", [
+    ("debian12", "q35", False),              # QEMU 7.2: no vectors property at all
+    ("debian13", "q35", True),               # QEMU 10.0, machine 10.0: vectors=2
+    ("debian13", "pc-q35-9.2", False),       # hw_compat_9_2: vectors=0
+])
+def test_balloon_msix_follows_qemu_and_machine(stack, machine, msix):
+    """QEMU commit fe638ae67b (in 10.0): virtio-balloon-pci gets MSI-X
+    (vectors=2), except on machine types up to 9.2 (hw/core/machine.c
+    hw_compat_9_2 sets vectors=0).  The 7.2 capture q35-virtio shows no
+    MSI-X BAR (vbal1: BAR4 only)."""
+    from vfiolab.predict import predict
+    pred = predict(["-machine", machine] + BALLOON, stack=stack, accel="kvm")
+    bars = _bars(pred, "b0")
+    assert (1 in bars) == msix
+    assert 4 in bars and 0 not in bars                # modern only behind a root port
+
+
+def test_balloon_vectors_property_is_10_0_only():
+    from vfiolab.predict import predict
+    args = ["-machine", "q35"] + BALLOON[:-1] + ["virtio-balloon-pci,id=b0,bus=rp1,vectors=4"]
+    with pytest.raises(DeviceError) as e:
+        predict(args, stack="debian12", accel="kvm")
+    assert e.value.field == "vectors"
+    assert 1 in _bars(predict(args, stack="debian13", accel="kvm"), "b0")
+
+
+def test_root_port_native_hotplug_property_renamed_in_8_0():
+    """QEMU commit 1d77e15718 (8.0): x-native-hotplug became
+    x-do-not-expose-native-hotplug-cap (opposite meaning); each name exists
+    only on its side of the boundary."""
+    from vfiolab.predict import predict
+    old = ["-machine", "q35", "-accel", "kvm", "-m", "512M", "-nodefaults",
+           "-device", "pcie-root-port,id=rp1,chassis=1,x-native-hotplug=off"]
+    new = old[:-1] + ["pcie-root-port,id=rp1,chassis=1,x-do-not-expose-native-hotplug-cap=on"]
+    predict(old, stack="debian12", accel="kvm")
+    predict(new, stack="debian13", accel="kvm")
+    with pytest.raises(DeviceError) as e:
+        predict(old, stack="debian13", accel="kvm")
+    assert e.value.field == "x-native-hotplug"
+    with pytest.raises(DeviceError) as e:
+        predict(new, stack="debian12", accel="kvm")
+    assert e.value.field == "x-do-not-expose-native-hotplug-cap"
+
+
+def test_unknown_device_is_named():
+    with pytest.raises(UnsupportedOption) as e:
+        D.create_device("cirrus-vga", "v0", {})
+    assert "cirrus-vga" in str(e.value)
+
+
+def test_vsock_is_modern_only():
+    """hw/virtio/virtio.c virtio_legacy_allowed: vsock is not in the list, so
+    on a conventional bus (disable-legacy=auto -> off) realize fails with
+    "device is modern-only, use disable-legacy=on"."""
+    vm = TD.new_vm("pc")
+    with pytest.raises(DeviceError) as e:
+        TD.add(vm, D.create_device("vhost-vsock-pci", "vs0", {}))
+    assert "modern-only" in e.value.why
+    dev = TD.add(TD.new_vm("pc"), D.create_device("vhost-vsock-pci", "vs1",
+                                                  {"disable-legacy": "on"}))
+    assert dev.config[2:4] == (0x1040 + 19).to_bytes(2, "little")
+    assert sorted(r.index for r in dev.bars()) == [1, 4]       # MSI-X (3 vectors), modern
+
+
+def test_transitional_types():
+    """virtio_pci_types_register: -transitional is legacy + modern everywhere,
+    -non-transitional modern only, and neither takes disable-legacy/modern."""
+    vm = TD.new_vm("q35")
+    rp = TD.add(vm, D.create_device("pcie-root-port", "rp", {"chassis": "1"}))
+    t = TD.add(vm, D.create_device("virtio-blk-pci-transitional", "t", {}), bus=rp.sec_bus)
+    n = TD.add(TD.new_vm("pc"), D.create_device("virtio-blk-pci-non-transitional", "n", {}))
+    assert t.config[2:4] == b"\x01\x10" and 0 in {r.index for r in t.bars()}
+    assert n.config[2:4] == b"\x42\x10" and 0 not in {r.index for r in n.bars()}
+    with pytest.raises(DeviceError):
+        D.create_device("virtio-scsi-pci-transitional", "x", {"disable-legacy": "on"})
+
+
+@pytest.mark.parametrize("props,size", [({}, 128), ({"discard": "off"}, 128),
+                                        ({"discard": "off", "write-zeroes": "off"}, 64),
+                                        ({"vectors": "0", "discard": "off",
+                                          "write-zeroes": "off"}, 64)])
+def test_virtio_blk_legacy_bar_follows_features(props, size):
+    """hw/block/virtio-blk-common.c virtio_blk_cfg_size_params: 36 bytes,
+    48 with discard, 57 with write-zeroes; the legacy BAR is pow2ceil(20 or
+    24 + that) (virtio_pci_device_plugged)."""
+    dev = TD.add(TD.new_vm("pc"), D.create_device("virtio-blk-pci", "b", props))
+    assert dev.io_regions[0].size == size
+
+
+def test_device_checks():
+    vm = TD.new_vm("pc")
+    with pytest.raises(DeviceError) as e:
+        TD.add(vm, D.create_device("virtio-9p-pci", "p", {}))
+    assert e.value.field == "mount_tag"
+    TD.add(vm, D.create_device("virtio-balloon-pci", "b1", {}))
+    with pytest.raises(DeviceError) as e:
+        TD.add(vm, D.create_device("virtio-balloon-pci", "b2", {}))
+    assert "Only one balloon" in e.value.why
+    with pytest.raises(DeviceError):
+        TD.add(vm, D.create_device("qxl", "q", {"revision": "9"}))
+    with pytest.raises(DeviceError) as e:
+        D.create_device("qemu-xhci", "x", {"intrs": "4"})     # a nec-usb-xhci property only
+    assert e.value.field == "intrs"
+
+
+def test_qxl_sizes():
+    """hw/display/qxl.c qxl_init_ramsize: BAR0 at least twice vgamem, all
+    sizes rounded up to powers of two, BAR4 only when vram64 > vram32."""
+    dev = TD.add(TD.new_vm("pc"), D.create_device("qxl", "q", {
+        "ram_size_mb": "20", "vram_size_mb": "3", "vram64_size_mb": "100"}))
+    sizes = {r.index: r.size for r in dev.bars()}
+    assert sizes == {0: 32 << 20, 1: 4 << 20, 2: 8192, 3: 32, 4: 128 << 20}
+
+
+ROM_DIR_DEBIAN13 = "/tmp/vfiolab-stack/L/seabios-1.16.3"
+
+
+@pytest.mark.parametrize("name", sorted(D.ROM_FILE_SIZES_DEBIAN13))
+def test_debian13_rom_sizes(name):
+    """The debian13 ROM table is the files' sizes (MANIFEST: ipxe-qemu
+    1.21.1+git20250501.dad20602+dfsg-1, seabios 1.16.3-2) and rounds to the
+    same ROM BAR as debian12's."""
+    import os
+    from vfiolab.addr import pow2ceil
+    path = os.path.join(ROM_DIR_DEBIAN13, name)
+    if not os.path.exists(path):
+        pytest.skip(f"{path} not on this machine")
+    assert os.path.getsize(path) == D.ROM_FILE_SIZES_DEBIAN13[name]
+    assert pow2ceil(D.ROM_FILE_SIZES_DEBIAN13[name]) == pow2ceil(D.ROM_FILE_SIZES[name])
+
+
+def test_catalogue_lists_the_new_types():
+    for name in ("virtio-blk-pci", "virtio-scsi-pci", "virtio-serial-pci", "virtio-balloon-pci",
+                 "virtio-rng-pci", "virtio-gpu-pci", "virtio-vga", "vhost-vsock-pci",
+                 "virtio-keyboard-pci", "virtio-mouse-pci", "virtio-tablet-pci",
+                 "virtio-input-host-pci", "virtio-9p-pci", "qemu-xhci", "nec-usb-xhci",
+                 "usb-ehci", "ich9-usb-ehci1", "ich9-usb-uhci1", "ich9-intel-hda", "intel-hda",
+                 "AC97", "pcie-pci-bridge", "ioh3420", "x3130-upstream", "xio3130-downstream",
+                 "qxl-vga", "qxl", "e1000", "rtl8139", "vmxnet3", "megasas", "lsi53c895a",
+                 "ahci", "pvpanic-pci", "i6300esb", "i82801b11-bridge"):
+        assert name in D.DEVICE_TYPES, name

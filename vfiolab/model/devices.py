@@ -2189,7 +2189,8 @@ class PCIERootPort(_QemuBridge):
         """``gen_rp_interrupts_init``: one MSI-X vector in BAR0."""
         msix_init_exclusive_bar(self, 1, 0)
     PROPS = {"chassis": ("uint8", 0), "slot": ("uint16", 0), "hotplug": ("bool", True),
-             "x-native-hotplug": ("bool", True), "port": ("uint8", 0),
+             "x-native-hotplug": ("bool", None),
+             "x-do-not-expose-native-hotplug-cap": ("bool", None), "port": ("uint8", 0),
              "disable-acs": ("bool", False), "power_controller_present": ("bool", True),
              "x-speed": ("str", "16"), "x-width": ("str", "32"),
              "x-migrate-msix": ("ignore", None), "aer_log_max": ("ignore", None),
@@ -2207,9 +2208,32 @@ class PCIERootPort(_QemuBridge):
         self.link_speed = _LINK_SPEEDS[self.opts["x-speed"]]
         self.link_width = _LINK_WIDTHS[self.opts["x-width"]]
 
+    def native_hotplug(self, vm) -> bool:
+        """Whether the slot exposes native hot-plug.  QEMU 7.2 has the
+        property ``x-native-hotplug`` (default on); QEMU 8.0 renamed it
+        ``x-do-not-expose-native-hotplug-cap`` with the opposite meaning
+        (default off; commit 1d77e15718 "pci: acpi hotplug: rename
+        x-native-hotplug to x-do-not-expose-native-hotplug-cap",
+        hw/pci/pcie_port.c ``pcie_slot_props``).  The other spelling is
+        refused, as QEMU refuses an unknown property."""
+        o = self.opts
+        stack = getattr(vm, "stack", None) if vm is not None else None
+        new = stack is not None and stack.qemu_at_least(8, 0)
+        old_name, new_name = "x-native-hotplug", "x-do-not-expose-native-hotplug-cap"
+        if new and o.get(old_name) is not None:
+            raise DeviceError(_who(self), old_name, f"no such property from QEMU 8.0 (renamed "
+                              f"{new_name}, with the opposite meaning)")
+        if not new and o.get(new_name) is not None:
+            raise DeviceError(_who(self), new_name, "no such property before QEMU 8.0 (it was "
+                              f"{old_name}, with the opposite meaning)")
+        if new:
+            return not o.get(new_name)
+        return o.get(old_name) is not False
+
     def realize_device(self, vm) -> None:
         who = _who(self)
-        o = self.opts
+        o = dict(self.opts)
+        o["x-native-hotplug"] = self.native_hotplug(vm)
         c, w = self.config, self.wmask
         self._bridge_initfn()
         # pcie_port_init_reg
