@@ -303,3 +303,27 @@ def test_catalogue_lists_the_new_types():
                  "qxl-vga", "qxl", "e1000", "rtl8139", "vmxnet3", "megasas", "lsi53c895a",
                  "ahci", "pvpanic-pci", "i6300esb", "i82801b11-bridge"):
         assert name in D.DEVICE_TYPES, name
+
+
+def test_virtio_gpu_hostmem():
+    """QEMU 8.2 (commit ba62dfa707): hostmem moves the modern registers to
+    BAR2 and MSI-X to BAR1 and makes BAR4 a 64-bit prefetchable
+    virtio-gpu-hostmem region (hw/display/virtio-gpu-pci.c)."""
+    from vfiolab.predict import predict
+    args = ["-machine", "q35", "-accel", "kvm", "-m", "512M", "-nodefaults",
+            "-device", "virtio-gpu-pci,id=g0,hostmem=256M"]
+    with pytest.raises(DeviceError) as e:
+        predict(args, stack="debian12", accel="kvm")
+    assert e.value.field == "hostmem"
+    bars = _bars(predict(args, stack="debian13", accel="kvm"), "g0")
+    assert sorted(bars) == [1, 2, 4]
+    assert int(bars[4]["size"], 16) == 256 << 20 and int(bars[2]["size"], 16) == 0x4000
+
+
+@pytest.mark.parametrize("name,word", [("tpm-crb", "0xfed40000"), ("intel-iommu", "VT-d"),
+                                       ("ramfb", "fw_cfg"), ("usb-tablet", "not a PCI function"),
+                                       ("cirrus-vga", "not in the device catalogue")])
+def test_refusals_say_why(name, word):
+    with pytest.raises(UnsupportedOption) as e:
+        D.create_device(name, "", {})
+    assert name in str(e.value) and word in str(e.value)

@@ -61,10 +61,17 @@ __all__ = [
     # devices
     "QemuPCIDevice", "Edu", "IvshmemPlain", "E1000E", "NVMe", "VirtIONetPCI",
     "VirtIONetPCITransitional", "VirtIONetPCINonTransitional", "VGA", "BochsDisplay",
-    "PCIBridgeDev", "PCIERootPort",
+    "PCIBridgeDev", "PCIERootPort", "VirtIOPCIProxy", "VirtIOBlkPCI", "VirtIOSCSIPCI",
+    "VirtIOSerialPCI", "VirtIOBalloonPCI", "VirtIORngPCI", "VirtIO9pPCI", "VirtIOGPUPCI",
+    "VirtIOVGA", "VirtIOKeyboardPCI", "VirtIOMousePCI", "VirtIOTabletPCI", "VirtIOInputHostPCI",
+    "VHostVsockPCI", "QemuXHCI", "NecXHCI", "UsbEHCI", "ICH9UsbEHCI1", "ICH9UsbEHCI2",
+    "IntelHDA", "ICH9IntelHDA", "AC97", "E1000", "RTL8139", "VMXNET3", "MegaSAS", "LSI53C895A",
+    "PVPanicPCI", "I6300ESB", "QXL", "QXLVGA", "AHCI", "PCIEPCIBridge", "I82801B11Bridge",
+    "IOH3420", "X3130Upstream", "XIO3130Downstream", "ROM_FILE_SIZES_DEBIAN13",
     "I440FX", "PIIX3", "PIIX3IDE", "PIIX4PM", "MCH", "ICH9LPC", "ICH9AHCI", "ICH9SMB",
     # registry
-    "DEVICE_TYPES", "CHIPSET_DEVICE_TYPES", "create_device",
+    "DEVICE_TYPES", "CHIPSET_DEVICE_TYPES", "CHILD_DEVICE_TYPES", "NOT_MODELLED_DEVICE_TYPES",
+    "create_device",
 ]
 
 # --- capability ids and layouts (Linux include/uapi/linux/pci_regs.h, QEMU
@@ -1363,6 +1370,10 @@ class VirtIOPCIProxy(QemuPCIDevice):
     def check_props(self, vm) -> None:
         """Device-specific property checks (override)."""
 
+    def device_realize(self, vm) -> None:
+        """What the device's own realize adds after the PCIe capabilities
+        and before the virtio device is plugged (override)."""
+
     def realize_device(self, vm) -> None:
         who = _who(self)
         o = self.opts
@@ -1398,6 +1409,8 @@ class VirtIOPCIProxy(QemuPCIDevice):
                 last += PCI_EXT_CAP_ATS_SIZEOF
             if o["x-pcie-flr-init"]:
                 pcie_cap_flr_init(self)
+        # --- the device's realize (VirtioPCIClass.realize) ---
+        self.device_realize(vm)
         # --- the device's realize: the vector count ---
         nvectors = o.get("vectors")
         if nvectors is None:
@@ -1771,10 +1784,37 @@ class VirtIOGPUPCI(VirtIOPCIProxy):
     vdev_name = "virtio-gpu"
     legacy_allowed = False
     force_virtio_1 = True
-    PROPS = {"vectors": ("uint32", 3),
+    PROPS = {"vectors": ("uint32", 3), "hostmem": ("size", 0),
              **{n: ("ignore", None) for n in (
                  "max_outputs", "max_hostmem", "edid", "xres", "yres", "virgl", "stats",
-                 "blob", "hostmem", "context_init")}}
+                 "blob", "context_init")}}
+
+    def device_realize(self, vm) -> None:
+        """``hostmem`` (QEMU 8.2+, commit ba62dfa707 "virtio-gpu: hostmem";
+        hw/display/virtio-gpu-pci.c ``virtio_gpu_pci_base_realize``): a
+        64-bit prefetchable BAR4 ``virtio-gpu-hostmem`` of that size, the
+        modern registers move to BAR2 and MSI-X to BAR1, and a 24-byte
+        shared-memory capability (type 8, id 1 = host visible) comes first."""
+        size = self.opts["hostmem"]
+        if not size:
+            return
+        stack = self._stack(vm)
+        who = _who(self)
+        if stack is None or not stack.qemu_at_least(8, 2):
+            raise DeviceError(who, "hostmem", "no such property before QEMU 8.2")
+        if not is_pow2(size):
+            # pci_register_bar asserts a power-of-two size: QEMU aborts
+            raise DeviceError(who, "hostmem", f"{size:#x} is not a power of two (QEMU's "
+                              f"pci_register_bar aborts on it)")
+        self.msix_bar_idx, self.modern_mem_bar_idx = 1, 2
+        self.hostmem = self._owned(MemoryRegion.init_container("virtio-gpu-hostmem", size))
+        self.register_bar(4, PCI_BASE_ADDRESS_MEM_PREFETCH | PCI_BASE_ADDRESS_MEM_TYPE_64,
+                          self.hostmem)
+        pos = pci_add_capability(self, PCI_CAP_ID_VNDR, 0, 24)
+        c = self.config
+        c[pos + 2], c[pos + 3], c[pos + 4], c[pos + 5] = 24, 8, 4, 1
+        _set(c, pos + 12, 4, size & 0xFFFFFFFF)
+        _set(c, pos + 20, 4, size >> 32)
 
 
 class VirtIOVGA(VirtIOGPUPCI):
@@ -3179,6 +3219,41 @@ CHIPSET_DEVICE_TYPES: dict[str, type[PCIDevice]] = {c.type_name: c for c in _ALL
                                                      if not c.user_creatable}
 
 
+#: ``-device`` types that are not PCI functions and add nothing to the PCI
+#: buses, the memory map, memslots or DMA as modelled here: devices that
+#: plug into a bus of another device (virtio-serial ports, HDA codecs, SCSI,
+#: USB and IDE devices; QEMU realizes them on that device's child bus, e.g.
+#: hw/char/virtio-console.c, hw/audio/hda-codec.c, hw/scsi/scsi-disk.c,
+#: hw/usb/dev-hid.c, hw/usb/dev-storage-classic.c, hw/usb/host-libusb.c,
+#: hw/usb/redirect.c, hw/ide/ide-dev.c) and ISA/board devices that only take
+#: I/O ports the PCI model does not use (isa-serial, isa-parallel, pvpanic
+#: at port 0x505, i8042).  The command-line reader accepts these and lists
+#: them as ignored.
+CHILD_DEVICE_TYPES = frozenset({
+    "virtserialport", "virtconsole", "virtio-serial-port",
+    "hda-duplex", "hda-micro", "hda-output",
+    "scsi-hd", "scsi-cd", "scsi-block", "scsi-generic",
+    "usb-tablet", "usb-kbd", "usb-mouse", "usb-storage", "usb-host", "usb-redir", "usb-hub",
+    "usb-serial", "usb-audio", "usb-ccid", "usb-wacom-tablet", "usb-bot", "usb-uas",
+    "ide-hd", "ide-cd", "ide-drive",
+    "isa-serial", "isa-parallel", "pvpanic", "i8042", "isa-debugcon",
+})
+#: Devices that do change the memory map but are not modelled: a clear
+#: refusal names them (tpm-crb/tpm-tis: MMIO at 0xfed40000; the IOMMUs:
+#: DMAR/IVRS MMIO windows; ramfb: a VGA ROM through fw_cfg; vmgenid: guest
+#: memory through fw_cfg; igb: QEMU 8.0+ only, no capture here).
+NOT_MODELLED_DEVICE_TYPES = {
+    "tpm-crb": "TPM CRB registers at 0xfed40000 (hw/tpm/tpm_crb.c)",
+    "tpm-tis": "TPM TIS registers at 0xfed40000 (hw/tpm/tpm_tis_isa.c)",
+    "intel-iommu": "the VT-d register window (hw/i386/intel_iommu.c)",
+    "amd-iommu": "the AMD IOMMU MMIO window and its PCI function (hw/i386/amd_iommu.c)",
+    "ramfb": "its VGA BIOS through fw_cfg vgaroms/ (hw/display/ramfb-standalone.c)",
+    "vmgenid": "its fw_cfg buffer in guest RAM (hw/acpi/vmgenid.c)",
+    "igb": "QEMU 8.0+ (hw/net/igb.c), no capture on this machine",
+    "ivshmem-doorbell": "its chardev server and interrupt BAR (hw/misc/ivshmem.c)",
+}
+
+
 def create_device(type_name: str, qdev_id: str = "", props: dict | None = None) -> PCIDevice:
     """Build a ``-device`` from its QOM type name and string properties.
 
@@ -3189,8 +3264,14 @@ def create_device(type_name: str, qdev_id: str = "", props: dict | None = None) 
     """
     cls = DEVICE_TYPES.get(type_name)
     if cls is None:
-        detail = ("created by the machine, not with -device" if type_name in CHIPSET_DEVICE_TYPES
-                  else "")
+        if type_name in CHIPSET_DEVICE_TYPES:
+            detail = "created by the machine, not with -device"
+        elif type_name in NOT_MODELLED_DEVICE_TYPES:
+            detail = f"not modelled: {NOT_MODELLED_DEVICE_TYPES[type_name]}"
+        elif type_name in CHILD_DEVICE_TYPES:
+            detail = "not a PCI function (the command line reader ignores it)"
+        else:
+            detail = "not in the device catalogue"
         # vfio-pci is built by the boot code from a host device description
         raise UnsupportedOption(f"-device {type_name}", list(DEVICE_TYPES) + ["vfio-pci"], detail)
     props = dict(props or {})
