@@ -327,3 +327,27 @@ def test_refusals_say_why(name, word):
     with pytest.raises(UnsupportedOption) as e:
         D.create_device(name, "", {})
     assert name in str(e.value) and word in str(e.value)
+
+
+@pytest.mark.parametrize("name", ["q35-7.1-512M-virtio-rng-balloon", "pc-3.1-512M-virtio-compat"])
+def test_machine_compat_decides_these_captures(name, monkeypatch):
+    """The two machine-version captures (QEMU 7.2 with -machine pc-q35-7.1:
+    hw_compat_7_1 virtio-rng-pci vectors=0, no MSI-X BAR; pc-i440fx-3.1:
+    hw_compat_3_1 virtio-blk discard/write-zeroes off, a 64-byte legacy BAR,
+    and the balloon's 8-byte config, a 32-byte one) match only with
+    MACHINE_COMPAT applied (tests/test_predict_references.py checks the
+    whole prediction)."""
+    from pathlib import Path
+    from vfiolab.predict import predict
+    from vfiolab.real.reference import load_reference
+    ref = load_reference(Path(__file__).parent.parent / "data" / "references" / name)
+    want = {(d["qdev_id"], b["bar"]): b["size"] for d in ref.to_json()["devices"] for b in d["bars"]}
+
+    def sizes():
+        p = predict(ref.args, seabios="1.16.2", accel="kvm",
+                    cpu_vendor=ref.meta.get("host_cpu_vendor") or None)
+        return {(d["qdev_id"], b["bar"]): b["size"] for d in p.to_json()["devices"]
+                for b in d["bars"]}
+    assert sizes() == want
+    monkeypatch.setattr(D, "MACHINE_COMPAT", ())
+    assert sizes() != want

@@ -887,6 +887,59 @@ def _parse_prop(who: str, name: str, kind: str, value):
 
 
 # ---------------------------------------------------------------------------
+# machine-type compatibility properties
+# ---------------------------------------------------------------------------
+
+#: The per-machine-version property defaults of the devices here that change
+#: what the guest sees of them, as (machine version X.Y, QOM type, property,
+#: value, QEMU releases it applies in): QEMU hw/core/machine.c
+#: ``hw_compat_X_Y`` and hw/i386/pc.c ``pc_compat_X_Y`` (v7.2.0 b67b00e6b4,
+#: v10.0.0 7c949c53e9).  A machine type pc-*-A.B gets every entry with
+#: A.B <= X.Y, older tables last (QEMU appends them in that order, so the
+#: oldest wins), unless the user set the property.  An ``hw_compat_X_Y``
+#: table first exists in the release after X.Y, so it applies only when
+#: the QEMU release is newer than X.Y.
+MACHINE_COMPAT: tuple[tuple[tuple[int, int], str, str, str, tuple[int, int] | None], ...] = (
+    ((9, 2), "virtio-balloon-pci", "vectors", "0", None),
+    ((7, 1), "virtio-rng-pci", "vectors", "0", None),
+    # pc_compat_6_1 sets ICH9-LPC x-keep-pci-slot-hpc=false, which makes
+    # hw/i386/pc_q35.c turn native hot-plug off on every pcie-root-port;
+    # pc_compat_6_0 sets it true again (so only the 6.1 machines)
+    ((6, 1), "pcie-root-port-base", "x-native-hotplug", "off", (8, 0)),
+    ((6, 1), "pcie-root-port-base", "x-do-not-expose-native-hotplug-cap", "on", None),
+    ((6, 0), "pcie-root-port-base", "x-native-hotplug", "on", (8, 0)),
+    ((6, 0), "pcie-root-port-base", "x-do-not-expose-native-hotplug-cap", "off", None),
+    ((5, 2), "virtio-net-pci-base", "vectors", "3", None),
+    ((5, 1), "virtio-blk-device", "num-queues", "1", None),
+    ((5, 1), "virtio-scsi-device", "num_queues", "1", None),
+    ((5, 1), "virtio-pci", "x-ats-page-aligned", "off", None),
+    ((5, 0), "virtio-balloon-device", "page-poison", "off", None),
+    ((4, 2), "qxl", "revision", "4", None),
+    ((4, 1), "virtio-pci", "x-pcie-flr-init", "off", None),
+    ((4, 0), "VGA", "edid", "off", None),
+    ((4, 0), "virtio-balloon-device", "qemu-4-0-config-size", "on", None),
+    ((3, 1), "pcie-root-port", "x-speed", "2_5", None),
+    ((3, 1), "pcie-root-port", "x-width", "1", None),
+    ((3, 1), "virtio-blk-device", "discard", "off", None),
+    ((3, 1), "virtio-blk-device", "write-zeroes", "off", None),
+    ((3, 1), "virtio-balloon-device", "qemu-4-0-config-size", "off", None),
+    ((3, 1), "pcie-root-port-base", "disable-acs", "on", None),
+    ((2, 11), "virtio-blk-pci", "vectors", "2", None),
+    ((2, 8), "virtio-pci", "x-pcie-deverr-init", "off", None),
+    ((2, 8), "virtio-pci", "x-pcie-lnkctl-init", "off", None),
+    ((2, 8), "virtio-pci", "x-pcie-pm-init", "off", None),
+    ((2, 7), "virtio-pci", "page-per-vq", "on", None),
+    ((2, 7), "virtio-serial-device", "emergency-write", "off", None),
+    ((2, 6), "virtio-pci", "disable-modern", "on", None),
+    ((2, 6), "virtio-pci", "disable-legacy", "off", None),
+    ((2, 5), "vmxnet3", "x-disable-pcie", "on", None),
+    ((2, 4), "virtio-pci", "x-disable-pcie", "on", None),
+    ((2, 1), "intel-hda", "old_msi_addr", "on", None),
+    ((2, 0), "nec-usb-xhci", "force-pcie-endcap", "on", None),
+)
+
+
+# ---------------------------------------------------------------------------
 # the base class
 # ---------------------------------------------------------------------------
 
@@ -942,6 +995,8 @@ class QemuPCIDevice(PCIDevice):
                                   + ", ".join(sorted(n for n in schema if schema[n][0] != "ignore")))
             opts[name] = _parse_prop(who, name, schema[name][0], value)
         self.opts = opts
+        self._schema = schema
+        self.user_props = {n for n in props if n != "id"}
         self.requested_devfn: int | None = opts["addr"]
         self.requested_bus: str | None = opts["bus"]
         self.multifunction = (self.default_multifunction if opts["multifunction"] is None
@@ -973,8 +1028,51 @@ class QemuPCIDevice(PCIDevice):
             self.cmask = bytearray(size)
         super().init_config()
 
+    #: QOM type names this class answers to besides the ``type_name`` of
+    #: each class in its MRO (abstract parents, the virtio device inside)
+    QOM_TYPES: tuple[str, ...] = ()
+
+    @classmethod
+    def qom_types(cls) -> set[str]:
+        out = {"pci-device"}
+        for klass in cls.__mro__:
+            out.update(klass.__dict__.get("QOM_TYPES", ()))
+            name = klass.__dict__.get("type_name")
+            if name:
+                out.add(name)
+        return out - set(cls.__dict__.get("QOM_NOT", ()))
+
+    def apply_machine_compat(self, vm) -> None:
+        """Set the :data:`MACHINE_COMPAT` defaults for this VM's machine
+        type and QEMU release (properties the user gave win)."""
+        stack = getattr(vm, "stack", None) if vm is not None else None
+        if stack is None:
+            return
+        mv, qemu = stack.machine_version, stack.qemu
+        types = self.qom_types()
+        for ver, qom, prop, value, before in sorted(MACHINE_COMPAT, key=lambda e: e[0],
+                                                    reverse=True):
+            if not (mv <= ver < qemu) or qom not in types:
+                continue
+            if before is not None and qemu >= before:
+                continue
+            if prop not in self._schema or prop in self.user_props:
+                continue
+            if prop.startswith("x-native") or prop.startswith("x-do-not-expose"):
+                if (prop == "x-native-hotplug") == stack.qemu_at_least(8, 0):
+                    continue
+            if self._schema[prop][0] == "ignore":
+                continue
+            self.opts[prop] = _parse_prop(_who(self), prop, self._schema[prop][0], value)
+        self.compat_applied()
+
+    def compat_applied(self) -> None:
+        """Recompute what ``__init__`` derived from the properties (override)."""
+
     def realize(self, vm) -> None:
-        """QEMU ``pci_qdev_realize``: the device's realize, then its ROM."""
+        """QEMU ``pci_qdev_realize``: the device's realize, then its ROM
+        (after the machine type's compatibility defaults)."""
+        self.apply_machine_compat(vm)
         self.realize_device(vm)
         self.add_option_rom(vm)
 
@@ -1318,6 +1416,7 @@ class VirtIOPCIProxy(QemuPCIDevice):
     vendor_id = PCI_VENDOR_ID_REDHAT_QUMRANET
     revision = 0                  # VIRTIO_PCI_ABI_VERSION
     is_express = True             # INTERFACE_PCIE_DEVICE; trimmed in express_on()
+    QOM_TYPES = ("virtio-pci", "virtio-device")
     virtio_id = 0
     vdev_name = "virtio"
     legacy_allowed = True
@@ -1523,6 +1622,8 @@ class VirtIONetPCI(VirtIOPCIProxy):
     size).  Default ROM efi-virtio.rom (region ``virtio-net-pci.rom``).
     """
 
+    QOM_TYPES = ("virtio-net-pci-base", "virtio-net-device")
+
     type_name = "virtio-net-pci"
     device_id = 0x1000            # PCI_DEVICE_ID_VIRTIO_NET
     class_id = 0x0200
@@ -1599,6 +1700,8 @@ class VirtIOBlkPCI(VirtIOPCIProxy):
     default.
     """
 
+    QOM_TYPES = ("virtio-blk-pci-base", "virtio-blk-device")
+
     type_name = "virtio-blk-pci"
     device_id = 0x1001
     class_id = 0x0100
@@ -1641,6 +1744,8 @@ class VirtIOSCSIPCI(VirtIOPCIProxy):
     Config: struct virtio_scsi_config, 36 bytes.
     """
 
+    QOM_TYPES = ("virtio-scsi-pci-base", "virtio-scsi-device")
+
     type_name = "virtio-scsi-pci"
     device_id = 0x1004
     class_id = 0x0100
@@ -1668,6 +1773,8 @@ class VirtIOSerialPCI(VirtIOPCIProxy):
     ``vectors`` property default).  Config: cols, rows, max_nr_ports (8
     bytes) plus emerg_wr (12) with ``emergency-write`` (on).
     """
+
+    QOM_TYPES = ("virtio-serial-pci-base", "virtio-serial-device")
 
     type_name = "virtio-serial-pci"
     device_id = 0x1003
@@ -1697,6 +1804,8 @@ class VirtIOBalloonPCI(VirtIOPCIProxy):
     (``virtio_balloon_config_size``): 16 bytes with ``page-poison`` (on) or
     ``qemu-4-0-config-size``, 12 with ``free-page-hint``, else 8.
     """
+
+    QOM_TYPES = ("virtio-balloon-pci-base", "virtio-balloon-device")
 
     type_name = "virtio-balloon-pci"
     device_id = 0x1002
@@ -1737,6 +1846,8 @@ class VirtIOBalloonPCI(VirtIOPCIProxy):
 class VirtIORngPCI(VirtIOPCIProxy):
     """QEMU hw/virtio/virtio-rng-pci.c: 1af4:1005 (1044 modern), class
     0x00ff; vectors default to 2; no config space."""
+
+    QOM_TYPES = ("virtio-rng-pci-base", "virtio-rng-device")
 
     type_name = "virtio-rng-pci"
     device_id = 0x1005
@@ -2208,6 +2319,7 @@ class PCIERootPort(_QemuBridge):
     """
 
     type_name = "pcie-root-port"
+    QOM_TYPES = ("pcie-root-port-base",)
     vendor_id = PCI_VENDOR_ID_REDHAT
     device_id = 0x000C
     class_id = 0x0604
@@ -2238,6 +2350,10 @@ class PCIERootPort(_QemuBridge):
 
     def __init__(self, qdev_id: str = "", **props):
         super().__init__(qdev_id, **props)
+        self.compat_applied()
+
+    def compat_applied(self) -> None:
+        """The link speed and width from ``x-speed``/``x-width``."""
         who = _who(self)
         if self.opts["x-speed"] not in _LINK_SPEEDS:
             raise DeviceError(who, "x-speed", f"{self.opts['x-speed']!r} is not one of "
@@ -2780,8 +2896,11 @@ class IntelHDA(QemuPCIDevice):
 
 
 class ICH9IntelHDA(IntelHDA):
-    """``ich9-intel-hda``: 8086:293e revision 3, the same layout."""
+    """``ich9-intel-hda``: 8086:293e revision 3, the same layout (a sibling
+    of intel-hda under intel-hda-generic in QEMU, so intel-hda's machine
+    compat entries do not apply)."""
     type_name = "ich9-intel-hda"
+    QOM_NOT = ("intel-hda",)
     device_id = 0x293E
     revision = 3
 
@@ -3149,6 +3268,9 @@ class IOH3420(PCIERootPort):
 
     def __init__(self, qdev_id: str = "", **props):
         QemuPCIDevice.__init__(self, qdev_id, **props)
+        self.compat_applied()
+
+    def compat_applied(self) -> None:
         self.link_speed = self.link_width = None        # a v2 capability with x1 2.5 GT/s
 
     def interrupts_init(self) -> None:
