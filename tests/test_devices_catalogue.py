@@ -38,7 +38,8 @@ FULL_CONFIG = {t.type_name for t in D._VIRTIO_TYPES} | {
     "e1000", "rtl8139", "AC97", "lsi53c895a", "pvpanic-pci", "i6300esb", "usb-ehci",
     "ich9-usb-ehci1", "ich9-usb-uhci1", "intel-hda", "ich9-intel-hda", "qemu-xhci",
     "nec-usb-xhci", "ahci", "qxl", "qxl-vga", "nvme", "pci-bridge", "pcie-root-port",
-    "i82801b11-bridge", "megasas", "ioh3420", "pcie-pci-bridge"}
+    "i82801b11-bridge", "megasas", "ioh3420", "pcie-pci-bridge", "vmxnet3", "x3130-upstream",
+    "xio3130-downstream"}
 
 
 @pytest.fixture(params=FIXTURES)

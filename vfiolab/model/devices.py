@@ -1829,10 +1829,10 @@ class VirtIOBalloonPCI(VirtIOPCIProxy):
                 raise DeviceError(_who(self), "-device", "Only one balloon device is supported")
 
     def default_vectors(self, vm) -> int:
+        # 2 from QEMU 10.0 (the machine types up to 9.2 get vectors=0 from
+        # MACHINE_COMPAT, hw_compat_9_2)
         stack = self._stack(vm)
-        if stack is not None and stack.qemu_at_least(10, 0) and stack.machine_at_least(10, 0):
-            return 2
-        return 0
+        return 2 if stack is not None and stack.qemu_at_least(10, 0) else 0
 
     def config_len(self) -> int:
         o = self.opts
@@ -2224,6 +2224,21 @@ class _QemuBridge(QemuPCIDevice, PCIBridge):
         if self.sec_bus is not None:
             self.sec_bus.is_express = self.secondary_bus_is_express
 
+    def _port_init_reg(self) -> None:
+        """hw/pci/pcie_port.c ``pcie_port_init_reg``: primary and secondary
+        status 0, the conventional-only bridge-control bits read-only."""
+        _set(self.config, PCI_STATUS, 2, 0)
+        _set(self.config, PCI_SEC_STATUS, 2, 0)
+        _clear(self.wmask, PCI_BRIDGE_CONTROL, 2, 0x20 | 0x80 | 0x100 | 0x200 | 0x400 | 0x800)
+
+    def _ssvid(self, offset: int, svid: int, ssid: int) -> int:
+        """hw/pci/pci_bridge.c ``pci_bridge_ssvid_init``: an 8-byte Subsystem
+        Vendor ID capability."""
+        pos = pci_add_capability(self, PCI_CAP_ID_SSVID, offset, 8)
+        _set(self.config, pos + 4, 2, svid)
+        _set(self.config, pos + 6, 2, ssid)
+        return pos
+
     def _reserve(self) -> tuple[int, int, int, int, int]:
         o = self.opts
         return (o["bus-reserve"], o["io-reserve"], o["mem-reserve"], o["pref32-reserve"],
@@ -2392,14 +2407,8 @@ class PCIERootPort(_QemuBridge):
         o["x-native-hotplug"] = self.native_hotplug(vm)
         c, w = self.config, self.wmask
         self._bridge_initfn()
-        # pcie_port_init_reg
-        _set(c, PCI_STATUS, 2, 0)
-        _set(c, PCI_SEC_STATUS, 2, 0)
-        _clear(w, PCI_BRIDGE_CONTROL, 2, 0x20 | 0x80 | 0x100 | 0x200 | 0x400 | 0x800)
-        # pci_bridge_ssvid_init(d, ssvid_offset, vendor id, ssid 0)
-        pos = pci_add_capability(self, PCI_CAP_ID_SSVID, self.ssvid_offset, 8)
-        _set(c, pos + 4, 2, self.vendor_id)
-        _set(c, pos + 6, 2, 0)
+        self._port_init_reg()
+        self._ssvid(self.ssvid_offset, self.vendor_id, 0)
         self.interrupts_init()
         pcie_cap_init(self, self.exp_offset, PCI_EXP_TYPE_ROOT_PORT, o["port"])
         pcie_cap_arifwd_init(self)
@@ -2482,10 +2491,14 @@ class PCIERootPort(_QemuBridge):
         ``pci_bridge_disable_base_limit``.  As in QEMU the window aliases are
         *not* recomputed here: they keep the state of realize (all windows
         at 0, empty) until the next config write."""
-        pos = getattr(self, "exp_cap", None)
-        if not pos:
+        if not getattr(self, "exp_cap", None):
             return
         self._disable_base_limit()
+        self._slot_reset()
+
+    def _slot_reset(self) -> None:
+        """hw/pci/pcie.c ``pcie_cap_slot_reset``."""
+        pos = self.exp_cap
         c = self.config
         _clear(c, pos + PCI_EXP_SLTCTL, 2, PCI_EXP_SLTCTL_EIC | PCI_EXP_SLTCTL_PIC | PCI_EXP_SLTCTL_AIC
                | PCI_EXP_SLTCTL_HPIE | PCI_EXP_SLTCTL_CCIE | PCI_EXP_SLTCTL_PDCE
@@ -2978,11 +2991,16 @@ class RTL8139(QemuPCIDevice):
 
 class VMXNET3(QemuPCIDevice):
     """QEMU hw/net/vmxnet3.c ``vmxnet3_pci_realize``: 15ad:07b0 revision 1,
-    class 0x0200, INTA.  BAR0 ``vmxnet3-b0`` and BAR1 ``vmxnet3-b1`` (4 KiB
-    I/O regions each, 32-bit), BAR2 the 8 KiB container
+    class 0x0200, subsystem 15ad:07b0, INTA.  BAR0 ``vmxnet3-b0`` and BAR1
+    ``vmxnet3-b1`` (4 KiB I/O regions each, 32-bit), BAR2 the 8 KiB container
     ``vmxnet3-msix-bar`` with the 25-vector MSI-X table at 0 and PBA at
-    0x1000.  Default ROM efi-vmxnet3.rom (region ``vmxnet3.rom``).  (Its
-    PM/PCIe/MSI capabilities are not modelled.)"""
+    0x1000 (0x800 with ``x-old-msi-offsets``).  A 64-bit single-vector MSI at
+    0x84 (0x50 old), MSI-X at 0x9c (first free, old); ``vmxnet3_realize``
+    makes the function PCI Express unless ``x-disable-pcie`` (on any bus: a
+    4 KiB config space with a Device Serial Number at 0x100, whose value
+    from the MAC address is not modelled), with a PCIe v2 endpoint
+    capability at 0x48 only on a PCIe bus.  Default ROM efi-vmxnet3.rom
+    (region ``vmxnet3.rom``)."""
 
     type_name = "vmxnet3"
     vendor_id = PCI_VENDOR_ID_VMWARE
@@ -2991,20 +3009,28 @@ class VMXNET3(QemuPCIDevice):
     subsystem_vendor_id, subsystem_id = PCI_VENDOR_ID_VMWARE, 0x07B0
     class_id = 0x0200
     interrupt_pin = 1
+    is_express = True
     default_romfile = "efi-vmxnet3.rom"
     vmsd_name = "vmxnet3"
-    PROPS = {**_NIC_IGNORED, "x-old-msi-offsets": ("ignore", None),
-             "x-disable-pcie": ("ignore", None)}
+    PROPS = {**_NIC_IGNORED, "x-old-msi-offsets": ("bool", False),
+             "x-disable-pcie": ("bool", False)}
+
+    def express_on(self, bus: PCIBus | None) -> bool:
+        return not self.opts["x-disable-pcie"]
 
     def realize_device(self, vm) -> None:
+        old = self.opts["x-old-msi-offsets"]
         for i, name in ((0, "vmxnet3-b0"), (1, "vmxnet3-b1")):
             self.register_bar(i, 0, self._owned(MemoryRegion.init_io(name, 0x1000)))
         self.msix_bar = self._owned(MemoryRegion.init_container("vmxnet3-msix-bar", 0x2000))
         self.register_bar(2, 0, self.msix_bar)
-        table = self._owned(MemoryRegion.init_io("msix-table", 25 * PCI_MSIX_ENTRY_SIZE))
-        pba = self._owned(MemoryRegion.init_io("msix-pba", 8))
-        self.msix_bar.add_subregion(0, table)
-        self.msix_bar.add_subregion(0x1000, pba)
+        msi_init(self, 0x50 if old else 0x84, 1, True, False)
+        msix_init(self, 25, self.msix_bar, 2, 0, self.msix_bar, 2, 0x800 if old else 0x1000,
+                  0 if old else 0x9C)
+        if self.is_express:
+            if pci_bus_is_express(self.bus):
+                pcie_endpoint_cap_init(self, 0x48)
+            pcie_dev_ser_num_init(self, 0x100, 0)
 
 
 class MegaSAS(QemuPCIDevice):
@@ -3295,7 +3321,17 @@ class X3130Upstream(_QemuBridge):
     PROPS = {"port": ("uint8", 0), "aer_log_max": ("ignore", None)}
 
     def realize_device(self, vm) -> None:
+        """``xio3130_upstream_realize``: a 64-bit single-vector MSI at 0x70,
+        SSVID (0, 0) at 0x80, a PCIe v2 upstream-port capability at 0x90
+        with FLR and error reporting, AER at 0x100."""
         self._bridge_initfn()
+        self._port_init_reg()
+        msi_init(self, 0x70, 1, True, False)
+        self._ssvid(0x80, 0, 0)
+        pcie_cap_init(self, 0x90, PCI_EXP_TYPE_UPSTREAM, self.opts["port"])
+        pcie_cap_flr_init(self)
+        pcie_cap_deverr_init(self)
+        pcie_aer_init(self, 0x100)
 
 
 class XIO3130Downstream(_QemuBridge):
@@ -3313,11 +3349,42 @@ class XIO3130Downstream(_QemuBridge):
     interrupt_pin = 0             # no INTx pin (realize never sets one)
     secondary_bus_is_express = True
     PROPS = {"chassis": ("uint8", 0), "slot": ("uint16", 0), "port": ("uint8", 0),
-             "hotplug": ("bool", True), "x-native-hotplug": ("bool", True),
-             "aer_log_max": ("ignore", None), "power_controller_present": ("ignore", None)}
+             "hotplug": ("bool", True), "x-native-hotplug": ("bool", None),
+             "x-do-not-expose-native-hotplug-cap": ("bool", None),
+             "aer_log_max": ("ignore", None), "power_controller_present": ("bool", True)}
+
+    native_hotplug = PCIERootPort.native_hotplug
 
     def realize_device(self, vm) -> None:
+        """``xio3130_downstream_realize``: as the upstream port, with a
+        downstream-port PCIe capability carrying a slot (``slot``,
+        ``hotplug``, native hot-plug, a power controller) and ARI
+        forwarding."""
+        o = self.opts
         self._bridge_initfn()
+        self._port_init_reg()
+        msi_init(self, 0x70, 1, True, False)
+        self._ssvid(0x80, 0, 0)
+        pcie_cap_init(self, 0x90, PCI_EXP_TYPE_DOWNSTREAM, o["port"])
+        pcie_cap_flr_init(self)
+        pcie_cap_deverr_init(self)
+        pcie_cap_slot_init(self, o["slot"], o["hotplug"], self.native_hotplug(vm),
+                           o["power_controller_present"])
+        pcie_cap_arifwd_init(self)
+        pcie_aer_init(self, 0x100)
+
+    _slot_reset = PCIERootPort._slot_reset
+    #: a PCIESlot without x-speed/x-width: pcie_cap_fill_slot_lnk writes a
+    #: zero speed and width into Link Capabilities (the capture q35-misc,
+    #: dn0: LNKCAP 0x00000400)
+    link_speed = link_width = 0
+
+    def reset(self) -> None:
+        """``xio3130_downstream_reset`` -> ``pcie_cap_slot_reset``, as the
+        root port's (power and indicators by whether slot 0 is populated);
+        ``pci_bridge_reset`` leaves the windows as realize made them."""
+        if getattr(self, "exp_cap", None):
+            self._slot_reset()
 
 
 _MORE_TYPES = (QemuXHCI, NecXHCI, UsbEHCI, ICH9UsbEHCI1, ICH9UsbEHCI2, *_UHCI_TYPES,
