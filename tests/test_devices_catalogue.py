@@ -352,3 +352,18 @@ def test_machine_compat_decides_these_captures(name, monkeypatch):
     assert sizes() == want
     monkeypatch.setattr(D, "MACHINE_COMPAT", ())
     assert sizes() != want
+
+
+def test_old_machine_virtio_is_legacy_only_even_behind_a_root_port():
+    """hw_compat_2_6: virtio-pci disable-modern=on, disable-legacy=off on
+    machine types up to 2.6 -- legacy only, so conventional even on a PCIe
+    port (virtio_pci_dc_realize sets the express flag only for a modern
+    device): a legacy I/O BAR0, no modern BAR4."""
+    from vfiolab.predict import predict
+    args = ["-machine", "pc-q35-2.6", "-accel", "kvm", "-m", "512M", "-nodefaults",
+            "-device", "pcie-root-port,id=rp1,chassis=1", "-device", "virtio-net-pci,id=n0,bus=rp1"]
+    pred = predict(args, stack="debian12", accel="kvm")
+    bars = _bars(pred, "n0")
+    assert 0 in bars and 4 not in bars
+    dev = next(d for d in pred.vm.pci_devices() if d.qdev_id == "n0")
+    assert not dev.is_express and dev.device_id == 0x1000

@@ -1017,7 +1017,12 @@ class QemuPCIDevice(PCIDevice):
 
     def init_config(self) -> None:
         """Config size follows the express flag (QEMU ``pci_config_size``:
-        4096 bytes for PCIe, else 256), decided when the bus is known."""
+        4096 bytes for PCIe, else 256), decided when the bus is known.  The
+        machine type's compatibility defaults come first (QEMU sets global
+        properties when the object is created, before anything reads them)."""
+        if not getattr(self, "_compat_done", False):
+            self._compat_done = True
+            self.apply_machine_compat(getattr(self, "vm", None))
         express = self.express_on(self.bus)
         self.is_express = express
         size = PCIE_CONFIG_SPACE_SIZE if express else PCI_CONFIG_SPACE_SIZE
@@ -1070,9 +1075,10 @@ class QemuPCIDevice(PCIDevice):
         """Recompute what ``__init__`` derived from the properties (override)."""
 
     def realize(self, vm) -> None:
-        """QEMU ``pci_qdev_realize``: the device's realize, then its ROM
-        (after the machine type's compatibility defaults)."""
-        self.apply_machine_compat(vm)
+        """QEMU ``pci_qdev_realize``: the device's realize, then its ROM."""
+        if not getattr(self, "_compat_done", False):
+            self._compat_done = True
+            self.apply_machine_compat(vm)
         self.realize_device(vm)
         self.add_option_rom(vm)
 
