@@ -440,16 +440,6 @@ def boot(vm: VM, platform) -> object:
     return result
 
 
-#: SeaBIOS block drivers that claim PCI controllers, in the order
-#: src/block.c ``block_setup`` runs them: (class, driver, the BAR it maps).
-#: Each maps its memory BAR (src/hw/pcidevice.c ``pci_enable_membar``:
-#: memory decode on, refused for a 64-bit BAR above 4 GiB) and then turns on
-#: bus mastering (``pci_enable_busmaster``) -- src/hw/ahci.c
-#: ``ahci_controller_setup`` (BAR5), src/hw/nvme.c ``nvme_controller_setup``
-#: (BAR0).  Both set ``pci->have_driver``, so optionrom_setup skips them.
-BLOCK_DRIVERS = [(0x0106, "ahci", 5), (0x0108, "nvme", 0)]
-
-
 def _megasas_steps(vm, dev, cfg):
     """src/hw/megasas.c ``init_megasas``: the I/O BAR is BAR2 when it is an
     I/O BAR, else BAR0."""
@@ -507,8 +497,8 @@ def _run_option_roms(vm: VM) -> None:
        first other-display function whose ROM maps (``try_setup_display_other``,
        which also turns on its I/O and memory decode); then fw_cfg
        ``vgaroms/`` files (a VGA device with ``rombar=0``).
-    2. ``device_hardware_setup``: the AHCI and NVMe drivers map their
-       memory BAR and turn on bus mastering (:data:`BLOCK_DRIVERS`).
+    2. ``device_hardware_setup``: the USB and block drivers map their BARs
+       and turn on bus mastering (:data:`HW_DRIVERS`).
     3. ``optionrom_setup``: every other function, in SeaBIOS's device-list
        order, except display functions and driven ones (``have_driver``),
        goes through ``map_pcirom``: size the ROM BAR with 0xfffffffe, and if
