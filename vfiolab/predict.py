@@ -141,6 +141,12 @@ class Prediction:
         for dev in vm.devices:
             out.append((dev.type_name, "bus master container", dev))
             out.extend(device_address_spaces(vm, dev))
+            # a space a device's realize puts on the bus's I/O space shares the
+            # "I/O" view (lsi53c895a's "lsi-pci-io", hw/scsi/lsi53c895a.c
+            # lsi_scsi_realize)
+            extra = getattr(dev, "pci_io_as", None)
+            if extra is not None:
+                out.append((extra.name, "io", extra.root))
         return out
 
     def mtree_flat(self) -> str:

@@ -55,9 +55,17 @@ CPU_MODELS_32BIT = {"qemu32": 32, "kvm32": 36, "coreduo": 32, "486": 32, "pentiu
 #: 1.0.0+git-20190125.36a4c85-5.1: data/references/pc-512M-vga (stdvga,
 #: kvmvapic at 0xca000), q35-512M-bochs (kvmvapic at 0xc7000),
 #: pc-512M-e1000e and pc-512M-virtio-net (ROM at 0xc0000, kvmvapic at
-#: 0xc1000), pc-512M-2nic (0xc0000, 0xc1000, kvmvapic at 0xc2000).
+#: 0xc1000), pc-512M-2nic (0xc0000, 0xc1000, kvmvapic at 0xc2000),
+#: q35-1G-libvirt-virtio (qxl-vga's vgabios-qxl.bin at 0xc0000, iPXE at
+#: 0xca000, kvmvapic at 0xcb000), pc-1G-virtio-storage-usb (virtio-vga's
+#: vgabios-virtio.bin at 0xc0000, e1000 and rtl8139 iPXE at 0xca000 and
+#: 0xcb000, kvmvapic at 0xcc000), q35-1G-bridges-misc (four iPXE ROMs of
+#: 0x1000 each from 0xca000: e1000, rtl8139, virtio, vmxnet3).
 OPTION_ROM_DEPLOYED_SIZE = {"vgabios-stdvga.bin": 0xa000, "vgabios-bochs-display.bin": 0x7000,
-                            "efi-e1000e.rom": 0x1000, "efi-virtio.rom": 0x1000}
+                            "vgabios-qxl.bin": 0xa000, "vgabios-virtio.bin": 0xa000,
+                            "efi-e1000e.rom": 0x1000, "efi-virtio.rom": 0x1000,
+                            "efi-e1000.rom": 0x1000, "efi-rtl8139.rom": 0x1000,
+                            "efi-vmxnet3.rom": 0x1000}
 #: The stack those sizes were measured on (the ROM images are Debian 12's).
 OPTION_ROM_SIZES_FIRMWARE = "1.16.2"
 #: SeaBIOS src/config.h OPTION_ROM_ALIGN: ``rom_confirm`` rounds RomEnd up to it
@@ -470,14 +478,47 @@ def boot(vm: VM, platform) -> object:
     return result
 
 
-#: SeaBIOS block drivers that claim PCI controllers, in the order
-#: src/block.c ``block_setup`` runs them: (class, driver, the BAR it maps).
-#: Each maps its memory BAR (src/hw/pcidevice.c ``pci_enable_membar``:
-#: memory decode on, refused for a 64-bit BAR above 4 GiB) and then turns on
-#: bus mastering (``pci_enable_busmaster``) -- src/hw/ahci.c
-#: ``ahci_controller_setup`` (BAR5), src/hw/nvme.c ``nvme_controller_setup``
-#: (BAR0).  Both set ``pci->have_driver``, so optionrom_setup skips them.
-BLOCK_DRIVERS = [(0x0106, "ahci", 5), (0x0108, "nvme", 0)]
+def _megasas_steps(vm, dev, cfg):
+    """src/hw/megasas.c ``init_megasas``: the I/O BAR is BAR2 when it is an
+    I/O BAR, else BAR0."""
+    bar = 2 if cfg(dev, 0x18, 4) & 0x1 else 0
+    return [("io", bar), ("master", 0)]
+
+
+def _ids(vendor: int, *devices: int):
+    return lambda d: d.vendor_id == vendor and d.device_id in devices
+
+
+#: What SeaBIOS rel-1.16.2 ``device_hardware_setup`` (src/post.c) does to
+#: PCI functions before the option ROMs, in its order: ``usb_setup``
+#: (src/hw/usb.c: xHCI, EHCI, UHCI; OHCI is not modelled), then
+#: ``block_setup`` (src/block.c: ahci, virtio-blk, virtio-scsi, lsi-scsi,
+#: megasas, nvme; the drivers for devices QEMU here does not offer are left
+#: out).  Each is (name, match, steps): ``mem``/``io`` enable that BAR
+#: (``pci_enable_membar``/``pci_enable_iobar``, which also mark the function
+#: driven, so optionrom_setup skips it) and stop the driver when refused;
+#: ``master`` is ``pci_enable_busmaster``.  Sources: src/hw/usb-xhci.c
+#: ``xhci_controller_setup_pci`` (class 0x0c0330, BAR0), src/hw/usb-ehci.c
+#: ``ehci_controller_setup`` (0x0c0320, BAR0), src/hw/usb-uhci.c
+#: ``uhci_controller_setup`` (0x0c0300, BAR4, then ``reset_uhci`` writes
+#: USBLEGSUP), src/hw/ahci.c, src/hw/virtio-blk.c and virtio-scsi.c
+#: (1af4:1001/1042, 1af4:1004/1048, ``vp_init_simple``), src/hw/lsi-scsi.c
+#: (1000:0012, BAR0), src/hw/megasas.c (1000:0060 and the other MegaRAID
+#: ids), src/hw/nvme.c.
+HW_DRIVERS = [
+    ("xhci", lambda d: (d.class_id, d.prog_if) == (0x0c03, 0x30), [("mem", 0), ("master", 0)]),
+    ("ehci", lambda d: (d.class_id, d.prog_if) == (0x0c03, 0x20), [("mem", 0), ("master", 0)]),
+    ("uhci", lambda d: (d.class_id, d.prog_if) == (0x0c03, 0x00),
+     [("io", 4), ("master", 0), ("usblegsup", 0)]),
+    ("ahci", lambda d: d.class_id == 0x0106, [("mem", 5), ("master", 0)]),
+    ("virtio-blk", _ids(0x1af4, 0x1001, 0x1042), "virtio"),
+    ("virtio-scsi", _ids(0x1af4, 0x1004, 0x1048), "virtio"),
+    ("lsi-scsi", _ids(0x1000, 0x0012), [("io", 0), ("master", 0)]),
+    ("megasas", lambda d: (_ids(0x1000, 0x0411, 0x0060, 0x007c, 0x0079, 0x0078, 0x0071, 0x0073,
+                                0x0413, 0x005b, 0x005d)(d) or _ids(0x1028, 0x0015)(d)),
+     _megasas_steps),
+    ("nvme", lambda d: d.class_id == 0x0108, [("mem", 0), ("master", 0)]),
+]
 #: include/hw/pci/pci_ids.h
 PCI_CLASS_DISPLAY_VGA = 0x0300
 PCI_CLASS_DISPLAY_OTHER = 0x0380
@@ -494,8 +535,8 @@ def _run_option_roms(vm: VM) -> None:
        first other-display function whose ROM maps (``try_setup_display_other``,
        which also turns on its I/O and memory decode); then fw_cfg
        ``vgaroms/`` files (a VGA device with ``rombar=0``).
-    2. ``device_hardware_setup``: the AHCI and NVMe drivers map their
-       memory BAR and turn on bus mastering (:data:`BLOCK_DRIVERS`).
+    2. ``device_hardware_setup``: the USB and block drivers map their BARs
+       and turn on bus mastering (:data:`HW_DRIVERS`).
     3. ``optionrom_setup``: every other function, in SeaBIOS's device-list
        order, except display functions and driven ones (``have_driver``),
        goes through ``map_pcirom``: size the ROM BAR with 0xfffffffe, and if
@@ -577,20 +618,86 @@ def _run_option_roms(vm: VM) -> None:
         deploy_file(name, dev)
     # 2. device_hardware_setup -> block_setup: drivers claim their controllers
     driven = set()
-    for cls, _driver, bar in BLOCK_DRIVERS:
+    def enable_membar(dev, bar: int) -> bool:
+        """src/hw/pcidevice.c ``pci_enable_membar``: refuses an I/O BAR, a
+        64-bit BAR above 4 GiB and an address in the first 16 MiB or the
+        last 4 MiB; else memory decode on and ``have_driver``."""
+        lo = cfg(dev, PCI_BASE_ADDRESS_0 + 4 * bar, 4)
+        if lo & PCI_BASE_ADDRESS_SPACE_IO:
+            return False
+        if lo & PCI_BASE_ADDRESS_MEM_TYPE_64 and cfg(dev, PCI_BASE_ADDRESS_0 + 4 * bar + 4, 4):
+            return False                                  # "Can not map memory bar over 4Gig"
+        if ((lo & ~0xf) + 4 * MiB) & 0xffffffff < 20 * MiB:
+            return False                                  # not a valid address
+        cfg(dev, PCI_COMMAND, 2, cfg(dev, PCI_COMMAND, 2) | PCI_COMMAND_MEMORY)
+        driven.add(id(dev))
+        return True
+
+    def enable_iobar(dev, bar: int) -> bool:
+        """src/hw/pcidevice.c ``pci_enable_iobar``: an I/O BAR at a nonzero
+        port below 0x10000; I/O decode on and ``have_driver``."""
+        lo = cfg(dev, PCI_BASE_ADDRESS_0 + 4 * bar, 4)
+        if not lo & PCI_BASE_ADDRESS_SPACE_IO or not 0 < (lo & ~0x3) <= 0xffff:
+            return False
+        cfg(dev, PCI_COMMAND, 2, cfg(dev, PCI_COMMAND, 2) | PCI_COMMAND_IO)
+        driven.add(id(dev))
+        return True
+
+    def busmaster(dev) -> None:
+        cfg(dev, PCI_COMMAND, 2, cfg(dev, PCI_COMMAND, 2) | PCI_COMMAND_MASTER)
+
+    def virtio_init(dev) -> None:
+        """src/hw/virtio-pci.c ``vp_init_simple``: every virtio vendor
+        capability of type common/notify/isr/device (first of each, in
+        capability-list order) has its BAR enabled (I/O or memory; a 64-bit
+        BAR above 4 GiB is reached through the PCI-config capability
+        instead); modern mode when all four were found, else the legacy
+        I/O BAR0; then bus mastering."""
+        seen, pos = set(), cfg(dev, 0x34, 1) if cfg(dev, 0x06, 2) & 0x10 else 0
+        while pos:
+            if cfg(dev, pos, 1) == 0x09:
+                kind = cfg(dev, pos + 3, 1)
+                if kind in (1, 2, 3, 4) and kind not in seen:
+                    seen.add(kind)
+                    bar = cfg(dev, pos + 4, 1)
+                    lo = cfg(dev, PCI_BASE_ADDRESS_0 + 4 * bar, 4)
+                    if lo & PCI_BASE_ADDRESS_SPACE_IO:
+                        if not enable_iobar(dev, bar):
+                            return
+                    elif (lo & PCI_BASE_ADDRESS_MEM_TYPE_64
+                          and cfg(dev, PCI_BASE_ADDRESS_0 + 4 * bar + 4, 4)):
+                        _note(vm, f"{_who(dev)}: SeaBIOS reaches its virtio BAR above 4 GiB "
+                                  f"through the PCI-config capability; those config writes "
+                                  f"are not modelled")
+                    elif not enable_membar(dev, bar):
+                        return
+            pos = cfg(dev, pos + 1, 1)
+        if seen != {1, 2, 3, 4} and not enable_iobar(dev, 0):
+            return
+        busmaster(dev)
+
+    def usb_or_block(dev, steps) -> None:
+        for step, bar in steps:
+            if step == "mem" and not enable_membar(dev, bar):
+                return
+            if step == "io" and not enable_iobar(dev, bar):
+                return
+            if step == "master":
+                busmaster(dev)
+            if step == "usblegsup":
+                cfg(dev, 0xc0, 2, 0x8f00)      # src/hw/usb-uhci.c reset_uhci: USBLEGSUP_RWC
+        return
+
+    for _name, match, steps in HW_DRIVERS:
         for dev in devices:
-            if dev.class_id != cls:
+            if not match(dev):
                 continue
-            lo = cfg(dev, PCI_BASE_ADDRESS_0 + 4 * bar, 4)
-            if lo & PCI_BASE_ADDRESS_SPACE_IO:
-                continue                                  # an I/O BAR: refused
-            if lo & PCI_BASE_ADDRESS_MEM_TYPE_64 and cfg(dev, PCI_BASE_ADDRESS_0 + 4 * bar + 4, 4):
-                continue                                  # "Can not map memory bar over 4Gig"
-            if ((lo & ~0xf) + 4 * MiB) & 0xffffffff < 20 * MiB:
-                continue                                  # not a valid address
-            cfg(dev, PCI_COMMAND, 2, cfg(dev, PCI_COMMAND, 2) | PCI_COMMAND_MEMORY)
-            cfg(dev, PCI_COMMAND, 2, cfg(dev, PCI_COMMAND, 2) | PCI_COMMAND_MASTER)
-            driven.add(id(dev))
+            if steps == "virtio":
+                virtio_init(dev)
+            elif callable(steps):
+                usb_or_block(dev, steps(vm, dev, cfg))
+            else:
+                usb_or_block(dev, steps)
     # 3. optionrom_setup: PCI ROMs, then genroms/ (kvmvapic.bin among them)
     for dev in devices:
         if dev.class_id in (PCI_CLASS_DISPLAY_VGA, PCI_CLASS_DISPLAY_OTHER) or id(dev) in driven:

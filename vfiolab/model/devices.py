@@ -61,10 +61,17 @@ __all__ = [
     # devices
     "QemuPCIDevice", "Edu", "IvshmemPlain", "E1000E", "NVMe", "VirtIONetPCI",
     "VirtIONetPCITransitional", "VirtIONetPCINonTransitional", "VGA", "BochsDisplay",
-    "PCIBridgeDev", "PCIERootPort",
+    "PCIBridgeDev", "PCIERootPort", "VirtIOPCIProxy", "VirtIOBlkPCI", "VirtIOSCSIPCI",
+    "VirtIOSerialPCI", "VirtIOBalloonPCI", "VirtIORngPCI", "VirtIO9pPCI", "VirtIOGPUPCI",
+    "VirtIOVGA", "VirtIOKeyboardPCI", "VirtIOMousePCI", "VirtIOTabletPCI", "VirtIOInputHostPCI",
+    "VHostVsockPCI", "QemuXHCI", "NecXHCI", "UsbEHCI", "ICH9UsbEHCI1", "ICH9UsbEHCI2",
+    "IntelHDA", "ICH9IntelHDA", "AC97", "E1000", "RTL8139", "VMXNET3", "MegaSAS", "LSI53C895A",
+    "PVPanicPCI", "I6300ESB", "QXL", "QXLVGA", "AHCI", "PCIEPCIBridge", "I82801B11Bridge",
+    "IOH3420", "X3130Upstream", "XIO3130Downstream", "ROM_FILE_SIZES_DEBIAN13",
     "I440FX", "PIIX3", "PIIX3IDE", "PIIX4PM", "MCH", "ICH9LPC", "ICH9AHCI", "ICH9SMB",
     # registry
-    "DEVICE_TYPES", "CHIPSET_DEVICE_TYPES", "create_device",
+    "DEVICE_TYPES", "CHIPSET_DEVICE_TYPES", "CHILD_DEVICE_TYPES", "NOT_MODELLED_DEVICE_TYPES",
+    "create_device",
 ]
 
 # --- capability ids and layouts (Linux include/uapi/linux/pci_regs.h, QEMU
@@ -141,6 +148,9 @@ PCI_EXP_FLAGS_VER2 = 2
 PCI_EXP_FLAGS_SLOT = 0x0100
 PCI_EXP_TYPE_ENDPOINT = 0x0
 PCI_EXP_TYPE_ROOT_PORT = 0x4
+PCI_EXP_TYPE_UPSTREAM = 0x5
+PCI_EXP_TYPE_DOWNSTREAM = 0x6
+PCI_EXP_TYPE_PCI_BRIDGE = 0x7
 PCI_EXP_TYPE_RC_END = 0x9
 PCI_EXP_DEVCAP = 0x04
 PCI_EXP_DEVCAP_RBER = 0x00008000
@@ -259,6 +269,22 @@ ROM_FILE_SIZES: dict[str, int] = {
     "vgabios-ramfb.bin": 29184,
     "vgabios-stdvga.bin": 39936,
     "vgabios-virtio.bin": 39936,
+    "vgabios-vmware.bin": 39936,
+}
+#: The same files for the debian13 stack (QEMU 10.0): Debian packages
+#: ipxe-qemu 1.21.1+git20250501.dad20602+dfsg-1 and seabios 1.16.3-2 (the
+#: -L folder /tmp/vfiolab-stack/L/seabios-1.16.3, its MANIFEST names the
+#: packages).  Every pow2ceil is the same as with the 7.2 files (256 KiB
+#: for efi-*.rom, 128 KiB for pxe-*.rom, 64 KiB for vgabios-*.bin).
+ROM_FILE_SIZES_DEBIAN13: dict[str, int] = {
+    **{f"efi-{n}.rom": 262144 for n in ("e1000", "e1000e", "eepro100", "ne2k_pci", "pcnet",
+                                        "rtl8139", "virtio", "vmxnet3")},
+    "pxe-e1000.rom": 109056, "pxe-e1000e.rom": 109056, "pxe-eepro100.rom": 109056,
+    "pxe-ne2k_pci.rom": 109056, "pxe-pcnet.rom": 108544, "pxe-rtl8139.rom": 110080,
+    "pxe-virtio.rom": 110080, "pxe-vmxnet3.rom": 108032,
+    "vgabios-ati.bin": 39936, "vgabios-bochs-display.bin": 28672, "vgabios-cirrus.bin": 39424,
+    "vgabios-isavga.bin": 39424, "vgabios.bin": 39424, "vgabios-qxl.bin": 39936,
+    "vgabios-ramfb.bin": 29184, "vgabios-stdvga.bin": 39936, "vgabios-virtio.bin": 39936,
     "vgabios-vmware.bin": 39936,
 }
 _FIRMWARE_DIRS = ("/usr/share/qemu", "/usr/share/seabios", "/usr/lib/ipxe/qemu")
@@ -861,6 +887,59 @@ def _parse_prop(who: str, name: str, kind: str, value):
 
 
 # ---------------------------------------------------------------------------
+# machine-type compatibility properties
+# ---------------------------------------------------------------------------
+
+#: The per-machine-version property defaults of the devices here that change
+#: what the guest sees of them, as (machine version X.Y, QOM type, property,
+#: value, QEMU releases it applies in): QEMU hw/core/machine.c
+#: ``hw_compat_X_Y`` and hw/i386/pc.c ``pc_compat_X_Y`` (v7.2.0 b67b00e6b4,
+#: v10.0.0 7c949c53e9).  A machine type pc-*-A.B gets every entry with
+#: A.B <= X.Y, older tables last (QEMU appends them in that order, so the
+#: oldest wins), unless the user set the property.  An ``hw_compat_X_Y``
+#: table first exists in the release after X.Y, so it applies only when
+#: the QEMU release is newer than X.Y.
+MACHINE_COMPAT: tuple[tuple[tuple[int, int], str, str, str, tuple[int, int] | None], ...] = (
+    ((9, 2), "virtio-balloon-pci", "vectors", "0", None),
+    ((7, 1), "virtio-rng-pci", "vectors", "0", None),
+    # pc_compat_6_1 sets ICH9-LPC x-keep-pci-slot-hpc=false, which makes
+    # hw/i386/pc_q35.c turn native hot-plug off on every pcie-root-port;
+    # pc_compat_6_0 sets it true again (so only the 6.1 machines)
+    ((6, 1), "pcie-root-port-base", "x-native-hotplug", "off", (8, 0)),
+    ((6, 1), "pcie-root-port-base", "x-do-not-expose-native-hotplug-cap", "on", None),
+    ((6, 0), "pcie-root-port-base", "x-native-hotplug", "on", (8, 0)),
+    ((6, 0), "pcie-root-port-base", "x-do-not-expose-native-hotplug-cap", "off", None),
+    ((5, 2), "virtio-net-pci-base", "vectors", "3", None),
+    ((5, 1), "virtio-blk-device", "num-queues", "1", None),
+    ((5, 1), "virtio-scsi-device", "num_queues", "1", None),
+    ((5, 1), "virtio-pci", "x-ats-page-aligned", "off", None),
+    ((5, 0), "virtio-balloon-device", "page-poison", "off", None),
+    ((4, 2), "qxl", "revision", "4", None),
+    ((4, 1), "virtio-pci", "x-pcie-flr-init", "off", None),
+    ((4, 0), "VGA", "edid", "off", None),
+    ((4, 0), "virtio-balloon-device", "qemu-4-0-config-size", "on", None),
+    ((3, 1), "pcie-root-port", "x-speed", "2_5", None),
+    ((3, 1), "pcie-root-port", "x-width", "1", None),
+    ((3, 1), "virtio-blk-device", "discard", "off", None),
+    ((3, 1), "virtio-blk-device", "write-zeroes", "off", None),
+    ((3, 1), "virtio-balloon-device", "qemu-4-0-config-size", "off", None),
+    ((3, 1), "pcie-root-port-base", "disable-acs", "on", None),
+    ((2, 11), "virtio-blk-pci", "vectors", "2", None),
+    ((2, 8), "virtio-pci", "x-pcie-deverr-init", "off", None),
+    ((2, 8), "virtio-pci", "x-pcie-lnkctl-init", "off", None),
+    ((2, 8), "virtio-pci", "x-pcie-pm-init", "off", None),
+    ((2, 7), "virtio-pci", "page-per-vq", "on", None),
+    ((2, 7), "virtio-serial-device", "emergency-write", "off", None),
+    ((2, 6), "virtio-pci", "disable-modern", "on", None),
+    ((2, 6), "virtio-pci", "disable-legacy", "off", None),
+    ((2, 5), "vmxnet3", "x-disable-pcie", "on", None),
+    ((2, 4), "virtio-pci", "x-disable-pcie", "on", None),
+    ((2, 1), "intel-hda", "old_msi_addr", "on", None),
+    ((2, 0), "nec-usb-xhci", "force-pcie-endcap", "on", None),
+)
+
+
+# ---------------------------------------------------------------------------
 # the base class
 # ---------------------------------------------------------------------------
 
@@ -916,6 +995,8 @@ class QemuPCIDevice(PCIDevice):
                                   + ", ".join(sorted(n for n in schema if schema[n][0] != "ignore")))
             opts[name] = _parse_prop(who, name, schema[name][0], value)
         self.opts = opts
+        self._schema = schema
+        self.user_props = {n for n in props if n != "id"}
         self.requested_devfn: int | None = opts["addr"]
         self.requested_bus: str | None = opts["bus"]
         self.multifunction = (self.default_multifunction if opts["multifunction"] is None
@@ -936,7 +1017,12 @@ class QemuPCIDevice(PCIDevice):
 
     def init_config(self) -> None:
         """Config size follows the express flag (QEMU ``pci_config_size``:
-        4096 bytes for PCIe, else 256), decided when the bus is known."""
+        4096 bytes for PCIe, else 256), decided when the bus is known.  The
+        machine type's compatibility defaults come first (QEMU sets global
+        properties when the object is created, before anything reads them)."""
+        if not getattr(self, "_compat_done", False):
+            self._compat_done = True
+            self.apply_machine_compat(getattr(self, "vm", None))
         express = self.express_on(self.bus)
         self.is_express = express
         size = PCIE_CONFIG_SPACE_SIZE if express else PCI_CONFIG_SPACE_SIZE
@@ -947,8 +1033,52 @@ class QemuPCIDevice(PCIDevice):
             self.cmask = bytearray(size)
         super().init_config()
 
+    #: QOM type names this class answers to besides the ``type_name`` of
+    #: each class in its MRO (abstract parents, the virtio device inside)
+    QOM_TYPES: tuple[str, ...] = ()
+
+    @classmethod
+    def qom_types(cls) -> set[str]:
+        out = {"pci-device"}
+        for klass in cls.__mro__:
+            out.update(klass.__dict__.get("QOM_TYPES", ()))
+            name = klass.__dict__.get("type_name")
+            if name:
+                out.add(name)
+        return out - set(cls.__dict__.get("QOM_NOT", ()))
+
+    def apply_machine_compat(self, vm) -> None:
+        """Set the :data:`MACHINE_COMPAT` defaults for this VM's machine
+        type and QEMU release (properties the user gave win)."""
+        stack = getattr(vm, "stack", None) if vm is not None else None
+        if stack is None:
+            return
+        mv, qemu = stack.machine_version, stack.qemu
+        types = self.qom_types()
+        for ver, qom, prop, value, before in sorted(MACHINE_COMPAT, key=lambda e: e[0],
+                                                    reverse=True):
+            if not (mv <= ver < qemu) or qom not in types:
+                continue
+            if before is not None and qemu >= before:
+                continue
+            if prop not in self._schema or prop in self.user_props:
+                continue
+            if prop.startswith("x-native") or prop.startswith("x-do-not-expose"):
+                if (prop == "x-native-hotplug") == stack.qemu_at_least(8, 0):
+                    continue
+            if self._schema[prop][0] == "ignore":
+                continue
+            self.opts[prop] = _parse_prop(_who(self), prop, self._schema[prop][0], value)
+        self.compat_applied()
+
+    def compat_applied(self) -> None:
+        """Recompute what ``__init__`` derived from the properties (override)."""
+
     def realize(self, vm) -> None:
         """QEMU ``pci_qdev_realize``: the device's realize, then its ROM."""
+        if not getattr(self, "_compat_done", False):
+            self._compat_done = True
+            self.apply_machine_compat(vm)
         self.realize_device(vm)
         self.add_option_rom(vm)
 
@@ -995,7 +1125,7 @@ class QemuPCIDevice(PCIDevice):
             cls = _get(self.config, 0x0A, 2)
             self.fw_cfg_rom = ("vgaroms/" if cls == 0x0300 else "genroms/") + os.path.basename(romfile)
             return
-        size = _rom_file_size(romfile)
+        size = _rom_file_size(romfile, getattr(vm, "stack", None) if vm is not None else None)
         romsize = self.opts["romsize"]
         if size is None:
             if romsize == _UNSET32:
@@ -1019,13 +1149,16 @@ class QemuPCIDevice(PCIDevice):
         self.register_bar(PCI_ROM_SLOT, 0, mr)
 
 
-def _rom_file_size(romfile: str) -> int | None:
+def _rom_file_size(romfile: str, stack=None) -> int | None:
     """The size of a ROM file, looked up by name (QEMU ``qemu_find_file``
     searches the firmware directories for a bare name; a path into one of
-    them is the same file)."""
+    them is the same file): the debian12 files for QEMU 7.2 to 9.x, the
+    debian13 ones from QEMU 10.0."""
     base = os.path.basename(romfile)
     if os.path.dirname(romfile) and os.path.dirname(os.path.normpath(romfile)) not in _FIRMWARE_DIRS:
         return None
+    if stack is not None and stack.qemu_at_least(10, 0):
+        return ROM_FILE_SIZES_DEBIAN13.get(base)
     return ROM_FILE_SIZES.get(base)
 
 
@@ -1232,72 +1365,98 @@ class NVMe(QemuPCIDevice):
         return pow2ceil(size), table_off, pba_off
 
 
-class VirtIONetPCI(QemuPCIDevice):
-    """QEMU hw/virtio/virtio-pci.c (``virtio_pci_dc_realize``,
-    ``virtio_pci_realize``, ``virtio_pci_device_plugged``) with
-    hw/virtio/virtio-net-pci.c and hw/net/virtio-net.c: virtio-net over PCI.
+#: The virtio-pci common properties (QEMU hw/virtio/virtio-pci.c
+#: ``virtio_pci_properties`` and ``virtio_pci_generic_properties``).
+_VIRTIO_PCI_PROPS: dict[str, tuple[str, object]] = {
+    "disable-legacy": ("onoffauto", "auto"), "disable-modern": ("bool", False),
+    "modern-pio-notify": ("bool", False), "x-disable-pcie": ("bool", False),
+    "page-per-vq": ("bool", False), "ats": ("bool", False), "x-ats-page-aligned": ("bool", True),
+    "x-pcie-deverr-init": ("bool", True), "x-pcie-lnkctl-init": ("bool", True),
+    "x-pcie-pm-init": ("bool", True), "x-pcie-flr-init": ("bool", True),
+    "x-pcie-pm-no-soft-reset": ("bool", False),
+    "aer": ("bool", False), "x-ignore-backend-features": ("ignore", None),
+    "virtio-pci-bus-master-bug-migration": ("ignore", None), "migrate-extra": ("ignore", None),
+    "ioeventfd": ("ignore", None),
+    # virtio device properties (hw/virtio/virtio.c virtio_properties and the
+    # common feature bits) that change nothing in PCI
+    **{n: ("ignore", None) for n in (
+        "indirect_desc", "event_idx", "notify_on_empty", "any_layout", "iommu_platform",
+        "packed", "use-started", "use-disabled-flag", "x-disable-legacy-check",
+        "queue_reset", "in_order", "notification-data")},
+}
 
-    Layout (``virtio_pci_realize``): BAR0 legacy I/O, BAR1 MSI-X, BAR2 modern
-    I/O notify (``modern-pio-notify=on`` only), BAR4 the modern 64-bit
-    prefetchable container ``virtio-pci``.  ``disable-legacy=auto`` resolves
-    to *on* on a PCIe bus that is not a root bus (behind a pcie-root-port:
-    a modern-only device 1af4:1041 revision 1) and *off* elsewhere
-    (transitional: 1af4:1000 revision 0, subsystem id 1 = VIRTIO_ID_NET).
-    The function is PCI Express only when modern, ``x-disable-pcie`` is off
-    and the bus is a PCIe non-root bus; then it gets a PCIe v2 endpoint
-    capability, PM, optional AER/ATS, FLR.
 
-    Modern: four I/O regions ``virtio-pci-{common,isr,device,notify}-virtio-net``
-    at 0, 0x1000, 0x2000, 0x3000 in BAR4 (notify is 4 bytes per queue for
-    1024 queues, or a page each with ``page-per-vq``), each announced by a
-    vendor capability, plus the PCI-config-access capability.  MSI-X
-    (``vectors``, default 2 * queues + 2 = 4) in its own BAR
-    (``msix_init_exclusive_bar``).  Legacy: the I/O region ``virtio-pci`` of
-    pow2ceil(20, or 24 with MSI-X, + the virtio-net config size) bytes.
-    Default ROM efi-virtio.rom.
+class VirtIOPCIProxy(QemuPCIDevice):
+    """The generic virtio-over-PCI transport: QEMU hw/virtio/virtio-pci.c
+    ``virtio_pci_dc_realize``, ``virtio_pci_realize`` and
+    ``virtio_pci_device_plugged`` (v7.2.0 b67b00e6b4; the same layout in
+    v10.0.0 7c949c53e9), with the per-device ``*-pci.c`` realize that picks
+    the vector count, the class and sometimes forces virtio 1.0.
+
+    Subclasses give ``virtio_id`` (VIRTIO_ID_*), ``vdev_name`` (the virtio
+    device's name, which names the modern regions), ``device_id`` (the
+    legacy/transitional id), ``class_id``, ``legacy_allowed``
+    (hw/virtio/virtio.c ``virtio_legacy_allowed``: only net, block,
+    console, rng, balloon, scsi, 9p, rpmsg, rproc-serial and caif may be
+    legacy), ``force_virtio_1`` (``virtio_pci_force_virtio_1``: modern
+    only, as virtio-gpu and virtio-input do), :meth:`default_vectors` and
+    :meth:`config_len` (the virtio config size behind the legacy header).
+
+    Layout: ``disable-legacy=auto`` resolves to *on* on a PCIe bus that is
+    not a root bus (behind a root port: modern only, 1af4:1040+id revision
+    1) and *off* elsewhere (transitional: the legacy id, revision 0,
+    subsystem id = virtio id).  The function is PCI Express only when
+    modern, ``x-disable-pcie`` is off and the bus is a PCIe non-root bus;
+    then PCIe v2 endpoint, PM (version 1.2), optional AER/ATS, FLR come
+    first.  Modern: the 64-bit prefetchable container ``virtio-pci``
+    (16 KiB: common 0, isr 0x1000, device 0x2000, notify 0x3000 of 4 bytes
+    per queue for 1024 queues, or a page each with ``page-per-vq``) in
+    BAR ``modern_mem_bar_idx`` (4), each region announced by a vendor
+    capability, then the PCI-config-access capability; ``modern-pio-notify``
+    adds the 4-byte I/O BAR ``modern_io_bar_idx`` (2).  MSI-X (``vectors``;
+    0 = none) in its own BAR ``msix_bar_idx`` (1, ``msix_init_exclusive_bar``).
+    Legacy: the I/O region ``virtio-pci`` of pow2ceil(20, or 24 with MSI-X,
+    + config_len) bytes in BAR ``legacy_io_bar_idx`` (0).
     """
 
-    type_name = "virtio-net-pci"
     vendor_id = PCI_VENDOR_ID_REDHAT_QUMRANET
-    device_id = 0x1000            # PCI_DEVICE_ID_VIRTIO_NET
     revision = 0                  # VIRTIO_PCI_ABI_VERSION
-    class_id = 0x0200
     is_express = True             # INTERFACE_PCIE_DEVICE; trimmed in express_on()
-    default_romfile = "efi-virtio.rom"
+    QOM_TYPES = ("virtio-pci", "virtio-device")
+    virtio_id = 0
+    vdev_name = "virtio"
+    legacy_allowed = True
+    force_virtio_1 = False
+    #: ``proxy->class_code`` set by the device realize (0: keep class_id)
+    class_code = 0
+    legacy_io_bar_idx, msix_bar_idx, modern_io_bar_idx, modern_mem_bar_idx = 0, 1, 2, 4
     #: forced disable-legacy of the -transitional/-non-transitional types
     fixed_disable_legacy: str | None = None
-    VIRTIO_ID_NET = 1
     VIRTIO_QUEUE_MAX = 1024
-    PROPS = {
-        # hw/virtio/virtio-pci.c virtio_pci_generic_properties, virtio_pci_properties
-        "disable-legacy": ("onoffauto", "auto"), "disable-modern": ("bool", False),
-        "modern-pio-notify": ("bool", False), "x-disable-pcie": ("bool", False),
-        "page-per-vq": ("bool", False), "ats": ("bool", False), "x-ats-page-aligned": ("bool", True),
-        "x-pcie-deverr-init": ("bool", True), "x-pcie-lnkctl-init": ("bool", True),
-        "x-pcie-pm-init": ("bool", True), "x-pcie-flr-init": ("bool", True),
-        "aer": ("bool", False), "x-ignore-backend-features": ("ignore", None),
-        "virtio-pci-bus-master-bug-migration": ("ignore", None), "migrate-extra": ("ignore", None),
-        # hw/virtio/virtio-net-pci.c
-        "vectors": ("uint32", None), "ioeventfd": ("ignore", None),
-        # hw/net/virtio-net.c features that change the config space size
-        "status": ("bool", True), "mq": ("bool", False), "host_mtu": ("uint16", 0),
-        "speed": ("int32", -1), "duplex": ("str", None), "rss": ("bool", False),
-        "hash": ("bool", False),
-        # hw/net/virtio-net.c and virtio device properties that do not change
-        # the PCI layout
-        **{n: ("ignore", None) for n in (
-            "mac", "netdev", "csum", "guest_csum", "gso", "guest_tso4", "guest_tso6", "guest_ecn",
-            "guest_ufo", "guest_announce", "host_tso4", "host_tso6", "host_ecn", "host_ufo",
-            "mrg_rxbuf", "ctrl_vq", "ctrl_rx", "ctrl_vlan", "ctrl_rx_extra", "ctrl_mac_addr",
-            "ctrl_guest_offloads", "guest_rsc_ext", "rsc_interval", "x-txtimer", "x-txburst",
-            "tx", "rx_queue_size", "tx_queue_size", "x-mtu-bypass-backend", "failover",
-            "indirect_desc", "event_idx", "notify_on_empty", "any_layout", "iommu_platform",
-            "packed", "use-started", "use-disabled-flag", "x-disable-legacy-check",
-            "queue_reset", "ebpf-rss-fds")},
-    }
+    PROPS = dict(_VIRTIO_PCI_PROPS)
+
+    def _stack(self, vm):
+        return getattr(vm, "stack", None) if vm is not None else None
+
+    def _cpus(self, vm) -> int:
+        """The vCPU count (``virtio_pci_optimal_num_queues``): QEMU's
+        default is one; the model has no -smp, so one unless the VM says."""
+        return int(getattr(vm, "smp_cpus", 1) or 1)
+
+    def default_vectors(self, vm) -> int:
+        """``nvectors`` when ``vectors`` is not given: 0 (no MSI-X) unless
+        the device's realize picks a number."""
+        return 0
+
+    def config_len(self) -> int:
+        """The virtio device's config size (``virtio_bus_get_vdev_config_len``)."""
+        return 0
 
     def _mode(self, bus: PCIBus | None) -> tuple[bool, bool]:
-        """(legacy, modern) for this bus (``virtio_pci_realize``)."""
+        """(legacy, modern) for this bus (``virtio_pci_realize``, then
+        ``virtio_pci_force_virtio_1`` in the device realize)."""
+        if self.force_virtio_1:
+            return False, True
         pcie_port = pci_bus_is_express(bus) and bus is not None and not bus.is_root()
         dl = self.fixed_disable_legacy or self.opts.get("disable-legacy", "auto")
         if dl == "auto":
@@ -1309,37 +1468,30 @@ class VirtIONetPCI(QemuPCIDevice):
         """``virtio_pci_dc_realize`` sets the express flag for a modern
         device unless ``x-disable-pcie``; ``virtio_pci_realize`` clears it
         again unless the bus is a PCIe bus that is not a root bus."""
-        _legacy, modern = self._mode(bus)
+        modern = not self.opts.get("disable-modern", False) or self.force_virtio_1
         pcie_port = pci_bus_is_express(bus) and bus is not None and not bus.is_root()
         return modern and not self.opts["x-disable-pcie"] and pcie_port
 
-    def config_len(self) -> int:
-        """``virtio_net_set_config_size``: struct virtio_net_config up to the
-        last field of an offered feature (MAC always; STATUS, MQ, MTU,
-        SPEED_DUPLEX, RSS/HASH_REPORT)."""
-        o = self.opts
-        size = 6                                      # mac
-        if o["status"]:
-            size = max(size, 8)
-        if o["mq"]:
-            size = max(size, 10)
-        if o["host_mtu"]:
-            size = max(size, 12)
-        if o["duplex"] is not None or o["speed"] >= 0:
-            size = max(size, 17)
-        if o["rss"] or o["hash"]:
-            size = max(size, 24)
-        return size
+    def check_props(self, vm) -> None:
+        """Device-specific property checks (override)."""
+
+    def device_realize(self, vm) -> None:
+        """What the device's own realize adds after the PCIe capabilities
+        and before the virtio device is plugged (override)."""
 
     def realize_device(self, vm) -> None:
         who = _who(self)
         o = self.opts
+        stack = self._stack(vm)
+        if o["x-pcie-pm-no-soft-reset"] and (stack is None or not stack.qemu_at_least(9, 1)):
+            # the property exists from QEMU 9.1 (commit 5d98e18823
+            # "virtio-pci: implement No_Soft_Reset bit")
+            raise DeviceError(who, "x-pcie-pm-no-soft-reset", "no such property before QEMU 9.1")
         legacy, modern = self._mode(self.bus)
         if not legacy and not modern:
             raise DeviceError(who, "disable-legacy", "device cannot work as neither modern nor "
                               "legacy mode is enabled")
-        if o["duplex"] is not None and o["duplex"] not in ("half", "full"):
-            raise DeviceError(who, "duplex", "'duplex' must be 'half' or 'full'")
+        self.check_props(vm)
         c = self.config
         # --- virtio_pci_realize: PCIe capabilities on a PCIe port ---
         if self.is_express:
@@ -1353,6 +1505,8 @@ class VirtIONetPCI(QemuPCIDevice):
                 pcie_cap_deverr_init(self)
             if o["x-pcie-lnkctl-init"]:
                 pcie_cap_lnkctl_init(self)
+            if o["x-pcie-pm-no-soft-reset"]:
+                _set(c, pm + PCI_PM_CTRL, 2, PCI_PM_CTRL_NO_SOFT_RESET)
             if o["x-pcie-pm-init"]:
                 _set(self.wmask, pm + PCI_PM_CTRL, 2, PCI_PM_CTRL_STATE_MASK)
             if o["ats"]:
@@ -1360,54 +1514,75 @@ class VirtIONetPCI(QemuPCIDevice):
                 last += PCI_EXT_CAP_ATS_SIZEOF
             if o["x-pcie-flr-init"]:
                 pcie_cap_flr_init(self)
-        # --- virtio_net_pci_realize: default vector count ---
-        nvectors = o["vectors"]
+        # --- the device's realize (VirtioPCIClass.realize) ---
+        self.device_realize(vm)
+        # --- the device's realize: the vector count ---
+        nvectors = o.get("vectors")
         if nvectors is None:
-            nvectors = 2 * 1 + 1 + 1      # 2 * max(queues, 1) + config + control vq
+            nvectors = self.default_vectors(vm)
+        self.nvectors = nvectors
         # --- virtio_pci_device_plugged ---
+        if legacy and not self.legacy_allowed:
+            raise DeviceError(who, "disable-legacy", "device is modern-only, use "
+                              "disable-legacy=on")
+        if self.class_code:
+            _set(c, 0x0A, 2, self.class_code)
         if legacy:
-            _set(c, PCI_SUBSYSTEM_ID, 2, self.VIRTIO_ID_NET)
+            _set(c, PCI_SUBSYSTEM_ID, 2, self.virtio_id)
         else:
             _set(c, PCI_VENDOR_ID, 2, PCI_VENDOR_ID_REDHAT_QUMRANET)
-            _set(c, PCI_DEVICE_ID, 2, 0x1040 + self.VIRTIO_ID_NET)
+            _set(c, PCI_DEVICE_ID, 2, 0x1040 + self.virtio_id)
             c[PCI_REVISION_ID] = 1
+            # the identity the rest of the model (info pci, lspci) reads
+            self.device_id, self.revision = 0x1040 + self.virtio_id, 1
+        if self.class_code:
+            self.class_id = self.class_code
         c[PCI_INTERRUPT_PIN] = 1
         if modern:
-            mult = 0x1000 if o["page-per-vq"] else 4     # virtio_pci_queue_mem_mult
-            notify_size = mult * self.VIRTIO_QUEUE_MAX
-            self.modern_bar = self._owned(MemoryRegion.init_container(
-                "virtio-pci", pow2ceil(0x3000 + notify_size)))
-            regions = [("common", 0x0000, 0x1000, 1), ("isr", 0x1000, 0x1000, 3),
-                       ("device", 0x2000, 0x1000, 4), ("notify", 0x3000, notify_size, 2)]
-            self.modern_regions = {}
-            for kind, off, size, cfg_type in regions:
-                mr = self._owned(MemoryRegion.init_io(f"virtio-pci-{kind}-virtio-net", size))
-                self.modern_bar.add_subregion(off, mr)
-                self.modern_regions[kind] = mr
-                self._virtio_cap(cfg_type, 4, off, size, mult if kind == "notify" else None)
-            if o["modern-pio-notify"]:
-                self.io_bar = self._owned(MemoryRegion.init_container("virtio-pci-io", 4))
-                self.register_bar(2, PCI_BASE_ADDRESS_SPACE_IO, self.io_bar)
-                mr = self._owned(MemoryRegion.init_io("virtio-pci-notify-pio-virtio-net", 4))
-                self.io_bar.add_subregion(0, mr)
-                self.modern_regions["notify-pio"] = mr
-                self._virtio_cap(2, 2, 0, 4, 0)
-            self.register_bar(4, PCI_BASE_ADDRESS_MEM_PREFETCH | PCI_BASE_ADDRESS_MEM_TYPE_64,
-                              self.modern_bar)
-            # the PCI configuration access capability (VIRTIO_PCI_CAP_PCI_CFG):
-            # bar, offset, length and data writable
-            pos = self._virtio_cap(5, 0, 0, 0, None, cfg=True)
-            self.wmask[pos + 4] = 0xFF
-            _set(self.wmask, pos + 8, 4, 0xFFFFFFFF)
-            _set(self.wmask, pos + 12, 4, 0xFFFFFFFF)
-            _set(self.wmask, pos + 16, 4, 0xFFFFFFFF)
+            self._modern_regions(o)
         if nvectors:
-            msix_init_exclusive_bar(self, nvectors, 1)
+            msix_init_exclusive_bar(self, nvectors, self.msix_bar_idx)
         if legacy:
             # VIRTIO_PCI_REGION_SIZE: 24 bytes of common header with MSI-X, else 20
             size = pow2ceil((24 if nvectors else 20) + self.config_len())
             self.bar = self._owned(MemoryRegion.init_io("virtio-pci", size))
-            self.register_bar(0, PCI_BASE_ADDRESS_SPACE_IO, self.bar)
+            self.register_bar(self.legacy_io_bar_idx, PCI_BASE_ADDRESS_SPACE_IO, self.bar)
+
+    def _region_layout(self, notify_size: int) -> list[tuple[str, int, int, int]]:
+        """(kind, offset, size, cfg_type) of the four modern regions
+        (``virtio_pci_device_plugged``)."""
+        return [("common", 0x0000, 0x1000, 1), ("isr", 0x1000, 0x1000, 3),
+                ("device", 0x2000, 0x1000, 4), ("notify", 0x3000, notify_size, 2)]
+
+    def _modern_regions(self, o) -> None:
+        mult = 0x1000 if o["page-per-vq"] else 4     # virtio_pci_queue_mem_mult
+        notify_size = mult * self.VIRTIO_QUEUE_MAX
+        self.modern_bar = self._owned(MemoryRegion.init_container(
+            "virtio-pci", pow2ceil(0x3000 + notify_size)))
+        self.modern_regions = {}
+        for kind, off, size, cfg_type in self._region_layout(notify_size):
+            mr = self._owned(MemoryRegion.init_io(f"virtio-pci-{kind}-{self.vdev_name}", size))
+            self.modern_bar.add_subregion(off, mr)
+            self.modern_regions[kind] = mr
+            self._virtio_cap(cfg_type, self.modern_mem_bar_idx, off, size,
+                             mult if kind == "notify" else None)
+        if o["modern-pio-notify"]:
+            self.io_bar = self._owned(MemoryRegion.init_container("virtio-pci-io", 4))
+            self.register_bar(self.modern_io_bar_idx, PCI_BASE_ADDRESS_SPACE_IO, self.io_bar)
+            mr = self._owned(MemoryRegion.init_io(f"virtio-pci-notify-pio-{self.vdev_name}", 4))
+            self.io_bar.add_subregion(0, mr)
+            self.modern_regions["notify-pio"] = mr
+            self._virtio_cap(2, self.modern_io_bar_idx, 0, 4, 0)
+        self.register_bar(self.modern_mem_bar_idx,
+                          PCI_BASE_ADDRESS_MEM_PREFETCH | PCI_BASE_ADDRESS_MEM_TYPE_64,
+                          self.modern_bar)
+        # the PCI configuration access capability (VIRTIO_PCI_CAP_PCI_CFG):
+        # bar, offset, length and data writable
+        pos = self._virtio_cap(5, 0, 0, 0, None, cfg=True)
+        self.wmask[pos + 4] = 0xFF
+        _set(self.wmask, pos + 8, 4, 0xFFFFFFFF)
+        _set(self.wmask, pos + 12, 4, 0xFFFFFFFF)
+        _set(self.wmask, pos + 16, 4, 0xFFFFFFFF)
 
     def _virtio_cap(self, cfg_type: int, bar: int, offset: int, length: int,
                     notify_mult: int | None, cfg: bool = False) -> int:
@@ -1427,22 +1602,476 @@ class VirtIONetPCI(QemuPCIDevice):
         return pos
 
 
-class VirtIONetPCITransitional(VirtIONetPCI):
-    """QEMU hw/virtio/virtio-pci.c ``virtio_pci_transitional_instance_init``:
-    always legacy + modern; the two mode properties belong to the generic
-    type only (``virtio_pci_generic_properties``)."""
+def _virtio_variants(base: type, generic: str) -> tuple[type, type]:
+    """The ``-transitional`` and ``-non-transitional`` types QEMU's
+    ``virtio_pci_types_register`` makes of a generic virtio-pci type
+    (``virtio_pci_transitional_instance_init``: legacy + modern;
+    ``virtio_pci_non_transitional_instance_init``: modern only); the two
+    mode properties belong to the generic type only."""
+    excluded = tuple(base.EXCLUDED_PROPS) + ("disable-legacy", "disable-modern")
+    trans = type(base.__name__ + "Transitional", (base,), {
+        "__doc__": f"QEMU ``{generic}-transitional``: always legacy + modern.",
+        "type_name": f"{generic}-transitional", "fixed_disable_legacy": "off",
+        "EXCLUDED_PROPS": excluded, "__module__": __name__})
+    non = type(base.__name__ + "NonTransitional", (base,), {
+        "__doc__": f"QEMU ``{generic}-non-transitional``: modern only.",
+        "type_name": f"{generic}-non-transitional", "fixed_disable_legacy": "on",
+        "EXCLUDED_PROPS": excluded, "__module__": __name__})
+    return trans, non
 
-    type_name = "virtio-net-pci-transitional"
-    fixed_disable_legacy = "off"
-    EXCLUDED_PROPS = ("disable-legacy", "disable-modern")
+
+class VirtIONetPCI(VirtIOPCIProxy):
+    """QEMU hw/virtio/virtio-net-pci.c with hw/net/virtio-net.c: virtio-net.
+
+    1af4:1000 (1041 modern), class 0x0200.  Vectors default to
+    2 * queues + 2 = 4.  Legacy BAR: pow2ceil(24 + the virtio-net config
+    size).  Default ROM efi-virtio.rom (region ``virtio-net-pci.rom``).
+    """
+
+    QOM_TYPES = ("virtio-net-pci-base", "virtio-net-device")
+
+    type_name = "virtio-net-pci"
+    device_id = 0x1000            # PCI_DEVICE_ID_VIRTIO_NET
+    class_id = 0x0200
+    default_romfile = "efi-virtio.rom"
+    virtio_id = 1
+    VIRTIO_ID_NET = 1
+    vdev_name = "virtio-net"
+    PROPS = {
+        # hw/virtio/virtio-net-pci.c
+        "vectors": ("uint32", None),
+        # hw/net/virtio-net.c features that change the config space size
+        "status": ("bool", True), "mq": ("bool", False), "host_mtu": ("uint16", 0),
+        "speed": ("int32", -1), "duplex": ("str", None), "rss": ("bool", False),
+        "hash": ("bool", False),
+        # hw/net/virtio-net.c properties that do not change the PCI layout
+        **{n: ("ignore", None) for n in (
+            "mac", "netdev", "csum", "guest_csum", "gso", "guest_tso4", "guest_tso6", "guest_ecn",
+            "guest_ufo", "guest_announce", "host_tso4", "host_tso6", "host_ecn", "host_ufo",
+            "mrg_rxbuf", "ctrl_vq", "ctrl_rx", "ctrl_vlan", "ctrl_rx_extra", "ctrl_mac_addr",
+            "ctrl_guest_offloads", "guest_rsc_ext", "rsc_interval", "x-txtimer", "x-txburst",
+            "tx", "rx_queue_size", "tx_queue_size", "x-mtu-bypass-backend", "failover",
+            "ebpf-rss-fds", "guest_uso4", "guest_uso6", "host_uso")},
+    }
+
+    def default_vectors(self, vm) -> int:
+        # virtio_net_pci_realize: 2 * MAX(queues, 1) + 2 (one -netdev queue pair)
+        return 2 * 1 + 2
+
+    def check_props(self, vm) -> None:
+        o = self.opts
+        if o["duplex"] is not None and o["duplex"] not in ("half", "full"):
+            raise DeviceError(_who(self), "duplex", "'duplex' must be 'half' or 'full'")
+
+    def config_len(self) -> int:
+        """``virtio_net_set_config_size``: struct virtio_net_config up to the
+        last field of an offered feature (MAC always; STATUS, MQ, MTU,
+        SPEED_DUPLEX, RSS/HASH_REPORT)."""
+        o = self.opts
+        size = 6                                      # mac
+        if o["status"]:
+            size = max(size, 8)
+        if o["mq"]:
+            size = max(size, 10)
+        if o["host_mtu"]:
+            size = max(size, 12)
+        if o["duplex"] is not None or o["speed"] >= 0:
+            size = max(size, 17)
+        if o["rss"] or o["hash"]:
+            size = max(size, 24)
+        return size
 
 
-class VirtIONetPCINonTransitional(VirtIONetPCITransitional):
-    """QEMU ``virtio_pci_non_transitional_instance_init``: modern only
-    (disable-legacy=on)."""
+VirtIONetPCITransitional, VirtIONetPCINonTransitional = _virtio_variants(VirtIONetPCI,
+                                                                         "virtio-net-pci")
 
-    type_name = "virtio-net-pci-non-transitional"
-    fixed_disable_legacy = "on"
+_BLOCK_IGNORED = ("drive", "logical_block_size", "physical_block_size", "min_io_size",
+                  "opt_io_size", "discard_granularity", "write-cache", "share-rw",
+                  "account-invalid", "account-failed", "rerror", "werror", "serial",
+                  "cyls", "heads", "secs", "lcyls", "lheads", "lsecs", "bootindex",
+                  "backend_defaults")
+
+
+class VirtIOBlkPCI(VirtIOPCIProxy):
+    """QEMU hw/virtio/virtio-blk-pci.c and hw/block/virtio-blk.c,
+    hw/block/virtio-blk-common.c: virtio-blk.
+
+    1af4:1001 (1042 modern), class 0x0100 (PCI_CLASS_STORAGE_SCSI; the
+    ``class`` property overrides it).  ``num-queues`` defaults to the vCPU
+    count (``virtio_pci_optimal_num_queues``, QEMU 5.2+), vectors to
+    num-queues + 1.  Config size (``virtio_blk_cfg_size_params``): up to
+    ``max_discard_sectors`` (36 bytes), to the end of
+    ``discard_sector_alignment`` (48) with ``discard``, to the end of
+    ``write_zeroes_may_unmap`` (57) with ``write-zeroes``; both are on by
+    default.
+    """
+
+    QOM_TYPES = ("virtio-blk-pci-base", "virtio-blk-device")
+
+    type_name = "virtio-blk-pci"
+    device_id = 0x1001
+    class_id = 0x0100
+    virtio_id = 2
+    vdev_name = "virtio-blk"
+    PROPS = {"vectors": ("uint32", None), "class": ("uint32", 0),
+             "num-queues": ("uint16", None), "discard": ("bool", True),
+             "write-zeroes": ("bool", True), "queue-size": ("uint16", 256),
+             **{n: ("ignore", None) for n in _BLOCK_IGNORED + (
+                 "iothread", "iothread-vq-mapping", "config-wce", "seg-max-adjust",
+                 "report-discard-granularity", "max-discard-sectors",
+                 "max-write-zeroes-sectors", "x-enable-wce-if-config-wce", "request-merging",
+                 "scsi")}}
+
+    @property
+    def class_code(self) -> int:          # noqa: D401 - the ``class`` property
+        return self.opts.get("class", 0) if hasattr(self, "opts") else 0
+
+    def num_queues(self, vm) -> int:
+        n = self.opts["num-queues"]
+        return n if n is not None else min(self._cpus(vm), self.VIRTIO_QUEUE_MAX - 1)
+
+    def default_vectors(self, vm) -> int:
+        return self.num_queues(vm) + 1
+
+    def config_len(self) -> int:
+        size = 36
+        if self.opts["discard"]:
+            size = max(size, 48)
+        if self.opts["write-zeroes"]:
+            size = max(size, 57)
+        return size
+
+
+class VirtIOSCSIPCI(VirtIOPCIProxy):
+    """QEMU hw/virtio/virtio-scsi-pci.c and hw/scsi/virtio-scsi.c.
+
+    1af4:1004 (1048 modern), class 0x0100, revision 0.  ``num_queues``
+    defaults to the vCPU count; vectors = num_queues + 2 fixed queues + 1.
+    Config: struct virtio_scsi_config, 36 bytes.
+    """
+
+    QOM_TYPES = ("virtio-scsi-pci-base", "virtio-scsi-device")
+
+    type_name = "virtio-scsi-pci"
+    device_id = 0x1004
+    class_id = 0x0100
+    virtio_id = 8
+    vdev_name = "virtio-scsi"
+    PROPS = {"vectors": ("uint32", None), "num_queues": ("uint32", None),
+             **{n: ("ignore", None) for n in (
+                 "iothread", "virtqueue_size", "seg_max_adjust", "max_sectors", "cmd_per_lun",
+                 "hotplug", "param_change", "iothread-vq-mapping")}}
+
+    def default_vectors(self, vm) -> int:
+        n = self.opts["num_queues"]
+        n = n if n is not None else min(self._cpus(vm), self.VIRTIO_QUEUE_MAX - 3)
+        return n + 2 + 1            # VIRTIO_SCSI_VQ_NUM_FIXED + 1
+
+    def config_len(self) -> int:
+        return 36
+
+
+class VirtIOSerialPCI(VirtIOPCIProxy):
+    """QEMU hw/virtio/virtio-serial-pci.c and hw/char/virtio-serial-bus.c.
+
+    1af4:1003 (1043 modern); ``class`` is forced to 0x0780 (communication,
+    other) unless it is 0x0380 or 0x00ff; vectors default to 2 (the
+    ``vectors`` property default).  Config: cols, rows, max_nr_ports (8
+    bytes) plus emerg_wr (12) with ``emergency-write`` (on).
+    """
+
+    QOM_TYPES = ("virtio-serial-pci-base", "virtio-serial-device")
+
+    type_name = "virtio-serial-pci"
+    device_id = 0x1003
+    class_id = 0x0780
+    virtio_id = 3
+    vdev_name = "virtio-serial"
+    PROPS = {"vectors": ("uint32", 2), "class": ("uint32", 0),
+             "max_ports": ("uint32", 31), "emergency-write": ("bool", True)}
+
+    @property
+    def class_code(self) -> int:
+        cc = self.opts.get("class", 0) if hasattr(self, "opts") else 0
+        return cc if cc in (0x0780, 0x0380, 0x00FF) else 0x0780
+
+    def config_len(self) -> int:
+        return 12 if self.opts["emergency-write"] else 8
+
+
+class VirtIOBalloonPCI(VirtIOPCIProxy):
+    """QEMU hw/virtio/virtio-balloon-pci.c and hw/virtio/virtio-balloon.c.
+
+    1af4:1002 (1045 modern), class 0x00ff.  MSI-X: none up to QEMU 9.2
+    (the type has no ``vectors`` property); from QEMU 10.0 (commit
+    fe638ae67b "virtio-balloon-pci: Allow setting nvectors, so we can use
+    MSI-X") ``vectors`` defaults to 2, except on machine types up to 9.2
+    (hw/core/machine.c ``hw_compat_9_2`` sets it to 0).  Config size
+    (``virtio_balloon_config_size``): 16 bytes with ``page-poison`` (on) or
+    ``qemu-4-0-config-size``, 12 with ``free-page-hint``, else 8.
+    """
+
+    QOM_TYPES = ("virtio-balloon-pci-base", "virtio-balloon-device")
+
+    type_name = "virtio-balloon-pci"
+    device_id = 0x1002
+    class_id = 0x00FF
+    class_code = 0x00FF
+    virtio_id = 5
+    vdev_name = "virtio-balloon"
+    PROPS = {"vectors": ("uint32", None), "page-poison": ("bool", True),
+             "free-page-hint": ("bool", False), "qemu-4-0-config-size": ("bool", False),
+             **{n: ("ignore", None) for n in ("deflate-on-oom", "free-page-reporting",
+                                              "guest-stats-polling-interval", "iothread")}}
+
+    def check_props(self, vm) -> None:
+        stack = self._stack(vm)
+        if self.opts["vectors"] is not None and (stack is None or not stack.qemu_at_least(10, 0)):
+            raise DeviceError(_who(self), "vectors", "no such property of virtio-balloon-pci "
+                              "before QEMU 10.0")
+        # hw/virtio/virtio-balloon.c virtio_balloon_device_realize: one balloon
+        for other in (vm.devices if vm is not None else []):
+            if isinstance(other, VirtIOBalloonPCI) and other is not self:
+                raise DeviceError(_who(self), "-device", "Only one balloon device is supported")
+
+    def default_vectors(self, vm) -> int:
+        # 2 from QEMU 10.0 (the machine types up to 9.2 get vectors=0 from
+        # MACHINE_COMPAT, hw_compat_9_2)
+        stack = self._stack(vm)
+        return 2 if stack is not None and stack.qemu_at_least(10, 0) else 0
+
+    def config_len(self) -> int:
+        o = self.opts
+        if o["qemu-4-0-config-size"] or o["page-poison"]:
+            return 16
+        if o["free-page-hint"]:
+            return 12
+        return 8
+
+
+class VirtIORngPCI(VirtIOPCIProxy):
+    """QEMU hw/virtio/virtio-rng-pci.c: 1af4:1005 (1044 modern), class
+    0x00ff; vectors default to 2; no config space."""
+
+    QOM_TYPES = ("virtio-rng-pci-base", "virtio-rng-device")
+
+    type_name = "virtio-rng-pci"
+    device_id = 0x1005
+    class_id = 0x00FF
+    virtio_id = 4
+    vdev_name = "virtio-rng"
+    PROPS = {"vectors": ("uint32", None),
+             **{n: ("ignore", None) for n in ("rng", "max-bytes", "period")}}
+
+    def default_vectors(self, vm) -> int:
+        return 2
+
+
+class VirtIO9pPCI(VirtIOPCIProxy):
+    """QEMU hw/virtio/virtio-9p-pci.c and hw/9pfs/virtio-9p-device.c:
+    1af4:1009 (1049 modern), class 0x0002; vectors default to 2; config:
+    the 2-byte tag length and the ``mount_tag``."""
+
+    type_name = "virtio-9p-pci"
+    device_id = 0x1009
+    class_id = 0x0002
+    virtio_id = 9
+    vdev_name = "virtio-9p"
+    PROPS = {"vectors": ("uint32", 2), "mount_tag": ("str", None),
+             **{n: ("ignore", None) for n in ("fsdev",)}}
+
+    def check_props(self, vm) -> None:
+        if not self.opts["mount_tag"]:
+            raise DeviceError(_who(self), "mount_tag", "fsdev with id (null) needs mount_tag "
+                              "arguments")
+
+    def config_len(self) -> int:
+        return 2 + len(self.opts["mount_tag"].encode())
+
+
+class VirtIOGPUPCI(VirtIOPCIProxy):
+    """QEMU hw/display/virtio-gpu-pci.c: modern only
+    (``virtio_pci_force_virtio_1``), 1af4:1050, class 0x0380; vectors
+    default to 3 (``DEFINE_VIRTIO_GPU_PCI_PROPERTIES``)."""
+
+    type_name = "virtio-gpu-pci"
+    device_id = 0x1050
+    class_id = 0x0380
+    virtio_id = 16
+    vdev_name = "virtio-gpu"
+    legacy_allowed = False
+    force_virtio_1 = True
+    PROPS = {"vectors": ("uint32", 3), "hostmem": ("size", 0),
+             **{n: ("ignore", None) for n in (
+                 "max_outputs", "max_hostmem", "edid", "xres", "yres", "virgl", "stats",
+                 "blob", "context_init")}}
+
+    def device_realize(self, vm) -> None:
+        """``hostmem`` (QEMU 8.2+, commit ba62dfa707 "virtio-gpu: hostmem";
+        hw/display/virtio-gpu-pci.c ``virtio_gpu_pci_base_realize``): a
+        64-bit prefetchable BAR4 ``virtio-gpu-hostmem`` of that size, the
+        modern registers move to BAR2 and MSI-X to BAR1, and a 24-byte
+        shared-memory capability (type 8, id 1 = host visible) comes first."""
+        size = self.opts["hostmem"]
+        if not size:
+            return
+        stack = self._stack(vm)
+        who = _who(self)
+        if stack is None or not stack.qemu_at_least(8, 2):
+            raise DeviceError(who, "hostmem", "no such property before QEMU 8.2")
+        if not is_pow2(size):
+            # pci_register_bar asserts a power-of-two size: QEMU aborts
+            raise DeviceError(who, "hostmem", f"{size:#x} is not a power of two (QEMU's "
+                              f"pci_register_bar aborts on it)")
+        self.msix_bar_idx, self.modern_mem_bar_idx = 1, 2
+        self.hostmem = self._owned(MemoryRegion.init_container("virtio-gpu-hostmem", size))
+        self.register_bar(4, PCI_BASE_ADDRESS_MEM_PREFETCH | PCI_BASE_ADDRESS_MEM_TYPE_64,
+                          self.hostmem)
+        pos = pci_add_capability(self, PCI_CAP_ID_VNDR, 0, 24)
+        c = self.config
+        c[pos + 2], c[pos + 3], c[pos + 4], c[pos + 5] = 24, 8, 4, 1
+        _set(c, pos + 12, 4, size & 0xFFFFFFFF)
+        _set(c, pos + 20, 4, size >> 32)
+
+
+class VirtIOVGA(VirtIOGPUPCI):
+    """QEMU hw/display/virtio-vga.c ``virtio_vga_base_realize``: virtio-gpu
+    with the standard VGA compatibility registers.
+
+    1af4:1050, class 0x0300, modern only.  BAR0 the RAM region ``vga.vram``
+    (8 MiB, ``vram_size_mb = 8``; dirty logging), 32-bit prefetchable; the
+    modern container in BAR2 with the regions moved to its end (notify
+    0x3000, device 0x2000, isr 0x1800 and common 0x1000, isr and common
+    halved to 2 KiB without ``page-per-vq``) and the stdvga registers at
+    0x400 (``vga ioports remapped``), 0x500 (``bochs dispi interface``)
+    and 0x600 (``qemu extended regs``), no EDID; MSI-X in BAR4; modern PIO
+    notify in BAR5.  The legacy VGA window and ports as VGA.  Default ROM
+    vgabios-virtio.bin (region ``virtio-vga.rom``).
+    """
+
+    type_name = "virtio-vga"
+    class_id = 0x0300
+    default_romfile = "vgabios-virtio.bin"
+    vmsd_name = "virtio-vga"
+    modern_mem_bar_idx, msix_bar_idx, modern_io_bar_idx = 2, 4, 5
+
+    def realize_device(self, vm) -> None:
+        # vga_common_init with vram_size_mb = 8, vga_init on the bus
+        self.vram = self._ram(vm, "vga.vram", 8 * MiB)
+        self.vram.set_log(True, 0)
+        self.lowmem = self._owned(MemoryRegion.init_io("vga-lowmem", 0x20000))
+        self.bus.address_space_mem.add_subregion_overlap(0xA0000, self.lowmem, 1)
+        owner = self.qdev_id or self.type_name
+        self.vga_ports = portio_list_add(owner, "vga", _VGA_PORTIO, self.bus.address_space_io, 0x3B0)
+        self.vbe_ports = portio_list_add(owner, "vbe", _VBE_PORTIO, self.bus.address_space_io, 0x1CE)
+        self.register_bar(0, PCI_BASE_ADDRESS_MEM_PREFETCH, self.vram)
+        super().realize_device(vm)
+
+    def _region_layout(self, notify_size: int) -> list[tuple[str, int, int, int]]:
+        half = 1 if self.opts["page-per-vq"] else 2
+        bar = pow2ceil(0x3000 + notify_size)
+        out, off = [], bar
+        sizes = {"notify": notify_size, "device": 0x1000, "isr": 0x1000 // half,
+                 "common": 0x1000 // half}
+        for kind in ("notify", "device", "isr", "common"):
+            off -= sizes[kind]
+            out.append((kind, off, sizes[kind], {"common": 1, "isr": 3, "device": 4,
+                                                 "notify": 2}[kind]))
+        return out[::-1]
+
+    def _modern_regions(self, o) -> None:
+        super()._modern_regions(o)
+        # pci_std_vga_mmio_region_init(..., qext=true, edid=false)
+        std_vga_mmio_region_init(self, self.modern_bar, True, False, 0)
+
+
+class VirtIOInputPCI(VirtIOPCIProxy):
+    """QEMU hw/virtio/virtio-input-pci.c: modern only, 1af4:1052; vectors
+    default to 2."""
+
+    device_id = 0x1052
+    class_id = 0x0980                 # PCI_CLASS_INPUT_OTHER
+    virtio_id = 18
+    vdev_name = "virtio-input"
+    legacy_allowed = False
+    force_virtio_1 = True
+    PROPS = {"vectors": ("uint32", 2), "serial": ("ignore", None)}
+    user_creatable = False
+
+
+class VirtIOKeyboardPCI(VirtIOInputPCI):
+    """``virtio-keyboard-pci``: class 0x0900 (PCI_CLASS_INPUT_KEYBOARD)."""
+    type_name = "virtio-keyboard-pci"
+    class_id = 0x0900
+    user_creatable = True
+
+
+class VirtIOMousePCI(VirtIOInputPCI):
+    """``virtio-mouse-pci``: class 0x0902 (PCI_CLASS_INPUT_MOUSE)."""
+    type_name = "virtio-mouse-pci"
+    class_id = 0x0902
+    user_creatable = True
+
+
+class VirtIOTabletPCI(VirtIOInputPCI):
+    """``virtio-tablet-pci``: class 0x0980 (PCI_CLASS_INPUT_OTHER)."""
+    type_name = "virtio-tablet-pci"
+    user_creatable = True
+
+
+class VirtIOInputHostPCI(VirtIOInputPCI):
+    """``virtio-input-host-pci`` (hw/virtio/virtio-input-host-pci.c):
+    class 0x0980; the ``evdev`` host device is not read."""
+    type_name = "virtio-input-host-pci"
+    user_creatable = True
+    PROPS = {"evdev": ("ignore", None)}
+
+
+class VHostVsockPCI(VirtIOPCIProxy):
+    """QEMU hw/virtio/vhost-vsock-pci.c: 1af4:1012 (1053 modern), class
+    0x0780, revision 0; vectors default to 3.  virtio-vsock may not be
+    legacy (``virtio_legacy_allowed``), so on a conventional bus it needs
+    ``disable-legacy=on``; config: the 8-byte guest CID."""
+
+    type_name = "vhost-vsock-pci"
+    device_id = 0x1012
+    class_id = 0x0780
+    virtio_id = 19
+    vdev_name = "vhost-vsock"
+    legacy_allowed = False
+    PROPS = {"vectors": ("uint32", 3),
+             **{n: ("ignore", None) for n in ("guest-cid", "vhostfd", "seqpacket")}}
+
+    def config_len(self) -> int:
+        return 8
+
+
+VirtIOBlkPCITransitional, VirtIOBlkPCINonTransitional = _virtio_variants(VirtIOBlkPCI, "virtio-blk-pci")
+VirtIOSCSIPCITransitional, VirtIOSCSIPCINonTransitional = _virtio_variants(VirtIOSCSIPCI,
+                                                                           "virtio-scsi-pci")
+VirtIOSerialPCITransitional, VirtIOSerialPCINonTransitional = _virtio_variants(
+    VirtIOSerialPCI, "virtio-serial-pci")
+VirtIOBalloonPCITransitional, VirtIOBalloonPCINonTransitional = _virtio_variants(
+    VirtIOBalloonPCI, "virtio-balloon-pci")
+VirtIORngPCITransitional, VirtIORngPCINonTransitional = _virtio_variants(VirtIORngPCI,
+                                                                         "virtio-rng-pci")
+VirtIO9pPCITransitional, VirtIO9pPCINonTransitional = _virtio_variants(VirtIO9pPCI,
+                                                                       "virtio-9p-pci")
+VHostVsockPCITransitional, VHostVsockPCINonTransitional = _virtio_variants(VHostVsockPCI,
+                                                                           "vhost-vsock-pci")
+
+_VIRTIO_TYPES = (
+    VirtIONetPCI, VirtIONetPCITransitional, VirtIONetPCINonTransitional,
+    VirtIOBlkPCI, VirtIOBlkPCITransitional, VirtIOBlkPCINonTransitional,
+    VirtIOSCSIPCI, VirtIOSCSIPCITransitional, VirtIOSCSIPCINonTransitional,
+    VirtIOSerialPCI, VirtIOSerialPCITransitional, VirtIOSerialPCINonTransitional,
+    VirtIOBalloonPCI, VirtIOBalloonPCITransitional, VirtIOBalloonPCINonTransitional,
+    VirtIORngPCI, VirtIORngPCITransitional, VirtIORngPCINonTransitional,
+    VirtIO9pPCI, VirtIO9pPCITransitional, VirtIO9pPCINonTransitional,
+    VHostVsockPCI, VHostVsockPCITransitional, VHostVsockPCINonTransitional,
+    VirtIOGPUPCI, VirtIOVGA, VirtIOKeyboardPCI, VirtIOMousePCI, VirtIOTabletPCI,
+    VirtIOInputHostPCI,
+)
 
 
 #: the legacy VGA I/O ports (QEMU hw/display/vga.c vga_portio_list, at 0x3b0)
@@ -1601,6 +2230,21 @@ class _QemuBridge(QemuPCIDevice, PCIBridge):
         if self.sec_bus is not None:
             self.sec_bus.is_express = self.secondary_bus_is_express
 
+    def _port_init_reg(self) -> None:
+        """hw/pci/pcie_port.c ``pcie_port_init_reg``: primary and secondary
+        status 0, the conventional-only bridge-control bits read-only."""
+        _set(self.config, PCI_STATUS, 2, 0)
+        _set(self.config, PCI_SEC_STATUS, 2, 0)
+        _clear(self.wmask, PCI_BRIDGE_CONTROL, 2, 0x20 | 0x80 | 0x100 | 0x200 | 0x400 | 0x800)
+
+    def _ssvid(self, offset: int, svid: int, ssid: int) -> int:
+        """hw/pci/pci_bridge.c ``pci_bridge_ssvid_init``: an 8-byte Subsystem
+        Vendor ID capability."""
+        pos = pci_add_capability(self, PCI_CAP_ID_SSVID, offset, 8)
+        _set(self.config, pos + 4, 2, svid)
+        _set(self.config, pos + 6, 2, ssid)
+        return pos
+
     def _reserve(self) -> tuple[int, int, int, int, int]:
         o = self.opts
         return (o["bus-reserve"], o["io-reserve"], o["mem-reserve"], o["pref32-reserve"],
@@ -1696,6 +2340,7 @@ class PCIERootPort(_QemuBridge):
     """
 
     type_name = "pcie-root-port"
+    QOM_TYPES = ("pcie-root-port-base",)
     vendor_id = PCI_VENDOR_ID_REDHAT
     device_id = 0x000C
     class_id = 0x0604
@@ -1705,8 +2350,20 @@ class PCIERootPort(_QemuBridge):
     secondary_bus_is_express = True
     GEN_PCIE_ROOT_PORT_AER_OFFSET = 0x100
     GEN_PCIE_ROOT_PORT_ACS_OFFSET = 0x100 + PCI_ERR_SIZEOF
+    #: PCIERootPortClass offsets (hw/pci-bridge/gen_pcie_root_port.c
+    #: gen_rp_dev_class_init: SSVID and PCIe capability at the first free
+    #: offset, AER 0x100, ACS 0x148)
+    ssvid_offset, exp_offset = 0, 0
+    aer_offset, acs_offset = GEN_PCIE_ROOT_PORT_AER_OFFSET, GEN_PCIE_ROOT_PORT_ACS_OFFSET
+    #: the generic root port adds the resource-reserve capability
+    has_reserve_cap = True
+
+    def interrupts_init(self) -> None:
+        """``gen_rp_interrupts_init``: one MSI-X vector in BAR0."""
+        msix_init_exclusive_bar(self, 1, 0)
     PROPS = {"chassis": ("uint8", 0), "slot": ("uint16", 0), "hotplug": ("bool", True),
-             "x-native-hotplug": ("bool", True), "port": ("uint8", 0),
+             "x-native-hotplug": ("bool", None),
+             "x-do-not-expose-native-hotplug-cap": ("bool", None), "port": ("uint8", 0),
              "disable-acs": ("bool", False), "power_controller_present": ("bool", True),
              "x-speed": ("str", "16"), "x-width": ("str", "32"),
              "x-migrate-msix": ("ignore", None), "aer_log_max": ("ignore", None),
@@ -1714,6 +2371,10 @@ class PCIERootPort(_QemuBridge):
 
     def __init__(self, qdev_id: str = "", **props):
         super().__init__(qdev_id, **props)
+        self.compat_applied()
+
+    def compat_applied(self) -> None:
+        """The link speed and width from ``x-speed``/``x-width``."""
         who = _who(self)
         if self.opts["x-speed"] not in _LINK_SPEEDS:
             raise DeviceError(who, "x-speed", f"{self.opts['x-speed']!r} is not one of "
@@ -1724,22 +2385,38 @@ class PCIERootPort(_QemuBridge):
         self.link_speed = _LINK_SPEEDS[self.opts["x-speed"]]
         self.link_width = _LINK_WIDTHS[self.opts["x-width"]]
 
+    def native_hotplug(self, vm) -> bool:
+        """Whether the slot exposes native hot-plug.  QEMU 7.2 has the
+        property ``x-native-hotplug`` (default on); QEMU 8.0 renamed it
+        ``x-do-not-expose-native-hotplug-cap`` with the opposite meaning
+        (default off; commit 1d77e15718 "pci: acpi hotplug: rename
+        x-native-hotplug to x-do-not-expose-native-hotplug-cap",
+        hw/pci/pcie_port.c ``pcie_slot_props``).  The other spelling is
+        refused, as QEMU refuses an unknown property."""
+        o = self.opts
+        stack = getattr(vm, "stack", None) if vm is not None else None
+        new = stack is not None and stack.qemu_at_least(8, 0)
+        old_name, new_name = "x-native-hotplug", "x-do-not-expose-native-hotplug-cap"
+        if new and o.get(old_name) is not None:
+            raise DeviceError(_who(self), old_name, f"no such property from QEMU 8.0 (renamed "
+                              f"{new_name}, with the opposite meaning)")
+        if not new and o.get(new_name) is not None:
+            raise DeviceError(_who(self), new_name, "no such property before QEMU 8.0 (it was "
+                              f"{old_name}, with the opposite meaning)")
+        if new:
+            return not o.get(new_name)
+        return o.get(old_name) is not False
+
     def realize_device(self, vm) -> None:
         who = _who(self)
-        o = self.opts
+        o = dict(self.opts)
+        o["x-native-hotplug"] = self.native_hotplug(vm)
         c, w = self.config, self.wmask
         self._bridge_initfn()
-        # pcie_port_init_reg
-        _set(c, PCI_STATUS, 2, 0)
-        _set(c, PCI_SEC_STATUS, 2, 0)
-        _clear(w, PCI_BRIDGE_CONTROL, 2, 0x20 | 0x80 | 0x100 | 0x200 | 0x400 | 0x800)
-        # pci_bridge_ssvid_init(d, 0, vendor id, ssid 0)
-        pos = pci_add_capability(self, PCI_CAP_ID_SSVID, 0, 8)
-        _set(c, pos + 4, 2, self.vendor_id)
-        _set(c, pos + 6, 2, 0)
-        # gen_rp_interrupts_init
-        msix_init_exclusive_bar(self, 1, 0)
-        pcie_cap_init(self, 0, PCI_EXP_TYPE_ROOT_PORT, o["port"])
+        self._port_init_reg()
+        self._ssvid(self.ssvid_offset, self.vendor_id, 0)
+        self.interrupts_init()
+        pcie_cap_init(self, self.exp_offset, PCI_EXP_TYPE_ROOT_PORT, o["port"])
         pcie_cap_arifwd_init(self)
         pcie_cap_deverr_init(self)
         pcie_cap_slot_init(self, o["slot"], o["hotplug"], o["x-native-hotplug"],
@@ -1751,9 +2428,11 @@ class PCIERootPort(_QemuBridge):
                     and other.opts["chassis"] == o["chassis"] and other.opts["slot"] == o["slot"]):
                 raise DeviceError(who, "slot", f"Can't add chassis slot, error -16 (chassis "
                                   f"{o['chassis']} slot {o['slot']} already used by {_who(other)})")
-        pcie_aer_init(self, self.GEN_PCIE_ROOT_PORT_AER_OFFSET)
-        if not o["disable-acs"]:
-            pcie_acs_init(self, self.GEN_PCIE_ROOT_PORT_ACS_OFFSET, downstream=True)
+        pcie_aer_init(self, self.aer_offset)
+        if self.acs_offset and not o["disable-acs"]:
+            pcie_acs_init(self, self.acs_offset, downstream=True)
+        if not self.has_reserve_cap:
+            return
         bus_res, io, mem, pref32, pref64 = self._reserve()
         if io == _UNSET64 and o["hotplug"] and not o["x-native-hotplug"]:
             io = 4096                       # GEN_PCIE_ROOT_DEFAULT_IO_RANGE
@@ -1818,10 +2497,14 @@ class PCIERootPort(_QemuBridge):
         ``pci_bridge_disable_base_limit``.  As in QEMU the window aliases are
         *not* recomputed here: they keep the state of realize (all windows
         at 0, empty) until the next config write."""
-        pos = getattr(self, "exp_cap", None)
-        if not pos:
+        if not getattr(self, "exp_cap", None):
             return
         self._disable_base_limit()
+        self._slot_reset()
+
+    def _slot_reset(self) -> None:
+        """hw/pci/pcie.c ``pcie_cap_slot_reset``."""
+        pos = self.exp_cap
         c = self.config
         _clear(c, pos + PCI_EXP_SLTCTL, 2, PCI_EXP_SLTCTL_EIC | PCI_EXP_SLTCTL_PIC | PCI_EXP_SLTCTL_AIC
                | PCI_EXP_SLTCTL_HPIE | PCI_EXP_SLTCTL_CCIE | PCI_EXP_SLTCTL_PDCE
@@ -2001,11 +2684,727 @@ class ICH9SMB(QemuPCIDevice):
 
 
 # ---------------------------------------------------------------------------
+# more add-on devices: USB, audio, NICs, storage, watchdog/panic, QXL
+# (QEMU v7.2.0 b67b00e6b4; each realize named in its class)
+# ---------------------------------------------------------------------------
+
+PCI_VENDOR_ID_NEC = 0x1033
+PCI_VENDOR_ID_REALTEK = 0x10EC
+PCI_VENDOR_ID_VMWARE = 0x15AD
+PCI_VENDOR_ID_LSI_LOGIC = 0x1000
+PCI_VENDOR_ID_TI = 0x104C
+
+
+class _SimpleBars(QemuPCIDevice):
+    """A device whose realize only registers fixed BARs: ``BARS`` lists
+    (index, type bits, region name, size, kind) with kind ``io`` (an I/O
+    MemoryRegion) or ``container``; ``interrupt_pin`` from the class."""
+
+    BARS: tuple[tuple[int, int, str, int, str], ...] = ()
+
+    def realize_device(self, vm) -> None:
+        self.bar_regions = {}
+        for index, bits, name, size, kind in self.BARS:
+            mr = (MemoryRegion.init_container(name, size) if kind == "container"
+                  else MemoryRegion.init_io(name, size))
+            self._owned(mr)
+            self.bar_regions[index] = mr
+            self.register_bar(index, bits, mr)
+
+
+class QemuXHCI(QemuPCIDevice):
+    """QEMU hw/usb/hcd-xhci-pci.c ``usb_xhci_pci_realize`` with
+    hw/usb/hcd-xhci.c ``usb_xhci_realize``: the generic xHCI controller.
+
+    1b36:000d revision 1, class 0x0c03 prog-if 0x30, INTA.  A hybrid
+    device (conventional and PCIe interfaces): PCI Express only on a PCIe
+    bus.  BAR0: the 64-bit (non-prefetchable) 16 KiB container ``xhci``
+    (LEN_REGS) with ``capabilities`` (0x40 at 0), ``operational`` (0x400 at
+    0x40), one 16-byte ``usb3 port #N`` then ``usb2 port #N`` region per
+    port from 0x440 (``p3``, ``p2``: 4 each), ``runtime`` at 0x1000
+    ((intrs + 1) * 0x20), ``doorbell`` at 0x2000 ((slots + 1) * 0x20),
+    and the MSI-X table (``intrs`` vectors) at 0x3000 and PBA at 0x3800.
+    Capabilities: 64-bit MSI with ``intrs`` vectors at 0x70 (nec-usb-xhci;
+    ``qemu_xhci_instance_init`` turns MSI off for qemu-xhci), PCIe v2
+    endpoint at 0xa0 (on a PCIe bus), MSI-X at 0x90.
+    """
+
+    type_name = "qemu-xhci"
+    vendor_id = PCI_VENDOR_ID_REDHAT
+    device_id = 0x000D
+    revision = 0x01
+    class_id = 0x0C03
+    prog_if = 0x30
+    interrupt_pin = 1
+    is_express = True
+    #: hw/usb/hcd-xhci.c xhci_properties, aliased onto the PCI device
+    PROPS = {"p2": ("uint32", 4), "p3": ("uint32", 4), "streams": ("ignore", None),
+             "conditional-intr-mapping": ("ignore", None)}
+    MAXPORTS_2, MAXPORTS_3, MAXINTRS, MAXSLOTS = 15, 15, 16, 64
+    #: ``qemu_xhci_instance_init``: MSI off, MSI-X auto, 16 interrupters,
+    #: 64 slots (the type has no properties for them)
+    FIXED = {"msi": "off", "msix": "auto", "intrs": 16, "slots": 64, "force-pcie-endcap": False}
+
+    def _opt(self, name):
+        return self.opts.get(name, self.FIXED.get(name))
+
+    def express_on(self, bus: PCIBus | None) -> bool:
+        # xhci_instance_init sets the express flag (a hybrid device);
+        # pci_qdev_realize drops it on a conventional bus
+        return pci_bus_is_express(bus) or bool(self._opt("force-pcie-endcap"))
+
+    def realize_device(self, vm) -> None:
+        who = _who(self)
+        o = {n: self._opt(n) for n in ("msi", "msix", "intrs", "slots", "p2", "p3")}
+        # usb_xhci_realize / usb_xhci_init: clamp the counts
+        intrs = min(max(o["intrs"], 1), self.MAXINTRS)
+        slots = min(max(o["slots"], 1), self.MAXSLOTS)
+        p2, p3 = min(o["p2"], self.MAXPORTS_2), min(o["p3"], self.MAXPORTS_3)
+        if p2 + p3 > 15 + 15 or p2 + p3 == 0:
+            raise DeviceError(who, "p2", "too many or no ports")
+        c = self.config
+        c[0x60] = 0x30                                   # release number
+        if o["msi"] != "off":
+            msi_init(self, 0x70, intrs if is_pow2(intrs) else pow2ceil(intrs), True, False)
+        self.mem = self._owned(MemoryRegion.init_container("xhci", 0x4000))
+        for off, name, size in ((0, "capabilities", 0x40), (0x40, "operational", 0x400),
+                                (0x1000, "runtime", (intrs + 1) * 0x20),
+                                (0x2000, "doorbell", (slots + 1) * 0x20)):
+            self.mem.add_subregion(off, self._owned(MemoryRegion.init_io(name, size)))
+        off = 0x440
+        for kind, n in (("usb3", p3), ("usb2", p2)):
+            for i in range(1, n + 1):
+                self.mem.add_subregion(off, self._owned(MemoryRegion.init_io(
+                    f"{kind} port #{i}", 0x10)))
+                off += 0x10
+        self.register_bar(0, PCI_BASE_ADDRESS_MEM_TYPE_64, self.mem)
+        if self.is_express:
+            pcie_endpoint_cap_init(self, 0xA0)
+        if o["msix"] != "off":
+            msix_init(self, intrs, self.mem, 0, 0x3000, self.mem, 0, 0x3800, 0x90)
+
+
+class NecXHCI(QemuXHCI):
+    """QEMU hw/usb/hcd-xhci-nec.c: the NEC uPD720200 xHCI, 1033:0194
+    revision 3; the same layout as qemu-xhci."""
+
+    type_name = "nec-usb-xhci"
+    vendor_id = PCI_VENDOR_ID_NEC
+    device_id = 0x0194
+    revision = 0x03
+    #: hw/usb/hcd-xhci-nec.c nec_xhci_properties
+    PROPS = {"msi": ("onoffauto", "auto"), "msix": ("onoffauto", "auto"),
+             "superspeed-ports-first": ("ignore", None), "force-pcie-endcap": ("bool", False),
+             "intrs": ("uint32", 16), "slots": ("uint32", 64)}
+
+
+class _EHCIPCI(QemuPCIDevice):
+    """QEMU hw/usb/hcd-ehci-pci.c ``usb_ehci_pci_realize`` with
+    hw/usb/hcd-ehci.c ``usb_ehci_init``: class 0x0c03 prog-if 0x20, INTD.
+    BAR0: the 4 KiB 32-bit container ``ehci`` with ``capabilities`` (0x10
+    at 0), ``operational`` (0x44 at 0x20, ``opregbase``) and ``ports``
+    (4 bytes for each of the 6 ports, at 0x64).  No capabilities."""
+
+    class_id = 0x0C03
+    prog_if = 0x20
+    interrupt_pin = 4
+    vendor_id = PCI_VENDOR_ID_INTEL
+    user_creatable = False
+    PROPS = {"maxframes": ("ignore", None), "freq": ("ignore", None),
+             "firstport": ("ignore", None), "masterbus": ("ignore", None),
+             "x-companion": ("ignore", None)}
+
+    def realize_device(self, vm) -> None:
+        c = self.config
+        c[0x60] = 0x20                     # USB_SBRN: release 2.0
+        c[0x61] = 0x20                     # frame length adjustment
+        c[0x68] = 0x01                     # USBLEGSUP
+        c[0x6F] = 0xC0                     # USBLEGCTLSTS
+        self.mem = self._owned(MemoryRegion.init_container("ehci", 0x1000))
+        for off, name, size in ((0, "capabilities", 0x10), (0x20, "operational", 0x44),
+                                (0x64, "ports", 4 * 6)):
+            self.mem.add_subregion(off, self._owned(MemoryRegion.init_io(name, size)))
+        self.register_bar(0, 0, self.mem)
+
+
+class UsbEHCI(_EHCIPCI):
+    """``usb-ehci``: Intel 82801D (ICH4) EHCI, 8086:24cd revision 0x10."""
+    type_name = "usb-ehci"
+    device_id = 0x24CD
+    revision = 0x10
+    user_creatable = True
+
+
+class ICH9UsbEHCI1(_EHCIPCI):
+    """``ich9-usb-ehci1``: 8086:293a revision 3."""
+    type_name = "ich9-usb-ehci1"
+    device_id = 0x293A
+    revision = 0x03
+    user_creatable = True
+
+
+class ICH9UsbEHCI2(_EHCIPCI):
+    """``ich9-usb-ehci2``: 8086:293c revision 3."""
+    type_name = "ich9-usb-ehci2"
+    device_id = 0x293C
+    revision = 0x03
+    user_creatable = True
+
+
+class _UHCIPCI(QemuPCIDevice):
+    """QEMU hw/usb/hcd-uhci.c ``usb_uhci_common_realize``: class 0x0c03
+    prog-if 0, BAR4 the 32-byte I/O region ``uhci``; the interrupt pin is
+    the type's (``irq_pin`` + 1)."""
+
+    class_id = 0x0C03
+    vendor_id = PCI_VENDOR_ID_INTEL
+    user_creatable = False
+    PROPS = {"masterbus": ("ignore", None), "firstport": ("ignore", None),
+             "bandwidth": ("ignore", None), "maxframes": ("ignore", None)}
+
+    def realize_device(self, vm) -> None:
+        self.config[0x60] = 0x10           # USB_SBRN: release 1.0
+        self.config[0x6A] = 0x01           # uhci_reset: USB clock
+        self.io = self._owned(MemoryRegion.init_io("uhci", 0x20))
+        self.register_bar(4, PCI_BASE_ADDRESS_SPACE_IO, self.io)
+
+
+def _uhci(name: str, devid: int, rev: int, pin: int) -> type:
+    return type(name, (_UHCIPCI,), {
+        "__doc__": f"``{name}`` (hw/usb/hcd-uhci.c ``uhci_info``): 8086:{devid:04x} revision "
+                   f"{rev}, interrupt pin {pin}.",
+        "type_name": name, "device_id": devid, "revision": rev, "interrupt_pin": pin,
+        "user_creatable": True, "__module__": __name__})
+
+
+_UHCI_TYPES = (
+    _uhci("piix3-usb-uhci", 0x7020, 0x01, 4), _uhci("piix4-usb-uhci", 0x7112, 0x01, 4),
+    _uhci("ich9-usb-uhci1", 0x2934, 0x03, 1), _uhci("ich9-usb-uhci2", 0x2935, 0x03, 2),
+    _uhci("ich9-usb-uhci3", 0x2936, 0x03, 3), _uhci("ich9-usb-uhci4", 0x2937, 0x03, 1),
+    _uhci("ich9-usb-uhci5", 0x2938, 0x03, 2), _uhci("ich9-usb-uhci6", 0x2939, 0x03, 3),
+)
+
+
+class IntelHDA(QemuPCIDevice):
+    """QEMU hw/audio/intel-hda.c ``intel_hda_realize``: ``intel-hda``
+    (ICH6, 8086:2668 revision 1), class 0x0403, INTA, conventional PCI.
+    HDCTL (0x40) = 1; a 64-bit single-vector MSI at 0x60 (0x50 with
+    ``old_msi_addr``) unless ``msi=off``.  BAR0: the 16 KiB container
+    ``intel-hda-container`` with the 8 KiB I/O region ``intel-hda`` at 0 and
+    its alias ``intel-hda-alias`` at 0x2000."""
+
+    type_name = "intel-hda"
+    vendor_id = PCI_VENDOR_ID_INTEL
+    device_id = 0x2668
+    revision = 1
+    class_id = 0x0403
+    interrupt_pin = 1
+    PROPS = {"msi": ("onoffauto", "auto"), "old_msi_addr": ("bool", False),
+             "debug": ("ignore", None)}
+
+    def realize_device(self, vm) -> None:
+        self.config[0x40] = 0x01
+        if self.opts["msi"] != "off":
+            msi_init(self, 0x50 if self.opts["old_msi_addr"] else 0x60, 1, True, False)
+        self.container = self._owned(MemoryRegion.init_container("intel-hda-container", 0x4000))
+        self.mmio = self._owned(MemoryRegion.init_io("intel-hda", 0x2000))
+        self.container.add_subregion(0, self.mmio)
+        self.alias = self._owned(MemoryRegion.init_alias("intel-hda-alias", self.mmio, 0, 0x2000))
+        self.container.add_subregion(0x2000, self.alias)
+        self.register_bar(0, 0, self.container)
+
+
+class ICH9IntelHDA(IntelHDA):
+    """``ich9-intel-hda``: 8086:293e revision 3, the same layout (a sibling
+    of intel-hda under intel-hda-generic in QEMU, so intel-hda's machine
+    compat entries do not apply)."""
+    type_name = "ich9-intel-hda"
+    QOM_NOT = ("intel-hda",)
+    device_id = 0x293E
+    revision = 3
+
+
+class AC97(_SimpleBars):
+    """QEMU hw/audio/ac97.c ``ac97_realize``: 8086:2415 revision 1, class
+    0x0401, INTA; BAR0 the 1 KiB I/O region ``ac97-nam``, BAR1 the 256-byte
+    ``ac97-nabm``."""
+
+    type_name = "AC97"
+    vendor_id = PCI_VENDOR_ID_INTEL
+    device_id = 0x2415
+    revision = 0x01
+    class_id = 0x0401
+    interrupt_pin = 1
+    BARS = ((0, PCI_BASE_ADDRESS_SPACE_IO, "ac97-nam", 1024, "io"),
+            (1, PCI_BASE_ADDRESS_SPACE_IO, "ac97-nabm", 256, "io"))
+    PROPS = {"audiodev": ("ignore", None)}
+
+    def realize_device(self, vm) -> None:
+        # ac97_realize: status = fast back-to-back | DEVSEL medium
+        _set(self.config, PCI_STATUS, 2, 0x0280)
+        super().realize_device(vm)
+
+
+_NIC_IGNORED = {n: ("ignore", None) for n in ("mac", "netdev", "vlan")}
+
+
+class E1000(_SimpleBars):
+    """QEMU hw/net/e1000.c ``pci_e1000_realize``: Intel 82540EM, 8086:100e
+    revision 3, class 0x0200, INTA; BAR0 the 128 KiB region ``e1000-mmio``,
+    BAR1 the 64-byte I/O region ``e1000-io``; no capabilities.  Default ROM
+    efi-e1000.rom (region ``e1000.rom``)."""
+
+    type_name = "e1000"
+    vendor_id = PCI_VENDOR_ID_INTEL
+    device_id = 0x100E
+    revision = 0x03
+    class_id = 0x0200
+    interrupt_pin = 1
+    default_romfile = "efi-e1000.rom"
+    vmsd_name = "e1000"
+    BARS = ((0, 0, "e1000-mmio", 0x20000, "io"),
+            (1, PCI_BASE_ADDRESS_SPACE_IO, "e1000-io", 0x40, "io"))
+    PROPS = {**_NIC_IGNORED, **{n: ("ignore", None) for n in (
+        "autonegotiation", "mitigation", "extra_mac_registers", "migrate_tso_props",
+        "init-vet", "migrate-timadj")}}
+
+
+class RTL8139(QemuPCIDevice):
+    """QEMU hw/net/rtl8139.c ``pci_rtl8139_realize``: 10ec:8139 revision
+    0x20, class 0x0200, INTA; BAR0 the 256-byte I/O region ``rtl8139``,
+    BAR1 the alias ``rtl8139-mem`` of it (32-bit memory).  Default ROM
+    efi-rtl8139.rom (region ``rtl8139.rom``)."""
+
+    type_name = "rtl8139"
+    vendor_id = PCI_VENDOR_ID_REALTEK
+    device_id = 0x8139
+    revision = 0x20
+    class_id = 0x0200
+    interrupt_pin = 1
+    default_romfile = "efi-rtl8139.rom"
+    vmsd_name = "rtl8139"
+    PROPS = dict(_NIC_IGNORED)
+
+    def realize_device(self, vm) -> None:
+        # pci_rtl8139_realize: a capability pointer of 0xdc with no list
+        # behind it (and no capability bit in the status register)
+        self.config[0x34] = 0xDC
+        self.io = self._owned(MemoryRegion.init_io("rtl8139", 0x100))
+        self.mem = self._owned(MemoryRegion.init_alias("rtl8139-mem", self.io, 0, 0x100))
+        self.register_bar(0, PCI_BASE_ADDRESS_SPACE_IO, self.io)
+        self.register_bar(1, 0, self.mem)
+
+
+class VMXNET3(QemuPCIDevice):
+    """QEMU hw/net/vmxnet3.c ``vmxnet3_pci_realize``: 15ad:07b0 revision 1,
+    class 0x0200, subsystem 15ad:07b0, INTA.  BAR0 ``vmxnet3-b0`` and BAR1
+    ``vmxnet3-b1`` (4 KiB I/O regions each, 32-bit), BAR2 the 8 KiB container
+    ``vmxnet3-msix-bar`` with the 25-vector MSI-X table at 0 and PBA at
+    0x1000 (0x800 with ``x-old-msi-offsets``).  A 64-bit single-vector MSI at
+    0x84 (0x50 old), MSI-X at 0x9c (first free, old); ``vmxnet3_realize``
+    makes the function PCI Express unless ``x-disable-pcie`` (on any bus: a
+    4 KiB config space with a Device Serial Number at 0x100, whose value
+    from the MAC address is not modelled), with a PCIe v2 endpoint
+    capability at 0x48 only on a PCIe bus.  Default ROM efi-vmxnet3.rom
+    (region ``vmxnet3.rom``)."""
+
+    type_name = "vmxnet3"
+    vendor_id = PCI_VENDOR_ID_VMWARE
+    device_id = 0x07B0
+    revision = 0x01
+    subsystem_vendor_id, subsystem_id = PCI_VENDOR_ID_VMWARE, 0x07B0
+    class_id = 0x0200
+    interrupt_pin = 1
+    is_express = True
+    default_romfile = "efi-vmxnet3.rom"
+    vmsd_name = "vmxnet3"
+    PROPS = {**_NIC_IGNORED, "x-old-msi-offsets": ("bool", False),
+             "x-disable-pcie": ("bool", False)}
+
+    def express_on(self, bus: PCIBus | None) -> bool:
+        return not self.opts["x-disable-pcie"]
+
+    def realize_device(self, vm) -> None:
+        old = self.opts["x-old-msi-offsets"]
+        for i, name in ((0, "vmxnet3-b0"), (1, "vmxnet3-b1")):
+            self.register_bar(i, 0, self._owned(MemoryRegion.init_io(name, 0x1000)))
+        self.msix_bar = self._owned(MemoryRegion.init_container("vmxnet3-msix-bar", 0x2000))
+        self.register_bar(2, 0, self.msix_bar)
+        msi_init(self, 0x50 if old else 0x84, 1, True, False)
+        msix_init(self, 25, self.msix_bar, 2, 0, self.msix_bar, 2, 0x800 if old else 0x1000,
+                  0 if old else 0x9C)
+        if self.is_express:
+            if pci_bus_is_express(self.bus):
+                pcie_endpoint_cap_init(self, 0x48)
+            pcie_dev_ser_num_init(self, 0x100, 0)
+
+
+class MegaSAS(QemuPCIDevice):
+    """QEMU hw/scsi/megasas.c ``megasas_scsi_realize``: LSI MegaRAID SAS
+    1078, 1000:0060, class 0x0104, INTA.  BAR0 (64-bit) the 16 KiB container
+    ``megasas-mmio`` with the 15-vector MSI-X table at 0x2000 and PBA at
+    0x3800; BAR2 the 256-byte I/O region ``megasas-io``; BAR3 (64-bit) the
+    256 KiB ``megasas-queue``.  A 64-bit MSI at 0x50 and MSI-X at 0x68
+    (``msi``/``msix`` off are not modelled)."""
+
+    type_name = "megasas"
+    vendor_id = PCI_VENDOR_ID_LSI_LOGIC
+    device_id = 0x0060
+    subsystem_vendor_id, subsystem_id = 0x1000, 0x1013     # megasas_info: LSI, 0x1013
+    class_id = 0x0104
+    interrupt_pin = 1
+    PROPS = {n: ("ignore", None) for n in (
+        "max_sge", "max_cmds", "hba_serial", "sas_address", "use_jbod")}
+
+    def realize_device(self, vm) -> None:
+        # an I/O region with the MSI-X table and PBA inside it (megasas_scsi_realize)
+        self.mmio = self._owned(MemoryRegion.init_io("megasas-mmio", 0x4000))
+        # megasas_scsi_realize: a 64-bit single-vector MSI at 0x50, then
+        # MSI-X (15 vectors, table 0x2000 and PBA 0x3800 of BAR0) at 0x68
+        msi_init(self, 0x50, 1, True, False)
+        msix_init(self, 15, self.mmio, 0, 0x2000, self.mmio, 0, 0x3800, 0x68)
+        self.register_bar(0, PCI_BASE_ADDRESS_MEM_TYPE_64, self.mmio)
+        self.register_bar(2, PCI_BASE_ADDRESS_SPACE_IO,
+                          self._owned(MemoryRegion.init_io("megasas-io", 256)))
+        self.register_bar(3, PCI_BASE_ADDRESS_MEM_TYPE_64,
+                          self._owned(MemoryRegion.init_io("megasas-queue", 0x40000)))
+
+
+class LSI53C895A(_SimpleBars):
+    """QEMU hw/scsi/lsi53c895a.c ``lsi_scsi_realize``: 1000:0012, class
+    0x0100, INTA; BAR0 the 256-byte I/O region ``lsi-io``, BAR1 the 1 KiB
+    ``lsi-mmio``, BAR2 the 8 KiB ``lsi-ram`` (32-bit memory)."""
+
+    type_name = "lsi53c895a"
+    vendor_id = PCI_VENDOR_ID_LSI_LOGIC
+    device_id = 0x0012
+    class_id = 0x0100
+    interrupt_pin = 1
+    subsystem_vendor_id, subsystem_id = 0, 0x1000      # lsi_class_init: subsystem_id 0x1000
+    BARS = ((0, PCI_BASE_ADDRESS_SPACE_IO, "lsi-io", 256, "io"),
+            (1, 0, "lsi-mmio", 0x400, "io"), (2, 0, "lsi-ram", 0x2000, "io"))
+
+    def realize_device(self, vm) -> None:
+        self.config[0x0D] = 0xFF           # lsi_scsi_realize: latency timer
+        # lsi_scsi_realize: address_space_init(&s->pci_io_as,
+        # pci_address_space_io(dev), "lsi-pci-io") -- one more address space
+        # on the bus's I/O space (info mtree -f lists it with "I/O")
+        if vm is not None and getattr(vm, "memory", None) is not None:
+            from .memory import AddressSpace
+            self.pci_io_as = AddressSpace(vm.memory, self.bus.address_space_io, "lsi-pci-io")
+        _SimpleBars.realize_device(self, vm)
+
+
+class PVPanicPCI(_SimpleBars):
+    """QEMU hw/misc/pvpanic-pci.c ``pvpanic_pci_realizefn``: 1b36:0011,
+    class 0x0880; BAR0 the 2-byte region ``pvpanic``."""
+
+    type_name = "pvpanic-pci"
+    vendor_id = PCI_VENDOR_ID_REDHAT
+    device_id = 0x0011
+    revision = 1
+    class_id = 0x0880
+    BARS = ((0, 0, "pvpanic", 2, "io"),)
+    PROPS = {"events": ("ignore", None)}
+
+
+class I6300ESB(_SimpleBars):
+    """QEMU hw/watchdog/wdt_i6300esb.c ``i6300esb_realize``: 8086:25ab,
+    class 0x0880; BAR0 the 16-byte region ``i6300esb``."""
+
+    type_name = "i6300esb"
+    vendor_id = PCI_VENDOR_ID_INTEL
+    device_id = 0x25AB
+    class_id = 0x0880
+    BARS = ((0, 0, "i6300esb", 16, "io"),)
+
+
+class QXL(QemuPCIDevice):
+    """QEMU hw/display/qxl.c ``qxl_realize_common`` (``qxl_init_ramsize``):
+    the secondary QXL display ``qxl``, 1b36:0100, class 0x0380, INTA.
+
+    BAR0: the RAM region (``qxl.vgavram``; ``vga.vram`` for qxl-vga) of
+    ``ram_size`` (64 MiB, or ``ram_size_mb``, at least twice ``vgamem_mb``
+    (16, clamped to 8..256)); BAR1: the alias ``qxl.vram32`` of the first
+    ``vram_size`` (64 MiB, or ``vram_size_mb``; at least 4 KiB) bytes of
+    ``qxl.vram``; BAR2: the 8 KiB ROM ``qxl.vrom``; BAR3: the 32-byte I/O
+    region ``qxl-ioports``; BAR4 (64-bit prefetchable): ``qxl.vram`` itself
+    when ``vram64_size_mb`` makes it larger than vram32.  All sizes rounded
+    up to powers of two; BARs 0-2 are 32-bit non-prefetchable.
+    """
+
+    type_name = "qxl"
+    vendor_id = PCI_VENDOR_ID_REDHAT
+    device_id = 0x0100
+    class_id = 0x0380
+    interrupt_pin = 1
+    vmsd_name = "qxl"
+    vram_name = "qxl.vgavram"
+    PROPS = {"ram_size": ("uint32", 64 * MiB), "vram_size": ("uint64", 64 * MiB),
+             "ram_size_mb": ("uint32", _UNSET32), "vram_size_mb": ("uint32", _UNSET32),
+             "vram64_size_mb": ("uint32", _UNSET32), "vgamem_mb": ("uint32", 16),
+             "revision": ("uint32", 5),
+             **{n: ("ignore", None) for n in ("debug", "guestdebug", "cmdlog", "surfaces",
+                                              "max_outputs", "xres", "yres", "global-vmstate")}}
+
+    def sizes(self) -> tuple[int, int, int]:
+        """``qxl_init_ramsize``: (vga ram, vram32, vram) sizes."""
+        o = self.opts
+        vgamem = min(max(o["vgamem_mb"], 8), 256) * MiB
+        ram = o["ram_size"] if o["ram_size_mb"] == _UNSET32 else o["ram_size_mb"] * MiB
+        ram = max(ram, vgamem * 2)
+        vram32 = o["vram_size"] if o["vram_size_mb"] == _UNSET32 else o["vram_size_mb"] * MiB
+        vram32 = max(vram32, 4096)
+        vram = vram32 if o["vram64_size_mb"] == _UNSET32 else o["vram64_size_mb"] * MiB
+        vram = max(vram, vram32)
+        if o["revision"] == 1:
+            vram32 = vram = 4096
+        return pow2ceil(ram), pow2ceil(vram32), pow2ceil(vram)
+
+    def realize_device(self, vm) -> None:
+        who = _who(self)
+        if not 1 <= self.opts["revision"] <= 5:
+            raise DeviceError(who, "revision", f"Invalid revision {self.opts['revision']} for "
+                              "qxl device (max 5)")
+        ram, vram32, vram = self.sizes()
+        self.config[PCI_REVISION_ID] = self.opts["revision"]
+        self.vga_vram = self._ram(vm, self.vram_name, ram)
+        self.vga_setup(vm)
+        self.vrom = self._owned(MemoryRegion.init_rom("qxl.vrom", 0x2000))
+        if vm is not None:
+            vm.alloc_ram(self.vrom)
+        self.vram = self._ram(vm, "qxl.vram", vram)
+        self.vram32 = self._owned(MemoryRegion.init_alias("qxl.vram32", self.vram, 0, vram32))
+        self.io = self._owned(MemoryRegion.init_io("qxl-ioports", 32))
+        self.register_bar(3, PCI_BASE_ADDRESS_SPACE_IO, self.io)
+        self.register_bar(2, 0, self.vrom)
+        self.register_bar(0, 0, self.vga_vram)
+        self.register_bar(1, 0, self.vram32)
+        if vram32 < vram:
+            self.register_bar(4, PCI_BASE_ADDRESS_MEM_TYPE_64 | PCI_BASE_ADDRESS_MEM_PREFETCH,
+                              self.vram)
+
+    def vga_setup(self, vm) -> None:
+        """The secondary device has no VGA part."""
+
+
+class QXLVGA(QXL):
+    """``qxl-vga`` (``qxl_primary_realize``): class 0x0300, the RAM region
+    is ``vga.vram`` with VGA dirty logging, the legacy VGA window and ports
+    as VGA; default ROM vgabios-qxl.bin (region ``qxl.rom``)."""
+
+    type_name = "qxl-vga"
+    class_id = 0x0300
+    default_romfile = "vgabios-qxl.bin"
+    vram_name = "vga.vram"
+
+    def vga_setup(self, vm) -> None:
+        self.vga_vram.set_log(True, 0)
+        self.lowmem = self._owned(MemoryRegion.init_io("vga-lowmem", 0x20000))
+        self.bus.address_space_mem.add_subregion_overlap(0xA0000, self.lowmem, 1)
+        owner = self.qdev_id or self.type_name
+        self.vga_ports = portio_list_add(owner, "vga", _VGA_PORTIO, self.bus.address_space_io, 0x3B0)
+        self.vbe_ports = portio_list_add(owner, "vbe", _VBE_PORTIO, self.bus.address_space_io, 0x1CE)
+
+
+class AHCI(ICH9AHCI):
+    """``-device ahci``: QEMU's alias (softmmu/qdev-monitor.c
+    ``qdev_alias_table``) for ich9-ahci; not multifunction unless asked."""
+    type_name = "ahci"
+    default_multifunction = False
+
+
+# ---------------------------------------------------------------------------
+# more bridges and switch ports
+# ---------------------------------------------------------------------------
+
+class PCIEPCIBridge(_QemuBridge):
+    """QEMU hw/pci-bridge/pcie_pci_bridge.c ``pcie_pci_bridge_realize``:
+    the PCIe-to-PCI bridge, 1b36:000e, class 0x0604, PCI Express (type PCI
+    bridge), INTA; conventional secondary bus with an SHPC.  BAR0: the
+    64-bit container ``shpc-bar`` (256 bytes) with ``shpc-mmio`` (0xa0).
+    Capabilities: SHPC at 0x40, PCIe v2 (type 7) at 0x48, PM at 0x84, MSI
+    at 0x8c; AER at 0x100."""
+
+    type_name = "pcie-pci-bridge"
+    vendor_id = PCI_VENDOR_ID_REDHAT
+    device_id = 0x000E
+    class_id = 0x0604
+    is_express = True
+    interrupt_pin = 1
+    secondary_bus_is_express = False
+    PROPS = {"msi": ("onoffauto", "auto")}
+
+    def realize_device(self, vm) -> None:
+        self._bridge_initfn()
+        shpc_regs = 0x24 + PCIBridgeDev.SHPC_MAX_SLOTS * 4
+        self.shpc_bar = self._owned(MemoryRegion.init_container("shpc-bar", pow2ceil(shpc_regs)))
+        # shpc_init -> shpc_cap_add_config: the SHPC capability (8 bytes,
+        # DWORD select and data writable) at the first free offset (0x40)
+        pos = pci_add_capability(self, PCI_CAP_ID_SHPC, 0, 8)
+        self.wmask[pos + 2] = 0xFF
+        _set(self.wmask, pos + 4, 4, 0xFFFFFFFF)
+        self.shpc_cap = pos
+        self.shpc_bar.add_subregion(0, self._owned(MemoryRegion.init_io("shpc-mmio", shpc_regs)))
+        # a PCIe v2 capability of type PCI Express-to-PCI bridge, PM (PMC
+        # 0x3), ARI forwarding, error reporting, AER at 0x100, then a 64-bit
+        # maskable single-vector MSI unless msi=off
+        pcie_cap_init(self, 0, PCI_EXP_TYPE_PCI_BRIDGE, 0)
+        pm = pm_capability(self, 0, 0x3)
+        self.pm_cap = pm
+        pcie_cap_arifwd_init(self)
+        pcie_cap_deverr_init(self)
+        pcie_aer_init(self, 0x100)
+        if self.opts["msi"] != "off":
+            msi_init(self, 0, 1, True, True)
+        self.register_bar(0, PCI_BASE_ADDRESS_MEM_TYPE_64, self.shpc_bar)
+
+
+class I82801B11Bridge(_QemuBridge):
+    """QEMU hw/pci-bridge/i82801b11.c ``i82801b11_bridge_realize``: the
+    Intel 82801 DMI-to-PCI bridge, 8086:244e revision 0x92, class 0x0604,
+    conventional on both sides; a Subsystem Vendor ID capability at 0x50;
+    no BARs."""
+
+    type_name = "i82801b11-bridge"
+    vendor_id = PCI_VENDOR_ID_INTEL
+    device_id = 0x244E
+    revision = 0x92
+    class_id = 0x0604
+    prog_if = 0x01                 # subtractive decode (PCI_CLASS_BRIDGE_PCI_INF_SUB)
+    secondary_bus_is_express = False
+
+    def realize_device(self, vm) -> None:
+        self._bridge_initfn()
+        pos = pci_add_capability(self, PCI_CAP_ID_SSVID, 0x50, 8)
+        _set(self.config, pos + 4, 2, 0)
+        _set(self.config, pos + 6, 2, 0)
+
+
+class IOH3420(PCIERootPort):
+    """QEMU hw/pci-bridge/ioh3420.c: the Intel X58 root port, 8086:3420
+    revision 2, through the same ``rp_realize`` as pcie-root-port with its
+    own offsets: SSVID (8086, 0) at 0x40, a 64-bit 2-vector MSI with
+    per-vector masking at 0x60 (no MSI-X, so no BAR), the PCIe capability
+    at 0x90, AER at 0x100, no ACS and no resource-reserve capability."""
+
+    type_name = "ioh3420"
+    vendor_id = PCI_VENDOR_ID_INTEL
+    device_id = 0x3420
+    revision = 0x02
+    vmsd_name = "ioh-3240-express-root-port"
+    ssvid_offset, exp_offset, aer_offset, acs_offset = 0x40, 0x90, 0x100, 0
+    has_reserve_cap = False
+    EXCLUDED_PROPS = ("bus-reserve", "io-reserve", "mem-reserve", "pref32-reserve",
+                      "pref64-reserve", "x-migrate-msix", "x-speed", "x-width")
+
+    def __init__(self, qdev_id: str = "", **props):
+        QemuPCIDevice.__init__(self, qdev_id, **props)
+        self.compat_applied()
+
+    def compat_applied(self) -> None:
+        self.link_speed = self.link_width = None        # a v2 capability with x1 2.5 GT/s
+
+    def interrupts_init(self) -> None:
+        # IOH_EP_MSI_SUPPORTED_FLAGS = PCI_MSI_FLAGS_MASKBIT: 32-bit, maskable
+        msi_init(self, 0x60, 2, False, True)
+
+
+class X3130Upstream(_QemuBridge):
+    """QEMU hw/pci-bridge/xio3130_upstream.c ``xio3130_upstream_realize``:
+    the TI XIO3130 switch upstream port, 104c:8232 revision 2, class 0x0604,
+    PCI Express; its secondary bus is PCIe; no BARs (MSI, not MSI-X).
+    (Capabilities: not modelled.)"""
+
+    type_name = "x3130-upstream"
+    vendor_id = PCI_VENDOR_ID_TI
+    device_id = 0x8232
+    revision = 0x02
+    class_id = 0x0604
+    is_express = True
+    interrupt_pin = 0             # no INTx pin (realize never sets one)
+    secondary_bus_is_express = True
+    PROPS = {"port": ("uint8", 0), "aer_log_max": ("ignore", None)}
+
+    def realize_device(self, vm) -> None:
+        """``xio3130_upstream_realize``: a 64-bit single-vector MSI at 0x70,
+        SSVID (0, 0) at 0x80, a PCIe v2 upstream-port capability at 0x90
+        with FLR and error reporting, AER at 0x100."""
+        self._bridge_initfn()
+        self._port_init_reg()
+        msi_init(self, 0x70, 1, True, False)
+        self._ssvid(0x80, 0, 0)
+        pcie_cap_init(self, 0x90, PCI_EXP_TYPE_UPSTREAM, self.opts["port"])
+        pcie_cap_flr_init(self)
+        pcie_cap_deverr_init(self)
+        pcie_aer_init(self, 0x100)
+
+
+class XIO3130Downstream(_QemuBridge):
+    """QEMU hw/pci-bridge/xio3130_downstream.c ``xio3130_downstream_realize``:
+    the TI XIO3130 switch downstream port, 104c:8233 revision 1, class
+    0x0604, PCI Express with a slot; secondary bus PCIe; no BARs.
+    (Capabilities: not modelled.)"""
+
+    type_name = "xio3130-downstream"
+    vendor_id = PCI_VENDOR_ID_TI
+    device_id = 0x8233
+    revision = 0x01
+    class_id = 0x0604
+    is_express = True
+    interrupt_pin = 0             # no INTx pin (realize never sets one)
+    secondary_bus_is_express = True
+    PROPS = {"chassis": ("uint8", 0), "slot": ("uint16", 0), "port": ("uint8", 0),
+             "hotplug": ("bool", True), "x-native-hotplug": ("bool", None),
+             "x-do-not-expose-native-hotplug-cap": ("bool", None),
+             "aer_log_max": ("ignore", None), "power_controller_present": ("bool", True)}
+
+    native_hotplug = PCIERootPort.native_hotplug
+
+    def realize_device(self, vm) -> None:
+        """``xio3130_downstream_realize``: as the upstream port, with a
+        downstream-port PCIe capability carrying a slot (``slot``,
+        ``hotplug``, native hot-plug, a power controller) and ARI
+        forwarding."""
+        o = self.opts
+        self._bridge_initfn()
+        self._port_init_reg()
+        msi_init(self, 0x70, 1, True, False)
+        self._ssvid(0x80, 0, 0)
+        pcie_cap_init(self, 0x90, PCI_EXP_TYPE_DOWNSTREAM, o["port"])
+        pcie_cap_flr_init(self)
+        pcie_cap_deverr_init(self)
+        pcie_cap_slot_init(self, o["slot"], o["hotplug"], self.native_hotplug(vm),
+                           o["power_controller_present"])
+        pcie_cap_arifwd_init(self)
+        pcie_aer_init(self, 0x100)
+
+    _slot_reset = PCIERootPort._slot_reset
+    #: a PCIESlot without x-speed/x-width: pcie_cap_fill_slot_lnk writes a
+    #: zero speed and width into Link Capabilities (the capture q35-misc,
+    #: dn0: LNKCAP 0x00000400)
+    link_speed = link_width = 0
+
+    def reset(self) -> None:
+        """``xio3130_downstream_reset`` -> ``pcie_cap_slot_reset``, as the
+        root port's (power and indicators by whether slot 0 is populated);
+        ``pci_bridge_reset`` leaves the windows as realize made them."""
+        if getattr(self, "exp_cap", None):
+            self._slot_reset()
+
+
+_MORE_TYPES = (QemuXHCI, NecXHCI, UsbEHCI, ICH9UsbEHCI1, ICH9UsbEHCI2, *_UHCI_TYPES,
+               IntelHDA, ICH9IntelHDA, AC97, E1000, RTL8139, VMXNET3, MegaSAS, LSI53C895A,
+               PVPanicPCI, I6300ESB, QXL, QXLVGA, AHCI, PCIEPCIBridge, I82801B11Bridge,
+               IOH3420, X3130Upstream, XIO3130Downstream)
+
+
+# ---------------------------------------------------------------------------
 # registry
 # ---------------------------------------------------------------------------
 
-_ALL = (Edu, IvshmemPlain, E1000E, NVMe, VirtIONetPCI, VirtIONetPCITransitional,
-        VirtIONetPCINonTransitional, VGA, BochsDisplay, PCIBridgeDev, PCIERootPort,
+_ALL = (Edu, IvshmemPlain, E1000E, NVMe, *_VIRTIO_TYPES, *_MORE_TYPES,
+        VGA, BochsDisplay, PCIBridgeDev, PCIERootPort,
         PIIX3IDE, ICH9AHCI, I440FX, PIIX3, PIIX4PM, MCH, ICH9LPC, ICH9SMB)
 
 #: the ``-device`` types the model supports (QOM type name -> class)
@@ -2013,6 +3412,41 @@ DEVICE_TYPES: dict[str, type[PCIDevice]] = {c.type_name: c for c in _ALL if c.us
 #: chipset functions that only the machine creates (QEMU ``user_creatable = false``)
 CHIPSET_DEVICE_TYPES: dict[str, type[PCIDevice]] = {c.type_name: c for c in _ALL
                                                      if not c.user_creatable}
+
+
+#: ``-device`` types that are not PCI functions and add nothing to the PCI
+#: buses, the memory map, memslots or DMA as modelled here: devices that
+#: plug into a bus of another device (virtio-serial ports, HDA codecs, SCSI,
+#: USB and IDE devices; QEMU realizes them on that device's child bus, e.g.
+#: hw/char/virtio-console.c, hw/audio/hda-codec.c, hw/scsi/scsi-disk.c,
+#: hw/usb/dev-hid.c, hw/usb/dev-storage-classic.c, hw/usb/host-libusb.c,
+#: hw/usb/redirect.c, hw/ide/ide-dev.c) and ISA/board devices that only take
+#: I/O ports the PCI model does not use (isa-serial, isa-parallel, pvpanic
+#: at port 0x505, i8042).  The command-line reader accepts these and lists
+#: them as ignored.
+CHILD_DEVICE_TYPES = frozenset({
+    "virtserialport", "virtconsole", "virtio-serial-port",
+    "hda-duplex", "hda-micro", "hda-output",
+    "scsi-hd", "scsi-cd", "scsi-block", "scsi-generic",
+    "usb-tablet", "usb-kbd", "usb-mouse", "usb-storage", "usb-host", "usb-redir", "usb-hub",
+    "usb-serial", "usb-audio", "usb-ccid", "usb-wacom-tablet", "usb-bot", "usb-uas",
+    "ide-hd", "ide-cd", "ide-drive",
+    "isa-serial", "isa-parallel", "pvpanic", "i8042", "isa-debugcon",
+})
+#: Devices that do change the memory map but are not modelled: a clear
+#: refusal names them (tpm-crb/tpm-tis: MMIO at 0xfed40000; the IOMMUs:
+#: DMAR/IVRS MMIO windows; ramfb: a VGA ROM through fw_cfg; vmgenid: guest
+#: memory through fw_cfg; igb: QEMU 8.0+ only, no capture here).
+NOT_MODELLED_DEVICE_TYPES = {
+    "tpm-crb": "TPM CRB registers at 0xfed40000 (hw/tpm/tpm_crb.c)",
+    "tpm-tis": "TPM TIS registers at 0xfed40000 (hw/tpm/tpm_tis_isa.c)",
+    "intel-iommu": "the VT-d register window (hw/i386/intel_iommu.c)",
+    "amd-iommu": "the AMD IOMMU MMIO window and its PCI function (hw/i386/amd_iommu.c)",
+    "ramfb": "its VGA BIOS through fw_cfg vgaroms/ (hw/display/ramfb-standalone.c)",
+    "vmgenid": "its fw_cfg buffer in guest RAM (hw/acpi/vmgenid.c)",
+    "igb": "QEMU 8.0+ (hw/net/igb.c), no capture on this machine",
+    "ivshmem-doorbell": "its chardev server and interrupt BAR (hw/misc/ivshmem.c)",
+}
 
 
 def create_device(type_name: str, qdev_id: str = "", props: dict | None = None) -> PCIDevice:
@@ -2025,8 +3459,14 @@ def create_device(type_name: str, qdev_id: str = "", props: dict | None = None) 
     """
     cls = DEVICE_TYPES.get(type_name)
     if cls is None:
-        detail = ("created by the machine, not with -device" if type_name in CHIPSET_DEVICE_TYPES
-                  else "")
+        if type_name in CHIPSET_DEVICE_TYPES:
+            detail = "created by the machine, not with -device"
+        elif type_name in NOT_MODELLED_DEVICE_TYPES:
+            detail = f"not modelled: {NOT_MODELLED_DEVICE_TYPES[type_name]}"
+        elif type_name in CHILD_DEVICE_TYPES:
+            detail = "not a PCI function (the command line reader ignores it)"
+        else:
+            detail = "not in the device catalogue"
         # vfio-pci is built by the boot code from a host device description
         raise UnsupportedOption(f"-device {type_name}", list(DEVICE_TYPES) + ["vfio-pci"], detail)
     props = dict(props or {})
