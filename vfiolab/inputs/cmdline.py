@@ -102,8 +102,9 @@ REFUSED = {
     "usbdevice": "adds a USB controller PCI function, not modelled",
     "soundhw": "adds a sound PCI function, not modelled",
     "audio": "adds a sound device, not modelled",
-    "virtfs": "adds a virtio-9p-pci device, not in the device catalogue",
-    "balloon": "adds a virtio-balloon-pci device, not in the device catalogue",
+    "virtfs": "the shorthand for an fsdev and a virtio-9p-pci device is not modelled; "
+              "give -fsdev and -device virtio-9p-pci",
+    "balloon": "the shorthand is not modelled; give -device virtio-balloon-pci",
     "watchdog": "adds a watchdog device, not in the device catalogue",
     "device-memory": "memory hotplug is not modelled",
     "xen-attach": "Xen is not modelled",
