@@ -287,6 +287,7 @@ class _State:
     host_phys: bool = False
     memlock_needed: int = 0
     has_vfio: bool = False
+    cpu_props: dict = field(default_factory=dict)
     viommu: list = field(default_factory=list)
     mem64_needed: int = 0
 
@@ -344,6 +345,7 @@ def _evaluate(args: list[str], ctx: _Ctx) -> _State:
     stk = vm_stack(cfg, ctx.stack, ctx.accel)
     st.stack = stk
     st.cpu_model = cfg.cpu_model
+    st.cpu_props = dict(cfg.cpu_props)
     _, st.guest_bits = guest_cpu(cfg, stk)
     hp = cfg.cpu_props.get("host-phys-bits")
     st.host_phys = stk.accel == "kvm" and (hp in ("on", "true") or (
@@ -488,16 +490,16 @@ def _placement_items(st: _State) -> list[Item]:
                     continue
                 why = reasons.get(dev.bdf) or (
                     f"OVMF {stk.firmware_version} gave up on PCI: no BAR of any function is "
-                    "assigned" if stopped else "not assigned")
+                    f"assigned (64-bit BARs need at least {fmt_size(need64)}; the firmware had "
+                    f"{window})" if stopped else f"not assigned (the firmware had {window})")
                 if stopped:
                     why += ("; the firmware never reaches the boot manager and prints nothing "
                             "(observed on real runs, data/ovmf/*-ivshmem-64G-*)")
                 items.append(Item("placement", subj, "fails",
-                                  f"{who}: {fmt_size(b.size)} {b.type}: not assigned: {why} "
-                                  f"(64-bit BARs need at least {fmt_size(need64)}; the firmware "
-                                  f"had {window})", src,
+                                  f"{who}: {fmt_size(b.size)} {b.type}: not assigned: {why}", src,
+                                  "" if stopped else
                                   "guest: the device has no resources (Linux: 'BAR n: no space "
-                                  "for [mem size ...]'; Windows: Code 12)" if not stopped else ""))
+                                  "for [mem size ...]'; Windows: Code 12)"))
                 continue
             end = b.address + b.size - 1
             if b.type != "io" and end >= limit:
@@ -649,7 +651,7 @@ def _iommu_and_memlock_items(vm, stk: Stack, cfg, ctx: _Ctx, st: _State) -> list
                 err, why = e.errno, str(e).split(": ", 1)[-1]
         if err is None:
             if not m.ram_device:
-                ram_pinned.append((m.region, m.size))
+                ram_pinned.append(m)
             items.append(Item("iommu", subj, "ok",
                               f"mapped with IOVA = GPA inside the {hi.aperture_bits}-bit "
                               f"aperture ({hi.vendor}, {hi.origin})", width_src))
@@ -665,7 +667,7 @@ def _iommu_and_memlock_items(vm, stk: Stack, cfg, ctx: _Ctx, st: _State) -> list
                               "work", width_src + "; QEMU hw/vfio/common.c "
                               "vfio_listener_region_add (ram_device: not fatal)", msg))
         else:
-            ram_pinned.append((m.region, m.size))
+            ram_pinned.append(m)
             items.append(Item("iommu", subj, "fails",
                               f"{why}; guest RAM that cannot be mapped is fatal: the vfio-pci "
                               "device fails to realize and QEMU exits", width_src +
@@ -677,7 +679,7 @@ def _iommu_and_memlock_items(vm, stk: Stack, cfg, ctx: _Ctx, st: _State) -> list
     # space: every vfio-pci device without a vIOMMU shares QEMU's container
     # for "memory" (hw/vfio/common.c vfio_connect_container), so RAM is pinned
     # once.
-    needed = sum(n for _r, n in ram_pinned)
+    needed = sum(m.size for m in ram_pinned)
     st.memlock_needed = needed
     src = "Linux drivers/vfio/vfio_iommu_type1.c vfio_pin_pages_remote, vfio_dma_do_map"
     libvirt = vm.ram_size + LIBVIRT_MEMLOCK_EXTRA
@@ -693,23 +695,23 @@ def _iommu_and_memlock_items(vm, stk: Stack, cfg, ctx: _Ctx, st: _State) -> list
                           base + "; no --memlock given, not checked", src))
         return items
     locked, failed_at = 0, None
-    for region, n in ram_pinned:
-        if locked + n > ctx.memlock:
-            failed_at = (region, n)
+    for m in ram_pinned:
+        if locked + m.size > ctx.memlock:
+            failed_at = m
             break
-        locked += n
+        locked += m.size
     if failed_at is None:
         items.append(Item("memlock", "RLIMIT_MEMLOCK", "ok",
                           base + f"; --memlock {ctx.memlock} is enough", src))
         return items
-    region, n = failed_at
-    m = next(x for x in vm.vfio.dma_map() if x.region == region)
+    m = failed_at
+    region = m.region
     msg = (f"kernel: vfio_pin_pages_remote: RLIMIT_MEMLOCK ({ctx.memlock >> 12 << 12}) exceeded\n"
            + _map_messages(stk, cont, m.iova, m.size, m.vaddr, _errno.ENOMEM, True, region,
                            first_host, None))
     items.append(Item("memlock", "RLIMIT_MEMLOCK", "fails",
                       base + f"; --memlock {ctx.memlock} is short by {needed - ctx.memlock} "
-                      f"bytes: mapping {region} fails with -ENOMEM", src +
+                      f"bytes: mapping {region} at {fmt_hex(m.iova)} fails with -ENOMEM", src +
                       "; QEMU hw/vfio/common.c vfio_dma_map", msg))
     return items
 
@@ -851,10 +853,17 @@ def _width_change(st: _State, width: int, use_gpb: bool) -> tuple | None:
                 f"-cpu {st.cpu_model},...,guest-phys-bits={width}",
                 None,
                 f"cpu: {st.cpu_model},guest-phys-bits={width} (qemu-server >= 9.0.18)")
+    # OVMF caps a width above 40 at 40 without 1 GiB pages
+    # (PlatformAddressWidthFromCpuid; model/firmware/ovmf.py trusted_phys_bits)
+    p1g = st.cpu_props.get("pdpe1gb") in ("on", "true", "yes") or "+pdpe1gb" in st.cpu_props \
+        or (st.cpu_model in ("host", "max") and "-pdpe1gb" not in st.cpu_props
+            and st.cpu_props.get("pdpe1gb") is None)
+    extra = {"pdpe1gb": "on"} if stk.firmware == "ovmf" and width > 40 and not p1g else {}
     if stk.accel == "kvm" and width <= stk.host_phys_bits:
         props = {"host-phys-bits": "on"}
         if width < stk.host_phys_bits:
             props["host-phys-bits-limit"] = str(width)
+        props.update(extra)
         xml = ("<cpu><maxphysaddr mode='passthrough'"
                + (f" limit='{width}'" if width < stk.host_phys_bits else "") + "/></cpu>")
         # Proxmox qemu-server src/PVE/QemuServer/CPUConfig.pm: phys-bits=host
@@ -871,8 +880,9 @@ def _width_change(st: _State, width: int, use_gpb: bool) -> tuple | None:
             pve = f"cpu: {st.cpu_model},phys-bits={width}"
         return (props, ("phys-bits",), f"-cpu {st.cpu_model},...,"
                 + ",".join(f"{k}={v}" for k, v in props.items()), xml, pve)
-    return ({"phys-bits": str(width)}, ("host-phys-bits", "host-phys-bits-limit"),
-            f"-cpu {st.cpu_model},...,phys-bits={width}",
+    props = {"phys-bits": str(width), **extra}
+    return (props, ("host-phys-bits", "host-phys-bits-limit"),
+            f"-cpu {st.cpu_model},...," + ",".join(f"{k}={v}" for k, v in props.items()),
             f"<cpu><maxphysaddr mode='emulate' bits='{width}'/></cpu>",
             f"cpu: {st.cpu_model},phys-bits={width}")
 
@@ -899,9 +909,8 @@ def _find_fix(args: list[str], ctx: _Ctx, st: _State) -> dict:
     cands = [None]
     if areas & {"phys-bits", "kvm", "iommu", "placement"}:
         # the widest guest width every host piece can take
-        target = min(ctx.kvm_bits if stk.accel == "kvm" else 52,
-                     ctx.iommu.aperture_bits if st.has_vfio else 52,
-                     stk.host_phys_bits if stk.accel == "kvm" else 52)
+        target = min(ctx.kvm_bits, stk.host_phys_bits,
+                     ctx.iommu.aperture_bits if st.has_vfio else 64)
         widths = [target]
         if stk.firmware == "ovmf" and stk.qemu_at_least(9, 1) and stk.accel == "kvm" \
                 and st.guest_bits and st.guest_bits > target:
@@ -917,66 +926,66 @@ def _find_fix(args: list[str], ctx: _Ctx, st: _State) -> dict:
         for _ in range(6):
             mmios.append(size)
             size <<= 1
-    tried = 0
-    for mmio in mmios:
-        for c in cands:
-            if c is None and mmio is None:
-                continue
-            tried += 1
-            if tried > 30:
-                break
-            new = list(args)
-            if c is not None:
-                new = _set_cpu(new, c[0], c[1])
-            if mmio is not None:
-                new = _set_mmio64(new, mmio >> 20)
-            try:
-                s2 = _evaluate(new, ctx2)
-            except VfiolabError:
-                continue
-            if _targets(s2.items):
-                continue
-            if c is not None:
-                out["qemu_args"].append(c[2])
-                if c[3]:
-                    out["libvirt_xml"].append(c[3])
-                out["proxmox"].append(c[4])
-            if mmio is not None:
-                out["qemu_args"].append(f"-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string={mmio >> 20}")
-                out["libvirt_xml"].append(
-                    "<qemu:commandline><qemu:arg value='-fw_cfg'/><qemu:arg value='name=opt/"
-                    f"ovmf/X-PciMmio64Mb,string={mmio >> 20}'/></qemu:commandline> (domain "
-                    "xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0')")
-                out["proxmox"].append(f"args: -fw_cfg name=opt/ovmf/X-PciMmio64Mb,string="
-                                      f"{mmio >> 20}")
-            st.memlock_needed = s2.memlock_needed or st.memlock_needed
-            break
-        else:
+    # combinations, preferred first: a placement-only failure is OVMF's
+    # window (the knob real runs confirm, data/ovmf/*-X64G-*), anything else
+    # the guest's width first
+    widths_first = bool(areas & {"phys-bits", "kvm", "iommu"})
+    singles_c = [(c, None) for c in cands if c is not None]
+    singles_m = [(None, m) for m in mmios if m is not None]
+    combos = (singles_c + singles_m) if widths_first else (singles_m + singles_c)
+    combos += [(c, m) for m in mmios if m is not None for c in cands if c is not None]
+    chosen = None
+    for c, mmio in combos[:30]:
+        new = list(args)
+        if c is not None:
+            new = _set_cpu(new, c[0], c[1])
+        if mmio is not None:
+            new = _set_mmio64(new, mmio >> 20)
+        try:
+            s2 = _evaluate(new, ctx2)
+        except VfiolabError:
             continue
+        if _targets(s2.items):
+            continue
+        chosen = (c, mmio)
+        st.memlock_needed = s2.memlock_needed or st.memlock_needed
         break
-    else:
-        if areas - {"memlock"}:
-            out["notes"].append("no single change of the guest's width or OVMF's window makes "
-                                "every item pass")
+    if chosen is not None:
+        c, mmio = chosen
+        if c is not None:
+            out["qemu_args"].append(c[2])
+            if c[3]:
+                out["libvirt_xml"].append(c[3])
+            out["proxmox"].append(c[4])
+        if mmio is not None:
+            out["qemu_args"].append(f"-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string={mmio >> 20}")
+            out["libvirt_xml"].append(
+                "<qemu:commandline><qemu:arg value='-fw_cfg'/><qemu:arg value='name=opt/"
+                f"ovmf/X-PciMmio64Mb,string={mmio >> 20}'/></qemu:commandline> (domain "
+                "xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0')")
+            out["proxmox"].append(f"args: -fw_cfg name=opt/ovmf/X-PciMmio64Mb,string="
+                                  f"{mmio >> 20}")
+    elif areas - {"memlock"}:
+        out["notes"].append("no change of the guest's width and OVMF's window makes every "
+                            "item pass")
     if "memlock" in areas:
         need = st.memlock_needed
         out["memlock_bytes"] = need
         out["libvirt_xml"].append(f"<memtune><hard_limit unit='KiB'>{-(-need // KiB)}"
                                   "</hard_limit></memtune> (libvirt then sets RLIMIT_MEMLOCK to "
                                   "it; or leave it unset: libvirt sets RAM + 1 GiB)")
-        out["qemu_args"].append(f"(run QEMU with ulimit -l {-(-need // KiB)})")
+        out["notes"].append(f"without libvirt: run QEMU with ulimit -l {-(-need // KiB)} "
+                            "(KiB), or give it CAP_IPC_LOCK")
     # re-check with everything applied
     final = list(args)
-    applied = [a for a in out["qemu_args"] if a.startswith("-")]
-    if applied:
-        for c in cands:
-            if c is not None and c[2] in out["qemu_args"]:
-                final = _set_cpu(final, c[0], c[1])
-        for a in applied:
-            if a.startswith("-fw_cfg"):
-                final = _set_mmio64(final, int(a.rsplit("=", 1)[1]))
+    if chosen is not None:
+        if chosen[0] is not None:
+            final = _set_cpu(final, chosen[0][0], chosen[0][1])
+        if chosen[1] is not None:
+            final = _set_mmio64(final, chosen[1] >> 20)
     try:
-        s3 = _evaluate(final, replace(ctx, memlock=out["memlock_bytes"] if ctx.memlock else None))
+        s3 = _evaluate(final, replace(ctx, memlock=out["memlock_bytes"] if ctx.memlock is not None
+                                      else None))
         out["rechecked"] = True
         out["rechecked_ok"] = not _targets(s3.items)
         out["rechecked_args"] = final
