@@ -175,6 +175,10 @@ def host_iommu_from_sysfs(root: str | Path) -> HostIommu:
                 raise ConfigError(f"{f}:{n}: expected 'START END TYPE', got {line!r}") from None
             if (start, end) in ((MSI_RANGE_START, MSI_RANGE_END), (HT_RANGE_START, HT_RANGE_END)):
                 continue
+            # vfio_iommu_type1.c vfio_iommu_resv_exclude: direct-relaxable
+            # regions (RMRRs of USB and graphics devices) stay mappable
+            if kind == "direct-relaxable":
+                continue
             resv.add((start, end, kind))
     return replace(out, reserved=tuple(sorted(resv)))
 
@@ -578,7 +582,8 @@ def _map_messages(stk: Stack, container, iova: int, size: int, vaddr: int, err: 
       ``vfio_legacy_dma_map``); 10.0's wrapper prints nothing;
     * a BAR (ram_device) failing: the call line alone (``error_report_err``)
       up to 9.2; 10.0 a warning, once, with the hint "%s: PCI peer-to-peer
-      transactions on BARs are not supported." (``vfio_device_error_append``);
+      transactions on BARs are not supported." naming the host device
+      (``vfio_device_error_append``, ``vbasedev->name``);
     * RAM failing during set-up fails the device: "vfio %s: failed to setup
       container for group %d: memory listener initialization failed:
       Region %s: <the call>" (the group number is the host's)."""
@@ -590,7 +595,7 @@ def _map_messages(stk: Stack, container, iova: int, size: int, vaddr: int, err: 
     if not ram:
         if stk.qemu_at_least(10, 0):
             lines += [f"{QEMU}: warning: {call}",
-                      f"{guest_bdf or host_bdf}: PCI peer-to-peer transactions on BARs are not "
+                      f"{host_bdf}: PCI peer-to-peer transactions on BARs are not "
                       "supported."]
         else:
             lines.append(f"{QEMU}: {call}")
