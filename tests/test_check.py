@@ -297,16 +297,26 @@ def test_rmrr_over_guest_ram_is_fatal():
 def test_viommu_aw_bits_default():
     """hw/i386/intel_iommu.c aw-bits default VTD_HOST_ADDRESS_WIDTH: 39 at
     v7.2.0, 48 at v10.0.0, with hw/i386/pc.c pc_compat_9_1 keeping 39 for
-    machine types up to 9.1."""
-    base = "-machine {} -accel kvm -m 1G -nodefaults -device intel-iommu".split()
+    machine types up to 9.1; QEMU 10.0 vtd_check_hiod refuses a vfio-pci
+    device behind a vIOMMU wider than the host IOMMU ("aw-bits %d > host
+    aw-bits %d").  The fix is aw-bits=39, the smaller of the two values
+    vtd_decide_config accepts."""
+    g, hosts = _gpus(1)
     for stack, machine, aw in (("debian12", "q35", 39), ("debian13", "q35", 48),
                                ("debian13", "pc-q35-9.1", 39)):
-        a = list(base)
-        a[1] = machine
-        r = check(a, stack=stack, cpu_vendor="GenuineIntel", phys_bits=46, iommu_aw=39, fix=False)
+        a = ["-machine", machine, "-accel", "kvm", "-m", "1G", "-nodefaults",
+             "-device", "intel-iommu"] + g
+        r = check(a, stack=stack, cpu_vendor="GenuineIntel", phys_bits=46, iommu_aw=39,
+                  host_devices=hosts)
         item = next(i for i in r.items if i.subject == "vIOMMU intel-iommu")
         assert f"aw-bits {aw} " in item.because
-        assert item.verdict == ("warns" if aw > 39 else "ok")
+        if aw > 39:
+            assert (item.verdict, item.message) == ("fails", "aw-bits 48 > host aw-bits 39")
+            assert r.fix["qemu_args"] == ["-device intel-iommu,...,aw-bits=39"]
+            assert r.fix["proxmox"] == ["machine: q35,viommu=intel,aw-bits=39"]
+            assert r.fix["rechecked_ok"]
+        else:
+            assert item.verdict == "ok"
 
 
 # --------------------------------------------------------------------------

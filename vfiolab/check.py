@@ -47,7 +47,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .addr import fmt_hex, fmt_size
-from .errors import CommandLineError, ConfigError, IommuError, VfiolabError
+from .errors import ConfigError, FirmwareError, IommuError, VfiolabError
 from .inputs.cmdline import parse_qemu_args
 from .model.boot import guest_cpu, vm_stack
 from .model.iommu import (HT_RANGE_END, HT_RANGE_START, MSI_RANGE_END, MSI_RANGE_START,
@@ -371,7 +371,18 @@ def _evaluate(args: list[str], ctx: _Ctx) -> _State:
             "QEMU refuses to start", "QEMU hw/i386/pc.c pc_memory_init",
             f"{QEMU}: {e}"))
         return st
+    except FirmwareError as e:
+        if "SeaBIOS panic" not in str(e):
+            raise
+        # SeaBIOS src/fw/pciinit.c pci_bios_map_devices: panic("PCI: out of
+        # ... address space") when the root bus does not fit below 4 GiB
+        st.items.append(Item(
+            "placement", "PCI set-up", "fails",
+            f"SeaBIOS stops: {e}", "vfiolab model/firmware/seabios.py pci_bios_map_devices "
+            "(SeaBIOS src/fw/pciinit.c)", str(e).split(" (", 1)[0]))
+        return st
     vm = st.pred.vm
+    st.items += _firmware_width_items(st)
     st.items += _placement_items(st)
     st.items += _kvm_items(vm, stk, ctx)
     st.items += _iommu_and_memlock_items(vm, stk, cfg, ctx, st)
@@ -448,6 +459,32 @@ def _phys_bits_items(cfg, stk: Stack, st: _State) -> list[Item]:
                               "QEMU target/i386/cpu.c (513ba32dcc, 9.1); EDK2 OvmfPkg "
                               "PlatformInitLib MemDetect.c PlatformAddressWidthFromCpuid"))
     return items
+
+
+def _firmware_width_items(st: _State) -> list[Item]:
+    """What the firmware makes of the width: OVMF's trusted PhysMemAddressWidth
+    and its 64-bit window (PlatformInitLib MemDetect.c
+    PlatformAddressWidthFromCpuid, PlatformDynamicMmioWindow), SeaBIOS's
+    CPUPhysBits (src/fw/paravirt.c physbits, 1.16.3+; 1.16.2 reads none)."""
+    fw, stk = st.pred.vm.firmware, st.stack
+    ap = getattr(fw, "apertures", None)
+    if stk.firmware == "ovmf" and ap is not None:
+        why = ap.why or ap.window
+        return [Item("phys-bits", f"OVMF {stk.firmware_version}", "ok",
+                     f"{why}; 64-bit window [{fmt_hex(ap.mem64_base)}, "
+                     f"{fmt_hex(ap.mem64_limit)}]" if ap.mem64_size else why,
+                     "EDK2 OvmfPkg/Library/PlatformInitLib MemDetect.c "
+                     "PlatformAddressWidthFromCpuid, PlatformDynamicMmioWindow; vfiolab "
+                     "model/firmware/ovmf.py platform_apertures")]
+    bits = getattr(fw, "cpu_phys_bits", 0)
+    return [Item("phys-bits", f"SeaBIOS {stk.firmware_version}", "ok",
+                 f"SeaBIOS trusts {bits} phys-bits" if bits else
+                 ("SeaBIOS 1.16.2 does not read the CPU's width: its 64-bit window goes above "
+                  "RAM whatever the guest can address" if stk.firmware_version == "1.16.2" else
+                  f"SeaBIOS does not trust the CPU's {st.guest_bits} phys-bits: its 64-bit "
+                  "window goes above RAM"),
+                 "SeaBIOS src/fw/paravirt.c physbits, src/fw/pciinit.c pci_setup; vfiolab "
+                 "model/firmware/seabios.py cpu_phys_bits")]
 
 
 # --- placement ---------------------------------------------------------------
@@ -612,7 +649,16 @@ def _iommu_and_memlock_items(vm, stk: Stack, cfg, ctx: _Ctx, st: _State) -> list
     st.has_vfio = bool(vdevs)
     viommu = st.viommu
     if viommu:
-        items.append(_viommu_item(viommu[0], stk, ctx))
+        items.append(_viommu_item(viommu[0], stk, ctx, bool(vdevs)))
+    if vdevs and viommu:
+        # with a vIOMMU the container follows the guest's own mappings
+        # (IOVA = what the guest driver picks, hw/vfio/common.c
+        # vfio_iommu_map_notify), not IOVA = GPA: the replay does not apply
+        items.append(Item("memlock", "pinned memory", "ok",
+                          "with a vIOMMU type1 pins only what the guest maps, per container "
+                          "(libvirt raises its limit for this case): not modelled",
+                          "Linux drivers/vfio/vfio_iommu_type1.c vfio_pin_pages_remote"))
+        return items
     if not vdevs or vm.vfio is None:
         items.append(Item("iommu", "DMA", "ok", "no vfio-pci device: nothing is DMA-mapped",
                           "QEMU hw/vfio/common.c vfio_connect_container"))
@@ -721,24 +767,36 @@ def _iommu_and_memlock_items(vm, stk: Stack, cfg, ctx: _Ctx, st: _State) -> list
     return items
 
 
-def _viommu_item(dev, stk: Stack, ctx: _Ctx) -> Item:
+def _viommu_item(dev: dict, stk: Stack, ctx: _Ctx, has_vfio: bool) -> Item:
     """QEMU hw/i386/intel_iommu.c ``aw-bits``: VTD_HOST_ADDRESS_WIDTH, 39 up
     to QEMU 9.1, 48 from 9.2, whose machine types before 9.2 keep 39
-    (hw/i386/pc.c ``pc_compat_9_1``: intel-iommu aw-bits=39)."""
-    props = dev
-    if "aw-bits" in props:
-        aw, how = int(props["aw-bits"]), "aw-bits given"
+    (hw/i386/pc.c ``pc_compat_9_1``: intel-iommu aw-bits=39).  QEMU 10.0
+    (read at v10.0.0, ``vtd_check_hiod``; not in v7.2.0) refuses a vfio-pci
+    device behind a vIOMMU wider than the host IOMMU: "aw-bits %d > host
+    aw-bits %d"; before, guest IOVAs past the host's width fail to map when
+    the guest uses them."""
+    if "aw-bits" in dev:
+        try:
+            aw, how = int(dev["aw-bits"]), "aw-bits given"
+        except ValueError:
+            raise ConfigError(f"-device intel-iommu,aw-bits={dev['aw-bits']!r}: not a number") \
+                from None
     elif stk.qemu_at_least(9, 2) and stk.machine_at_least(9, 2):
         aw, how = 48, "the default from QEMU 9.2 machine types"
     else:
         aw, how = 39, "the default before the 9.2 machine types"
-    verdict = "warns" if aw > ctx.iommu.aperture_bits else "ok"
-    return Item("iommu", "vIOMMU intel-iommu", verdict,
-                f"aw-bits {aw} ({how}): the guest driver chooses IOVAs below 2^{aw}, and QEMU "
-                f"copies each guest mapping into the host container, whose aperture is "
-                f"{ctx.iommu.aperture_bits} bits" + (": guest IOVAs above it cannot be mapped"
-                                                     if verdict == "warns" else ""),
-                "QEMU hw/i386/intel_iommu.c vtd_properties, hw/i386/pc.c pc_compat_9_1")
+    host = ctx.iommu.aperture_bits
+    src = "QEMU hw/i386/intel_iommu.c vtd_properties, vtd_check_hiod; hw/i386/pc.c pc_compat_9_1"
+    why = (f"aw-bits {aw} ({how}): the guest driver chooses IOVAs below 2^{aw}, and QEMU "
+           f"copies each guest mapping into the host container, whose aperture is {host} bits")
+    if aw <= host or not has_vfio:
+        return Item("iommu", "vIOMMU intel-iommu", "ok", why, src)
+    if stk.qemu_at_least(10, 0):
+        return Item("iommu", "vIOMMU intel-iommu", "fails",
+                    why + ": QEMU refuses the vfio-pci device", src,
+                    f"aw-bits {aw} > host aw-bits {host}")
+    return Item("iommu", "vIOMMU intel-iommu", "warns",
+                why + ": guest IOVAs above it cannot be mapped", src)
 
 
 # --- granularity -------------------------------------------------------------
@@ -848,6 +906,15 @@ def _set_mmio64(args: list[str], mb: int) -> list[str]:
     return out + ["-fw_cfg", f"name=opt/ovmf/X-PciMmio64Mb,string={mb}"]
 
 
+def _set_aw_bits(args: list[str], aw: int) -> list[str]:
+    out = list(args)
+    for i, a in enumerate(out[:-1]):
+        if a.lstrip("-") == "device" and out[i + 1].split(",", 1)[0] == "intel-iommu":
+            parts = [p for p in out[i + 1].split(",") if not p.startswith("aw-bits=")]
+            out[i + 1] = ",".join(parts + [f"aw-bits={aw}"])
+    return out
+
+
 def _width_change(st: _State, width: int, use_gpb: bool) -> tuple | None:
     """The -cpu change that gives the guest ``width`` phys-bits (or, with
     ``use_gpb``, caps OVMF's window with guest-phys-bits), as QEMU
@@ -908,8 +975,13 @@ def _find_fix(args: list[str], ctx: _Ctx, st: _State) -> dict:
            "memlock_bytes": st.memlock_needed or None, "notes": []}
     if not fails:
         return out
-    areas = {i.area for i in fails}
+    areas = {i.area for i in fails if i.subject != "vIOMMU intel-iommu"}
     ctx2 = replace(ctx, memlock=None)
+    # hw/i386/intel_iommu.c vtd_decide_config: aw-bits 39 or 48 only
+    aw = None
+    if any(i.subject == "vIOMMU intel-iommu" for i in fails):
+        aw = 48 if ctx.iommu.aperture_bits >= 48 else 39
+        args = _set_aw_bits(args, aw)
     stk = st.stack
     cands = [None]
     if areas & {"phys-bits", "kvm", "iommu", "placement"}:
@@ -940,6 +1012,8 @@ def _find_fix(args: list[str], ctx: _Ctx, st: _State) -> dict:
     combos = (singles_c + singles_m) if widths_first else (singles_m + singles_c)
     combos += [(c, m) for m in mmios if m is not None for c in cands if c is not None]
     chosen = None
+    if not areas - {"memlock"}:
+        combos = []
     for c, mmio in combos[:30]:
         new = list(args)
         if c is not None:
@@ -973,6 +1047,13 @@ def _find_fix(args: list[str], ctx: _Ctx, st: _State) -> dict:
     elif areas - {"memlock"}:
         out["notes"].append("no change of the guest's width and OVMF's window makes every "
                             "item pass")
+    if aw is not None:
+        out["qemu_args"].append(f"-device intel-iommu,...,aw-bits={aw}")
+        out["libvirt_xml"].append(f"<iommu model='intel'><driver aw_bits='{aw}'/></iommu>")
+        out["proxmox"].append(f"machine: q35,viommu=intel,aw-bits={aw}")
+        if aw > ctx.iommu.aperture_bits:
+            out["notes"].append(f"the host IOMMU's {ctx.iommu.aperture_bits} bits are below "
+                                "every aw-bits QEMU accepts (39, 48)")
     if "memlock" in areas:
         need = st.memlock_needed
         out["memlock_bytes"] = need
