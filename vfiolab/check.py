@@ -52,8 +52,7 @@ from .inputs.cmdline import parse_qemu_args
 from .model.boot import guest_cpu, vm_stack
 from .model.iommu import (HT_RANGE_END, HT_RANGE_START, MSI_RANGE_END, MSI_RANGE_START,
                           HostIommuConfig, Type1Container, host_config)
-from .model.pci import PCIBridge
-from .model.vfio import VfioPCIDevice, mmap_alignment
+from .model.vfio import VFIO_PCI_OFFSET_SHIFT, VfioPCIDevice, mmap_alignment
 from .predict import Prediction, predict
 from .stack import Stack, make_stack
 
@@ -64,13 +63,14 @@ KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
 PAGE_4K, PAGE_2M, PAGE_1G = 1 << 12, 1 << 21, 1 << 30
 QEMU = "qemu-system-x86_64"
 
-#: libvirt's locked-memory limit for a VM with VFIO host devices and no
-#: vIOMMU (src/qemu/qemu_domain.c ``qemuDomainGetMemLockLimitBytes``): the
-#: guest's memory plus 1 GiB for the device's own needs; libvirt's own test
-#: tests/qemumemlocktest.c case "pc-hostdev" (a 1 GiB x86 guest with one
-#: VFIO hostdev, tests/qemumemlockdata/qemumemlock-pc-hostdev.xml) expects
-#: 2147483648.  With <memtune><hard_limit> that value wins (case
-#: "pc-hardlimit+hostdev").
+#: libvirt's locked-memory limit for an x86 VM with a VFIO host device and
+#: no vIOMMU (src/qemu/qemu_domain.c ``qemuDomainGetMemLockLimitBytes``): the
+#: guest's memory plus 1 GiB.  The expected value is libvirt's own test,
+#: tests/qemumemlocktest.c case "pc-hostdev" (a 1 GiB guest with one VFIO
+#: hostdev, tests/qemumemlockdata/qemumemlock-pc-hostdev.xml): 2147483648,
+#: the same at libvirt commits 29b1e859e3 and 4ceac4bf29 (the versions read
+#: here; how newer releases count several devices or a vIOMMU was not read).
+#: With <memtune><hard_limit> that value wins (case "pc-hardlimit+hostdev").
 LIBVIRT_MEMLOCK_EXTRA = GiB
 
 
@@ -868,7 +868,11 @@ def _granularity_items(vm, stk: Stack) -> list[Item]:
         subj = (f"{owner[0]} BAR{owner[1]}" if owner else m.region) + \
             f" ({fmt_size(m.size)} at {fmt_hex(m.iova)})"
         slow = max(ept) == PAGE_4K and m.size >= GiB
-        because = (f"host page table: {_fmt_counts(host)} (HVA {fmt_hex(hva)}, Linux "
+        # the HVA the model gave the mmap follows mmap_alignment's rule
+        align, rule = mmap_alignment(stk, m.size,
+                                     (owner[1] if owner else 0) << VFIO_PCI_OFFSET_SHIFT)
+        because = (f"mmap aligned to {fmt_size(align)} ({rule}); "
+                   f"host page table: {_fmt_counts(host)} (HVA {fmt_hex(hva)}, Linux "
                    f"{stk.kernel[0]}.{stk.kernel[1]}: {'huge pfnmaps' if huge else '4 KiB only'}); "
                    f"EPT: {_fmt_counts(ept)}; IOMMU: {_fmt_counts(iommu)}")
         if slow:
