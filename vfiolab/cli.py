@@ -3,9 +3,7 @@
 ``vfiolab predict [--format json|mtree|mtree-tree|pci] [--stack debian12|debian13]
 [--qemu V] [--firmware F] [--kernel V] [--cpu-vendor V] [--phys-bits N]
 -- <QEMU arguments>`` describes the VM after its firmware has set up PCI, for
-the named stack (:mod:`vfiolab.stack`).  ``vfiolab check [--format text|json] ... -- <QEMU arguments>`` says why a
-passthrough VM would fail (exit 1) and how to fix it.
-``vfiolab capture --name NAME -- <QEMU arguments>`` records the same
+the named stack (:mod:`vfiolab.stack`).  ``vfiolab capture --name NAME -- <QEMU arguments>`` records the same
 from real QEMU.  Errors the user can fix print one line and exit with 2.
 """
 
@@ -87,6 +85,8 @@ CHECK_EXAMPLE = (
 
 
 def _check(ns, qemu_args: list[str]) -> int:
+    """``vfiolab check [--format text|json] ... -- <QEMU arguments>``: why a
+    passthrough VM would fail (exit 1 when an item fails) and how to fix it."""
     from .addr import parse_size
     from .check import check
     if not qemu_args:
@@ -160,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     sp.add_argument("--actions", default=None, help="JSON list of actions")
     _stack_options(sp)
     sp.add_argument("--host-device", action="append", default=[], metavar="BDF=PATH")
+    cp = sub.add_parser("capture", help="record a reference from real QEMU")
+    cp.add_argument("rest", nargs=argparse.REMAINDER)
     kp = sub.add_parser("check", help="why doesn't my passthrough work? verdicts and a fix",
                         usage="vfiolab check [options] -- QEMU ARGS", epilog=CHECK_EXAMPLE,
                         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -183,8 +185,6 @@ def main(argv: list[str] | None = None) -> int:
                    help="QEMU's RLIMIT_MEMLOCK (e.g. 16G or 17179869184)")
     kp.add_argument("--error", default=None, metavar="LINE",
                     help="a line from a QEMU log, dmesg or Device Manager: which item produces it")
-    cp = sub.add_parser("capture", help="record a reference from real QEMU")
-    cp.add_argument("rest", nargs=argparse.REMAINDER)
     ns = parser.parse_args(ours)
     try:
         if ns.cmd == "predict":
