@@ -41,13 +41,14 @@ are what ``vfiolab check`` prints.
 from __future__ import annotations
 
 import errno as _errno
+import inspect
 import os
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .addr import fmt_hex, fmt_size
-from .errors import ConfigError, FirmwareError, IommuError, VfiolabError
+from .errors import CommandLineError, ConfigError, FirmwareError, IommuError, VfiolabError
 from .inputs.cmdline import parse_qemu_args
 from .model.boot import guest_cpu, vm_stack
 from .model.iommu import (HT_RANGE_END, HT_RANGE_START, MSI_RANGE_END, MSI_RANGE_START,
@@ -345,7 +346,18 @@ def check(args: list[str], *, stack: Stack | str | None = None, host_devices: di
 def _evaluate(args: list[str], ctx: _Ctx) -> _State:
     st = _State()
     args, st.viommu = _take_viommu(args)
-    cfg = parse_qemu_args(args)
+    try:
+        cfg = _parse(args, ctx.stack)
+    except CommandLineError as e:
+        if "guest-phys-bits" not in str(e) or "not found" not in str(e):
+            raise
+        # QEMU < 9.1 has no such CPU property (513ba32dcc) and refuses it
+        st.stack = ctx.stack
+        st.items.append(Item("phys-bits", "guest-phys-bits", "fails",
+                             f"-cpu guest-phys-bits= exists from QEMU 9.1 (commit 513ba32dcc); "
+                             f"QEMU {ctx.stack.qemu_text} refuses it",
+                             "QEMU target/i386/cpu.c x86_cpu_properties", f"{QEMU}: {e}"))
+        return st
     stk = vm_stack(cfg, ctx.stack, ctx.accel)
     st.stack = stk
     st.cpu_model = cfg.cpu_model
@@ -388,6 +400,14 @@ def _evaluate(args: list[str], ctx: _Ctx) -> _State:
     st.items += _iommu_and_memlock_items(vm, stk, cfg, ctx, st)
     st.items += _granularity_items(vm, stk)
     return st
+
+
+def _parse(args: list[str], stack: Stack):
+    """The command line as the stack's QEMU reads it (the reader takes the
+    release where it knows one)."""
+    if "qemu" in inspect.signature(parse_qemu_args).parameters:
+        return parse_qemu_args(args, qemu=stack.qemu)
+    return parse_qemu_args(args)
 
 
 def _take_viommu(args: list[str]) -> tuple[list[str], list[dict]]:
