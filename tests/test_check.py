@@ -483,3 +483,15 @@ def test_bad_host_inputs_are_typed_errors(tmp_path):
         check("-machine q35 -m 1G -nodefaults".split(), iommu_aw=70, cpu_vendor="GenuineIntel",
               phys_bits=46)
     assert HostIommu().config().address_width == 48
+
+
+def test_guest_phys_bits_needs_qemu_9_1():
+    """target/i386/cpu.c: the guest-phys-bits property arrived with commit
+    513ba32dcc (QEMU 9.1; absent at v8.2.0, present at v9.1.0); QEMU 7.2
+    refuses the option, 10.0 takes it."""
+    a = "-machine q35 -accel kvm -m 1G -nodefaults -cpu host,guest-phys-bits=39".split()
+    old = check(a, stack="debian12", cpu_vendor="GenuineIntel", phys_bits=46, fix=False)
+    assert [(i.subject, i.verdict) for i in old.items if i.verdict != "ok"] == \
+        [("guest-phys-bits", "fails")]
+    new = check(a, stack="debian13", cpu_vendor="GenuineIntel", phys_bits=46, fix=False)
+    assert not new.failed
