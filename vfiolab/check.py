@@ -135,11 +135,19 @@ def vtd_aperture_bits(cap: int) -> tuple[int, int, int]:
     return mgaw, sagaw, min(30 + 9 * agaw, mgaw)
 
 
+#: AMD-Vi with the v1 page table (the kernel's default): the domain's
+#: aperture is the whole 64-bit space (Linux 6.1 drivers/iommu/amd/iommu.c
+#: amd_iommu_domain_alloc: aperture_end ~0ULL; 6.12 dma_max_address(), ~0 for
+#: v1), so type1 refuses nothing for width; the model's table stops at 57
+#: bits, which no guest window reaches
+_AMD_V1 = "AMD-Vi v1 page table: 64-bit aperture (taken as 57 bits here)"
+
+
 def host_iommu_from_sysfs(root: str | Path) -> HostIommu:
     """Read a copy of the host's /sys (``root`` stands for /sys):
     ``class/iommu/dmar*/intel-iommu/cap`` (Intel; the smallest domain width
     of all units, since which unit a device sits behind is not known here),
-    ``class/iommu/ivhd*`` (AMD: the width is not in sysfs, 48 is assumed),
+    ``class/iommu/ivhd*`` (AMD: the v1 table's aperture is 64-bit, :data:`_AMD_V1`),
     and every ``kernel/iommu_groups/*/reserved_regions`` (lines
     ``0x00000000fee00000 0x00000000feefffff msi``)."""
     root = Path(root)
@@ -160,7 +168,7 @@ def host_iommu_from_sysfs(root: str | Path) -> HostIommu:
                 out = HostIommu("intel", width, mgaw, sagaw,
                                 origin=f"{capf}: cap {cap:#x}, MGAW {mgaw}, SAGAW {sagaw:#x}")
         elif u.name.startswith("ivhd") and out is None:
-            out = HostIommu("amd", 48, origin=f"{u}: AMD-Vi (width not in sysfs; 48 assumed)")
+            out = HostIommu("amd", 57, origin=f"{u}: {_AMD_V1}")
     if out is None:
         raise ConfigError(f"--host-sysfs {root}: no class/iommu/dmar*/intel-iommu/cap nor "
                           "class/iommu/ivhd* (is the IOMMU on? intel_iommu=on / amd_iommu)")
@@ -321,9 +329,12 @@ def check(args: list[str], *, stack: Stack | str | None = None, host_devices: di
         vendor = (host_iommu or ("amd" if stack.cpu_vendor == "AuthenticAMD" else "intel")).lower()
         if vendor not in ("intel", "amd"):
             raise ConfigError(f"--host-iommu {host_iommu!r}: use intel or amd")
-        hi = HostIommu(vendor, iommu_aw or 48,
-                       origin=(f"--iommu-aw {iommu_aw}" if iommu_aw else
-                               "assumed 48 bits (give --iommu-aw or --host-sysfs)"))
+        if iommu_aw:
+            hi = HostIommu(vendor, iommu_aw, origin=f"--iommu-aw {iommu_aw}")
+        elif vendor == "amd":
+            hi = HostIommu(vendor, 57, origin=_AMD_V1)
+        else:
+            hi = HostIommu(vendor, 48, origin="assumed 48 bits (give --iommu-aw or --host-sysfs)")
     hi.config().check()
     if kvm_max_gpa_bits is None:
         kvm_bits, kvm_from = stack.host_phys_bits, f"the host's phys-bits ({stack.cpu_from})"
