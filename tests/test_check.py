@@ -346,6 +346,9 @@ def test_kata_13270_40_bit_named_model():
     q = r.fix["qemu_args"]
     assert len(q) == 1 and "host-phys-bits=on" in q[0] and "pdpe1gb=on" in q[0]
     assert not any("X-PciMmio64Mb" in a for a in q)
+    assert r.fix["proxmox"] == ["cpu: EPYC,phys-bits=host,flags=+pdpe1gb"]
+    assert r.fix["libvirt_xml"] == ["<cpu><maxphysaddr mode='passthrough'/>"
+                                    "<feature policy='require' name='pdpe1gb'/></cpu>"]
     assert r.fix["rechecked_ok"]
 
 

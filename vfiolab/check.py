@@ -986,12 +986,29 @@ def _width_change(st: _State, width: int, use_gpb: bool) -> tuple | None:
         else:
             pve = f"cpu: {st.cpu_model},phys-bits={width}"
         return (props, ("phys-bits",), f"-cpu {st.cpu_model},...,"
-                + ",".join(f"{k}={v}" for k, v in props.items()), xml, pve)
+                + ",".join(f"{k}={v}" for k, v in props.items()), _p1g_xml(xml, extra),
+                _p1g_pve(pve, extra))
     props = {"phys-bits": str(width), **extra}
     return (props, ("host-phys-bits", "host-phys-bits-limit"),
             f"-cpu {st.cpu_model},...," + ",".join(f"{k}={v}" for k, v in props.items()),
-            f"<cpu><maxphysaddr mode='emulate' bits='{width}'/></cpu>",
-            f"cpu: {st.cpu_model},phys-bits={width}")
+            _p1g_xml(f"<cpu><maxphysaddr mode='emulate' bits='{width}'/></cpu>", extra),
+            _p1g_pve(f"cpu: {st.cpu_model},phys-bits={width}", extra))
+
+
+def _p1g_xml(xml: str, extra: dict) -> str:
+    """libvirt: a CPU feature is ``<feature policy='require' name='...'/>``."""
+    if not extra:
+        return xml
+    return xml.replace("</cpu>", "<feature policy='require' name='pdpe1gb'/></cpu>")
+
+
+def _p1g_pve(pve: str, extra: dict) -> str:
+    """Proxmox: CPU flags are ``flags=+FLAG`` in the cpu option (qemu-server
+    CPUConfig.pm check_phys_bits_above_40_compat itself warns that OVMF may
+    limit phys-bits to 40 without pdpe1gb)."""
+    if not extra or not pve.startswith("cpu: "):
+        return pve
+    return pve + ",flags=+pdpe1gb"
 
 
 def _targets(items: list) -> list:
