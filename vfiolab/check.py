@@ -1156,7 +1156,7 @@ KNOWN_ERRORS = [
     (r"KVM_SET_USER_MEMORY_REGION failed", "kvm",
      "KVM refused a memslot (a GPA beyond what KVM can map, the host's MAXPHYADDR)"),
     (r"error registering slot", "kvm", "QEMU aborts after KVM refused a memslot"),
-    (r"RLIMIT_MEMLOCK \(\d*\.*\)? ?exceeded|RLIMIT_MEMLOCK .*exceeded", "memlock",
+    (r"RLIMIT_MEMLOCK \(.*\) exceeded", "memlock",
      "the kernel: pinning guest RAM for VFIO went over RLIMIT_MEMLOCK"),
     (r"cannot limit locked memory", "memlock",
      "libvirt could not raise QEMU's RLIMIT_MEMLOCK (virProcessSetMaxMemLock)"),
@@ -1179,15 +1179,25 @@ KNOWN_ERRORS = [
 
 def recognise_error(line: str, report: CheckReport) -> dict:
     """Which item produces ``line``, and whether the model reproduces it
-    for this VM (an item of that area that warns or fails and prints a line
-    matching the same pattern)."""
+    for this VM: an item of that area warns or fails and, where the line
+    carries an errno (``= -22``), prints the same one; placement items
+    count whatever the guest prints."""
     for pattern, area, meaning in KNOWN_ERRORS:
-        if re.search(pattern, line, re.I):
-            if area == "iommu" and re.search(r"= -12|Cannot allocate memory", line):
+        if not re.search(pattern, line, re.I):
+            continue
+        if area == "iommu" and re.search(r"= -12|Cannot allocate memory", line):
+            continue
+        ret = re.search(r"= (-\d+)", line)
+        hits = []
+        for i in report.items:
+            if i.area != area or i.verdict == "ok":
                 continue
-            hits = [i for i in report.items if i.area == area and i.verdict != "ok"
-                    and (re.search(pattern, i.message or "", re.I) or not i.message)]
-            return {"line": line, "recognised": True, "area": area, "meaning": meaning,
-                    "reproduced": bool(hits), "items": [i.subject for i in hits]}
+            if ret and ret.group(0) not in (i.message or ""):
+                continue
+            if area == "placement" or not i.message or re.search(pattern, i.message, re.I) \
+                    or ret:
+                hits.append(i)
+        return {"line": line, "recognised": True, "area": area, "meaning": meaning,
+                "reproduced": bool(hits), "items": [i.subject for i in hits]}
     return {"line": line, "recognised": False,
             "known": [p for p, _a, _m in KNOWN_ERRORS]}
