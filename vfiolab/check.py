@@ -556,9 +556,11 @@ def _placement_items(st: _State) -> list[Item]:
             if b.address is None:
                 unassigned = stopped or dev.bdf in left
                 if b.bar == 6 and not unassigned:
+                    how = ("OVMF reads option ROMs through a temporary range"
+                           if stk.firmware == "ovmf" else "no address given")
                     items.append(Item("placement", subj, "ok",
-                                      f"{who}: ROM BAR left disabled by the firmware (OVMF reads "
-                                      "option ROMs through a temporary range)", src))
+                                      f"{who}: ROM BAR left disabled by the firmware ({how}); "
+                                      "the guest's driver maps it if it needs it", src))
                     continue
                 why = reasons.get(dev.bdf) or (
                     f"OVMF {stk.firmware_version} gave up on PCI: no BAR of any function is "
