@@ -1,7 +1,7 @@
 """The package's folders are its architecture: imports point one way.
 
 base (errors, addr, records, stack) <- model <- inputs <- front ends (predict,
-simulate) <- real <- views <- plot <- widgets <- course <- cli.  A module may
+simulate, check) <- real <- views <- plot <- widgets <- course <- cli.  A module may
 import its own layer and the layers to its left, never one to its right; the
 model in particular never imports views, plotting, widgets, the course, the
 real-QEMU runners or the readers of user input.  Lazy imports inside
@@ -21,7 +21,7 @@ LAYERS = [
     ("base", {"vfiolab.errors", "vfiolab.addr", "vfiolab.records", "vfiolab.stack"}),
     ("model", {"vfiolab.model"}),
     ("inputs", {"vfiolab.inputs"}),
-    ("front", {"vfiolab.predict", "vfiolab.simulate"}),
+    ("front", {"vfiolab.predict", "vfiolab.simulate", "vfiolab.check"}),
     ("real", {"vfiolab.real"}),
     ("views", {"vfiolab.views"}),
     ("plot", {"vfiolab.plot"}),
@@ -99,5 +99,5 @@ def test_top_level_shows_the_architecture():
     assert (PKG / "model" / "firmware" / "__init__.py").exists()
     loose = [n for n in names if n.endswith(".py")]
     assert set(loose) <= {"__init__.py", "__main__.py", "errors.py", "addr.py", "records.py",
-                          "stack.py", "predict.py", "simulate.py", "views.py", "widgets.py",
+                          "stack.py", "predict.py", "simulate.py", "check.py", "views.py", "widgets.py",
                           "cli.py"}, loose

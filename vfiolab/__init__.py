@@ -15,8 +15,9 @@ The folders are the architecture; imports point one way, left to right
 ``inputs/``
     what users bring: the QEMU command line, ``lspci``/sysfs dumps of host
     devices, ``info mtree``/``info pci``/trace text, action lists
-``predict``, ``simulate``
-    the front ends: a command line in, a booted VM or an event list out
+``predict``, ``simulate``, ``check``
+    the front ends: a command line in, a booted VM, an event list, or the
+    verdicts of "why doesn't my passthrough work?" out
 ``real/``
     running real QEMU: the QMP runner, captures, the minimal guest, references
 ``views`` -> ``plot/`` -> ``widgets`` -> ``course/``

@@ -107,6 +107,39 @@ def _predict(ns, qemu_args: list[str]) -> int:
     return 0
 
 
+CHECK_EXAMPLE = (
+    "example (a GPU on -cpu host, OVMF, a 39-bit VT-d IOMMU, 16 GiB locked memory):\n"
+    "  vfiolab check --stack debian13 --firmware ovmf-2025.02 --cpu-vendor GenuineIntel \\\n"
+    "      --phys-bits 46 --host-iommu intel --iommu-aw 39 --memlock 16G \\\n"
+    "      --host-device 0000:01:00.0=data/devices/gpu-nvidia-rtx6000-ada -- \\\n"
+    "      -M q35 -accel kvm -m 16G -nodefaults -cpu host \\\n"
+    "      -drive if=pflash,format=raw,unit=0,readonly=on,file=OVMF_CODE_4M.fd \\\n"
+    "      -drive if=pflash,format=raw,unit=1,file=OVMF_VARS_4M.fd \\\n"
+    "      -device vfio-pci,host=0000:01:00.0,id=gpu0\n"
+    "  add --error 'PASTED LINE' to ask where a line of your log comes from.\n"
+    "exit status: 0 no item fails, 1 an item fails, 2 the input could not be read")
+
+
+def _check(ns, qemu_args: list[str]) -> int:
+    """``vfiolab check [--format text|json] ... -- <QEMU arguments>``: why a
+    passthrough VM would fail (exit 1 when an item fails) and how to fix it."""
+    from .addr import parse_size
+    from .check import check
+    if not qemu_args:
+        raise VfiolabError("check needs a QEMU command line after '--', e.g. "
+                           "vfiolab check -- -M q35 -m 1G -nodefaults -device edu")
+    memlock = parse_size(ns.memlock) if ns.memlock is not None else None
+    r = check(qemu_args, stack=_make_stack(ns), accel=ns.accel,
+              host_devices=_host_map(ns.host_device), host_iommu=ns.host_iommu,
+              iommu_aw=ns.iommu_aw, host_sysfs=ns.host_sysfs,
+              kvm_max_gpa_bits=ns.kvm_max_gpa_bits, memlock=memlock, error=ns.error)
+    if ns.format == "json":
+        sys.stdout.write(json.dumps(r.to_json(), indent=1) + "\n")
+    else:
+        sys.stdout.write(r.text())
+    return 1 if r.failed else 0
+
+
 def _host_map(items) -> dict:
     hosts = {}
     for item in items:
@@ -178,12 +211,37 @@ def main(argv: list[str] | None = None) -> int:
                     help="read the QEMU command line from FILE ('-': standard input)")
     cp = sub.add_parser("capture", help="record a reference from real QEMU")
     cp.add_argument("rest", nargs=argparse.REMAINDER)
+    kp = sub.add_parser("check", help="why doesn't my passthrough work? verdicts and a fix",
+                        usage="vfiolab check [options] -- QEMU ARGS", epilog=CHECK_EXAMPLE,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    kp.add_argument("--format", choices=("text", "json"), default="text")
+    kp.add_argument("--accel", choices=("kvm", "tcg"), default=None,
+                    help="overrides the command line's -accel")
+    _stack_options(kp)
+    kp.add_argument("--host-device", action="append", default=[], metavar="BDF=PATH",
+                    help="the host device behind vfio-pci,host=BDF (as for predict)")
+    g = kp.add_argument_group("the host")
+    g.add_argument("--host-iommu", choices=("intel", "amd"), default=None,
+                   help="the host IOMMU (default: the CPU vendor's)")
+    g.add_argument("--iommu-aw", type=int, default=None, metavar="BITS",
+                   help="the host IOMMU domain's address width (default 48)")
+    g.add_argument("--host-sysfs", default=None, metavar="DIR",
+                   help="a copy of the host's /sys: class/iommu/dmar*/intel-iommu/cap and "
+                        "kernel/iommu_groups/*/reserved_regions")
+    g.add_argument("--kvm-max-gpa-bits", type=int, default=None, metavar="N",
+                   help="KVM's largest GPA width (default: the host's phys-bits)")
+    g.add_argument("--memlock", default=None, metavar="BYTES",
+                   help="QEMU's RLIMIT_MEMLOCK (e.g. 16G or 17179869184)")
+    kp.add_argument("--error", default=None, metavar="LINE",
+                    help="a line from a QEMU log, dmesg or Device Manager: which item produces it")
     ns = parser.parse_args(ours)
     try:
         if ns.cmd == "predict":
             return _predict(ns, qemu_args)
         if ns.cmd == "simulate":
             return _simulate(ns, qemu_args)
+        if ns.cmd == "check":
+            return _check(ns, qemu_args)
         from .real import capture
         return capture.main(ns.rest + (["--"] + qemu_args if qemu_args else []))
     except VfiolabError as e:

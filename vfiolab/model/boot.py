@@ -86,8 +86,10 @@ def guest_cpu(cfg: QemuConfig, stack: Stack) -> tuple[str, int]:
     Under KVM QEMU copies the host's vendor into every CPU model
     (target/i386/host-cpu.c ``host_cpu_instance_init``); under TCG the model's
     own vendor stands (qemu64: AuthenticAMD, target/i386/cpu.c
-    ``builtin_x86_defs``).  ``-cpu host``/``max`` imply host-phys-bits;
-    ``phys-bits=`` overrides; otherwise 40 (``TCG_PHYS_ADDR_BITS``).
+    ``builtin_x86_defs``).  ``phys-bits=`` gives the width, otherwise 40
+    (``TCG_PHYS_ADDR_BITS``), except with host-phys-bits under KVM (implied
+    by ``-cpu host``/``max``): then the host's, capped by
+    ``host-phys-bits-limit=``, and ``phys-bits=`` is ignored.
     ``vendor=`` sets the vendor explicitly."""
     if stack.accel == "tcg":
         vendor = cfg.cpu_props.get("vendor", "AuthenticAMD" if cfg.cpu_model in ("qemu64", "max")
@@ -101,13 +103,30 @@ def guest_cpu(cfg: QemuConfig, stack: Stack) -> tuple[str, int]:
             raise CommandLineError("-cpu phys-bits=: phys-bits is not user-configurable in 32 bit")
         return vendor, CPU_MODELS_32BIT.get(cfg.cpu_model, 36)
     bits = DEFAULT_PHYS_BITS
-    if cfg.cpu_model in ("host", "max") or cfg.cpu_props.get("host-phys-bits") == "on":
+    host_phys = cfg.cpu_props.get("host-phys-bits")
+    if cfg.cpu_model in ("host", "max") or host_phys in ("on", "true"):
         bits = stack.host_phys_bits
     if "phys-bits" in cfg.cpu_props:
         try:
             bits = int(cfg.cpu_props["phys-bits"])
         except ValueError:
             raise CommandLineError(f"-cpu phys-bits={cfg.cpu_props['phys-bits']!r} is not a number") from None
+    if stack.accel != "tcg" and (host_phys in ("on", "true") or (
+            cfg.cpu_model in ("host", "max") and host_phys not in ("off", "false"))):
+        # target/i386/host-cpu.c (v7.2.0 and v10.0.0): under KVM ``host``
+        # and ``max`` set host-phys-bits=on (host_cpu_max_instance_init);
+        # with it host_cpu_adjust_phys_bits takes the host's width whatever
+        # phys-bits= says (it only warns that they differ), capped by a
+        # non-zero host-phys-bits-limit=
+        bits = stack.host_phys_bits
+        limit = cfg.cpu_props.get("host-phys-bits-limit")
+        if limit is not None:
+            try:
+                limit = int(limit, 0)
+            except ValueError:
+                raise CommandLineError(f"-cpu host-phys-bits-limit={limit!r} is not a number") from None
+            if limit and bits > limit:
+                bits = limit
     return vendor, bits
 
 

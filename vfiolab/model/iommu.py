@@ -178,7 +178,15 @@ class HostIommuConfig:
       (include/uapi/linux/resource.h ``MLOCK_LIMIT``; 64 KiB before 5.16);
       libvirt raises it for VFIO guests.
     * ``address_width``: the domain's IOVA width; 48 bits = a 4-level table
-      (Linux ``ADDR_WIDTH_4LEVEL``), 57 = 5 levels.
+      (Linux ``ADDR_WIDTH_4LEVEL``), 57 = 5 levels.  A VT-d domain's width
+      is the IOMMU's AGAW width capped at its MGAW (Linux 6.12
+      drivers/iommu/intel/iommu.c ``paging_domain_alloc``:
+      ``min(agaw_to_width(iommu->agaw), cap_mgaw(cap))``), so any width
+      from 30 to 57 bits can occur (e.g. 46); the table has as many levels
+      as that width needs.
+    * ``extra_reserved``: more reserved regions ``(start, end, type)`` than
+      :func:`reserved_regions` knows, as a host's
+      ``/sys/kernel/iommu_groups/*/reserved_regions`` lists them (RMRRs).
     * ``v2``: QEMU opens the container as ``VFIO_TYPE1v2_IOMMU`` when the
       kernel offers it (``vfio_get_iommu_type`` tries v2 first).
     """
@@ -191,13 +199,14 @@ class HostIommuConfig:
     address_width: int = 48
     ht_range_ignore: bool = False
     v2: bool = True
+    extra_reserved: tuple = ()
 
     def check(self) -> None:
         if self.vendor not in ("intel", "amd"):
             raise ConfigError(f"host IOMMU vendor {self.vendor!r}: use 'intel' or 'amd'")
-        if self.address_width not in (39, 48, 57):
-            raise ConfigError(f"IOMMU address width {self.address_width}: use 39, 48 or 57 "
-                              "(3-, 4- or 5-level tables)")
+        if not 30 <= self.address_width <= 57:
+            raise ConfigError(f"IOMMU address width {self.address_width}: expected 30 to 57 "
+                              "(39, 48, 57 are the 3-, 4- and 5-level table widths)")
         if self.dma_entry_limit < 0:
             raise ConfigError(f"dma_entry_limit {self.dma_entry_limit} is negative")
         if self.rlimit_memlock is not None and self.rlimit_memlock < 0:
@@ -569,7 +578,7 @@ class Type1Container:
         else:
             # AMD_IOMMU_PGSIZES: GENMASK_ULL(51, 12) ^ SZ_512G
             self.pgsize_bitmap = (((1 << 52) - 1) & ~0xFFF) ^ (1 << 39)
-        self.resv = reserved_regions(cfg.vendor, cfg.ht_range_ignore)
+        self.resv = reserved_regions(cfg.vendor, cfg.ht_range_ignore) + list(cfg.extra_reserved)
         self.iova_list = _iova_ranges((1 << cfg.address_width) - 1, self.resv)
         self.page_table = VtdPageTable(levels=(cfg.address_width - 12 + 8) // 9)
         self._dmas: dict[int, VfioDma] = {}
