@@ -156,8 +156,18 @@ def _rom_props(el, props: dict) -> dict:
 
 
 def libvirt_argv(xml_text: str, *, source: str = "domain XML",
-                 binary: str = "/usr/bin/qemu-system-x86_64") -> list[str]:
-    """The QEMU argv (program first) libvirt 9.0 would run for this domain."""
+                 binary: str = "/usr/bin/qemu-system-x86_64",
+                 libvirt: str = LIBVIRT_VERSION) -> list[str]:
+    """The QEMU argv (program first) libvirt would run for this domain.
+
+    ``libvirt`` is ``"9.0.0"`` (Debian 12; the default) or ``"11"`` (the
+    form of libvirt's current tests, ``tests/qemuxmlconfdata/*.x86_64-latest.args``).
+    They differ in three spellings: ``-m MiB`` / ``-m size=KiBk``;
+    ``-no-hpet`` / ``-machine hpet=on|off``; ``-no-acpi`` / ``-machine
+    acpi=on|off`` (libvirt 9.2 moved both into -machine, 9.1 changed -m)."""
+    if libvirt not in ("9.0.0", "11"):
+        raise CommandLineError(f"libvirt version {libvirt!r}: 9.0.0 or 11")
+    new = libvirt == "11"
     try:
         root = ET.fromstring(xml_text)
     except ET.ParseError as e:
@@ -192,9 +202,11 @@ def libvirt_argv(xml_text: str, *, source: str = "domain XML",
     vmport_off = feats is not None and feats.find("vmport") is not None and \
         feats.find("vmport").get("state") == "off"
 
+    # the domain's directory is domain-ID-NAME (ID -1 for a domain not running)
+    ddir = f"/var/lib/libvirt/qemu/domain-{root.get('id', '-1')}-{name}"
     argv = [binary, "-name", f"guest={name},debug-threads=on", "-S",
             "-object", _j({"qom-type": "secret", "id": "masterKey0", "format": "raw",
-                           "file": f"/var/lib/libvirt/qemu/domain-1-{name}/master-key.aes"})]
+                           "file": f"{ddir}/master-key.aes"})]
 
     # --- firmware: qemuBuildPflashBlockdevCommandLine (libvirt >= 7.x) ------
     machine_flash = []
@@ -262,6 +274,13 @@ def libvirt_argv(xml_text: str, *, source: str = "domain XML",
     if smm:
         mopts.append("smm=on")
     mopts += ["dump-guest-core=off", "memory-backend=pc.ram"] + machine_flash
+    clock = root.find("clock")
+    timers = {t.get("name"): t for t in clock.findall("timer")} if clock is not None else {}
+    acpi = feats is not None and feats.find("acpi") is not None
+    if new:
+        if timers.get("hpet") is not None and timers["hpet"].get("present") in ("yes", "no"):
+            mopts.append("hpet=" + ("on" if timers["hpet"].get("present") == "yes" else "off"))
+        mopts.append("acpi=" + ("on" if acpi else "off"))
     argv += ["-machine", ",".join(mopts), "-accel", "kvm" if dtype == "kvm" else "tcg"]
 
     # --- -cpu: qemuBuildCpuCommandLine --------------------------------------
@@ -280,20 +299,21 @@ def libvirt_argv(xml_text: str, *, source: str = "domain XML",
     mem = _scaled(mem_el, d.where("<memory>"))
     # qemuDomainAlignMemorySizes: x86 guest RAM is rounded up to whole MiB
     mem_mib = -(-mem // (1 << 20))
-    argv += ["-m", str(mem_mib), "-object", _j(_ram_backend(root, d, name, mem_mib << 20))]
+    argv += ["-m", f"size={mem_mib << 10}k" if new else str(mem_mib),
+             "-object", _j(_ram_backend(root, d, name, mem_mib << 20))]
     argv += ["-overcommit", "mem-lock=off"]
     argv += ["-smp", _smp(root, d)]
     uuid = root.findtext("uuid")
     if uuid:
         argv += ["-uuid", uuid.strip()]
+    if root.find("devices/graphics") is None:
+        argv += ["-display", "none"]
     argv += ["-no-user-config", "-nodefaults",
              "-chardev", "socket,id=charmonitor,fd=35,server=on,wait=off",
              "-mon", "chardev=charmonitor,id=monitor,mode=control"]
     # qemuBuildClockCommandLine: -rtc from <clock offset=> and the rtc timer's
     # tickpolicy; the PIT's tickpolicy as a kvm-pit global; hpet present='no'
     # -> -no-hpet (libvirt 9.0; 9.1+ writes hpet=off in -machine)
-    clock = root.find("clock")
-    timers = {t.get("name"): t for t in clock.findall("timer")} if clock is not None else {}
     rtc = "base=" + ("localtime" if clock is not None and clock.get("offset") == "localtime"
                      else "utc")
     if timers.get("rtc") is not None and timers["rtc"].get("tickpolicy") == "catchup":
@@ -301,8 +321,10 @@ def libvirt_argv(xml_text: str, *, source: str = "domain XML",
     argv += ["-rtc", rtc]
     if timers.get("pit") is not None and timers["pit"].get("tickpolicy") in ("delay", "discard"):
         argv += ["-global", f"kvm-pit.lost_tick_policy={timers['pit'].get('tickpolicy')}"]
-    if timers.get("hpet") is not None and timers["hpet"].get("present") == "no":
+    if not new and timers.get("hpet") is not None and timers["hpet"].get("present") == "no":
         argv.append("-no-hpet")
+    if not new and not acpi:
+        argv.append("-no-acpi")
     argv.append("-no-shutdown")
     if q35:
         argv += ["-global", "ICH9-LPC.disable_s3=1", "-global", "ICH9-LPC.disable_s4=1"]
@@ -311,9 +333,11 @@ def libvirt_argv(xml_text: str, *, source: str = "domain XML",
     devs = root.find("devices")
     if devs is None:
         devs = ET.Element("devices")
+    _boot_devs_to_order(os_el, devs, d)
     argv += _controllers(devs, b)
     argv += _disks(devs, b)
     argv += _interfaces(devs, b)
+    argv += _serials(devs, b)
     argv += _inputs(devs, b)
     # qemuBuildAudioCommandLine / qemuBuildGraphicsCommandLine: no PCI
     # function, written for completeness
@@ -327,6 +351,8 @@ def libvirt_argv(xml_text: str, *, source: str = "domain XML",
             argv += ["-vnc", f"{g.get('listen', '127.0.0.1')}:{port - 5900}"
                      + (",audiodev=audio1" if devs.find("audio") is not None else "")]
     argv += _videos(devs, b)
+    argv += _sounds(devs, b)
+    argv += _watchdogs(devs, b)
     argv += _shmems(devs, b)
     argv += _hostdevs(devs, b)
     argv += _balloon(devs, b)
@@ -342,6 +368,31 @@ def libvirt_argv(xml_text: str, *, source: str = "domain XML",
                 raise CommandLineError(f"{source}: <qemu:arg> without value=")
             argv.append(a.get("value"))
     return argv
+
+
+def _boot_devs_to_order(os_el, devs, d: _Domain) -> None:
+    """``<os><boot dev='hd|cdrom|network'/>``: libvirt turns the i-th boot
+    entry into ``bootindex`` i+1 on the first disk / CD-ROM / NIC
+    (``qemuProcessPrepareDomain`` -> ``qemuBuildBootCommandLine``, libvirt >=
+    5.x always uses bootindex); per-device ``<boot order>`` excludes it."""
+    entries = [b.get("dev") for b in os_el.findall("boot")]
+    if not entries:
+        return
+    per_device = [e for e in devs.iter() if e.tag == "boot" and e.get("order")]
+    if per_device:
+        raise CommandLineError(f"{d.src}: <os><boot dev=> and per-device <boot order=> "
+                               "together: libvirt refuses this")
+    for i, dev in enumerate(entries):
+        if dev == "hd":
+            cands = [x for x in devs.findall("disk") if x.get("device", "disk") == "disk"]
+        elif dev == "cdrom":
+            cands = [x for x in devs.findall("disk") if x.get("device") == "cdrom"]
+        elif dev == "network":
+            cands = devs.findall("interface")
+        else:
+            continue
+        if cands:
+            ET.SubElement(cands[0], "boot", {"order": str(i + 1)})
 
 
 def _cpu(root, d: _Domain) -> str:
@@ -407,11 +458,13 @@ def _smp(root, d: _Domain) -> str:
                    ("sockets", "cores", "threads"))
         dies = _int(topo.get("dies", "1"), d.where("topology dies"))
     else:
-        s, c, t, dies = maxv, 1, 1, 1
+        s, c, t, dies = maxv, 1, 1, None
     out = str(cur)
     if cur != maxv:
         out += f",maxcpus={maxv}"
-    return out + f",sockets={s},dies={dies},cores={c},threads={t}"
+    # dies= only with an explicit <topology> (the libvirt tests' argv)
+    return out + f",sockets={s}" + (f",dies={dies}" if dies is not None else "") + \
+        f",cores={c},threads={t}"
 
 
 def _ram_backend(root, d: _Domain, name: str, size: int) -> dict:
@@ -573,38 +626,53 @@ def _disks(devs, b: _Builder) -> list[str]:
         drv_el = disk.find("driver")
         fmt = drv_el.get("type", "raw") if drv_el is not None else "raw"
         node = f"libvirt-{len(disks) - n}"
-        if path:
-            out += ["-blockdev", _j({"driver": "host_device" if disk.get("type") == "block"
-                                     else "file", "filename": path,
+        top = None
+        ro = disk.find("readonly") is not None
+        drvname = "host_device" if disk.get("type") == "block" else "file"
+        if path and fmt == "raw":
+            # a raw image needs no format layer (qemuBlockStorageSourceNeedsFormatLayer)
+            top = f"{node}-storage"
+            out += ["-blockdev", _j({"driver": drvname, "filename": path,
+                                     "node-name": top, "read-only": ro})]
+        elif path:
+            top = f"{node}-format"
+            out += ["-blockdev", _j({"driver": drvname, "filename": path,
                                      "node-name": f"{node}-storage", "auto-read-only": True,
                                      "discard": "unmap"}),
-                    "-blockdev", _j({"node-name": f"{node}-format",
-                                     "read-only": disk.find("readonly") is not None,
+                    "-blockdev", _j({"node-name": top, "read-only": ro,
                                      "driver": fmt, "file": f"{node}-storage"})]
         boot = disk.find("boot")
         cdrom = disk.get("device") == "cdrom"
         if bus == "virtio":
             p = b.addr_props(disk, what, {"driver": "virtio-blk-pci"})
-            if path:
-                p["drive"] = f"{node}-format"
+            if top:
+                p["drive"] = top
             p["id"] = f"virtio-disk{_disk_index(dev)}"
         elif bus in ("sata", "ide"):
+            # qemuBuildDiskDeviceProps: SATA -> bus "ide.UNIT" on the q35
+            # built-in AHCI (controller 0) or "sataN.UNIT"; IDE -> bus
+            # "ide.BUS" with "unit"
             a = disk.find("address")
             unit = _int(a.get("unit", "0"), d.where(f"{what} unit")) if a is not None else 0
+            abus = _int(a.get("bus", "0"), d.where(f"{what} bus")) if a is not None else 0
             ctl = _int(a.get("controller", "0"), d.where(f"{what} controller")) if a is not None else 0
-            busname = ("ide" if ctl == 0 else f"sata{ctl}") if bus == "sata" and b.q35 else "ide"
-            p = {"driver": "ide-cd" if cdrom else "ide-hd", "bus": f"{busname}.{unit}"}
-            if path:
-                p["drive"] = f"{node}-format"
-            p["id"] = f"{bus}{ctl}-0-{unit}"
+            if bus == "sata":
+                busname = "ide" if ctl == 0 and b.q35 else f"sata{ctl}"
+                p = {"driver": "ide-cd" if cdrom else "ide-hd", "bus": f"{busname}.{unit}"}
+            else:
+                p = {"driver": "ide-cd" if cdrom else "ide-hd", "bus": f"ide.{abus}",
+                     "unit": unit}
+            if top:
+                p["drive"] = top
+            p["id"] = f"{bus}{ctl}-{abus}-{unit}"
         elif bus == "scsi":
             a = disk.find("address")
             unit = _int(a.get("unit", "0"), d.where(f"{what} unit")) if a is not None else 0
             ctl = _int(a.get("controller", "0"), d.where(f"{what} controller")) if a is not None else 0
             p = {"driver": "scsi-cd" if cdrom else "scsi-hd", "bus": f"scsi{ctl}.0",
                  "channel": 0, "scsi-id": 0, "lun": unit, "device_id": f"drive-scsi{ctl}-0-0-{unit}"}
-            if path:
-                p["drive"] = f"{node}-format"
+            if top:
+                p["drive"] = top
             p["id"] = f"scsi{ctl}-0-0-{unit}"
         else:
             raise CommandLineError(f"{d.src}: {what} bus={bus!r}: not modelled "
@@ -661,6 +729,63 @@ def _interfaces(devs, b: _Builder) -> list[str]:
         if boot is not None and boot.get("order"):
             p["bootindex"] = _int(boot.get("order"), d.where(f"{what} boot order"))
         out += ["-device", _j(p)]
+    return out
+
+
+def _serials(devs, b: _Builder) -> list[str]:
+    """``qemuBuildSerialCommandLine``: an ISA serial port (I/O ports, no PCI
+    function) per ``<serial>`` with an isa-serial target."""
+    out = []
+    for n, sr in enumerate(devs.findall("serial")):
+        tgt = sr.find("target")
+        ttype = tgt.get("type", "isa-serial") if tgt is not None else "isa-serial"
+        if ttype != "isa-serial":
+            raise CommandLineError(f"{b.d.src}: <serial> target {ttype!r}: not modelled")
+        port = _int(tgt.get("port", str(n)) if tgt is not None else str(n),
+                    b.d.where("<serial> port"))
+        out += ["-chardev", f"pty,id=charserial{port}",
+                "-device", _j({"driver": "isa-serial", "chardev": f"charserial{port}",
+                               "id": f"serial{port}", "index": port})]
+    return out
+
+
+def _sounds(devs, b: _Builder) -> list[str]:
+    """``qemuBuildSoundCommandLine``: ich9 -> ich9-intel-hda, ich6 ->
+    intel-hda (each with an hda-duplex codec), ac97 -> AC97."""
+    out = []
+    audio = devs.find("audio")
+    for n, snd in enumerate(devs.findall("sound")):
+        model = snd.get("model")
+        drv = {"ich9": "ich9-intel-hda", "ich6": "intel-hda", "ac97": "AC97",
+               "es1370": "ES1370"}.get(model)
+        if drv is None:
+            raise CommandLineError(f"{b.d.src}: <sound model={model!r}>: not modelled")
+        out += ["-device", _j(b.addr_props(snd, f"<sound> {n}",
+                                           {"driver": drv, "id": f"sound{n}"}))]
+        if drv in ("ich9-intel-hda", "intel-hda"):
+            codec = {"driver": "hda-duplex", "id": f"sound{n}-codec0", "bus": f"sound{n}.0",
+                     "cad": 0}
+            if audio is not None:
+                codec["audiodev"] = f"audio{audio.get('id', '1')}"
+            out += ["-device", _j(codec)]
+    return out
+
+
+def _watchdogs(devs, b: _Builder) -> list[str]:
+    """``qemuBuildWatchdogCommandLine``: i6300esb is a PCI function; itco is
+    the ICH9 LPC's own TCO timer (``ICH9-LPC.noreboot=off``); then the action."""
+    out = []
+    for n, w in enumerate(devs.findall("watchdog")):
+        model = w.get("model")
+        if model == "i6300esb":
+            out += ["-device", _j(b.addr_props(w, f"<watchdog> {n}",
+                                               {"driver": "i6300esb", "id": f"watchdog{n}"}))]
+        elif model == "itco":
+            out += ["-global", "ICH9-LPC.noreboot=off"]
+        else:
+            raise CommandLineError(f"{b.d.src}: <watchdog model={model!r}>: not modelled")
+        if w.get("action"):
+            out += ["-watchdog-action", w.get("action")]
     return out
 
 
@@ -821,7 +946,7 @@ def _rngs(devs, b: _Builder) -> list[str]:
     return out
 
 
-def read_libvirt_xml(path: str) -> list[str]:
+def read_libvirt_xml(path: str, *, libvirt: str = LIBVIRT_VERSION) -> list[str]:
     """The argv for the domain XML in ``path`` (``virsh dumpxml`` output)."""
     try:
         with open(path, "rb") as f:
@@ -832,4 +957,4 @@ def read_libvirt_xml(path: str) -> list[str]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise ParseError("not UTF-8 text", source=path) from None
-    return libvirt_argv(text, source=path)
+    return libvirt_argv(text, source=path, libvirt=libvirt)

@@ -1104,7 +1104,8 @@ def qemu_args_for_model(argv: list[str], *, qemu: str = "7.2") -> list[str]:
     """The same command line in upstream QEMU's terms, for the command-line
     reader: ``-readconfig pve-q35-4.0.cfg`` becomes the ``-device`` options
     of its sections, and ``q35+pveN``/``pc-q35-X.Y+pveN`` the machine it
-    stands for (``pc-q35-<installed QEMU>``/``pc-q35-X.Y``)."""
+    stands for (``pc-q35-<installed QEMU>``/``pc-q35-X.Y``); ``-id`` (an
+    option only Proxmox's QEMU has) is dropped."""
     out = []
     kv = _ver(qemu)
     args = argv[1:] if argv and not argv[0].startswith("-") else list(argv)
@@ -1120,6 +1121,11 @@ def qemu_args_for_model(argv: list[str], *, qemu: str = "7.2") -> list[str]:
                 drv = p.pop("driver")
                 out += ["-device", ",".join([drv, f"id={did}"] + [f"{k}={v}" for k, v in
                                                                    p.items()])]
+            i += 2
+            continue
+        if a == "-id" and i + 1 < len(args):
+            # -id VMID is an option of Proxmox's QEMU build only (pve-qemu-kvm);
+            # it names the VM and changes nothing the model reads
             i += 2
             continue
         if a == "-machine" and i + 1 < len(args):
@@ -1156,7 +1162,7 @@ def format_showcmd(argv: list[str]) -> str:
 
 def read_proxmox_conf(path: str, *, qemu: str = "7.2", vmid: int | None = None,
                       host_functions: dict | None = None,
-                      notes: list | None = None) -> list[str]:
+                      notes: list | None = None, cpu_vendor: str | None = None) -> list[str]:
     """The argv for the VM config in ``path`` (VMID from a ``NNN.conf`` name)."""
     try:
         with open(path, "rb") as f:
@@ -1171,4 +1177,4 @@ def read_proxmox_conf(path: str, *, qemu: str = "7.2", vmid: int | None = None,
         m = re.search(r"(\d+)\.conf$", path)
         vmid = int(m.group(1)) if m else 100
     return proxmox_argv(text, vmid=vmid, qemu=qemu, source=path,
-                        host_functions=host_functions, notes=notes)
+                        host_functions=host_functions, notes=notes, cpu_vendor=cpu_vendor)
