@@ -326,8 +326,13 @@ def libvirt_argv(xml_text: str, *, source: str = "domain XML",
     if not new and not acpi:
         argv.append("-no-acpi")
     argv.append("-no-shutdown")
-    if q35:
-        argv += ["-global", "ICH9-LPC.disable_s3=1", "-global", "ICH9-LPC.disable_s4=1"]
+    # qemuBuildPMCommandLine: <pm><suspend-to-mem|disk enabled=> -> the
+    # chipset's disable_s3/disable_s4 (ICH9-LPC on q35, PIIX4_PM on pc)
+    lpc = "ICH9-LPC" if q35 else "PIIX4_PM"
+    for tag, prop in (("suspend-to-mem", "disable_s3"), ("suspend-to-disk", "disable_s4")):
+        el = root.find(f"pm/{tag}")
+        if el is not None and el.get("enabled") in ("yes", "no"):
+            argv += ["-global", f"{lpc}.{prop}={1 if el.get('enabled') == 'no' else 0}"]
     argv += ["-boot", "strict=on"]
 
     devs = root.find("devices")
@@ -338,6 +343,7 @@ def libvirt_argv(xml_text: str, *, source: str = "domain XML",
     argv += _disks(devs, b)
     argv += _interfaces(devs, b)
     argv += _serials(devs, b)
+    argv += _channels(devs, b)
     argv += _inputs(devs, b)
     # qemuBuildAudioCommandLine / qemuBuildGraphicsCommandLine: no PCI
     # function, written for completeness
@@ -353,6 +359,7 @@ def libvirt_argv(xml_text: str, *, source: str = "domain XML",
     argv += _videos(devs, b)
     argv += _sounds(devs, b)
     argv += _watchdogs(devs, b)
+    argv += _redirdevs(devs, b)
     argv += _shmems(devs, b)
     argv += _hostdevs(devs, b)
     argv += _balloon(devs, b)
@@ -493,8 +500,10 @@ def _ram_backend(root, d: _Domain, name: str, size: int) -> dict:
         p["size"] = size
         return p
     if huge or src == "file":
-        path = (f"/dev/hugepages/libvirt/qemu/1-{name}" if huge
-                else f"/var/lib/libvirt/qemu/ram/1-{name}/pc.ram")
+        # qemuGetMemoryBackingPath: <hugetlbfs mount>/libvirt/qemu/ID-NAME
+        did = d.root.get("id", "-1")
+        path = (f"/dev/hugepages/libvirt/qemu/{did}-{name}" if huge
+                else f"/var/lib/libvirt/qemu/ram/{did}-{name}/pc.ram")
         p = {"qom-type": "memory-backend-file", "id": "pc.ram", "mem-path": path}
         if shared:
             p["share"] = True
@@ -636,11 +645,17 @@ def _disks(devs, b: _Builder) -> list[str]:
                                      "node-name": top, "read-only": ro})]
         elif path:
             top = f"{node}-format"
+            fmt_node = {"node-name": top, "read-only": ro}
+            if drv_el is not None and drv_el.get("discard") == "unmap":
+                fmt_node["discard"] = "unmap"
+            fmt_node.update({"driver": fmt, "file": f"{node}-storage"})
+            bs = disk.find("backingStore")
+            if bs is not None and len(bs) == 0 and fmt == "qcow2":
+                fmt_node["backing"] = None      # <backingStore/>: the chain ends here
             out += ["-blockdev", _j({"driver": drvname, "filename": path,
                                      "node-name": f"{node}-storage", "auto-read-only": True,
                                      "discard": "unmap"}),
-                    "-blockdev", _j({"node-name": top, "read-only": ro,
-                                     "driver": fmt, "file": f"{node}-storage"})]
+                    "-blockdev", _j(fmt_node)]
         boot = disk.find("boot")
         cdrom = disk.get("device") == "cdrom"
         if bus == "virtio":
@@ -746,6 +761,49 @@ def _serials(devs, b: _Builder) -> list[str]:
         out += ["-chardev", f"pty,id=charserial{port}",
                 "-device", _j({"driver": "isa-serial", "chardev": f"charserial{port}",
                                "id": f"serial{port}", "index": port})]
+    return out
+
+
+def _channels(devs, b: _Builder) -> list[str]:
+    """``qemuBuildChannelsCommandLine``: virtio channels are ports of a
+    virtio-serial controller (no PCI function of their own)."""
+    out = []
+    for n, ch in enumerate(devs.findall("channel")):
+        tgt = ch.find("target")
+        if tgt is None or tgt.get("type") != "virtio":
+            continue
+        if ch.get("type") == "unix":
+            out += ["-chardev", f"socket,id=charchannel{n},fd={30 + n},server=on,wait=off"]
+        elif ch.get("type") == "spicevmc":
+            out += ["-chardev", f"spicevmc,id=charchannel{n},name=vdagent"]
+        else:
+            continue
+        a = ch.find("address")
+        ctl = a.get("controller", "0") if a is not None else "0"
+        bus = a.get("bus", "0") if a is not None else "0"
+        p = {"driver": "virtserialport", "bus": f"virtio-serial{ctl}.{bus}"}
+        if a is not None and a.get("port"):
+            p["nr"] = _int(a.get("port"), b.d.where("<channel> port"))
+        p.update({"chardev": f"charchannel{n}", "id": f"channel{n}"})
+        if tgt.get("name"):
+            p["name"] = tgt.get("name")
+        out += ["-device", _j(p)]
+    return out
+
+
+def _redirdevs(devs, b: _Builder) -> list[str]:
+    """``qemuBuildRedirdevCommandLine``: SPICE USB redirection (a USB device)."""
+    out = []
+    for n, r in enumerate(devs.findall("redirdev")):
+        if r.get("type") != "spicevmc":
+            continue
+        out += ["-chardev", f"spicevmc,id=charredir{n},name=usbredir"]
+        p = {"driver": "usb-redir", "chardev": f"charredir{n}", "id": f"redir{n}"}
+        a = r.find("address")
+        if a is not None and a.get("type") == "usb":
+            p["bus"] = f"usb.{a.get('bus', '0')}"
+            p["port"] = a.get("port", "1")
+        out += ["-device", _j(p)]
     return out
 
 
