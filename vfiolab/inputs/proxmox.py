@@ -104,8 +104,9 @@ OVMF_FILES = {"default": (f"{EDK2}/OVMF_CODE.fd", f"{EDK2}/OVMF_VARS.fd", 131072
 #: the two storages a fresh Proxmox VE install has (``/etc/pve/storage.cfg``):
 #: 'local' (dir /var/lib/vz) and 'local-lvm' (lvmthin, VG pve); 'local-zfs'
 #: (zfspool rpool/data) on ZFS installs
-STORAGES = {"local": ("dir", "/var/lib/vz"), "local-lvm": ("lvmthin", "pve"),
-            "local-zfs": ("zfspool", "rpool/data")}
+STORAGES = {"local": {"type": "dir", "path": "/var/lib/vz"},
+            "local-lvm": {"type": "lvmthin", "vgname": "pve"},
+            "local-zfs": {"type": "zfspool", "pool": "rpool/data"}}
 
 #: ``CPUConfig.pm`` ``$cpu_models_by_arch`` (x86_64): the AMD models; the
 #: generic ones take the host's vendor; the rest are Intel's
@@ -234,31 +235,65 @@ def _pci_addr(name: str) -> str:
     return f",bus=pci.{bus},addr={slot:#x}"
 
 
-def _volume_path(volid: str, where: str, notes: list) -> tuple[str, str, str]:
-    """(path, QEMU block driver, format) of a storage volume
-    (``PVE::Storage::path`` for the default storages)."""
+def _volume(volid: str, vmid: int, storages: dict, where: str, notes: list):
+    """(path, QEMU block driver, format, storage type) of a volume
+    (``PVE::Storage::path`` / ``parse_volname`` for directory, LVM, LVM-thin
+    and ZFS-pool storages; ``/dev/cdrom`` for ``cdrom``; a path as it is)."""
+    if volid == "cdrom":
+        return "/dev/cdrom", "host_cdrom", "raw", None
     if volid.startswith("/"):
         fmt = "qcow2" if volid.endswith(".qcow2") else "raw"
-        return volid, ("host_device" if volid.startswith("/dev/") else "file"), fmt
+        return volid, ("host_device" if volid.startswith("/dev/") else "file"), fmt, None
     if ":" not in volid:
         raise CommandLineError(f"{where}: volume {volid!r} is not STORAGE:VOLUME or a path")
     store, vol = volid.split(":", 1)
-    if store in STORAGES:
-        kind, base = STORAGES[store]
-        if kind == "dir":
-            fmt = vol.rsplit(".", 1)[-1] if "." in vol.rsplit("/", 1)[-1] else "raw"
-            if fmt not in ("qcow2", "raw", "vmdk", "iso"):
-                fmt = "raw"
-            sub = "template/iso" if vol.startswith("iso/") else "images"
-            rest = vol[4:] if vol.startswith("iso/") else vol
-            return f"{base}/{sub}/{rest}", "file", "raw" if fmt == "iso" else fmt
-        if kind == "lvmthin":
-            return f"/dev/{base}/{vol}", "host_device", "raw"
-        return f"/dev/zvol/{base}/{vol}", "host_device", "raw"
-    notes.append(f"{where}: storage {store!r} is not one of a default install's "
-                 f"({', '.join(STORAGES)}); its path is written as /dev/{store}/{vol} "
-                 "(a disk's path does not change PCI or the memory map)")
-    return f"/dev/{store}/{vol}", "host_device", "raw"
+    sc = storages.get(store)
+    if sc is None:
+        notes.append(f"{where}: storage {store!r} is not in the storages given (a default "
+                     f"install has {', '.join(STORAGES)}); its path is written as "
+                     f"/dev/{store}/{vol} (a disk's path does not change PCI or the memory map)")
+        return f"/dev/{store}/{vol}", "host_device", "raw", None
+    kind = sc["type"]
+    if kind in ("dir", "cifs", "nfs"):
+        name = vol.rsplit("/", 1)[-1]
+        fmt = name.rsplit(".", 1)[-1] if "." in name else "raw"
+        if vol.startswith("iso/"):
+            return f"{sc['path']}/template/iso/{vol[4:]}", "file", "raw", kind
+        return f"{sc['path']}/images/{vol}", "file", fmt if fmt in ("qcow2", "vmdk") else "raw", kind
+    if kind in ("lvm", "lvmthin"):
+        return f"/dev/{sc['vgname']}/{vol}", "host_device", "raw", kind
+    if kind == "zfspool":
+        return f"/dev/zvol/{sc['pool']}/{vol}", "host_device", "raw", kind
+    notes.append(f"{where}: storage type {kind!r} is not modelled; the path is written as "
+                 f"/dev/{store}/{vol}")
+    return f"/dev/{store}/{vol}", "host_device", "raw", kind
+
+
+def _cache_direct(d: dict, stype) -> bool:
+    """``Drive.pm`` ``drive_uses_cache_direct``."""
+    if d.get("cache"):
+        return d["cache"] in ("off", "none", "directsync")
+    return d.get("media") != "cdrom" and stype != "btrfs"
+
+
+def _aio(d: dict, stype, direct: bool) -> str:
+    """``Drive.pm`` ``aio_cmdline_option`` / ``storage_allows_io_uring_default``:
+    io_uring unless the storage is LVM (thick) or CIFS; then native with
+    O_DIRECT, else threads."""
+    if d.get("aio"):
+        return d["aio"]
+    if stype not in ("lvm", "cifs"):
+        return "io_uring"
+    return "native" if direct else "threads"
+
+
+def _detect_zeroes(d: dict) -> str:
+    """``Drive.pm`` ``detect_zeroes_cmdline_option``."""
+    if d.get("detect_zeroes") is not None and not _bool(d["detect_zeroes"]):
+        return "off"
+    if d.get("discard") is not None:
+        return "unmap" if d["discard"] == "on" else "on"
+    return "on"
 
 
 def _node_name(kind: str, drive_id: str, volid: str) -> str:
@@ -275,7 +310,8 @@ def _cj(d) -> str:
 
 class _Gen:
     def __init__(self, conf: dict, *, vmid: int, qemu: str, source: str,
-                 host_functions: dict | None, cpu_vendor: str | None = None):
+                 host_functions: dict | None, cpu_vendor: str | None = None,
+                 storages: dict | None = None):
         self.conf = conf
         self.vmid = vmid
         self.kvmver = _ver(qemu)
@@ -283,6 +319,7 @@ class _Gen:
         self.notes: list[str] = []
         self.host_functions = host_functions or {}
         self.cpu_vendor = cpu_vendor
+        self.storages = dict(STORAGES, **(storages or {}))
 
     # ------------------------------------------------------------------
     def machine(self):
@@ -616,26 +653,13 @@ class _Gen:
         if self.mver.guard(10, 0, 0):
             code_bd = {"driver": "raw", "file": {"driver": "file", "filename": code},
                        "node-name": "pflash0", "read-only": True}
-            if efi:
-                path, drv, fmt = _volume_path(efi["file"], f"{self.src}: efidisk0", self.notes)
-                fmt = efi.get("format", fmt)
-                cache = {"direct": False, "no-flush": False}
-                filen = {"aio": "io_uring", "cache": cache, "detect-zeroes": "on",
-                         "discard": "ignore", "driver": drv, "filename": path,
-                         "node-name": _node_name("file", "efidisk0", efi["file"]),
-                         "read-only": False}
-                fmtn = {"cache": cache, "detect-zeroes": "on", "discard": "ignore",
-                        "driver": fmt, "file": filen,
-                        "node-name": _node_name("fmt", "efidisk0", efi["file"]),
-                        "read-only": False}
-                if fmt == "raw":
-                    fmtn["size"] = vars_size
-            else:
+            if not efi:
                 raise CommandLineError(f"{self.src}: bios: ovmf without efidisk0 (qemu-server "
                                        "then copies a temporary VARS file) is not modelled")
-            vars_bd = {"detect-zeroes": "on", "discard": "ignore", "driver": "throttle",
-                       "file": fmtn, "node-name": "drive-efidisk0", "read-only": False,
-                       "throttle-group": "throttle-drive-efidisk0"}
+            # "Prior to -blockdev, QEMU's default 'writeback' cache mode was
+            # used for EFI disks" (generate_ovmf_blockdev)
+            efi = dict(efi, cache=efi.get("cache", "writeback"))
+            vars_bd = self.blockdev("efidisk0", efi, size=vars_size)
             cmd = ["-object", _cj({"id": "throttle-drive-efidisk0", "limits": {},
                                    "qom-type": "throttle-group"}),
                    "-blockdev", _cj(code_bd), "-blockdev", _cj(vars_bd)]
@@ -643,7 +667,8 @@ class _Gen:
         if not efi:
             raise CommandLineError(f"{self.src}: bios: ovmf without efidisk0 (qemu-server then "
                                    "copies a temporary VARS file) is not modelled")
-        path, _drv, fmt = _volume_path(efi["file"], f"{self.src}: efidisk0", self.notes)
+        path, _drv, fmt, _st = _volume(efi["file"], self.vmid, self.storages,
+                                       f"{self.src}: efidisk0", self.notes)
         fmt = efi.get("format", fmt)
         var = f"if=pflash,unit=1,id=drive-efidisk0,format={fmt},file={path}"
         if fmt == "raw" and self.mver.guard(4, 1, 2):
@@ -953,49 +978,19 @@ class _Gen:
                 ahci_ctl.add(ctl)
         if iface == "virtio" and _bool(d.get("iothread", "0")):
             cmd += ["-object", f"iothread,id=iothread-{ds}"]
+        if _bool(d.get("scsiblock", "0")):
+            raise CommandLineError(f"{where}: scsiblock=1 (scsi-block passthrough) is not "
+                                   "modelled")
         file = d["file"]
         has_media = file not in ("none",)
-        if has_media:
-            path, drv, fmt = _volume_path(file if file != "cdrom" else "/dev/cdrom", where,
-                                          self.notes)
-            fmt = d.get("format", fmt)
-            ro = cd
-            if mv.guard(10, 0, 0):
-                cmd += ["-object", _cj({"id": f"throttle-drive-{ds}", "limits": {},
-                                        "qom-type": "throttle-group"})]
-                cache = d.get("cache", "none")
-                direct = cache in ("none", "directsync") and not cd
-                c = {"direct": direct, "no-flush": cache == "unsafe"}
-                aio = "io_uring" if drv == "file" or not direct else "native"
-                if drv == "host_device" and not direct:
-                    aio = "threads"
-                if cd:
-                    aio = "threads"
-                common = {}
-                if not cd:
-                    disc = _bool(d.get("discard", "off") == "on")
-                    common = {"detect-zeroes": "unmap" if disc else "on",
-                              "discard": "unmap" if disc else "ignore"}
-                filen = {"aio": aio, "cache": c, **common, "driver": drv, "filename": path,
-                         "node-name": _node_name("file", ds, file), "read-only": ro}
-                fmtn = {"cache": c, **common, "driver": fmt, "file": filen,
-                        "node-name": _node_name("fmt", ds, file), "read-only": ro}
-                devices += ["-blockdev", _cj({**common, "driver": "throttle", "file": fmtn,
-                                              "node-name": f"drive-{ds}", "read-only": ro,
-                                              "throttle-group": f"throttle-drive-{ds}"})]
-            else:
-                s = f"file={path},if=none,id=drive-{ds}"
-                if cd:
-                    s += ",media=cdrom"
-                s += f",format={fmt}"
-                if not cd:
-                    s += f",cache={d.get('cache', 'none')},aio=io_uring"
-                    s += ",discard=on,detect-zeroes=unmap" if d.get("discard") == "on" \
-                        else ",detect-zeroes=on"
-                devices += ["-drive", s]
-        else:
-            if not mv.at_least(10, 0):
-                devices += ["-drive", f"if=none,id=drive-{ds},media=cdrom,aio=io_uring"]
+        if has_media and mv.guard(10, 0, 0):
+            cmd += ["-object", _cj({"id": f"throttle-drive-{ds}", "limits": {},
+                                    "qom-type": "throttle-group"})]
+            devices += ["-blockdev", _cj(self.blockdev(ds, d))]
+        elif has_media:
+            devices += ["-drive", self.drive_opts(ds, d)]
+        elif not mv.at_least(10, 0):
+            devices += ["-drive", self.drive_opts(ds, d)]
         drive_arg = f",drive=drive-{ds}" if (not mv.at_least(10, 0) or has_media) else ""
         if iface == "virtio":
             s = f"virtio-blk-pci{drive_arg},id={ds}" + _pci_addr(ds)
@@ -1031,6 +1026,56 @@ class _Gen:
         devices += ["-device", s]
         return devices, cmd
 
+    def blockdev(self, ds: str, d: dict, size: int | None = None) -> dict:
+        """``Blockdev.pm`` ``generate_drive_blockdev``: a throttle node over
+        the format node over the file node (``get_node_name``), with the
+        cache, aio, discard and detect-zeroes rules of ``Drive.pm``."""
+        where = f"{self.src}: {ds}"
+        path, drv, fmt, stype = _volume(d["file"], self.vmid, self.storages, where, self.notes)
+        fmt = d.get("format", fmt)
+        cd = d.get("media") == "cdrom"
+        if cd and drv == "host_device":
+            drv = "host_cdrom"
+        direct = _cache_direct(d, stype)
+        cache = {"direct": direct, "no-flush": d.get("cache") == "unsafe"}
+        common = {} if cd else {"detect-zeroes": _detect_zeroes(d),
+                                "discard": "unmap" if d.get("discard") == "on" else "ignore"}
+        ro = cd or _bool(d.get("ro", "0"))
+        filen = {"cache": cache, **common, "driver": drv, "filename": path,
+                 "node-name": _node_name("file", ds, d["file"]), "read-only": ro}
+        if drv in ("file", "host_cdrom", "host_device"):
+            filen["aio"] = _aio(d, stype, direct)
+        fmtn = {"cache": cache, **common, "driver": fmt, "file": filen,
+                "node-name": _node_name("fmt", ds, d["file"]), "read-only": ro}
+        if size is not None and fmt == "raw":
+            fmtn["size"] = size
+        top = {**common, "driver": "throttle", "file": fmtn, "node-name": f"drive-{ds}",
+               "read-only": ro, "throttle-group": f"throttle-drive-{ds}"}
+        return top
+
+    def drive_opts(self, ds: str, d: dict) -> str:
+        """``print_drive_commandline_full`` (below machine 10.0)."""
+        where = f"{self.src}: {ds}"
+        opts = ""
+        for o in ("media", "cache", "rerror", "werror", "discard"):
+            if d.get(o) is not None:
+                opts += f",{o}={d[o]}"
+        if d.get("ro") is not None:
+            opts += ",readonly=" + ("on" if _bool(d["ro"]) else "off")
+        pathinfo, stype = "", None
+        if d["file"] != "none":
+            path, _drv, fmt, stype = _volume(d["file"], self.vmid, self.storages, where,
+                                             self.notes)
+            opts += f",format={d.get('format', fmt)}"
+            pathinfo = f"file={path},"
+        direct = _cache_direct(d, stype)
+        if not d.get("cache") and direct:
+            opts += ",cache=none"
+        opts += f",aio={_aio(d, stype, direct)}"
+        if d.get("media") != "cdrom":
+            opts += f",detect-zeroes={_detect_zeroes(d)}"
+        return f"{pathinfo}if=none,id=drive-{ds}{opts}"
+
     def nets(self, boot, bridges) -> list[str]:
         """``print_netdev_full`` / ``print_netdevice_full``: a tap with the
         pve-bridge scripts (vhost for virtio), then the NIC on its slot."""
@@ -1056,6 +1101,8 @@ class _Gen:
                  "downscript=/usr/libexec/qemu-server/pve-bridgedown"
             if model == "virtio":
                 nd += ",vhost=on"
+            if rest.get("queues") and int(rest["queues"]) > 0:
+                nd += f",queues={int(rest['queues'])}"
             if not rest.get("bridge"):
                 nd = f"type=user,id={key},hostname={self.conf.get('name') or 'vm' + str(self.vmid)}"
             out += ["-netdev", nd]
@@ -1088,12 +1135,15 @@ class _Gen:
 
 def proxmox_argv(text: str, *, vmid: int = 100, qemu: str = "7.2",
                  source: str = "VM config", host_functions: dict | None = None,
-                 notes: list | None = None, cpu_vendor: str | None = None) -> list[str]:
+                 notes: list | None = None, cpu_vendor: str | None = None,
+                 storages: dict | None = None) -> list[str]:
     """The argv ``qm showcmd VMID`` would print for this config, with the
-    installed QEMU at version ``qemu`` (``major.minor``)."""
+    installed QEMU at version ``qemu`` (``major.minor``).  ``storages`` adds
+    to the default install's storages (:data:`STORAGES`): ``{id: {"type":
+    "dir"|"cifs"|"nfs"|"lvm"|"lvmthin"|"zfspool", "path"|"vgname"|"pool": ...}}``."""
     conf = parse_conf(text, source)
     g = _Gen(conf, vmid=vmid, qemu=qemu, source=source, host_functions=host_functions,
-             cpu_vendor=cpu_vendor)
+             cpu_vendor=cpu_vendor, storages=storages)
     argv = g.run()
     if notes is not None:
         notes.extend(g.notes)
