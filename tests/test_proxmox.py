@@ -87,6 +87,29 @@ def test_gpu_vm_hostpci_all_functions():
     assert argv[argv.index("-machine") + 1] == "hpet=off,type=pc-q35-7.2+pve0"
 
 
+def test_public_gpu_config():
+    """210.conf, a Proxmox VE 7.x GPU VM from a public article: the GPU's
+    functions on ich9-pcie-port-1, the second device (no pcie=1) on the
+    PCI bridge pci.0 at slot 0x11 (PCI.pm get_pci_addr_map hostpci1), no
+    emulated VGA (-vga none: x-vga with vga: none), no balloon (balloon: 0),
+    the agent's virtio-serial at pci.0 slot 8, the SCSI SSD with
+    rotation_rate=1 (DriveDevice.pm)."""
+    argv = read_proxmox_conf(str(DATA / "210.conf"), qemu="7.2",
+                             host_functions={"0000:01:00": [0, 1]})
+    devs = [argv[i + 1] for i, a in enumerate(argv) if a == "-device"]
+    assert [d for d in devs if d.startswith("vfio-pci")] == [
+        "vfio-pci,host=0000:01:00.0,id=hostpci0.0,bus=ich9-pcie-port-1,addr=0x0.0,"
+        "multifunction=on",
+        "vfio-pci,host=0000:01:00.1,id=hostpci0.1,bus=ich9-pcie-port-1,addr=0x0.1",
+        "vfio-pci,host=0000:0f:00.4,id=hostpci1,bus=pci.0,addr=0x11"]
+    assert "virtio-serial,id=qga0,bus=pci.0,addr=0x8" in devs
+    assert not any(d.startswith(("VGA", "virtio-balloon")) for d in devs)
+    assert argv[argv.index("-vga") + 1] == "none"
+    assert "scsi-hd,bus=virtioscsi0.0,channel=0,scsi-id=0,lun=0,drive=drive-scsi0,id=scsi0," \
+        "rotation_rate=1,bootindex=100" in devs
+    assert argv[argv.index("-m") + 1] == "32768"
+
+
 def test_version_gates_qemu_7_2():
     """Below machine 10.0 the firmware is two -drive if=pflash
     (OVMF.pm print_ovmf_drive_commandlines, a raw efidisk with size=), S3/S4
@@ -189,7 +212,8 @@ def test_unreadable(tmp_path):
 def runnable(argv: list[str], tmp: str) -> list[str]:
     """What upstream QEMU 7.2 on this machine can run of a qm showcmd argv:
     no vfio-pci or usb-host (no such hardware here), no -id (Proxmox's QEMU
-    only) or -daemonize, sockets and files under tmp, user networking,
+    only) or -daemonize, sockets and files under tmp, user networking, at
+    most 2 GiB of RAM,
     the q35 cfg written out, the upstream machine name, -cpu host as kvm64
     and no hv_* flags (this nested KVM fails -cpu host and has no Hyper-V)."""
     out, i = [QEMU], 1
@@ -208,6 +232,8 @@ def runnable(argv: list[str], tmp: str) -> list[str]:
             v = v.replace("/var/run/qemu-server/", tmp + "/")
         elif o == "-vnc":
             v = "none"
+        elif o == "-m" and int(v) > 2048:
+            v = "2048"                  # this machine's RAM; the layout does not depend on it
         elif o == "-boot":
             v = ",".join(x for x in v.split(",") if not x.startswith("splash="))
         elif o == "-netdev":
@@ -264,6 +290,14 @@ def run_info_pci(argv: list[str], vmid: int = 100) -> str:
 def _qemu_ok() -> bool:
     from vfiolab.real.qemurun import kvm_usable
     return os.path.exists(QEMU) and kvm_usable(QEMU)
+
+
+@pytest.mark.skipif(not _qemu_ok(), reason="needs QEMU 7.2 with KVM")
+def test_real_qemu_accepts_public_config():
+    argv = read_proxmox_conf(str(DATA / "210.conf"), qemu="7.2",
+                             host_functions={"0000:01:00": [0, 1]})
+    text = run_info_pci(argv, vmid=210)
+    assert 'id "qga0"' in text and 'id "virtioscsi0"' in text and 'id "net0"' in text
 
 
 @pytest.mark.skipif(not _qemu_ok(), reason="needs QEMU 7.2 with KVM")

@@ -1009,6 +1009,8 @@ class _Gen:
             s += f"{drive_arg},id={ds}"
             if mv.at_least(10, 0):
                 s += f",device_id=drive-{ds}"
+            if _bool(d.get("ssd", "0")):
+                s += ",rotation_rate=1"
         else:
             maxdev = 6 if iface == "sata" else 2
             ctl, unit = idx // maxdev, idx % maxdev
@@ -1018,6 +1020,8 @@ class _Gen:
             s = "ide-cd" if cd else "ide-hd"
             s += f",bus=ide.{ctl},unit={unit}" if iface == "ide" else f",bus=ahci{ctl}.{unit}"
             s += f"{drive_arg},id={ds}"
+            if not cd and _bool(d.get("ssd", "0")):
+                s += ",rotation_rate=1"
         if boot.get(ds):
             s += f",bootindex={boot[ds]}"
         if mv.at_least(10, 0) and not cd:
