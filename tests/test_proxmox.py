@@ -292,12 +292,47 @@ def _qemu_ok() -> bool:
     return os.path.exists(QEMU) and kvm_usable(QEMU)
 
 
+def run_placement(argv: list[str], vmid: int) -> dict:
+    """Start QEMU (-S) on the argv and read where it put each -device with an
+    id and an addr (QOM addr = devfn, parent_bus)."""
+    from vfiolab.real.qemurun import QemuRun
+    want = {}
+    for i, a in enumerate(argv):
+        if a == "-device":
+            props = dict(x.split("=", 1) for x in argv[i + 1].split(",")[1:] if "=" in x)
+            if "addr" in props and "id" in props and not argv[i + 1].startswith("vfio-pci"):
+                want[props["id"]] = (props["bus"], props["addr"])
+    got = {}
+    with QemuRun("qm showcmd argv", timeout=90) as run:
+        sock = run.path(f"{vmid}.qmp")
+        run.start(runnable(argv, run.tmp))
+        run.wait_until(lambda: os.path.exists(sock), "the QMP socket")
+        run.connect_qmp(sock)
+
+        def read(q):
+            for did in want:
+                path = f"/machine/peripheral/{did}"
+                got[did] = (q.command("qom-get", {"path": path, "property": "addr"},
+                                      deadline=run.deadline),
+                            q.command("qom-get", {"path": path, "property": "parent_bus"},
+                                      deadline=run.deadline))
+        run.qmp_calls(read, "qom-get")
+        run.quit()
+    return {k: (want[k], got[k]) for k in want}
+
+
 @pytest.mark.skipif(not _qemu_ok(), reason="needs QEMU 7.2 with KVM")
 def test_real_qemu_accepts_public_config():
+    """QEMU 7.2 starts with 210.conf's command line (without the GPU) and
+    puts every device at the bus and address qemu-server gave it."""
     argv = read_proxmox_conf(str(DATA / "210.conf"), qemu="7.2",
                              host_functions={"0000:01:00": [0, 1]})
-    text = run_info_pci(argv, vmid=210)
-    assert 'id "qga0"' in text and 'id "virtioscsi0"' in text and 'id "net0"' in text
+    placed = run_placement(argv, 210)
+    assert {"qga0", "virtioscsi0", "net0"} <= set(placed)
+    for did, ((bus, addr), (devfn, parent)) in placed.items():
+        slot, _, fn = addr.replace("0x", "").partition(".")
+        assert devfn == int(slot, 16) << 3 | (int(fn, 16) if fn else 0), did
+        assert parent.endswith("/" + bus), (did, parent)
 
 
 @pytest.mark.skipif(not _qemu_ok(), reason="needs QEMU 7.2 with KVM")
