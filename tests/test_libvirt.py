@@ -388,3 +388,60 @@ def test_predict_catalogue_domain():
     assert (by_id["video0"].bus, by_id["video0"].slot) == (0, 1)
     assert (by_id["pci.2"].slot, by_id["pci.2"].func) == (2, 1)
     assert by_id["net1"].bus == by_id["pci.2"].secondary_bus
+
+
+def test_virtio_options_tpm_and_multiqueue():
+    """Devices of a libvirt 9.x Windows 11 domain whose command line was
+    published (a public GitHub file; see data/configs/README.md): virtio
+    <driver iommu='on' ats='on' queues='8'/> -> iommu_platform, ats, mq and
+    2N+2 MSI-X vectors right after the driver; the balloon's deflate-on-oom
+    and free-page-reporting before its address; an emulated TPM behind
+    tpm-crb (MMIO, no PCI function) after the channels."""
+    text = _domain(devices="""
+    <controller type='pci' index='1' model='pcie-root-port'><model name='pcie-root-port'/>
+      <target chassis='1' port='0x10'/>
+      <address type='pci' domain='0x0000' bus='0x00' slot='0x01' function='0x0'/></controller>
+    <controller type='pci' index='4' model='pcie-root-port'><model name='pcie-root-port'/>
+      <target chassis='4' port='0x13'/>
+      <address type='pci' domain='0x0000' bus='0x00' slot='0x01' function='0x3'/></controller>
+    <interface type='network'><mac address='52:54:00:4e:aa:fc'/><model type='virtio'/>
+      <driver iommu='on' ats='on' queues='8'/><rom bar='on' file='/usr/share/ipxe/qemu/efi-virtio.rom'/>
+      <boot order='3'/>
+      <address type='pci' domain='0x0000' bus='0x04' slot='0x00' function='0x0'/></interface>
+    <tpm model='tpm-crb'><backend type='emulator' version='2.0'/></tpm>
+    <memballoon model='virtio' autodeflate='on' freePageReporting='on'>
+      <driver iommu='on' ats='on'/>
+      <address type='pci' domain='0x0000' bus='0x01' slot='0x00' function='0x1'/></memballoon>
+    """).replace("<name>g</name>", "<name>win11</name>").replace("id='2'", "id='1'")
+    argv = libvirt_argv(text)
+    dev = [argv[i + 1] for i, a in enumerate(argv) if a == "-device"]
+    assert ('{"driver":"virtio-net-pci","iommu_platform":true,"ats":true,"mq":true,"vectors":18,'
+            '"netdev":"hostnet0","id":"net0","mac":"52:54:00:4e:aa:fc","bootindex":3,'
+            '"bus":"pci.4","addr":"0x0","rombar":1,'
+            '"romfile":"/usr/share/ipxe/qemu/efi-virtio.rom"}') in dev
+    assert ('{"driver":"virtio-balloon-pci","iommu_platform":true,"ats":true,"id":"balloon0",'
+            '"deflate-on-oom":true,"free-page-reporting":true,"bus":"pci.1",'
+            '"addr":"0x0.0x1"}') in dev
+    i = argv.index("-tpmdev")
+    assert argv[i - 2:i + 4] == ["-chardev",
+                                 "socket,id=chrtpm,path=/run/libvirt/qemu/swtpm/1-win11-swtpm.sock",
+                                 "-tpmdev", "emulator,id=tpm-tpm0,chardev=chrtpm",
+                                 "-device", '{"driver":"tpm-crb","tpmdev":"tpm-tpm0","id":"tpm0"}']
+
+
+@pytest.mark.parametrize("element, words", [
+    ("<filesystem type='mount'/>", "vhost-user-fs-pci"),
+    ("<vsock model='virtio'/>", "vhost-vsock-pci"),
+    ("<iommu model='intel'/>", "vIOMMU"),
+    ("<panic model='pvpanic'/>", "pvpanic-pci"),
+    ("<gizmo/>", "not known to the reader"),
+])
+def test_devices_that_would_be_missed_are_refused(element, words):
+    with pytest.raises(CommandLineError, match=words):
+        libvirt_argv(_domain(devices=element))
+
+
+def test_ignored_devices_are_reported():
+    notes = []
+    libvirt_argv(_domain(devices="<hub type='usb'/><panic model='isa'/>"), notes=notes)
+    assert notes == ["not written (no PCI function, memory or DMA): <hub>"]

@@ -86,7 +86,10 @@ def _management_args(ns, qemu_args: list[str]):
     efi = False
     if lx:
         from .inputs.libvirt import read_libvirt_xml
-        argv = read_libvirt_xml(lx, libvirt=ns.libvirt_version)
+        notes: list = []
+        argv = read_libvirt_xml(lx, libvirt=ns.libvirt_version, notes=notes)
+        for n in notes:
+            print(f"vfiolab: note: {n}", file=sys.stderr)
         model_args = argv[1:]
         efi = "-blockdev" in argv and any(a.startswith("pflash0=") or ",pflash0=" in a
                                           for a in argv)

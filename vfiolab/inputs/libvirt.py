@@ -140,6 +140,17 @@ class _Builder:
         return props
 
 
+def _virtio_props(el, props: dict) -> dict:
+    """``qemuBuildVirtioDevProps``: ``<driver iommu='on' ats='on' packed='on'>``
+    -> ``iommu_platform``, ``ats``, ``packed`` right after the driver."""
+    drv = el.find("driver")
+    if drv is not None:
+        for attr, prop in (("iommu", "iommu_platform"), ("ats", "ats"), ("packed", "packed")):
+            if drv.get(attr) in ("on", "off"):
+                props[prop] = drv.get(attr) == "on"
+    return props
+
+
 def _rom_props(el, props: dict) -> dict:
     """``qemuBuildRomProps``: ``<rom bar='on|off'>`` -> ``rombar`` 1/0,
     ``<rom file=>`` -> ``romfile``, ``<rom enabled='no'>`` -> ``romfile=""``."""
@@ -155,9 +166,26 @@ def _rom_props(el, props: dict) -> dict:
     return props
 
 
+#: <devices> children turned into arguments here
+HANDLED_DEVICES = {"panic", "emulator", "disk", "controller", "interface", "serial", "console", "channel",
+                   "input", "graphics", "audio", "video", "sound", "watchdog", "redirdev",
+                   "hostdev", "memballoon", "rng", "shmem", "tpm"}
+#: <devices> children with no PCI function and nothing in the memory map,
+#: memslots or DMA: not written, reported as ignored
+IGNORED_DEVICES = {"hub", "smartcard", "lease", "redirfilter", "parallel"}
+#: <devices> children that add PCI functions or memory the model would miss
+REFUSED_DEVICES = {"filesystem": "virtiofs adds a vhost-user-fs-pci function and needs "
+                                 "shared guest RAM",
+                   "vsock": "adds a vhost-vsock-pci function",
+                   "iommu": "a vIOMMU changes DMA",
+                   "memory": "memory hotplug (DIMMs, virtio-mem)",
+                   "crypto": "adds a virtio-crypto-pci function",
+                   "pstore": "adds memory", "nvram": "", "vdpa": ""}
+
+
 def libvirt_argv(xml_text: str, *, source: str = "domain XML",
                  binary: str = "/usr/bin/qemu-system-x86_64",
-                 libvirt: str = LIBVIRT_VERSION) -> list[str]:
+                 libvirt: str = LIBVIRT_VERSION, notes: list | None = None) -> list[str]:
     """The QEMU argv (program first) libvirt would run for this domain.
 
     ``libvirt`` is ``"9.0.0"`` (Debian 12; the default) or ``"11"`` (the
@@ -196,6 +224,7 @@ def libvirt_argv(xml_text: str, *, source: str = "domain XML",
     if not (q35 or machine == "pc" or machine.startswith("pc-i440fx") or machine.startswith("pc-")):
         raise CommandLineError(f"{source}: machine {machine!r}: only pc and q35 are modelled")
     b = _Builder(d, q35)
+    b.new = libvirt == "11"
     feats = root.find("features")
     smm = feats is not None and feats.find("smm") is not None and \
         feats.find("smm").get("state", "on") == "on"
@@ -338,12 +367,31 @@ def libvirt_argv(xml_text: str, *, source: str = "domain XML",
     devs = root.find("devices")
     if devs is None:
         devs = ET.Element("devices")
+    ignored = []
+    for el in devs:
+        tag = el.tag
+        if tag in REFUSED_DEVICES:
+            raise CommandLineError(f"{source}: <{tag}> is not modelled"
+                                   + (f" ({REFUSED_DEVICES[tag]})" if REFUSED_DEVICES[tag] else ""))
+        if tag == "panic":
+            if el.get("model", "isa") != "isa":
+                raise CommandLineError(f"{source}: <panic model={el.get('model')!r}>: not "
+                                       "modelled (pvpanic-pci is a PCI function)")
+        elif tag in IGNORED_DEVICES:
+            ignored.append(f"<{tag}>")
+        elif tag not in HANDLED_DEVICES:
+            raise CommandLineError(f"{source}: <{tag}> in <devices>: not known to the reader")
+    if any(g.get("type") == "spice" for g in devs.findall("graphics")):
+        ignored.append("<graphics type='spice'> (-spice, a display)")
+    if notes is not None and ignored:
+        notes.append("not written (no PCI function, memory or DMA): " + ", ".join(ignored))
     _boot_devs_to_order(os_el, devs, d)
     argv += _controllers(devs, b)
     argv += _disks(devs, b)
     argv += _interfaces(devs, b)
     argv += _serials(devs, b)
     argv += _channels(devs, b)
+    argv += _tpms(devs, b, ddir)
     argv += _inputs(devs, b)
     # qemuBuildAudioCommandLine / qemuBuildGraphicsCommandLine: no PCI
     # function, written for completeness
@@ -364,8 +412,14 @@ def libvirt_argv(xml_text: str, *, source: str = "domain XML",
     argv += _hostdevs(devs, b)
     argv += _balloon(devs, b)
     argv += _rngs(devs, b)
-    argv += ["-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
-             "-msg", "timestamp=on"]
+    if feats is not None and feats.find("vmcoreinfo") is not None and \
+            feats.find("vmcoreinfo").get("state", "on") == "on":
+        argv += ["-device", _j({"driver": "vmcoreinfo"})]   # fw_cfg only, no PCI function
+    argv += ["-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"]
+    # qemuBuildPanicCommandLine: <panic model='isa'/> -> pvpanic (ISA I/O port 0x505)
+    argv += ["-device", _j({"driver": "pvpanic"})] * sum(
+        1 for pn in devs.findall("panic") if pn.get("model", "isa") == "isa")
+    argv += ["-msg", "timestamp=on"]
     # <qemu:commandline><qemu:arg value=.../> are appended last, verbatim
     # (qemuBuildCommandLine -> qemuBuildCommandLineNamespace)
     ns = root.find(f"{QEMU_NS}commandline")
@@ -597,16 +651,21 @@ def _controllers(devs, b: _Builder) -> list[str]:
                        "lsilogic": "lsi53c895a"}.get(model)
                 if drv is None:
                     raise CommandLineError(f"{d.src}: {what} model={model!r}: not modelled")
-                out += ["-device", _j(b.addr_props(c, what, {"driver": drv,
-                                                              "id": f"scsi{idx}"}))]
+                p = _virtio_props(c, {"driver": drv}) if drv == "virtio-scsi-pci" else {"driver": drv}
+                p["id"] = f"scsi{idx}"
+                dq = c.find("driver")
+                if dq is not None and dq.get("queues"):
+                    p["num_queues"] = _int(dq.get("queues"), d.where(f"{what} queues"))
+                out += ["-device", _j(b.addr_props(c, what, p))]
             elif kind == "sata":
                 if b.q35 and idx == 0:
                     continue            # the ICH9 AHCI at 0x1f.2, part of the machine
                 out += ["-device", _j(b.addr_props(c, what, {"driver": "ich9-ahci",
                                                               "id": f"sata{idx}"}))]
             elif kind == "virtio-serial":
-                out += ["-device", _j(b.addr_props(c, what, {"driver": "virtio-serial-pci",
-                                                              "id": f"virtio-serial{idx}"}))]
+                p = _virtio_props(c, {"driver": "virtio-serial-pci"})
+                p["id"] = f"virtio-serial{idx}"
+                out += ["-device", _j(b.addr_props(c, what, p))]
     for c in conts:
         if c.get("type") not in ("pci",) + order:
             raise CommandLineError(f"{d.src}: <controller type={c.get('type')!r}>: not modelled")
@@ -638,7 +697,9 @@ def _disks(devs, b: _Builder) -> list[str]:
         top = None
         ro = disk.find("readonly") is not None
         drvname = "host_device" if disk.get("type") == "block" else "file"
-        if path and fmt == "raw":
+        # a raw image without discard needs no format layer
+        # (qemuBlockStorageSourceNeedsFormatLayer, libvirt > 9.0; 9.0 always has one)
+        if path and fmt == "raw" and b.new and not (drv_el is not None and drv_el.get("discard")):
             # a raw image needs no format layer (qemuBlockStorageSourceNeedsFormatLayer)
             top = f"{node}-storage"
             out += ["-blockdev", _j({"driver": drvname, "filename": path,
@@ -659,7 +720,9 @@ def _disks(devs, b: _Builder) -> list[str]:
         boot = disk.find("boot")
         cdrom = disk.get("device") == "cdrom"
         if bus == "virtio":
-            p = b.addr_props(disk, what, {"driver": "virtio-blk-pci"})
+            p = b.addr_props(disk, what, _virtio_props(disk, {"driver": "virtio-blk-pci"}))
+            if drv_el is not None and drv_el.get("queues"):
+                p["num-queues"] = _int(drv_el.get("queues"), d.where(f"{what} queues"))
             if top:
                 p["drive"] = top
             p["id"] = f"virtio-disk{_disk_index(dev)}"
@@ -725,24 +788,41 @@ def _interfaces(devs, b: _Builder) -> list[str]:
         if ifc.get("type") == "hostdev":
             raise CommandLineError(f"{d.src}: {what} type='hostdev': write it as <hostdev> "
                                    "(the reader does not model SR-IOV VF interfaces)")
+        drv_el = ifc.find("driver")
+        queues = _int(drv_el.get("queues"), d.where(f"{what} queues")) \
+            if drv_el is not None and drv_el.get("queues") else 1
         if ifc.get("type") == "user":
             netdev = {"type": "user", "id": f"hostnet{n}"}
         else:
-            netdev = {"type": "tap", "fd": str(40 + 2 * n)}
+            if queues > 1:
+                netdev = {"type": "tap", "fds": ":".join(str(40 + i) for i in range(queues))}
+            else:
+                netdev = {"type": "tap", "fd": str(40 + 2 * n)}
             if mtype == "virtio":
                 netdev["vhost"] = True
-                netdev["vhostfd"] = str(41 + 2 * n)
+                if queues > 1:
+                    netdev["vhostfds"] = ":".join(str(60 + i) for i in range(queues))
+                else:
+                    netdev["vhostfd"] = str(41 + 2 * n)
             netdev["id"] = f"hostnet{n}"
         out += ["-netdev", _j(netdev)]
-        p = {"driver": drv, "netdev": f"hostnet{n}", "id": f"net{n}"}
+        p = _virtio_props(ifc, {"driver": drv}) if mtype == "virtio" else {"driver": drv}
+        drv_el = ifc.find("driver")
+        queues = _int(drv_el.get("queues"), d.where(f"{what} queues")) \
+            if drv_el is not None and drv_el.get("queues") else 1
+        if mtype == "virtio" and queues > 1:
+            # qemuBuildNicDevProps: multiqueue needs 2N+2 MSI-X vectors
+            p["mq"] = True
+            p["vectors"] = 2 * queues + 2
+        p.update({"netdev": f"hostnet{n}", "id": f"net{n}"})
         mac = ifc.find("mac")
         if mac is not None and mac.get("address"):
             p["mac"] = mac.get("address")
-        b.addr_props(ifc, what, p)
-        _rom_props(ifc, p)
         boot = ifc.find("boot")
         if boot is not None and boot.get("order"):
             p["bootindex"] = _int(boot.get("order"), d.where(f"{what} boot order"))
+        b.addr_props(ifc, what, p)
+        _rom_props(ifc, p)
         out += ["-device", _j(p)]
     return out
 
@@ -791,6 +871,25 @@ def _channels(devs, b: _Builder) -> list[str]:
     return out
 
 
+def _tpms(devs, b: _Builder, ddir: str) -> list[str]:
+    """``qemuBuildTPMCommandLine``: an swtpm emulator (a socket libvirt
+    starts) behind tpm-crb or tpm-tis; both are MMIO at 0xfed40000, no PCI
+    function."""
+    out = []
+    for n, t in enumerate(devs.findall("tpm")):
+        model = t.get("model", "tpm-tis")
+        if model not in ("tpm-crb", "tpm-tis"):
+            raise CommandLineError(f"{b.d.src}: <tpm model={model!r}>: not modelled")
+        be = t.find("backend")
+        if be is None or be.get("type") != "emulator":
+            raise CommandLineError(f"{b.d.src}: <tpm> backend: only type='emulator' is modelled")
+        out += ["-chardev", f"socket,id=chrtpm,path=/run/libvirt/qemu/swtpm/"
+                f"{ddir.rsplit('/', 1)[-1][len('domain-'):]}-swtpm.sock",
+                "-tpmdev", f"emulator,id=tpm-tpm{n},chardev=chrtpm",
+                "-device", _j({"driver": model, "tpmdev": f"tpm-tpm{n}", "id": f"tpm{n}"})]
+    return out
+
+
 def _redirdevs(devs, b: _Builder) -> list[str]:
     """``qemuBuildRedirdevCommandLine``: SPICE USB redirection (a USB device)."""
     out = []
@@ -821,7 +920,9 @@ def _sounds(devs, b: _Builder) -> list[str]:
         out += ["-device", _j(b.addr_props(snd, f"<sound> {n}",
                                            {"driver": drv, "id": f"sound{n}"}))]
         if drv in ("ich9-intel-hda", "intel-hda"):
-            codec = {"driver": "hda-duplex", "id": f"sound{n}-codec0", "bus": f"sound{n}.0",
+            ctype = snd.find("codec").get("type", "duplex") if snd.find("codec") is not None \
+                else "duplex"
+            codec = {"driver": f"hda-{ctype}", "id": f"sound{n}-codec0", "bus": f"sound{n}.0",
                      "cad": 0}
             if audio is not None:
                 codec["audiodev"] = f"audio{audio.get('id', '1')}"
@@ -976,12 +1077,13 @@ def _balloon(devs, b: _Builder) -> list[str]:
         return out
     if mb.get("model") != "virtio":
         raise CommandLineError(f"{b.d.src}: <memballoon model={mb.get('model')!r}>: not modelled")
-    p = b.addr_props(mb, "<memballoon>", {"driver": "virtio-balloon-pci", "id": "balloon0"})
+    p = _virtio_props(mb, {"driver": "virtio-balloon-pci"})
+    p["id"] = "balloon0"
     if mb.get("autodeflate") in ("on", "off"):
         p["deflate-on-oom"] = mb.get("autodeflate") == "on"
     if mb.get("freePageReporting") in ("on", "off"):
         p["free-page-reporting"] = mb.get("freePageReporting") == "on"
-    return ["-device", _j(p)]
+    return ["-device", _j(b.addr_props(mb, "<memballoon>", p))]
 
 
 def _rngs(devs, b: _Builder) -> list[str]:
@@ -999,12 +1101,14 @@ def _rngs(devs, b: _Builder) -> list[str]:
         else:
             raise CommandLineError(f"{b.d.src}: <rng> backend {model!r}: not modelled")
         out += ["-object", _j(obj)]
-        p = {"driver": "virtio-rng-pci", "rng": f"objrng{n}", "id": f"rng{n}"}
+        p = _virtio_props(r, {"driver": "virtio-rng-pci"})
+        p.update({"rng": f"objrng{n}", "id": f"rng{n}"})
         out += ["-device", _j(b.addr_props(r, f"<rng> {n}", p))]
     return out
 
 
-def read_libvirt_xml(path: str, *, libvirt: str = LIBVIRT_VERSION) -> list[str]:
+def read_libvirt_xml(path: str, *, libvirt: str = LIBVIRT_VERSION,
+                     notes: list | None = None) -> list[str]:
     """The argv for the domain XML in ``path`` (``virsh dumpxml`` output)."""
     try:
         with open(path, "rb") as f:
@@ -1015,4 +1119,4 @@ def read_libvirt_xml(path: str, *, libvirt: str = LIBVIRT_VERSION) -> list[str]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise ParseError("not UTF-8 text", source=path) from None
-    return libvirt_argv(text, source=path, libvirt=libvirt)
+    return libvirt_argv(text, source=path, libvirt=libvirt, notes=notes)
