@@ -330,7 +330,8 @@ def libvirt_argv(xml_text: str, *, source: str = "domain XML",
     mem_mib = -(-mem // (1 << 20))
     argv += ["-m", f"size={mem_mib << 10}k" if new else str(mem_mib),
              "-object", _j(_ram_backend(root, d, name, mem_mib << 20))]
-    argv += ["-overcommit", "mem-lock=off"]
+    locked = root.find("memoryBacking/locked") is not None
+    argv += ["-overcommit", f"mem-lock={'on' if locked else 'off'}"]
     argv += ["-smp", _smp(root, d)]
     uuid = root.findtext("uuid")
     if uuid:
@@ -383,6 +384,10 @@ def libvirt_argv(xml_text: str, *, source: str = "domain XML",
             raise CommandLineError(f"{source}: <{tag}> in <devices>: not known to the reader")
     if any(g.get("type") == "spice" for g in devs.findall("graphics")):
         ignored.append("<graphics type='spice'> (-spice, a display)")
+    if feats is not None:
+        for f in ("hyperv", "kvm", "pmu", "ioapic"):
+            if feats.find(f) is not None:
+                ignored.append(f"<features><{f}> (CPU/interrupt flags)")
     if notes is not None and ignored:
         notes.append("not written (no PCI function, memory or DMA): " + ", ".join(ignored))
     _boot_devs_to_order(os_el, devs, d)

@@ -23,6 +23,13 @@ EHCI/UHCI USB, an ICH9 HDA, four root ports ``ich9-pcie-port-1..4`` at
 ``-device`` options it stands for, and maps Proxmox's machine names to the
 QEMU machine they stand for, for the command-line reader.
 
+Not written: ``-iscsi initiator-name=...`` (qemu-server reads it from the
+host's ``/etc/iscsi/initiatorname.iscsi``; it changes nothing here).  Host
+facts a config does not hold are taken as said in a note: the bridge MTU
+behind ``host_mtu`` (1500), storages other than a default install's
+(``storages=``), the functions of a ``hostpciN: BB:DD`` device
+(``host_functions=``, from ``--host-device``).
+
 Refused with the reason: ``hostpciN: mapping=`` (a cluster resource mapping
 the config does not contain), mediated devices (``mdev=``), memory hotplug,
 hugepages, non-x86 VMs, keys the reader does not know.
