@@ -1,13 +1,16 @@
 """The ``vfiolab`` command line.
 
-``vfiolab predict [--format json|mtree|mtree-tree|pci] [--stack debian12|debian13]
+``vfiolab predict [--format json|mtree|mtree-tree|pci|argv] [--stack debian12|debian13]
 [--qemu V] [--firmware F] [--kernel V] [--cpu-vendor V] [--phys-bits N]
 [--command-file FILE|-] [-- <QEMU arguments>]`` describes the VM after its firmware has set up PCI, for
-the named stack (:mod:`vfiolab.stack`).  ``vfiolab capture --name NAME -- <QEMU arguments>`` records the same
-from real QEMU.  The QEMU arguments may be pasted as they come (one quoted
-string, libvirt's log line, ``qm showcmd --pretty``; :mod:`vfiolab.inputs.paste`);
-options the model ignores are listed once on standard error.  Errors the user
-can fix print one line and exit with 2.
+the named stack (:mod:`vfiolab.stack`).  The QEMU arguments may be pasted as
+they come (one quoted string, libvirt's log line, ``qm showcmd --pretty``;
+:mod:`vfiolab.inputs.paste`); options the model ignores are listed once on
+standard error.  ``--libvirt-xml FILE`` (``virsh dumpxml``) or
+``--proxmox-conf FILE`` (``/etc/pve/qemu-server/ID.conf``) give the VM as the
+management layer's config instead; ``--format argv`` prints the QEMU command
+line it would run.  ``vfiolab capture --name NAME -- <QEMU arguments>`` records
+the same from real QEMU.  Errors the user can fix print one line and exit with 2.
 """
 
 from __future__ import annotations
@@ -44,6 +47,20 @@ def _stack_options(p) -> None:
     g.add_argument("--host-kvm-smm", action="store_true", default=False,
                    help="the host's KVM offers SMM (KVM_CAP_X86_SMM; default: not, as on the "
                         "host the reference captures were made on)")
+
+
+def _management_options(p) -> None:
+    """The VM as a management layer describes it, instead of ``-- QEMU ARGS``."""
+    g = p.add_argument_group("the VM as libvirt or Proxmox VE describe it (instead of -- QEMU ARGS)")
+    g.add_argument("--libvirt-xml", metavar="FILE", default=None,
+                   help="a domain XML ('virsh dumpxml DOMAIN'): the command line libvirt "
+                        "would run (vfiolab.inputs.libvirt)")
+    g.add_argument("--libvirt-version", choices=("9.0.0", "11"), default="9.0.0",
+                   help="the libvirt whose spelling to write (default 9.0.0, Debian 12's)")
+    g.add_argument("--proxmox-conf", metavar="FILE", default=None,
+                   help="a Proxmox VE VM config (/etc/pve/qemu-server/ID.conf): the command "
+                        "line 'qm showcmd ID' prints (qemu-server 9.2.6 rules, "
+                        "vfiolab.inputs.proxmox)")
 
 
 def _make_stack(ns):
@@ -87,14 +104,93 @@ def _notes(cfg) -> None:
               + ", ".join(ignored), file=sys.stderr)
 
 
+def _management_args(ns, qemu_args: list[str]):
+    """The QEMU arguments for ``--libvirt-xml``/``--proxmox-conf``: (the argv
+    the management layer would run, the arguments for the model, the stack).
+    Without either: the command line after ``--`` for both."""
+    from .stack import PRESETS, DEFAULT_STACK
+    lx, pc = getattr(ns, "libvirt_xml", None), getattr(ns, "proxmox_conf", None)
+    if not lx and not pc:
+        return qemu_args, qemu_args, _make_stack(ns)
+    if lx and pc:
+        raise VfiolabError("give --libvirt-xml or --proxmox-conf, not both")
+    if qemu_args:
+        raise VfiolabError(f"{'--libvirt-xml' if lx else '--proxmox-conf'} gives the whole VM; "
+                           "drop the QEMU arguments after '--'")
+    efi = False
+    if lx:
+        from .inputs.libvirt import read_libvirt_xml
+        notes: list = []
+        argv = read_libvirt_xml(lx, libvirt=ns.libvirt_version, notes=notes)
+        for n in notes:
+            print(f"vfiolab: note: {n}", file=sys.stderr)
+        model_args = argv[1:]
+        efi = "-blockdev" in argv and any(a.startswith("pflash0=") or ",pflash0=" in a
+                                          for a in argv)
+    stack = None
+    if pc:
+        from .inputs.proxmox import read_proxmox_conf, qemu_args_for_model
+        stack = _make_stack(ns)
+        qemu = f"{stack.qemu[0]}.{stack.qemu[1]}"
+        funcs: dict = {}
+        for item in ns.host_device:
+            bdf = item.split("=", 1)[0].lower()
+            if len(bdf) == 10:
+                bdf = "0000:" + bdf
+            if "." in bdf:
+                base, fn = bdf.rsplit(".", 1)
+                funcs.setdefault(base, []).append(int(fn, 16))
+        notes: list = []
+        argv = read_proxmox_conf(pc, qemu=qemu, host_functions=funcs, notes=notes,
+                                 cpu_vendor=ns.cpu_vendor)
+        for n in notes:
+            print(f"vfiolab: note: {n}", file=sys.stderr)
+        model_args = qemu_args_for_model(argv, qemu=qemu)
+        efi = any(a.startswith("if=pflash") for a in argv) or \
+            any("pflash0=" in a for a in argv)
+    if efi and ns.firmware is None and ns.seabios is None:
+        # the config boots OVMF: the stack's OVMF build (its preset's)
+        preset = PRESETS[ns.stack or DEFAULT_STACK]
+        ns.firmware = f"ovmf-{preset['ovmf']}"
+        print(f"vfiolab: note: the config boots OVMF; using --firmware {ns.firmware}",
+              file=sys.stderr)
+        stack = None
+    return argv, model_args, stack or _make_stack(ns)
+
+
+def format_argv(argv: list[str]) -> str:
+    """A command line one option per line (an option and its value together),
+    shell-quoted, with backslash continuations: pasteable into a shell."""
+    import shlex
+    lines, i = [], 0
+    if argv and not argv[0].startswith("-"):
+        lines.append(shlex.quote(argv[0]))
+        i = 1
+    while i < len(argv):
+        if i + 1 < len(argv) and not argv[i + 1].startswith("-"):
+            lines.append(f"{shlex.quote(argv[i])} {shlex.quote(argv[i + 1])}")
+            i += 2
+        else:
+            lines.append(shlex.quote(argv[i]))
+            i += 1
+    return " \\\n".join(lines) + "\n"
+
+
 def _predict(ns, qemu_args: list[str]) -> int:
     from .predict import predict
     qemu_args = _qemu_args(ns, qemu_args)
+    shown, qemu_args, stack = _management_args(ns, qemu_args)
+    if ns.format == "argv":
+        if not shown:
+            raise VfiolabError("--format argv needs --libvirt-xml, --proxmox-conf or a QEMU "
+                               "command line after '--'")
+        sys.stdout.write(format_argv(shown))
+        return 0
     if not qemu_args:
         raise VfiolabError("predict needs a QEMU command line after '--' (or --command-file FILE), "
                            "e.g. vfiolab predict -- -M q35 -m 1G -nodefaults -device edu")
     hosts = _host_map(ns.host_device)
-    p = predict(qemu_args, stack=_make_stack(ns), accel=ns.accel, host_devices=hosts)
+    p = predict(qemu_args, stack=stack, accel=ns.accel, host_devices=hosts)
     _notes(p.vm.config)
     if ns.format == "json":
         sys.stdout.write(p.json_text())
@@ -163,10 +259,11 @@ def _simulate(ns, qemu_args: list[str]) -> int:
     if not actions_path:
         raise VfiolabError("simulate needs --actions FILE (a JSON list of actions)")
     qemu_args = _qemu_args(ns, qemu_args)
+    _shown, qemu_args, stack = _management_args(ns, qemu_args)
     if not qemu_args:
         raise VfiolabError("simulate needs a QEMU command line after '--' (or --command-file FILE)")
     vm, events = simulate_vm(qemu_args, load_actions(actions_path),
-                             host_devices=_host_map(ns.host_device), stack=_make_stack(ns))
+                             host_devices=_host_map(ns.host_device), stack=stack)
     _notes(getattr(vm, "config", None))
     sys.stdout.write(json.dumps({"stack": vm.stack.to_json(), "events": events}, indent=1) + "\n")
     return 0
@@ -188,14 +285,18 @@ def main(argv: list[str] | None = None) -> int:
     pp = sub.add_parser("predict", help="describe a VM after firmware PCI set-up",
                         usage="vfiolab predict [options] -- QEMU ARGS", epilog=EXAMPLE,
                         formatter_class=argparse.RawDescriptionHelpFormatter)
-    pp.add_argument("--format", choices=("json", "mtree", "mtree-tree", "pci"), default="json",
-                    help="json (default), mtree (= info mtree -f), mtree-tree (= info mtree), pci (= info pci)")
+    pp.add_argument("--format", choices=("json", "mtree", "mtree-tree", "pci", "argv"),
+                    default="json",
+                    help="json (default), mtree (= info mtree -f), mtree-tree (= info mtree), "
+                         "pci (= info pci), argv (the QEMU command line, e.g. the one "
+                         "--libvirt-xml/--proxmox-conf stand for)")
     pp.add_argument("--accel", choices=("kvm", "tcg"), default=None,
                     help="overrides the command line's -accel (default: the command line's, else kvm)")
     _stack_options(pp)
     pp.add_argument("--command-file", default=None, metavar="FILE",
                     help="read the QEMU command line from FILE ('-': standard input) as pasted: "
                          "libvirt's log line, qm showcmd --pretty output, a shell command")
+    _management_options(pp)
     pp.add_argument("--host-device", action="append", default=[], metavar="BDF=PATH",
                     help="describe the host device behind vfio-pci,host=BDF: an lspci -vvv "
                          "(and -xxxx) dump, a data/devices/ folder, or a sysfs folder")
@@ -206,6 +307,7 @@ def main(argv: list[str] | None = None) -> int:
                         formatter_class=argparse.RawDescriptionHelpFormatter)
     sp.add_argument("--actions", default=None, help="JSON list of actions")
     _stack_options(sp)
+    _management_options(sp)
     sp.add_argument("--host-device", action="append", default=[], metavar="BDF=PATH")
     sp.add_argument("--command-file", default=None, metavar="FILE",
                     help="read the QEMU command line from FILE ('-': standard input)")
