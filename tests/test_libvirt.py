@@ -363,9 +363,6 @@ def test_real_qemu_accepts(xml):
 
 
 # -- predictions (the command-line reader must accept libvirt's argv) ----------
-@pytest.mark.xfail(reason="vfiolab/inputs/cmdline.py does not yet accept libvirt's "
-                          "-object secret and -machine memory-backend=pc.ram (issue 14, "
-                          "command-line rework)", raises=VfiolabError, strict=False)
 def test_predict_catalogue_domain():
     """A q35 domain whose devices the catalogue has (root ports, VGA,
     virtio-net, e1000e): every device lands where its <address> says."""
