@@ -68,7 +68,7 @@ def run_touch_1m(n: int) -> dict:
     gpas = (4 * GiB + rng.permutation(1 << 20).astype(np.int64) * 4096)
     times, stats = [], None
     for _ in range(n):
-        mmu = Mmu(vm, record=False)
+        mmu = Mmu(vm, levels=4, record=False)
         t = time.perf_counter()
         mmu.touch(gpas, "write")
         times.append((time.perf_counter() - t) * 1000)
@@ -89,7 +89,7 @@ def run_map_1t(n: int) -> dict:
     vm.system_memory.add_subregion(0, ram)
     times, stats = [], None
     for _ in range(n):
-        mmu = Mmu(vm, record=False)
+        mmu = Mmu(vm, levels=4, record=False)
         t = time.perf_counter()
         for gib in range(TiB // GiB):
             mmu.access(gib * GiB, "write")

@@ -433,3 +433,25 @@ def test_firmware_written_ram_is_not_the_zero_page():
     assert "zero_page" not in ev[0] and m.leaves[1][0x9] & W
     ev = m.access(0xFFFC0000, "read")
     assert "zero_page" not in ev[0]
+
+
+def test_vectorised_first_writes_populate_ram_as_single_writes_do():
+    """Mmu.touch writes unpinned RAM in bulk: the leaves, the host pages it
+    leaves populated (a later read is no zero page) and the counters equal
+    those of the same writes one access at a time (the rules above); a
+    block that holds the huge zero page still takes the per-access split."""
+    gpas = [0x1000000 + i * 0x1000 for i in range(0, 2048, 3)] + [0x5000000, 0x5001000]
+    a = Mmu(vm_for(EMU_ARGS, stack("debian12"), None))
+    b = Mmu(vm_for(EMU_ARGS, stack("debian12"), None))
+    a.access(0x5000000, "read")                      # a huge zero page in one block
+    b.access(0x5000000, "read")
+    a.touch(gpas, "write")
+    for g in sorted(set(gpas)):
+        b.access(g, "write")
+    assert {lv: dict(t) for lv, t in a.leaves.items()} == {lv: dict(t) for lv, t in b.leaves.items()}
+    for k in ("ept_violations", "zaps"):
+        assert a.counters[k] == b.counters[k], k
+    for m in (a, b):
+        assert m.access(0x1003000, "read") == []     # written: its leaf is there, no zero page
+        ev = m.access(0x5002000, "read")             # the zero block, split by the write
+        assert ev[0]["level"] == 1 and ev[0]["zero_page"]

@@ -1364,11 +1364,20 @@ class Mmu:
                 sel = rest[in_slot & (idx == si)]
                 # per-access path: read-only slots, the NX mitigation, the
                 # legacy MMU, unpinned RAM (zero page), guest-MTRR memtypes
+                # unpinned RAM: a read may map the zero page (per access); a
+                # first write populates the host page, vectorised below,
+                # unless it meets a huge zero page, which is split per access
+                unpinned = not self.ram_pinned and self._slot_is_ram(slot)
+                hvas = np.int64(slot.userspace_addr) + ((sel - slot.base_gfn) << 12)
                 if (kind == "write" and slot.readonly) or (kind == "exec" and self.nx_huge_pages) \
                         or not self.tdp_mmu or self.guest_mtrr_memtype \
-                        or (not self.ram_pinned and self._slot_is_ram(slot)):
+                        or (unpinned and (kind != "write" or (
+                            self.host.zero_blocks() and
+                            np.isin(hvas >> 21, list(self.host.zero_blocks())).any()))):
                     slow.extend(sel.tolist())
                     continue
+                if unpinned:
+                    self.host.mark_written(hvas)
                 slow.extend(self._touch_slot(slot, sel, kind, maps))
         for gfn in sorted(slow):
             for ev in self.access(gfn << 12, kind):

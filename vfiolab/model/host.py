@@ -224,6 +224,28 @@ class HostAddressSpace:
             self._zero_2m.add(hva >> 21)
         return t.page_size
 
+    def zero_blocks(self) -> set:
+        """The 2 MiB blocks of HVA that hold the huge zero page (read, never written)."""
+        return self._zero_2m
+
+    def mark_written(self, hvas) -> None:
+        """:meth:`write_fault` for many RAM pages at once (a first write to
+        each, none in a huge-zero block): per 2 MiB block, a THP block is
+        populated with one 2 MiB page, any other page with its own 4 KiB."""
+        import numpy as np
+        hvas = np.asarray(hvas, dtype=np.int64)
+        if not hvas.size:
+            return
+        hvas = np.sort(hvas)
+        blocks = hvas >> 21
+        starts = np.flatnonzero(np.r_[True, blocks[1:] != blocks[:-1]])
+        for run in np.split(hvas, starts[1:]):
+            t = self.translate(int(run[0]))
+            if t is not None and t.kind == "ram" and t.page_size == PAGE_2M:
+                self._written_2m.add(int(run[0]) >> 21)
+            else:
+                self._written.update((run >> 12).tolist())
+
     def write_fault(self, hva: int) -> int:
         """A write fault on anonymous RAM (or a pin with FOLL_WRITE): a THP
         block with nothing mapped gets a 2 MiB page; a huge zero PMD is split
