@@ -16,7 +16,6 @@ address, a timing or an absolute path.
 
 from __future__ import annotations
 
-import io
 import shlex
 from pathlib import Path
 

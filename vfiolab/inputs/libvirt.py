@@ -1115,13 +1115,6 @@ def _rngs(devs, b: _Builder) -> list[str]:
 def read_libvirt_xml(path: str, *, libvirt: str = LIBVIRT_VERSION,
                      notes: list | None = None) -> list[str]:
     """The argv for the domain XML in ``path`` (``virsh dumpxml`` output)."""
-    try:
-        with open(path, "rb") as f:
-            raw = f.read()
-    except OSError as e:
-        raise CommandLineError(f"--libvirt-xml {path}: {e.strerror}") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ParseError("not UTF-8 text", source=path) from None
+    from .paste import read_user_text
+    text = read_user_text(path, "--libvirt-xml")
     return libvirt_argv(text, source=path, libvirt=libvirt, notes=notes)

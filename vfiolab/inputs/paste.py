@@ -25,7 +25,7 @@ import json
 import re
 import shlex
 
-from ..errors import CommandLineError
+from ..errors import CommandLineError, ParseError
 
 __all__ = ["argv_from_text", "strip_program", "read_command_file"]
 
@@ -117,6 +117,26 @@ def argv_from_text(text, source: str = "pasted text") -> list[str]:
     return argv
 
 
+def read_user_file(path: str, option: str) -> bytes:
+    """The bytes of a file a user named with ``option`` (``--command-file``,
+    ``--libvirt-xml``, ``--proxmox-conf``); an unreadable file is a
+    :class:`~vfiolab.errors.CommandLineError` naming the option and why."""
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as e:
+        raise CommandLineError(f"{option} {path}: {e.strerror}") from None
+
+
+def read_user_text(path: str, option: str) -> str:
+    """:func:`read_user_file` decoded as UTF-8 (a config file's encoding);
+    anything else is a :class:`~vfiolab.errors.ParseError`."""
+    try:
+        return read_user_file(path, option).decode("utf-8")
+    except UnicodeDecodeError:
+        raise ParseError("not UTF-8 text", source=path) from None
+
+
 def read_command_file(path: str, stdin=None) -> list[str]:
     """``--command-file FILE`` (``-``: standard input): its command line."""
     import sys
@@ -124,10 +144,6 @@ def read_command_file(path: str, stdin=None) -> list[str]:
         data = (stdin or getattr(sys.stdin, "buffer", sys.stdin)).read()
         source = "standard input"
     else:
-        try:
-            with open(path, "rb") as f:
-                data = f.read()
-        except OSError as e:
-            raise CommandLineError(f"--command-file {path}: {e.strerror}") from None
+        data = read_user_file(path, "--command-file")
         source = path
     return argv_from_text(data, source)

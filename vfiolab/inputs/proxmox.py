@@ -1225,15 +1225,8 @@ def read_proxmox_conf(path: str, *, qemu: str = "7.2", vmid: int | None = None,
                       host_functions: dict | None = None,
                       notes: list | None = None, cpu_vendor: str | None = None) -> list[str]:
     """The argv for the VM config in ``path`` (VMID from a ``NNN.conf`` name)."""
-    try:
-        with open(path, "rb") as f:
-            raw = f.read()
-    except OSError as e:
-        raise CommandLineError(f"--proxmox-conf {path}: {e.strerror}") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ParseError("not UTF-8 text", source=path) from None
+    from .paste import read_user_text
+    text = read_user_text(path, "--proxmox-conf")
     if vmid is None:
         m = re.search(r"(\d+)\.conf$", path)
         vmid = int(m.group(1)) if m else 100

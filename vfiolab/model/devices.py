@@ -2411,7 +2411,7 @@ class PCIERootPort(_QemuBridge):
         who = _who(self)
         o = dict(self.opts)
         o["x-native-hotplug"] = self.native_hotplug(vm)
-        c, w = self.config, self.wmask
+        w = self.wmask
         self._bridge_initfn()
         self._port_init_reg()
         self._ssvid(self.ssvid_offset, self.vendor_id, 0)

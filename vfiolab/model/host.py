@@ -55,7 +55,7 @@ Linux 6.1 and 6.12.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..addr import MiB, align_up, fmt_hex
 from ..errors import ConfigError

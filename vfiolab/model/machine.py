@@ -699,7 +699,6 @@ def build_machine(machine: str, ram_size: int, *, accel: str = "kvm",
     pci.add_subregion_overlap(PC_ROM_MIN_VGA, pcrom, 1)
     if not host_first:
         realize_host()
-    host = vm.host_bridge
 
     # interrupt controllers and timers (sysbus devices in system memory)
     sysmem.add_subregion(IO_APIC_DEFAULT_ADDRESS,

@@ -819,7 +819,6 @@ class VfioPCIDevice(PCIDevice):
         from ..addr import pow2ceil
         if self.msix_relo == "off":
             return
-        hd = self.hostdev
         who = self.qdev_id or "vfio-pci"
         if self.msix_relo == "auto":
             raise DeviceError(who, "x-msix-relocation", "No automatic MSI-X relocation "

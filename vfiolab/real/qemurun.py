@@ -18,7 +18,6 @@ import fcntl
 import functools
 import json
 import os
-import re
 import shutil
 import socket
 import subprocess
