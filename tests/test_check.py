@@ -509,3 +509,17 @@ def test_guest_phys_bits_needs_qemu_9_1():
         [("guest-phys-bits", "fails")]
     new = check(a, stack="debian13", cpu_vendor="GenuineIntel", phys_bits=46, fix=False)
     assert not new.failed
+
+
+def test_check_reads_a_libvirt_domain(capsys):
+    """`vfiolab check --libvirt-xml` checks the VM libvirt would start
+    (vfiolab.inputs.libvirt), as predict does: the domain's own command line."""
+    from vfiolab.cli import main
+    rc = main(["check", "--format", "json", "--host-kvm-smm", "--cpu-vendor", "GenuineIntel",
+               "--phys-bits", "46", "--libvirt-xml", "data/configs/libvirt/androiduam.xml"])
+    out = capsys.readouterr()
+    assert rc in (0, 1)
+    doc = json.loads(out.out)
+    assert doc["stack"]["firmware"].startswith("ovmf-")
+    assert "the config boots OVMF" in out.err
+    assert {i["area"] for i in doc["items"]} >= {"placement", "phys-bits"}

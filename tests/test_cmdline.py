@@ -380,3 +380,26 @@ def test_readconfig_proxmox_q35_layout():
     where = {d.qdev_id: (d.bus.number, d.slot, d.func) for d in p.vm.pci_devices() if d.qdev_id}
     assert where["ich9-pcie-port-1"] == (0, 0x1c, 0) and where["pcidmi"] == (0, 0x1e, 0)
     assert where["ehci"] == (0, 0x1d, 7)
+
+
+def test_blockdev_json_keeps_qapi_values_libvirt_writes():
+    # libvirt writes "backing":null (qapi/block-core.json BlockdevRefOrNull);
+    # the model reads no block options, so QEMU's accepted forms pass as they are
+    cfg = parse_qemu_args(["-blockdev", '{"node-name":"libvirt-1-format","read-only":false,'
+                                        '"driver":"qcow2","file":"libvirt-1-storage",'
+                                        '"backing":null}'])
+    assert cfg.blockdevs["libvirt-1-format"]["backing"] is None
+
+
+def test_pflash_vars_copy_takes_its_templates_size():
+    # libvirt's per-VM nvram file is a copy of the VARS template of the code
+    # image (Debian's 4 MiB build: OVMF_CODE_4M.fd 0x37c000, OVMF_VARS_4M.fd 0x84000)
+    p = _predict(["-M", "q35", "-accel", "kvm", "-nodefaults",
+                  "-drive", "if=pflash,format=raw,unit=0,readonly=on,"
+                            "file=/usr/share/OVMF/OVMF_CODE_4M.fd",
+                  "-drive", "if=pflash,format=raw,unit=1,"
+                            "file=/var/lib/libvirt/qemu/nvram/vm_VARS.fd"],
+                 firmware="ovmf-2022.11")
+    flash = {s.name: s.end - s.start + 1 for s in p.sections() if s.name.startswith("system.flash")}
+    assert flash == {"system.flash0": 0x37c000, "system.flash1": 0x84000}
+    assert any("vm_VARS.fd" in n for n in p.stack.notes)

@@ -221,11 +221,14 @@ def _check(ns, qemu_args: list[str]) -> int:
     passthrough VM would fail (exit 1 when an item fails) and how to fix it."""
     from .addr import parse_size
     from .check import check
+    qemu_args = _qemu_args(ns, qemu_args)
+    _shown, qemu_args, stack = _management_args(ns, qemu_args)
     if not qemu_args:
-        raise VfiolabError("check needs a QEMU command line after '--', e.g. "
+        raise VfiolabError("check needs a QEMU command line after '--' (or --command-file, "
+                           "--libvirt-xml, --proxmox-conf), e.g. "
                            "vfiolab check -- -M q35 -m 1G -nodefaults -device edu")
     memlock = parse_size(ns.memlock) if ns.memlock is not None else None
-    r = check(qemu_args, stack=_make_stack(ns), accel=ns.accel,
+    r = check(qemu_args, stack=stack, accel=ns.accel,
               host_devices=_host_map(ns.host_device), host_iommu=ns.host_iommu,
               iommu_aw=ns.iommu_aw, host_sysfs=ns.host_sysfs,
               kvm_max_gpa_bits=ns.kvm_max_gpa_bits, memlock=memlock, error=ns.error)
@@ -320,6 +323,9 @@ def main(argv: list[str] | None = None) -> int:
     kp.add_argument("--accel", choices=("kvm", "tcg"), default=None,
                     help="overrides the command line's -accel")
     _stack_options(kp)
+    kp.add_argument("--command-file", default=None, metavar="FILE",
+                    help="read the QEMU command line from FILE ('-': standard input), as pasted")
+    _management_options(kp)
     kp.add_argument("--host-device", action="append", default=[], metavar="BDF=PATH",
                     help="the host device behind vfio-pci,host=BDF (as for predict)")
     g = kp.add_argument_group("the host")

@@ -1203,7 +1203,12 @@ def parse_qemu_args(args, qemu=None) -> QemuConfig:
         elif opt == "bios":
             cfg.bios = need(); flag = False
         elif opt == "blockdev":
-            d, js = _json_or_opts(need(), "driver", raw)
+            # JSON values are kept as they are: block options are QAPI types the
+            # model does not read (libvirt writes "backing":null, a
+            # BlockdevRefOrNull; qapi/block-core.json)
+            text = need()
+            d, js = _json_or_opts(text, "node-name" if text.lstrip().startswith("{") else "driver",
+                                  raw)
             node = (js or d).get("node-name")
             if not isinstance(node, str) or not node:
                 raise CommandLineError(f"{raw} {_short(val)}: Parameter 'node-name' is missing")

@@ -153,6 +153,8 @@ KNOWN_FLASH_IMAGES = {
     "OVMF_CODE.fd": 0x1e0000, "OVMF_CODE.ms.fd": 0x1e0000, "OVMF_CODE.secboot.fd": 0x1e0000,
     "OVMF_VARS.fd": 0x20000, "OVMF_VARS.ms.fd": 0x20000,
 }
+#: the VARS template size that goes with a code image size (Debian's builds)
+VARS_FOR_CODE = {0x37c000: 0x84000, 0x1e0000: 0x20000}
 #: Debian's combined image /usr/share/ovmf/OVMF.fd (for ``-bios``), by release:
 #: 2 MiB in 2022.11, 4 MiB in 2025.02 (measured on the files)
 KNOWN_BIOS_IMAGES = {("OVMF.fd", "2022.11"): 0x200000, ("OVMF.fd", "2025.02"): 0x400000}
@@ -190,6 +192,16 @@ def pflash_sizes(cfg: QemuConfig) -> list[int] | None:
         size = f.get("size")
         if size is None:
             size = KNOWN_FLASH_IMAGES.get(str(f.get("file") or "").rsplit("/", 1)[-1])
+        if size is None and unit == 1 and sizes:
+            # a per-VM variable store (libvirt's nvram/NAME_VARS.fd, Proxmox's
+            # efidisk) is a copy of the VARS template that matches the code
+            # image: Debian's 4 MiB build pairs 0x37c000 with 0x84000, the
+            # 2 MiB build 0x1e0000 with 0x20000 (the files' sizes)
+            size = VARS_FOR_CODE.get(sizes[0])
+            if size is not None:
+                cfg.assumed.append(f"pflash unit 1 ({f.get('file')}): not readable here; taken "
+                                   f"as a copy of the VARS template that goes with unit 0 "
+                                   f"({size:#x} bytes)")
         if size is None:
             raise ConfigError(f"pflash unit {unit} ({f.get('file')}): its size is unknown "
                               "(the file is not readable here and not a Debian OVMF image name)")
@@ -235,6 +247,8 @@ def build_vm(cfg: QemuConfig, *, stack: Stack | None = None, accel: str | None =
                        vmport=cfg.vmport, stack=stack,
                        smm=cfg.machine_opts.get("smm", "auto"))
     vm.stack = stack
+    for text in cfg.assumed:
+        _note(vm, text)
     if (stack.accel == "kvm" and not stack.host_kvm_smm and cfg.machine == "q35"
             and stack.qemu_at_least(9, 1) and cfg.machine_opts.get("smm", "auto") == "auto"):
         # the host fact the SMRAM rule hangs on (model/machine.py has_smm_ranges)

@@ -78,6 +78,8 @@ class QemuConfig:
     bios_size: int | None = None
     #: ``-fw_cfg name=NAME,string=VALUE`` (or ``file=``): name -> value
     fw_cfg: dict = field(default_factory=dict)
+    #: what the model assumed about the command line (shown with the stack's notes)
+    assumed: list = field(default_factory=list)
     #: every ``-drive`` as its option dict, ``if=pflash`` included
     drives: list = field(default_factory=list)
     #: ``-smp`` as given (validated, not modelled)

@@ -544,7 +544,9 @@ def smm_enabled(stack, smm: str = "auto") -> bool:
     available = stack is None or stack.accel != "kvm" or stack.host_kvm_smm
     if not available and smm == "on":
         raise ConfigError("-machine smm=on: System Management Mode not supported by this "
-                          "hypervisor. (the stack's host has no KVM_CAP_X86_SMM)")
+                          "hypervisor. (the stack's host has no KVM_CAP_X86_SMM, as the "
+                          "reference host; a host whose KVM has SMM, as most bare-metal hosts, "
+                          "is --host-kvm-smm / make_stack(host_kvm_smm=True))")
     return available
 
 
