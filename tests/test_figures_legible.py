@@ -122,6 +122,25 @@ def nb09():
                                         widths.widths_column(fixed, "OVMF + X-PciMmio64Mb")])
 
 
+def nb11():
+    from vfiolab.check import check
+    from vfiolab.course import widths
+    pf = ["-drive", "if=pflash,format=raw,unit=0,readonly=on,file=OVMF_CODE_4M.fd",
+          "-drive", "if=pflash,format=raw,unit=1,file=OVMF_VARS_4M.fd"]
+    hosts = {"0000:01:00.0": course.host_device_path("gpu-nvidia-rtx6000-ada")}
+    kw = dict(stack="debian13", firmware="ovmf-2025.02", cpu_vendor="GenuineIntel", phys_bits=46,
+              host_sysfs=course.resolve("data/check/sysfs-vtd-mgaw39"), host_devices=hosts)
+    r = check(["-machine", "q35", "-accel", "kvm", "-m", "16G", "-nodefaults", "-cpu", "host"]
+              + pf + ["-device", "vfio-pci,host=0000:01:00.0,id=gpu0"], **kw)
+    fixed = check(r.fix["rechecked_args"], **kw)
+    limits = [("host IOMMU 39 bits", 39), ("KVM 46 bits", 46)]
+    yield "11 widths", widths.widths_fig([
+        widths.widths_column(r.prediction, "-cpu host", limits=limits,
+                             beyond={"00:01.0 BAR1", "00:01.0 BAR3"}),
+        widths.widths_column(fixed.prediction, "-cpu host,guest-phys-bits=39 + X-PciMmio64Mb",
+                             limits=limits)])
+
+
 def widgets():
     from vfiolab.widgets import BarPanel, DmaView
     panel = BarPanel(course.predict_vm("-machine q35 -m 2G -nodefaults -device "
@@ -135,7 +154,7 @@ def widgets():
     yield "DmaView vIOMMU", dv.fig
 
 
-SOURCES = {"00": nb00, "02": nb02, "03": nb03, "04": nb04, "05": nb05, "06": nb06, "08": nb08, "09": nb09,
+SOURCES = {"00": nb00, "02": nb02, "03": nb03, "04": nb04, "05": nb05, "06": nb06, "08": nb08, "09": nb09, "11": nb11,
            "widgets": widgets}
 
 

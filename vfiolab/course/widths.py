@@ -11,7 +11,7 @@ from ..addr import fmt_hex, fmt_size
 from ..model.boot import guest_cpu
 
 __all__ = ["bars_frame", "mem64_window", "window_frame", "widths_column", "widths_fig",
-           "widths_png", "check_frame", "fix_frame"]
+           "widths_png", "check_frame", "fix_frame", "check_case"]
 
 
 def bars_frame(prediction, *, min_size: int = 0) -> pd.DataFrame:
@@ -67,8 +67,13 @@ def widths_column(prediction, title: str, *, min_size: int = 1 << 20, limits=(),
     and ``limits`` (``(label, bits)``) besides."""
     from ..plot.widths import WidthsColumn
     _, bits = guest_cpu(prediction.vm.config, prediction.stack)
-    col = WidthsColumn(title=title, limits=[(f"guest phys-bits {bits}", bits)] + list(limits),
-                       beyond=set(beyond))
+    mine = [(f"guest phys-bits {bits}", bits)]
+    # CPUID 0x80000008 EAX[23:16], guest-phys-bits= (QEMU >= 9.0): the width the guest
+    # (and OVMF 2025.02) may use for its own mappings (vfiolab.model.boot._guest_phys_bits)
+    gpb = prediction.vm.config.cpu_props.get("guest-phys-bits")
+    if gpb is not None:
+        mine.append((f"guest-phys-bits {int(gpb)}", int(gpb)))
+    col = WidthsColumn(title=title, limits=mine + list(limits), beyond=set(beyond))
     for d in prediction.devices():
         for b in d.bars:
             if b.type == "io" or b.size < min_size:
@@ -107,16 +112,37 @@ def check_frame(report, *, all_items: bool = False) -> pd.DataFrame:
 
 
 def fix_frame(report) -> pd.DataFrame:
-    """The check's smallest fix, one row per way of writing it."""
+    """The check's smallest fix, one row per way of writing it (the
+    locked-memory limit only when a memlock item fails or warns)."""
     f = report.fix
     rows = []
     for key, what in (("qemu_args", "QEMU"), ("libvirt_xml", "libvirt"), ("proxmox", "Proxmox")):
         for a in f.get(key, []):
             rows.append({"where": what, "change": a})
-    if f.get("memlock_bytes"):
-        rows.append({"where": "RLIMIT_MEMLOCK",
+    if f.get("memlock_bytes") and any(i.verdict != "ok" for i in report.by_area("memlock")):
+        rows.append({"where": "RLIMIT_MEMLOCK (what type1 pins)",
                      "change": f"at least {f['memlock_bytes']} bytes "
                                f"({fmt_size(f['memlock_bytes'])})"})
     rows.append({"where": "re-checked", "change": "every item passes" if f.get("rechecked_ok")
                  else "not every item passes"})
     return pd.DataFrame(rows)
+
+
+def check_case(report) -> None:
+    """Show one check: the pasted error and what the check makes of it,
+    the items that fail or warn (the chain), and the smallest fix."""
+    from IPython.display import display
+    from .helpers import table
+    e = report.error
+    if e is not None:
+        print("the error:", e["line"])
+        if e["recognised"]:
+            print(f"  {e['area']}: {e['meaning']}")
+            print("  reproduced by the model:", "yes" if e["reproduced"] else "no")
+        else:
+            print("  not recognised")
+    display(table(check_frame(report), caption="what fails or warns"))
+    # printed, not a table: the libvirt XML would be read as HTML tags by the styled table
+    print("the smallest fix:")
+    for row in fix_frame(report).itertuples(index=False):
+        print(f"  {row.where}: {row.change}")

@@ -100,10 +100,15 @@ def widths_figure(columns: list, *, lo_bits: float = 31.0, hi_bits: float | None
                                        edgecolor="#b08a2e", linewidth=0.8, zorder=1))
                 ax.text(0.04, y1 - 0.08, style.wrap_label(label, 14), fontsize=style.SMALL_SIZE,
                         va="top", ha="left", color="#6b5214", zorder=4)
-            for i, (label, bits) in enumerate(col.limits):
+            merged: dict = {}
+            for label, bits in col.limits:          # one line and one label per width
+                merged.setdefault(bits, []).append(label)
+            for i, (bits, labels) in enumerate(sorted(merged.items())):
+                label = " = ".join(labels)
                 c = _LIMIT_COLORS[i % len(_LIMIT_COLORS)]
                 ax.axhline(bits, color=c, linestyle="--", linewidth=1.2, zorder=3)
-                ax.text(0.04, bits + 0.08, label, fontsize=style.SMALL_SIZE, color=c,
+                ax.text(0.04, bits + 0.08, style.wrap_label(label, int(66 / len(columns))),
+                        fontsize=style.SMALL_SIZE, color=c,
                         va="bottom", ha="left", zorder=4)
             bars = sorted(col.bars, key=lambda b: b[1])
             ys = []
