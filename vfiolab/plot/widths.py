@@ -56,14 +56,18 @@ def _bits(x: int) -> float:
     return math.log2(max(x, 1))
 
 
-def _spread(ys: list, lo: float, gap: float) -> list:
+def _spread(ys: list, lo: float, gap: float, hi: float) -> list:
     """Label positions: ``ys`` sorted, each at least ``gap`` above the
-    previous one and not below ``lo``."""
+    previous one, not below ``lo``, and pushed back down so none is above
+    ``hi``."""
     out, last = [], lo - gap
     for y in ys:
         y = max(y, last + gap)
         out.append(y)
         last = y
+    for i in range(len(out) - 1, -1, -1):
+        out[i] = min(out[i], hi)
+        hi = out[i] - gap
     return out
 
 
@@ -122,7 +126,7 @@ def widths_figure(columns: list, *, lo_bits: float = 31.0, hi_bits: float | None
                                        linewidth=1.4 if red else 0.7, zorder=2))
                 ys.append((y0 + y1) / 2)
             for (label, start, size), y, yl in zip(bars, ys,
-                                                  _spread(ys, lo_bits + 0.2, _LABEL_GAP)):
+                                                  _spread(ys, lo_bits + 0.2, _LABEL_GAP, top - 0.45)):
                 ax.plot([0.48, 0.53], [y, yl], color="#777777", linewidth=0.6, zorder=2)
                 ax.text(0.54, yl, f"{label} {fmt_size(size)}\n@ {fmt_hex(start)}",
                         fontsize=style.SMALL_SIZE, va="center", ha="left", zorder=4,
