@@ -640,3 +640,45 @@ def test_register_names_follow_the_bar_layout():
     course.size_bar(vm, "00:01.0", 1)
     what = list(course.events_table(vm.events[n0:], ops=("pci_cfg_read",), vm=vm)["what"])
     assert what[-1] == "config read 00:01.0 BAR1 upper"
+
+
+# --------------------------------------------------------------------------
+# Chapters 09-11: the hand rules of the new exercises against the model
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("bits", [41, 42, 43, 44, 45, 46])
+def test_window_is_the_top_eighth(bits):
+    """EDK2 edk2-stable202502 OvmfPkg/Library/PlatformInitLib/MemDetect.c
+    PlatformDynamicMmioWindow: base 2**bits - 2**(bits - 3) for a trusted
+    width (an Intel vCPU with 41 bits or more)."""
+    ex = X.window_exercise(bits=bits)
+    assert ex.answer == (1 << bits) - (1 << (bits - 3))
+
+
+def test_leaf_is_4k_on_linux_6_1():
+    """Linux 6.1 drivers/vfio/pci/vfio_pci_core.c vfio_pci_mmap_fault maps a
+    BAR with vmf_insert_pfn, one 4 KiB page at a time, so KVM can map no
+    larger page (host_pfn_mapping_level); on Linux 6.12 with QEMU 10.0 the
+    P100's 16 GiB BAR1 (mmap aligned to 1 GiB by vfio_region_mmap, 9.2) gets
+    a 1 GiB leaf (vfio_pci_mmap_huge_fault, PUD order)."""
+    for bar in (0, 1, 3):
+        assert X.leaf_exercise(stack="debian12", bar=bar).answer == 4096
+    assert X.leaf_exercise(stack="debian13", bar=1).answer == 1 << 30
+
+
+@pytest.mark.parametrize("aw", [39, 48])
+def test_widths_refusal_by_hand(aw):
+    """OVMF 2025.02 MemDetect.c on q35 with 4 GiB (RAM ends at 6 GiB): the
+    classic 32 GiB window is aligned to 32 GiB, so it ends at 64 GiB; a
+    trusted Intel width (36, 39, or >= 41: PlatformAddressWidthFromCpuid)
+    whose eighth exceeds 32 GiB gets the dynamic window, ending at
+    2**bits.  Linux 6.12 type1 refuses an IOVA past the IOMMU's aperture
+    (vfio_iommu_iova_dma_valid), so the BAR's map fails iff the window ends
+    above 2**aw."""
+    widths = (36, 39, 40, 41, 43, 46)
+    ex = X.widths_exercise(iommu_aw=aw, bits=widths)
+
+    def end(b):
+        trusted = b in (36, 39) or b >= 41
+        return (1 << b) if trusted and (1 << (b - 3)) > (32 << 30) else (64 << 30)
+    assert ex.answer == [end(b) > (1 << aw) for b in widths]

@@ -102,6 +102,47 @@ def nb08():
     yield "08 captured", course.lanes_fig(lanes_from_records(captured, [], lanes=("gpa",)))
 
 
+def nb09():
+    from vfiolab.course import widths
+    pf = (" -drive if=pflash,format=raw,unit=0,readonly=on,file=OVMF_CODE_4M.fd"
+          " -drive if=pflash,format=raw,unit=1,file=OVMF_VARS_4M.fd")
+    vm = ("-machine q35 -accel kvm -m 4G -nodefaults -object memory-backend-ram,id=m0,size=64G,"
+          "reserve=off -device ivshmem-plain,memdev=m0,id=ivs0")
+    host = dict(cpu_vendor="GenuineIntel", phys_bits=46)
+    vms = {"SeaBIOS 1.16.2, -cpu qemu64": course.predict_vm(vm, **host),
+           "SeaBIOS 1.16.3, -cpu host": course.predict_vm(vm + " -cpu host", stack="debian13",
+                                                          **host),
+           "OVMF 2025.02, -cpu host": course.predict_vm(vm + pf + " -cpu host", stack="debian13",
+                                                        firmware="ovmf-2025.02", **host)}
+    yield "09 widths", widths.widths_fig([widths.widths_column(p, n) for n, p in vms.items()])
+    small = course.predict_vm(vm + pf, stack="debian13", firmware="ovmf-2025.02", **host)
+    fixed = course.predict_vm(vm + pf + " -fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=65536",
+                              stack="debian13", firmware="ovmf-2025.02", **host)
+    yield "09 knob", widths.widths_fig([widths.widths_column(small, "OVMF, -cpu qemu64"),
+                                        widths.widths_column(fixed, "OVMF + X-PciMmio64Mb")])
+
+
+def nb11():
+    from vfiolab.check import check
+    from vfiolab.course import widths
+    pf = ["-drive", "if=pflash,format=raw,unit=0,readonly=on,file=OVMF_CODE_4M.fd",
+          "-drive", "if=pflash,format=raw,unit=1,file=OVMF_VARS_4M.fd"]
+    hosts = {"0000:01:00.0": course.host_device_path("gpu-nvidia-rtx6000-ada")}
+    kw = dict(stack="debian13", firmware="ovmf-2025.02", cpu_vendor="GenuineIntel", phys_bits=46,
+              host_sysfs=course.resolve("data/check/sysfs-vtd-mgaw39"), host_devices=hosts)
+    r = check(["-machine", "q35", "-accel", "kvm", "-m", "16G", "-nodefaults", "-cpu", "host"]
+              + pf + ["-object", "memory-backend-ram,id=shm,size=256M,share=on",
+                      "-device", "ivshmem-plain,memdev=shm,id=shmem0",
+                      "-device", "vfio-pci,host=0000:01:00.0,id=gpu0"], **kw)
+    fixed = check(r.fix["rechecked_args"], **kw)
+    limits = [("host IOMMU 39 bits", 39), ("KVM 46 bits", 46)]
+    yield "11 widths", widths.widths_fig([
+        widths.widths_column(r.prediction, "-cpu host", limits=limits,
+                             beyond={"00:02.0 BAR1", "00:02.0 BAR3"}),
+        widths.widths_column(fixed.prediction, "-cpu host,guest-phys-bits=39 + X-PciMmio64Mb",
+                             limits=limits)])
+
+
 def widgets():
     from vfiolab.widgets import BarPanel, DmaView
     panel = BarPanel(course.predict_vm("-machine q35 -m 2G -nodefaults -device "
@@ -115,7 +156,7 @@ def widgets():
     yield "DmaView vIOMMU", dv.fig
 
 
-SOURCES = {"00": nb00, "02": nb02, "03": nb03, "04": nb04, "05": nb05, "06": nb06, "08": nb08,
+SOURCES = {"00": nb00, "02": nb02, "03": nb03, "04": nb04, "05": nb05, "06": nb06, "08": nb08, "09": nb09, "11": nb11,
            "widgets": widgets}
 
 

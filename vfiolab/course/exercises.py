@@ -43,7 +43,7 @@ from ..errors import ConfigError, SizeError, VfiolabError
 __all__ = ["Exercise", "Check", "Rng", "exits_exercise", "bar_sizing_exercise",
            "bar_placement_exercise", "config_address_exercise", "gpa_exercise",
            "move_exercise", "ept_exercise", "dma_exercise", "listeners_exercise",
-           "claims_exercise", "solve_level", "solve_ept", "solve_dma", "solve_listeners",
+           "claims_exercise", "window_exercise", "leaf_exercise", "widths_exercise", "solve_level", "solve_ept", "solve_dma", "solve_listeners",
            "EXERCISES", "main"]
 
 #: host BDF every generated vfio-pci device is given (any free one would do)
@@ -1846,6 +1846,154 @@ def claims_exercise(seed: int = 0, *, n: int = 5, device: str | None = None) -> 
 # Command line
 # --------------------------------------------------------------------------
 
+
+# --------------------------------------------------------------------------
+# 11. OVMF's 64-bit window (notebook 09)
+# --------------------------------------------------------------------------
+
+#: the OVMF flash pair a command line needs for the model to boot OVMF
+OVMF_PFLASH = ("-drive if=pflash,format=raw,unit=0,readonly=on,file=OVMF_CODE_4M.fd "
+               "-drive if=pflash,format=raw,unit=1,file=OVMF_VARS_4M.fd")
+
+
+def window_exercise(seed: int = 0, *, bits: int | None = None) -> Exercise:
+    """Where does OVMF 2025.02 put its 64-bit window for a vCPU with
+    ``bits`` phys-bits it trusts?
+
+    Rule (EDK2 ``OvmfPkg/Library/PlatformInitLib/MemDetect.c``,
+    edk2-stable202502): ``PlatformAddressWidthFromCpuid`` trusts an Intel
+    vCPU's width of 41 bits or more (capped at 46 with 4-level paging, and
+    at 40 without 1 GiB pages, hence ``pdpe1gb=on``);
+    ``PlatformDynamicMmioWindow`` then takes the top eighth of the address
+    space: base ``2**bits - 2**(bits - 3)``, size ``2**(bits - 3)``.
+    """
+    from .helpers import predict_vm
+    from .widths import mem64_window
+    rng = Rng(seed)
+    bits = bits or rng.choice((41, 42, 43, 44, 45, 46))
+    args = (f"-machine q35 -accel kvm -m 4G -nodefaults {OVMF_PFLASH} "
+            f"-cpu qemu64,phys-bits={bits},pdpe1gb=on -device edu,id=edu0")
+    p = predict_vm(args, stack="debian13", firmware="ovmf-2025.02", cpu_vendor="GenuineIntel",
+                   phys_bits=46)
+    start, end, why = mem64_window(p)
+    steps = [f"1. OVMF reads the vCPU's phys-bits from CPUID: {bits}; on an Intel vCPU 41 bits "
+             "or more are trusted (PlatformAddressWidthFromCpuid), and pdpe1gb keeps them above "
+             "40.",
+             f"2. The address space is 2**{bits} = {fmt_hex(1 << bits)}; the dynamic window is "
+             f"its top eighth (PlatformDynamicMmioWindow): 2**{bits - 3} = "
+             f"{fmt_hex(1 << (bits - 3))} bytes.",
+             f"3. Its base: {fmt_hex(1 << bits)} - {fmt_hex(1 << (bits - 3))} = {fmt_hex(start)} "
+             f"(the model: {why}; window {fmt_hex(start)}-{fmt_hex(end - 1)})."]
+    prompt = ("OVMF 2025.02 boots this VM on an Intel host. At which guest-physical address does "
+              "its 64-bit PCI window start? Answer with an address, e.g. 0x1c000000000.")
+    params = [("seed", str(seed)), ("command", args), ("firmware", "ovmf-2025.02")]
+    return Exercise("window", seed, params, prompt, start, fmt_hex(start), steps, parse=_int,
+                    hint="an eighth of the address space, at its top", context={"prediction": p})
+
+
+# --------------------------------------------------------------------------
+# 12. The page size of a passthrough BAR by stack (notebook 10)
+# --------------------------------------------------------------------------
+
+def leaf_exercise(seed: int = 0, *, stack: str | None = None, bar: int | None = None,
+                  device: str = "gpu-nvidia-tesla-p100") -> Exercise:
+    """Which page size does KVM map on the first touch of a passthrough BAR,
+    on Debian 12 or Debian 13?
+
+    Rules: the host mapping of a BAR mmap is 4 KiB on Linux 6.1 and may be
+    2 MiB or 1 GiB on 6.12 with THP ``always`` (``vfio_pci_mmap_huge_fault``,
+    :attr:`vfiolab.model.host.HostAddressSpace.huge_pfnmap`); QEMU 9.2
+    aligns the mmap to the BAR's size up to 1 GiB (``vfio_region_mmap``);
+    KVM takes the largest level at which the host mapping, the memslot and
+    the GPA/HVA alignment all allow it (``kvm_mmu_max_mapping_level``).
+    """
+    from ..model.ept import Mmu
+    from .helpers import predict_vm
+    from .lessons import touch_table
+    rng = Rng(seed)
+    stack = stack or rng.choice(("debian12", "debian13"))
+    args = f"-machine q35 -m 2G -nodefaults -device vfio-pci,host={HOST_BDF},id=gpu0"
+    p = predict_vm(args, {HOST_BDF: device}, stack=stack, cpu_vendor=CPU_VENDOR)
+    d = next(d for d in p.devices() if d.qdev_id == "gpu0")
+    bars = [b for b in d.bars if b.type != "io" and b.address is not None]
+    b = next(x for x in bars if x.bar == bar) if bar is not None else rng.choice(bars)
+    how = touch_table(Mmu(p.vm), [(b.address, "read", "")])["KVM"].iloc[0]
+    level = next(lv for lv, lab in LEVEL_LABELS.items() if f"{lab} leaf" in how)
+    answer = LEVEL_BYTES[level]
+    vb = next(v for v in _vfio_bars(p) if v[0] == b.bar)
+    steps = [f"1. The stack: QEMU {'.'.join(map(str, p.stack.qemu))}, Linux "
+             f"{'.'.join(map(str, p.stack.kernel))}. BAR{b.bar} is {fmt_hex(b.size)} bytes at "
+             f"guest-physical {fmt_hex(b.address)}.",
+             f"2. QEMU's mmap of the BAR is at {fmt_hex(vb[1])} "
+             + ("(QEMU >= 9.2 aligns it to the BAR's size, up to 1 GiB)."
+                if p.stack.qemu_at_least(9, 2) else "(QEMU 7.2: page aligned only)."),
+             "3. The host maps the BAR " + ("with 2 MiB and 1 GiB entries where aligned (Linux "
+                                            ">= 6.12, THP always)." if p.vm.host.pfnmap_huge
+                                            else "4 KiB at a time (Linux 6.1)."),
+             f"4. KVM takes the largest page that the host mapping and the alignment of GPA and "
+             f"HVA allow: {how}."]
+    prompt = (f"The guest's first touch of BAR{b.bar} of the passed-through device: which page "
+              "size does KVM put in the EPT? Answer 4K, 2M or 1G.")
+    params = [("seed", str(seed)), ("stack", stack), ("command", args),
+              ("host device", f"{HOST_BDF}={device}")]
+    return Exercise("leaf", seed, params, prompt, answer, LEVEL_LABELS[level], steps,
+                    parse=_int, hint="look at the mmap's alignment and the host kernel",
+                    context={"prediction": p})
+
+
+def _vfio_bars(p) -> list:
+    """(bar, mmap HVA) of the first vfio-pci device's mmapped BARs."""
+    from .helpers import vfio_device
+    dev = vfio_device(p)
+    return [(b.index, b.mmaps[0].vaddr) for b in dev.vbars if b.mmaps]
+
+
+# --------------------------------------------------------------------------
+# 13. The host IOMMU's width against OVMF's window (notebook 11)
+# --------------------------------------------------------------------------
+
+def widths_exercise(seed: int = 0, *, n: int = 3, iommu_aw: int | None = None,
+                    bits=None, device: str = "nic-mellanox-connectx7") -> Exercise:
+    """For VMs with different phys-bits under OVMF 2025.02, does the host
+    IOMMU refuse QEMU's DMA map of the device's BARs (IOVA = GPA)?
+
+    Rules: OVMF's window (``MemDetect.c``: classic 32 GiB above RAM when
+    the width is not trusted, the top eighth of the address space when it
+    is); type1 on Linux 6.12 refuses an IOVA past the domain's aperture
+    (``vfio_iommu_iova_dma_valid``: -EINVAL), which QEMU 10.0 reports as a
+    warning for a BAR.  The verdicts are :func:`vfiolab.check.check`'s.
+    """
+    from ..check import check
+    from .widths import mem64_window
+    rng = Rng(seed)
+    aw = iommu_aw or rng.choice((39, 39, 48))
+    widths = list(bits) if bits else rng.sample((36, 39, 40, 41, 43, 46), n)
+    hosts = {HOST_BDF: _dev_path(device)}
+    answer, steps, cmds = [], [], []
+    for i, b in enumerate(widths, 1):
+        args = (f"-machine q35 -accel kvm -m 4G -nodefaults {OVMF_PFLASH} "
+                f"-cpu qemu64,phys-bits={b},pdpe1gb=on -device vfio-pci,host={HOST_BDF},id=nic0")
+        r = check(args.split(), stack="debian13", firmware="ovmf-2025.02",
+                  cpu_vendor="GenuineIntel", phys_bits=46, host_iommu="intel", iommu_aw=aw,
+                  host_devices=hosts, fix=False)
+        refused = any(it.verdict != "ok" and "BAR" in it.subject for it in r.by_area("iommu"))
+        answer.append(refused)
+        w = mem64_window(r.prediction)
+        cmds.append(f"  {i}. -cpu qemu64,phys-bits={b},pdpe1gb=on")
+        steps.append(f"{i}. phys-bits {b}: {w[2]}; window {fmt_hex(w[0])}-{fmt_hex(w[1] - 1)}; "
+                     f"the IOMMU maps below {fmt_hex(1 << aw)}: "
+                     + ("the BAR's map is refused (-22)." if refused else "the BAR maps."))
+    prompt = (f"The host's VT-d unit maps {aw}-bit addresses. OVMF 2025.02 boots each VM below "
+              f"(QEMU 10.0, Linux 6.12); for each, is QEMU's DMA map of the device's BARs "
+              f"refused?\n" + "\n".join(cmds) + "\n\nAnswer y or n for each, e.g. \"yny\".")
+    params = [("seed", str(seed)), ("host IOMMU width", str(aw)),
+              ("host device", f"{HOST_BDF}={device}")]
+    return Exercise("widths", seed, params, prompt, answer,
+                    "".join(_show_yes_no(a) for a in answer), steps, parse=_yes_no_list,
+                    compare=_compare_lists(_show_yes_no),
+                    hint="is OVMF's window trusted-and-at-the-top, or the classic one above RAM?")
+
+
 EXERCISES = {
     "exits": exits_exercise,
     "sizing": bar_sizing_exercise,
@@ -1857,6 +2005,9 @@ EXERCISES = {
     "dma": dma_exercise,
     "listeners": listeners_exercise,
     "claims": claims_exercise,
+    "window": window_exercise,
+    "leaf": leaf_exercise,
+    "widths": widths_exercise,
 }
 
 
