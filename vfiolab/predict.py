@@ -286,10 +286,12 @@ def format_info_pci(vm: VM) -> str:
             lines.append(f"      BUS {c[0x18]}.")
             lines.append(f"      secondary bus {c[0x19]}.")
             lines.append(f"      subordinate bus {c[0x1a]}.")
-            for kind, label in (("io", "IO range"), ("mem", "memory range"),
-                                ("pref", "prefetchable memory range")):
+            # hmp_info_pci_device: "IO range [0x%04x, 0x%04x]", the memory
+            # ranges "[0x%08x, 0x%08x]"
+            for kind, label, width in (("io", "IO range", 4), ("mem", "memory range", 8),
+                                       ("pref", "prefetchable memory range", 8)):
                 b, lm = dev.window(kind)
-                lines.append(f"      {label} [0x{b:04x}, 0x{lm:04x}]")
+                lines.append(f"      {label} [0x{b:0{width}x}, 0x{lm:0{width}x}]")
         for r in dev.bars():
             lines.append(_bar_line(r, new_style))
         lines.append(f'      id "{dev.qdev_id}"')

@@ -612,7 +612,7 @@ class _Ovmf:
                 continue
             for idx, typ, length, align in d.bars:
                 _insert(nodes[typ], _Node(d, idx, length, align, typ))
-            if d.is_bridge:
+            if d.is_bridge and d not in self.emptied:
                 sub = {t: _Node(d, t, 0, 0xfff if t == IO16 else 0xfffff, t, bridge=True)
                        for t in TYPES}
                 self.create_map(d, d.children, sub, d.decodes, False)
@@ -704,12 +704,12 @@ class _Ovmf:
 
     def fits_with(self, platform: OvmfPlatform) -> bool:
         """Would every request fit with ``platform`` instead (same devices)?"""
-        saved, saved_rej = self.ap, self.rejected
+        saved, saved_rej, saved_emp = self.ap, self.rejected, self.emptied
         try:
-            self.ap, self.rejected = platform_apertures(platform), set()
+            self.ap, self.rejected, self.emptied = platform_apertures(platform), set(), set()
             return not self.try_allocate()[2]
         finally:
-            self.ap, self.rejected = saved, saved_rej
+            self.ap, self.rejected, self.emptied = saved, saved_rej, saved_emp
 
     def smallest_knobs(self) -> list[str]:
         """The smallest setting of each knob that makes everything fit,
@@ -756,7 +756,9 @@ class _Ovmf:
             cand = self.max_consumer(n) if n.bridge else n
             if n.bridge and cand is None:
                 cand = n
-            if cand is not None and (best is None or cand.length > best.length):
+            # GetLargerConsumerDevice: the first stays only when strictly
+            # larger, so of equal consumers the later in the list wins
+            if cand is not None and (best is None or not best.length > cand.length):
                 best = cand
         return best
 
@@ -813,6 +815,8 @@ class _Ovmf:
         self.pei_chipset()
         self.max_bus = 0
         self.rejected: set = set()
+        #: bridges left without their padding and what is behind them
+        self.emptied: set = set()
         root_devs = self.scan(0, None)
         all_devs = []
 
@@ -832,9 +836,16 @@ class _Ovmf:
             progress = False
             for t in failed:
                 n = self.max_consumer(nodes[t])
-                if n is None or n.dev is None or n.dev in self.rejected:
+                if n is None or n.dev is None or n.dev in self.rejected or n.dev in self.emptied:
                     continue
-                self.rejected.add(n.dev)
+                if n.usage == "padding":
+                    # the largest consumer is a bridge's hot-plug padding:
+                    # RejectPciDevice leaves the bridge itself (its BARs are
+                    # programmed, real runs: data/ovmf/q35-2G-14rp-2022.11-qemu7.2)
+                    # and takes its padding and what is behind it
+                    self.emptied.add(n.dev)
+                else:
+                    self.rejected.add(n.dev)
                 progress = True
                 self.res.rejected.append(n.dev.name)
                 self.res.unassigned.append(Unassigned(
@@ -843,7 +854,7 @@ class _Ovmf:
                                 f"{n.dev.devfn & 7:02x}] was rejected due to resource confliction.")
             if not progress:
                 break
-        if self.res.rejected:
+        if self.res.rejected and any(u.kind in (MEM64, PMEM64) for u in self.res.unassigned):
             # Read from the source, PciLib.c PciHostBridgeResourceAllocator
             # would reject the largest consumer and allocate again without
             # it.  Real runs end otherwise: Debian's OVMF 2022.11 and 2025.02
@@ -866,6 +877,11 @@ class _Ovmf:
                 "nothing appears on the console (the VM seems to hang at start; observed on "
                 "real runs)")
             return self.res
+        # a rejected function that does not stop the firmware (an I/O or 32-bit
+        # request: PciEnumerator.c PciHostBridgeAdjustAllocation, then the
+        # next pass fits; real runs: data/ovmf/q35-2G-14rp-2022.11-qemu7.2) keeps no resources
+        for u in self.res.unassigned:
+            self.res.notes.append(u.text())
         for t, base in placed.items():
             self.res.root[t] = (base, nodes[t].length, nodes[t].alignment)
             self.program(nodes[t], base)
