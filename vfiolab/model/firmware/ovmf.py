@@ -612,14 +612,16 @@ class _Ovmf:
                 continue
             for idx, typ, length, align in d.bars:
                 _insert(nodes[typ], _Node(d, idx, length, align, typ))
-            if d.is_bridge and d not in self.emptied:
+            if d.is_bridge:
                 sub = {t: _Node(d, t, 0, 0xfff if t == IO16 else 0xfffff, t, bridge=True)
                        for t in TYPES}
                 self.create_map(d, d.children, sub, d.decodes, False)
                 for t in TYPES:
                     if sub[t].children:
                         _insert(nodes[t], sub[t])
-        if owner is not None and not is_root:
+        # PciEnumerator.c RejectPciDevice: a bridge rejected for its padding
+        # loses its padding descriptors, nothing else
+        if owner is not None and not is_root and owner not in self.emptied:
             for typ, length, _ in owner.padding:
                 if length == "scaled":
                     # PciHotPlugInit.c: PcdPciMmio64Size / 256 when over 32 GiB
@@ -815,7 +817,7 @@ class _Ovmf:
         self.pei_chipset()
         self.max_bus = 0
         self.rejected: set = set()
-        #: bridges left without their padding and what is behind them
+        #: bridges whose hot-plug padding was dropped (RejectPciDevice)
         self.emptied: set = set()
         root_devs = self.scan(0, None)
         all_devs = []
@@ -840,13 +842,23 @@ class _Ovmf:
                     continue
                 if n.usage == "padding":
                     # the largest consumer is a bridge's hot-plug padding:
-                    # RejectPciDevice leaves the bridge itself (its BARs are
-                    # programmed, real runs: data/ovmf/q35-2G-14rp-2022.11-qemu7.2)
-                    # and takes its padding and what is behind it
+                    # PciEnumerator.c RejectPciDevice frees the bridge's padding
+                    # descriptors and leaves the bridge and what is behind it
+                    # (real runs: data/ovmf/q35-2G-14rp-2022.11-qemu7.2)
                     self.emptied.add(n.dev)
                 else:
                     self.rejected.add(n.dev)
                 progress = True
+                if n.usage == "padding":
+                    # only the padding goes: a note, no unassigned BAR
+                    self.res.notes.append(
+                        f"{n.dev.name}: hot-plug padding dropped ({fmt_size(n.length)} {t}): "
+                        f"{self._why(t, nodes[t])}; the port keeps its own BARs and devices, "
+                        f"a device hot-plugged behind it later gets no resources")
+                    self.log.append(f"PciBus: [{n.dev.bus:02x}|{n.dev.devfn >> 3:02x}|"
+                                    f"{n.dev.devfn & 7:02x}] was rejected due to resource "
+                                    f"confliction.")
+                    continue
                 self.res.rejected.append(n.dev.name)
                 self.res.unassigned.append(Unassigned(
                     n.dev.name, n.bar, n.length, t, self._why(t, nodes[t])))
