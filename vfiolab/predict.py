@@ -227,9 +227,9 @@ class Prediction:
         sections = self.sections()
         slots = sorted(self.memslots(), key=lambda m: m.guest_phys_addr)
         st = self.stack
-        out = [f"Stack {st.name}: QEMU {st.qemu_text}, machine {st.machine}, "
-               f"{st.firmware_text}, Linux {st.kernel[0]}.{st.kernel[1]}, "
-               f"host {st.cpu_vendor} phys-bits {st.host_phys_bits}"]
+        out = [f"{st.name}: QEMU {st.qemu_text} ({st.machine}), {st.firmware_text}, "
+               f"Linux {st.kernel[0]}.{st.kernel[1]}, {st.cpu_vendor} host, "
+               f"phys-bits {st.host_phys_bits}"]
         vfio = [d for d in vm.pci_devices() if isinstance(d, VfioPCIDevice)]
         if not vfio:
             out.append("")
@@ -376,7 +376,20 @@ class Prediction:
         items += [f"QEMU would warn: {w}" for w in getattr(cfg, "warnings", [])]
         items += [f"stack: {n}" for n in (self.stack.notes or ())]
         items += [f"firmware: {n}" for n in self.firmware_notes]
-        out.extend(f"  - {i}" for i in items) if items else out.append("  (nothing)")
+        # per passed-through device: what its description left to assume, and
+        # the vfio-pci properties accepted but not modelled
+        from .model.vfio import VfioPCIDevice
+        for dev in self.vm.pci_devices():
+            if isinstance(dev, VfioPCIDevice):
+                notes = list(getattr(dev.hostdev, "notes", None) or [])
+                notes += [dev.id_note] if dev.id_note else []
+                notes += [f"ignored property: {n}" for n in dev.ignored]
+                items += [f"{dev.host}: {n}" for n in notes]
+        import textwrap
+        for i in items:
+            out.extend(textwrap.wrap(i, 100, initial_indent="  - ", subsequent_indent="    "))
+        if not items:
+            out.append("  (nothing)")
         return out
 
 

@@ -128,7 +128,7 @@ def events_table(events: list[dict]) -> str:
     for ev in events:
         op = ev.get("op", "")
         key = next((k for k in _ADDRESS_FIELDS if k in ev), None)
-        rest = [f"{k}={'on' if v is True else 'off' if v is False else v}"
+        rest = [f"{k}={'yes' if v is True else 'no' if v is False else v}"
                 for k, v in ev.items() if k not in ("op", "size", key)]
         what = _WHAT.get(op, op)
         if op == "set_user_memory" and ev.get("size") in ("0x0", 0):
