@@ -19,7 +19,8 @@ The output is one JSON list of events in order: what KVM's MMU did
 (``pci_update_mappings_del``/``_add``, ``set_user_memory`` shaped like QEMU's
 ``kvm_set_user_memory`` trace, size 0 deleting), the IOMMU (``map_dma``,
 ``unmap_dma``, ``dma``, ``dma_fault``, ``dma_not_issued``), and per touch
-whether it exited.
+whether it exited.  ``--format table`` prints the same events one aligned
+line each (:func:`events_table`).
 """
 
 from __future__ import annotations
