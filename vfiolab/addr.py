@@ -21,7 +21,7 @@ from .errors import SizeError
 
 __all__ = [
     "KiB", "MiB", "GiB", "TiB", "PAGE_SIZE",
-    "parse_size", "parse_addr", "fmt_hex", "fmt_hex16", "fmt_size",
+    "parse_size", "parse_addr", "fmt_hex", "fmt_hex16", "fmt_size", "fmt_columns",
     "align_up", "align_down", "is_pow2", "pow2ceil", "Range",
 ]
 
@@ -112,6 +112,27 @@ def fmt_size(value: int) -> str:
         if value % unit == 0:
             return f"{value // unit}{suffix}"
     return fmt_hex(value)
+
+
+def fmt_columns(header, rows, indent: str = "  ") -> list[str]:
+    """Plain-text table lines: ``header`` then ``rows`` (lists of strings),
+    each column as wide as its widest cell, cells starting with ``0x`` or a
+    digit right-aligned (addresses and sizes line up on their last digit),
+    the last column never padded."""
+    table = [list(header)] + [list(r) for r in rows]
+    width = [max(len(str(r[i])) for r in table) for i in range(len(header))]
+    out = []
+    for r in table:
+        cells = []
+        for i, c in enumerate(r):
+            c = str(c)
+            last = i == len(r) - 1
+            if c[:1].isdigit() and r is not table[0]:
+                cells.append(c.rjust(width[i]))
+            else:
+                cells.append(c if last else c.ljust(width[i]))
+        out.append((indent + "  ".join(cells)).rstrip())
+    return out
 
 
 def align_up(value: int, align: int) -> int:

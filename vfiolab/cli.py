@@ -1,6 +1,6 @@
 """The ``vfiolab`` command line.
 
-``vfiolab predict [--format json|mtree|mtree-tree|pci|argv] [--stack debian12|debian13]
+``vfiolab predict [--format json|mtree|mtree-tree|pci|summary|argv] [--stack debian12|debian13]
 [--qemu V] [--firmware F] [--kernel V] [--cpu-vendor V] [--phys-bits N]
 [--command-file FILE|-] [-- <QEMU arguments>]`` describes the VM after its firmware has set up PCI, for
 the named stack (:mod:`vfiolab.stack`).  The QEMU arguments may be pasted as
@@ -198,6 +198,8 @@ def _predict(ns, qemu_args: list[str]) -> int:
         sys.stdout.write(p.mtree_flat())
     elif ns.format == "mtree-tree":
         sys.stdout.write(p.mtree())
+    elif ns.format == "summary":
+        sys.stdout.write(p.summary())
     else:
         sys.stdout.write(p.info_pci())
     return 0
@@ -268,7 +270,12 @@ def _simulate(ns, qemu_args: list[str]) -> int:
     vm, events = simulate_vm(qemu_args, load_actions(actions_path),
                              host_devices=_host_map(ns.host_device), stack=stack)
     _notes(getattr(vm, "config", None))
-    sys.stdout.write(json.dumps({"stack": vm.stack.to_json(), "events": events}, indent=1) + "\n")
+    if ns.format == "table":
+        from .simulate import events_table
+        sys.stdout.write(events_table(events))
+    else:
+        sys.stdout.write(json.dumps({"stack": vm.stack.to_json(), "events": events}, indent=1)
+                         + "\n")
     return 0
 
 
@@ -288,10 +295,11 @@ def main(argv: list[str] | None = None) -> int:
     pp = sub.add_parser("predict", help="describe a VM after firmware PCI set-up",
                         usage="vfiolab predict [options] -- QEMU ARGS", epilog=EXAMPLE,
                         formatter_class=argparse.RawDescriptionHelpFormatter)
-    pp.add_argument("--format", choices=("json", "mtree", "mtree-tree", "pci", "argv"),
+    pp.add_argument("--format", choices=("json", "mtree", "mtree-tree", "pci", "summary", "argv"),
                     default="json",
                     help="json (default), mtree (= info mtree -f), mtree-tree (= info mtree), "
-                         "pci (= info pci), argv (the QEMU command line, e.g. the one "
+                         "pci (= info pci), summary (plain text per passed-through device: "
+                         "BARs, flat view, memslots, DMA maps; then RAM and firmware windows), argv (the QEMU command line, e.g. the one "
                          "--libvirt-xml/--proxmox-conf stand for)")
     pp.add_argument("--accel", choices=("kvm", "tcg"), default=None,
                     help="overrides the command line's -accel (default: the command line's, else kvm)")
@@ -309,6 +317,8 @@ def main(argv: list[str] | None = None) -> int:
                                "-m 1G -nodefaults -device edu,id=edu0",
                         formatter_class=argparse.RawDescriptionHelpFormatter)
     sp.add_argument("--actions", default=None, help="JSON list of actions")
+    sp.add_argument("--format", choices=("json", "table"), default="json",
+                    help="json (default: {stack, events}) or table (one aligned line per event)")
     _stack_options(sp)
     _management_options(sp)
     sp.add_argument("--host-device", action="append", default=[], metavar="BDF=PATH")

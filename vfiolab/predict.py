@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from .addr import fmt_size
+from .addr import fmt_columns, fmt_hex, fmt_size
 from .model.boot import boot, build_vm, firmware_platform, guest_cpu
 from .inputs.cmdline import parse_qemu_args
 from .model.memory import MemoryRegion, format_flatviews, format_mtree, to_section
@@ -204,6 +204,193 @@ class Prediction:
 
     def info_pci(self) -> str:
         return format_info_pci(self.vm)
+
+    # --- the summary a person reads ------------------------------------------
+    def summary(self) -> str:
+        """``vfiolab predict --format summary``: plain text for a person, one
+        screen per passed-through (vfio-pci) device, then the VM's RAM split
+        and the firmware's windows, then what was ignored or assumed.
+
+        Per device: the host BARs (the host device description), the guest
+        BDF and the BAR addresses the firmware gave (:meth:`devices`), the
+        flat-view ranges inside each BAR (``ramd``: the BAR's mmap of the
+        host device, QEMU hw/vfio/pci.c ``vfio_bar_register`` /
+        ``memory_region_init_ram_device_ptr``; any other kind is trapped
+        MMIO QEMU emulates: the MSI-X table and PBA overlay, ``vfio_msix_setup``,
+        and the quirks of hw/vfio/pci-quirks.c), the KVM memslots covering
+        them (accel/kvm/kvm-all.c ``kvm_set_phys_mem``), and the container's
+        DMA maps (hw/vfio/common.c ``vfio_listener_region_add``: IOVA = GPA,
+        the RAM and ram_device sections of "memory")."""
+        from .model.vfio import VfioPCIDevice
+        vm = self.vm
+        records = {r.bdf: r for r in self.devices()}
+        sections = self.sections()
+        slots = sorted(self.memslots(), key=lambda m: m.guest_phys_addr)
+        st = self.stack
+        out = [f"{st.name}: QEMU {st.qemu_text} ({st.machine}), {st.firmware_text}, "
+               f"Linux {st.kernel[0]}.{st.kernel[1]}, {st.cpu_vendor} host, "
+               f"phys-bits {st.host_phys_bits}"]
+        vfio = [d for d in vm.pci_devices() if isinstance(d, VfioPCIDevice)]
+        if not vfio:
+            out.append("")
+            out.append("No passed-through device (no -device vfio-pci).")
+        for dev in vfio:
+            out.append("")
+            out.extend(self._summary_device(dev, records, sections, slots))
+        out.append("")
+        out.extend(self._summary_vm())
+        out.append("")
+        out.extend(self._summary_notes())
+        return "\n".join(out) + "\n"
+
+    def _summary_device(self, dev, records, sections, slots) -> list[str]:
+        """One device's screen (see :meth:`summary`)."""
+        rec = records[f"{dev.bus.number:02x}:{dev.slot:02x}.{dev.func:x}"]
+        hd = dev.hostdev
+        name = f"vfio-pci {dev.qdev_id}" if dev.qdev_id else "vfio-pci"
+        cls = PCI_CLASS_NAMES.get(dev.class_id, f"class {dev.class_id:04x}")
+        out = [f"== {name}: host {dev.host} ({dev.vendor_id:04x}:{dev.device_id:04x} {cls}) "
+               f"-> guest {rec.bdf} =="]
+        host_bars = {b.index: b for b in getattr(hd, "bars", ()) or ()}
+        rows, ranges = [], []
+        for b in rec.bars:
+            hb = host_bars.get(b.bar)
+            host = fmt_hex(hb.host_address) if hb is not None and hb.host_address is not None \
+                else "-"
+            if b.address is None:
+                guest, last = "not mapped", ""
+            else:
+                guest, last = fmt_hex(b.address), fmt_hex(b.address + b.size - 1)
+                ranges.append((b.bar, b.address, b.address + b.size))
+            what = "ROM" if b.bar == 6 else f"BAR{b.bar}"
+            rows.append([what, b.type, "yes" if b.prefetch else "no", fmt_size(b.size), host,
+                         guest, last])
+        out.append("BARs (host address from the host device; guest address after the firmware)")
+        out.extend(fmt_columns(["bar", "type", "pref", "size", "host address", "guest address",
+                                "guest end"], rows))
+        # the flat view of "memory" inside each mapped BAR
+        rows = []
+        for bar, lo, hi in ranges:
+            for s in sections:
+                if s.start < hi and s.end >= lo:
+                    how = "mmap" if s.kind == "ramd" else "trapped"
+                    rows.append([f"BAR{bar}" if bar != 6 else "ROM", fmt_hex(s.start),
+                                 fmt_hex(s.end), fmt_size(s.size), s.kind, how,
+                                 "KVM" if s.kvm else "-", s.name])
+        out.append("Flat view inside the BARs (info mtree -f; mmap = ram_device, trapped = "
+                   "QEMU emulates)")
+        out.extend(fmt_columns(["bar", "start", "end", "size", "kind", "access", "accel", "name"],
+                               rows) if rows else ["  (no BAR is mapped)"])
+        rows = [[str(m.slot), fmt_hex(m.guest_phys_addr),
+                 fmt_hex(m.guest_phys_addr + m.memory_size - 1), fmt_size(m.memory_size),
+                 "READONLY" if m.readonly else "-",
+                 fmt_hex(m.userspace_addr) if m.userspace_addr is not None else "-"]
+                for m in slots
+                if any(m.guest_phys_addr < hi and m.guest_phys_addr + m.memory_size > lo
+                       for _b, lo, hi in ranges)]
+        out.append("KVM memslots covering the BARs (the guest's accesses there do not exit)")
+        out.extend(fmt_columns(["slot", "guest_phys_addr", "last", "memory_size", "flags",
+                                "userspace_addr"], rows) if rows else ["  (none)"])
+        out.append("IOMMU DMA maps of the container (IOVA = GPA; shared by every vfio-pci device)")
+        out.extend(self._summary_dma())
+        return out
+
+    def _summary_dma(self) -> list[str]:
+        """The VFIO listener's ``VFIO_IOMMU_MAP_DMA`` list, by IOVA."""
+        lst = self.vm.vfio
+        if lst is None:
+            return ["  (no container: no vfio-pci device)"]
+        # a ram_device section is a BAR's mmap: mapped for peer-to-peer DMA
+        rows = [[fmt_hex(m.iova), fmt_hex(m.iova + m.size - 1), fmt_size(m.size),
+                 "r" if m.readonly else "rw", fmt_hex(m.vaddr), "bar" if m.ram_device else "ram",
+                 m.region]
+                for m in sorted(lst.mappings.values(), key=lambda m: m.iova)]
+        return fmt_columns(["iova", "last", "size", "perm", "vaddr", "what", "region"], rows) \
+            if rows else ["  (none)"]
+
+    def _summary_vm(self) -> list[str]:
+        """RAM below and above 4 GiB (QEMU hw/i386/pc_q35.c / pc_piix.c
+        ``below_4g_mem_size``/``above_4g_mem_size``, ``above_4g_mem_start``),
+        and the PCI windows the firmware used: SeaBIOS src/fw/pciinit.c
+        ``pcimem_start``..``pcimem_end`` and ``pcimem64_start``..``_end``;
+        OVMF PlatformInitLib's apertures (``PcdPciMmio32Base``/``Size``,
+        ``PcdPciMmio64Base``/``Size``)."""
+        vm = self.vm
+        split = vm.ram_split
+        out = [f"== VM: {vm.machine}, {fmt_size(vm.ram_size)} RAM, accel {vm.accel} =="]
+        rows = [["below 4G", fmt_hex(0) if split.below_4g else "-",
+                 fmt_hex(split.below_4g - 1) if split.below_4g else "-", fmt_size(split.below_4g)]]
+        if split.above_4g:
+            rows.append(["above 4G", fmt_hex(split.above_4g_start),
+                         fmt_hex(split.above_4g_start + split.above_4g - 1),
+                         fmt_size(split.above_4g)])
+        else:
+            rows.append(["above 4G", "-", "-", "0"])
+        out.append("RAM")
+        out.extend(fmt_columns(["part", "start", "last", "size"], rows))
+        fw = vm.firmware
+        rows = []
+        root = getattr(fw, "root", None)
+        ap = getattr(fw, "apertures", None)
+        if ap is not None:                                   # OVMF
+            out.append(f"Firmware: OVMF {fw.version} (its PCI apertures)")
+            rows.append(["io", fmt_hex(ap.io_base), fmt_hex(ap.io_limit),
+                         fmt_size(ap.io_limit - ap.io_base + 1)])
+            rows.append(["mem32", fmt_hex(ap.mem32_base), fmt_hex(ap.mem32_limit),
+                         fmt_size(ap.mem32_limit - ap.mem32_base + 1)])
+            if ap.mem64_size:
+                rows.append(["mem64", fmt_hex(ap.mem64_base),
+                             fmt_hex(ap.mem64_base + ap.mem64_size - 1), fmt_size(ap.mem64_size)])
+            else:
+                rows.append(["mem64", "-", "-", "0"])
+            if ap.mmconfig_base is not None:
+                rows.append(["mmconfig", fmt_hex(ap.mmconfig_base), "", ""])
+            out.extend(fmt_columns(["window", "start", "last", "size"], rows))
+            if ap.why:
+                out.append(f"  64-bit window: {ap.window}, {ap.why}")
+        elif root is not None:                               # SeaBIOS
+            out.append(f"Firmware: SeaBIOS {fw.version} (pciinit.c windows)")
+            if root.io_size:
+                rows.append(["io (used)", fmt_hex(root.io_base),
+                             fmt_hex(root.io_base + root.io_size - 1), fmt_size(root.io_size)])
+            rows.append(["mem32", fmt_hex(root.pcimem_start), fmt_hex(root.pcimem_end - 1),
+                         fmt_size(root.pcimem_end - root.pcimem_start)])
+            if root.mem64_start:
+                rows.append(["mem64", fmt_hex(root.mem64_start), fmt_hex(root.mem64_end - 1),
+                             fmt_size(root.mem64_end - root.mem64_start)])
+            if fw.mmconfig_base is not None:
+                rows.append(["mmconfig", fmt_hex(fw.mmconfig_base), "", ""])
+            out.extend(fmt_columns(["window", "start", "last", "size"], rows))
+            if not root.mem64_start:
+                out.append("  mem64: not used (every BAR fit below 4G)")
+        else:
+            out.append("Firmware: none ran")
+        return out
+
+    def _summary_notes(self) -> list[str]:
+        """What was ignored or assumed: the command line's ignored options
+        and QEMU's warnings, the stack's notes, the firmware's notes."""
+        cfg = self.vm.config
+        out = ["== Ignored or assumed =="]
+        items = [f"ignored option: {i}" for i in getattr(cfg, "ignored", [])]
+        items += [f"QEMU would warn: {w}" for w in getattr(cfg, "warnings", [])]
+        items += [f"stack: {n}" for n in (self.stack.notes or ())]
+        items += [f"firmware: {n}" for n in self.firmware_notes]
+        # per passed-through device: what its description left to assume, and
+        # the vfio-pci properties accepted but not modelled
+        from .model.vfio import VfioPCIDevice
+        for dev in self.vm.pci_devices():
+            if isinstance(dev, VfioPCIDevice):
+                notes = list(getattr(dev.hostdev, "notes", None) or [])
+                notes += [dev.id_note] if dev.id_note else []
+                notes += [f"ignored property: {n}" for n in dev.ignored]
+                items += [f"{dev.host}: {n}" for n in notes]
+        import textwrap
+        for i in items:
+            out.extend(textwrap.wrap(i, 100, initial_indent="  - ", subsequent_indent="    "))
+        if not items:
+            out.append("  (nothing)")
+        return out
 
 
 

@@ -19,7 +19,8 @@ The output is one JSON list of events in order: what KVM's MMU did
 (``pci_update_mappings_del``/``_add``, ``set_user_memory`` shaped like QEMU's
 ``kvm_set_user_memory`` trace, size 0 deleting), the IOMMU (``map_dma``,
 ``unmap_dma``, ``dma``, ``dma_fault``, ``dma_not_issued``), and per touch
-whether it exited.
+whether it exited.  ``--format table`` prints the same events one aligned
+line each (:func:`events_table`).
 """
 
 from __future__ import annotations
@@ -27,14 +28,15 @@ from __future__ import annotations
 import json
 
 from .inputs.actions import address_field, choice_field, each_action, int_field
-from .addr import fmt_hex
+from .addr import fmt_columns, fmt_hex
 from .errors import ActionError, VfiolabError
 from .model.boot import boot, build_vm, firmware_platform
 from .inputs.cmdline import parse_qemu_args
 from .model.guest import find_bdf, move_bar, set_bus_master
 from .stack import Stack, make_stack
 
-__all__ = ["OPS", "validate_actions", "simulate", "simulate_vm", "load_actions", "run_story"]
+__all__ = ["OPS", "validate_actions", "simulate", "simulate_vm", "load_actions", "run_story",
+           "events_table"]
 
 OPS = {"touch": ("gpa",), "move_bar": ("bdf", "bar", "address"), "dma": ("bdf", "iova"),
        "set_master": ("bdf",)}
@@ -95,6 +97,46 @@ def _shape(ev: dict) -> dict:
             out["vaddr"] = fmt_hex(ev["vaddr"])
         return out
     return dict(ev)
+
+
+#: what each event is, in a few words, for ``--format table``
+_WHAT = {
+    "touch": "the guest's access",
+    "map": "KVM's MMU fills an EPT entry",
+    "mmio": "KVM's MMU installs an MMIO SPTE",
+    "exit_mmio": "exit to QEMU (MMIO)",
+    "zap": "KVM zaps EPT entries",
+    "pci_update_mappings_del": "QEMU unmaps a BAR",
+    "pci_update_mappings_add": "QEMU maps a BAR",
+    "set_user_memory": "KVM_SET_USER_MEMORY_REGION",
+    "map_dma": "VFIO_IOMMU_MAP_DMA",
+    "unmap_dma": "VFIO_IOMMU_UNMAP_DMA",
+    "set_master": "the driver sets Bus Master Enable",
+    "dma": "device DMA through the IOMMU",
+    "dma_fault": "IOMMU fault",
+    "dma_not_issued": "DMA not issued",
+}
+#: the address an event is about, by the field that holds it, in this order
+_ADDRESS_FIELDS = ("gpa", "iova", "addr", "gfn")
+
+
+def events_table(events: list[dict]) -> str:
+    """``vfiolab simulate --format table``: one aligned line per event (the
+    JSON shapes of :func:`simulate`): op, which address (``gpa``, ``iova``,
+    ``addr`` of a BAR, ``gfn``), the address and size in hex, and a short
+    what followed by the event's other fields."""
+    rows = []
+    for ev in events:
+        op = ev.get("op", "")
+        key = next((k for k in _ADDRESS_FIELDS if k in ev), None)
+        rest = [f"{k}={'yes' if v is True else 'no' if v is False else v}"
+                for k, v in ev.items() if k not in ("op", "size", key)]
+        what = _WHAT.get(op, op)
+        if op == "set_user_memory" and ev.get("size") in ("0x0", 0):
+            what += " (delete)"
+        rows.append([op, key or "", str(ev[key]) if key else "", str(ev.get("size", "")),
+                     "; ".join([what] + [", ".join(rest)] if rest else [what])])
+    return "\n".join(fmt_columns(["op", "of", "address", "size", "what"], rows, indent="")) + "\n"
 
 
 def simulate(args: list[str], actions, *, host_devices: dict | None = None,
