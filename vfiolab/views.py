@@ -262,14 +262,19 @@ def styled(df: pd.DataFrame, uuid: str | None = None, caption: str | None = None
     tables on one page never share CSS rules (a row highlight of one would
     colour the other) and the same table gets the same id on every run.  Hex
     columns are set in a monospace font; ``highlight_rows`` (row positions)
-    get a background.
+    get a background.  Cell text, column names and the caption are
+    HTML-escaped.
     """
     if uuid is None:
         key = f"{list(map(str, df.columns))}|{highlight_rows}|{df.to_json()}"
         uuid = "vfiolab-" + hashlib.sha1(key.encode()).hexdigest()[:10]
-    st = df.style.set_uuid(uuid).hide(axis="index")
+    # cells, column names and caption are text, not markup: escape them, or a
+    # cell such as "<qemu:commandline>" vanishes into an unknown HTML tag
+    st = (df.style.set_uuid(uuid).hide(axis="index").format(escape="html")
+          .format_index(escape="html", axis=1))
     if caption:
-        st = st.set_caption(caption)
+        import html as _html
+        st = st.set_caption(_html.escape(caption))
     mono = [c for c in df.columns
             if (df[c].dtype == object or pd.api.types.is_string_dtype(df[c].dtype))
             and df[c].astype(str).str.startswith("0x").any()]
