@@ -252,6 +252,14 @@ def _right_aligned(value) -> bool:
     return isinstance(value, (int, float)) or str(value).startswith("0x")
 
 
+def _html_text(s: str) -> str:
+    """``s`` as HTML text content: ``&`` and ``<`` escaped, the two characters
+    that start markup there (HTML Living Standard, 13.1.3 "Text"); ``>`` and
+    quotes are plain text outside tags and are left as they are, so tables
+    without those two characters keep their HTML byte for byte."""
+    return s.replace("&", "&amp;").replace("<", "&lt;")
+
+
 def styled(df: pd.DataFrame, uuid: str | None = None, caption: str | None = None,
            highlight_rows=None):
     """A pandas Styler whose HTML is the same on every run (for nbval).
@@ -270,11 +278,14 @@ def styled(df: pd.DataFrame, uuid: str | None = None, caption: str | None = None
         uuid = "vfiolab-" + hashlib.sha1(key.encode()).hexdigest()[:10]
     # cells, column names and caption are text, not markup: escape them, or a
     # cell such as "<qemu:commandline>" vanishes into an unknown HTML tag
-    st = (df.style.set_uuid(uuid).hide(axis="index").format(escape="html")
-          .format_index(escape="html", axis=1))
+    shown = df.copy()
+    for c in shown.columns:
+        if shown[c].dtype == object or pd.api.types.is_string_dtype(shown[c].dtype):
+            shown[c] = shown[c].map(lambda v: _html_text(v) if isinstance(v, str) else v)
+    st = (shown.style.set_uuid(uuid).hide(axis="index")
+          .format_index(lambda v: _html_text(str(v)), axis=1))
     if caption:
-        import html as _html
-        st = st.set_caption(_html.escape(caption))
+        st = st.set_caption(_html_text(caption))
     mono = [c for c in df.columns
             if (df[c].dtype == object or pd.api.types.is_string_dtype(df[c].dtype))
             and df[c].astype(str).str.startswith("0x").any()]
