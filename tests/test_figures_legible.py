@@ -1,7 +1,7 @@
 """Every figure the notebooks show fits the page and can be read there.
 
 Each figure is built by the same functions the notebooks' cells call (the
-course helpers ``course.lanes_fig``, ``lessons.ept_fig``, ``lessons.walk_fig``,
+course helpers ``course.lanes_fig``, ``course.placement_fig``, ``lessons.ept_fig``, ``lessons.walk_fig``,
 ``lessons.dma_figs``, ``lessons.timeline_fig``, ``lessons.capture_timelines_fig``,
 ``course.move_strip_fig``, ``course.config_grid_fig``),
 with the notebooks' inputs, and checked by
@@ -28,6 +28,14 @@ def nb00():
     p = course.predict_vm(ARGS, P100)
     yield "00 lanes", course.lanes_fig(lanes_data(p, lanes=("gpa", "hva", "hpa"),
                                                   highlight={"0000:01:00.0 BAR 1 mmaps[0]"}))
+
+
+def nb01():
+    p = course.predict_vm(ARGS, P100)
+    yield "01 placement P100", course.placement_fig(p)
+    p2 = course.predict_vm("-machine q35 -m 2G -nodefaults -device vfio-pci,host=0000:01:00.0,"
+                           "id=nic0", {"0000:01:00.0": "nic-intel-x520"})
+    yield "01 placement X520", course.placement_fig(p2)
 
 
 def nb02():
@@ -156,7 +164,7 @@ def widgets():
     yield "DmaView vIOMMU", dv.fig
 
 
-SOURCES = {"00": nb00, "02": nb02, "03": nb03, "04": nb04, "05": nb05, "06": nb06, "08": nb08, "09": nb09, "11": nb11,
+SOURCES = {"00": nb00, "01": nb01, "02": nb02, "03": nb03, "04": nb04, "05": nb05, "06": nb06, "08": nb08, "09": nb09, "11": nb11,
            "widgets": widgets}
 
 
