@@ -1,8 +1,9 @@
 """Every figure the notebooks show fits the page and can be read there.
 
 Each figure is built by the same functions the notebooks' cells call (the
-course helpers ``course.lanes_fig``, ``course.placement_fig``, ``lessons.ept_fig``, ``lessons.walk_fig``,
-``lessons.dma_figs``, ``lessons.timeline_fig``, ``lessons.capture_timelines_fig``,
+course helpers ``course.lanes_fig``, ``course.placement_fig``, ``lessons.ept_fig``,
+``lessons.walk_fig``, ``lessons.dma_figs``, ``lessons.timeline_fig``,
+``lessons.thread_model_fig``, ``lessons.capture_timelines_fig``,
 ``course.move_strip_fig``, ``course.config_grid_fig``),
 with the notebooks' inputs, and checked by
 :func:`vfiolab.plot.style.figure_problems`: a PNG no wider than the page
@@ -96,6 +97,11 @@ def nb06():
     yield "06 capture", lessons.capture_timelines_fig("q35-ivshmem-move", 6)
 
 
+def nb07():
+    story = lessons.whole_story(ARGS, P100, bdf="00:01.0", bar=3, new=0x1000000000)
+    yield "07 corrected model", lessons.thread_model_fig(story)
+
+
 def nb08():
     from vfiolab.inputs import flatview_for, parse_mtree_flat
     from vfiolab.views import lanes_data, lanes_from_records
@@ -164,8 +170,8 @@ def widgets():
     yield "DmaView vIOMMU", dv.fig
 
 
-SOURCES = {"00": nb00, "01": nb01, "02": nb02, "03": nb03, "04": nb04, "05": nb05, "06": nb06, "08": nb08, "09": nb09, "11": nb11,
-           "widgets": widgets}
+SOURCES = {"00": nb00, "01": nb01, "02": nb02, "03": nb03, "04": nb04, "05": nb05, "06": nb06,
+           "07": nb07, "08": nb08, "09": nb09, "11": nb11, "widgets": widgets}
 
 
 @pytest.mark.parametrize("source", sorted(SOURCES))
