@@ -1,8 +1,9 @@
 """Every figure the notebooks show fits the page and can be read there.
 
 Each figure is built by the same functions the notebooks' cells call (the
-course helpers ``course.lanes_fig``, ``lessons.ept_fig``, ``lessons.walk_fig``,
-``lessons.dma_figs``, ``lessons.timeline_fig``, ``lessons.capture_timelines_fig``,
+course helpers ``course.lanes_fig``, ``course.placement_fig``, ``lessons.ept_fig``,
+``lessons.walk_fig``, ``lessons.dma_figs``, ``lessons.timeline_fig``,
+``lessons.thread_model_fig``, ``lessons.capture_timelines_fig``,
 ``course.move_strip_fig``, ``course.config_grid_fig``),
 with the notebooks' inputs, and checked by
 :func:`vfiolab.plot.style.figure_problems`: a PNG no wider than the page
@@ -28,6 +29,14 @@ def nb00():
     p = course.predict_vm(ARGS, P100)
     yield "00 lanes", course.lanes_fig(lanes_data(p, lanes=("gpa", "hva", "hpa"),
                                                   highlight={"0000:01:00.0 BAR 1 mmaps[0]"}))
+
+
+def nb01():
+    p = course.predict_vm(ARGS, P100)
+    yield "01 placement P100", course.placement_fig(p)
+    p2 = course.predict_vm("-machine q35 -m 2G -nodefaults -device vfio-pci,host=0000:01:00.0,"
+                           "id=nic0", {"0000:01:00.0": "nic-intel-x520"})
+    yield "01 placement X520", course.placement_fig(p2)
 
 
 def nb02():
@@ -86,6 +95,11 @@ def nb06():
         story, ["kernel_touches", "device_dma", "move_clean", "after_move"],
         "after the firmware: the kernel, the device, a BAR move")
     yield "06 capture", lessons.capture_timelines_fig("q35-ivshmem-move", 6)
+
+
+def nb07():
+    story = lessons.whole_story(ARGS, P100, bdf="00:01.0", bar=3, new=0x1000000000)
+    yield "07 corrected model", lessons.thread_model_fig(story)
 
 
 def nb08():
@@ -156,8 +170,8 @@ def widgets():
     yield "DmaView vIOMMU", dv.fig
 
 
-SOURCES = {"00": nb00, "02": nb02, "03": nb03, "04": nb04, "05": nb05, "06": nb06, "08": nb08, "09": nb09, "11": nb11,
-           "widgets": widgets}
+SOURCES = {"00": nb00, "01": nb01, "02": nb02, "03": nb03, "04": nb04, "05": nb05, "06": nb06,
+           "07": nb07, "08": nb08, "09": nb09, "11": nb11, "widgets": widgets}
 
 
 @pytest.mark.parametrize("source", sorted(SOURCES))

@@ -253,3 +253,19 @@ def test_layering_views_without_matplotlib():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        cwd=str(REFERENCES.parent.parent))
     assert r.returncode == 0, r.stderr
+
+
+def test_styled_escapes_cell_text():
+    """Cell text, column names and the caption are text, not HTML: a cell
+    holding ``<qemu:commandline>`` (libvirt's element name) shows as that
+    text instead of vanishing into an unknown tag (issue 16)."""
+    import pandas as pd
+
+    from vfiolab import course
+    df = pd.DataFrame({"element <x>": ["<qemu:commandline>", "a & b"], "n": [1, 2]})
+    h = styled(df, caption="the <tag> caption").to_html()
+    assert "&lt;qemu:commandline>" in h and "<qemu:commandline>" not in h
+    assert "a &amp; b" in h
+    assert "element &lt;x>" in h and "the &lt;tag> caption" in h
+    shown = course.table(df)._repr_html_()
+    assert "&lt;qemu:commandline>" in shown and "<qemu:commandline>" not in shown

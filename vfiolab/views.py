@@ -252,6 +252,14 @@ def _right_aligned(value) -> bool:
     return isinstance(value, (int, float)) or str(value).startswith("0x")
 
 
+def _html_text(s: str) -> str:
+    """``s`` as HTML text content: ``&`` and ``<`` escaped, the two characters
+    that start markup there (HTML Living Standard, 13.1.3 "Text"); ``>`` and
+    quotes are plain text outside tags and are left as they are, so tables
+    without those two characters keep their HTML byte for byte."""
+    return s.replace("&", "&amp;").replace("<", "&lt;")
+
+
 def styled(df: pd.DataFrame, uuid: str | None = None, caption: str | None = None,
            highlight_rows=None):
     """A pandas Styler whose HTML is the same on every run (for nbval).
@@ -262,14 +270,22 @@ def styled(df: pd.DataFrame, uuid: str | None = None, caption: str | None = None
     tables on one page never share CSS rules (a row highlight of one would
     colour the other) and the same table gets the same id on every run.  Hex
     columns are set in a monospace font; ``highlight_rows`` (row positions)
-    get a background.
+    get a background.  Cell text, column names and the caption are
+    HTML-escaped.
     """
     if uuid is None:
         key = f"{list(map(str, df.columns))}|{highlight_rows}|{df.to_json()}"
         uuid = "vfiolab-" + hashlib.sha1(key.encode()).hexdigest()[:10]
-    st = df.style.set_uuid(uuid).hide(axis="index")
+    # cells, column names and caption are text, not markup: escape them, or a
+    # cell such as "<qemu:commandline>" vanishes into an unknown HTML tag
+    shown = df.copy()
+    for c in shown.columns:
+        if shown[c].dtype == object or pd.api.types.is_string_dtype(shown[c].dtype):
+            shown[c] = shown[c].map(lambda v: _html_text(v) if isinstance(v, str) else v)
+    st = (shown.style.set_uuid(uuid).hide(axis="index")
+          .format_index(lambda v: _html_text(str(v)), axis=1))
     if caption:
-        st = st.set_caption(caption)
+        st = st.set_caption(_html_text(caption))
     mono = [c for c in df.columns
             if (df[c].dtype == object or pd.api.types.is_string_dtype(df[c].dtype))
             and df[c].astype(str).str.startswith("0x").any()]

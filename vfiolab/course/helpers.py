@@ -29,7 +29,8 @@ __all__ = [
     "REPO", "CPU_VENDOR", "setup", "show", "Table", "table", "describe_address", "resolve",
     "read_input",
     "host_device_path", "predict_vm", "fresh_vm", "vfio_device", "lspci_region_lines",
-    "size_bar", "host_guest_bars", "vfio_regions_frame", "placement_frame", "windows_frame",
+    "size_bar", "host_guest_bars", "vfio_regions_frame", "placement_frame", "placement_fig",
+    "windows_frame",
     "compare_with_capture", "map_device_lines",
     "cf8_encode", "cf8_decode", "ecam_encode", "ecam_decode", "register_name", "bars64",
     "config_address_frame", "config_regions_frame", "memslots_overlapping", "owners_frame",
@@ -444,6 +445,50 @@ def windows_frame(prediction) -> pd.DataFrame:
     else:
         rows.append({"what": "64-bit window", "start": "", "end": "", "note": "not needed"})
     return pd.DataFrame(rows)
+
+
+def placement_fig(prediction):
+    """SeaBIOS's placement as a memory map (:func:`vfiolab.plot.placement.placement_figure`):
+    the 32-bit window and, when SeaBIOS opened it, the 64-bit window
+    (``pci_bios_map_devices``), the ranges the ``mem``/``prefmem`` lists
+    took, and each BAR at its address, numbered in the order SeaBIOS placed
+    it (``pci_region_map_entries``: per list, largest alignment first) --
+    the rows of :func:`placement_frame`, numbered by its ``order`` column."""
+    from ..plot.placement import PlacementPanel, placement_figure
+    vm = prediction.vm
+    root = vm.firmware.root
+    names = _device_names(vm)
+    low = PlacementPanel("32-bit window", root.pcimem_start, root.pcimem_end, lists=[
+        ("mem", root.mem_base, root.mem_base + root.mem_size),
+        ("prefmem", root.prefmem_base, root.prefmem_base + root.prefmem_size)])
+    panels = [low]
+    high = None
+    if root.mem64_used and root.mem64_start:
+        # pcimem64_end is exclusive (pci_bios_map_devices aligns it up to 1 GiB)
+        high = PlacementPanel("64-bit window", root.mem64_start, root.mem64_end, lists=[
+            ("mem64", root.mem64_mem_base, root.mem64_mem_base + root.mem64_mem_size),
+            ("prefmem64", root.mem64_pref_base, root.mem64_pref_base + root.mem64_pref_size)])
+        panels.append(high)
+    # the lists fill the 32-bit window top-down from its end: when they use
+    # little of it, a second panel shows the used top at a readable scale
+    used = [s for _, s, e in low.lists if e > s]
+    zoom = low
+    if used and (low.end - min(used)) * 8 < low.end - low.start:
+        lo = min(used) - (low.end - min(used)) // 10
+        lo -= lo % 0x100000                    # a round start: readable hex ticks
+        zoom = PlacementPanel("top of the 32-bit window", lo, low.end, lists=low.lists)
+        low.note = f"the lists start at {fmt_hex(min(used))}: drawn to the right"
+        panels.insert(1, zoom)
+    # numbered as placement_frame's "order" column: the place in SeaBIOS's placement order
+    for n, p in enumerate(vm.firmware.placements):
+        if p.bar < 0 or p.type == "io":        # bridge windows; I/O ports are not in these windows
+            continue
+        dev = names.get(p.name, "")
+        label = f"{p.name}{' ' + dev if dev else ''} {'ROM' if p.bar == 6 else f'BAR{p.bar}'}"
+        pan = high if high is not None and p.addr >= high.start else zoom
+        pan.bars.append((n, label, p.addr, p.size))
+    return placement_figure(panels, title=f"{vm.stack.firmware_text}: where each BAR lands "
+                            "(#n = placed n-th: the order column of the table)")
 
 
 def map_device_lines(lines) -> list[str]:

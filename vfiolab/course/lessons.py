@@ -42,7 +42,7 @@ __all__ = [
     # 07
     "Verdict", "verdict_table", "claim_stages", "claim_config_memslot", "claim_ram_ept",
     "claim_bar_waits", "claim_firmware_config", "claim_no_relay", "claim_bar_write_ept",
-    "claim_two_stage", "claim_after_boot", "claim_iova_gpa",
+    "claim_two_stage", "claim_after_boot", "claim_iova_gpa", "thread_model_fig",
 ]
 
 REPO = Path(__file__).resolve().parents[2]
@@ -1300,3 +1300,102 @@ def claim_iova_gpa(prediction) -> Verdict:
     return Verdict("IOVA = GPA", "Barring a vIOMMU, the IOMMU's IOVA space is the guest's "
                                  "physical address space.", HOLDS if ok else NOT_HOLDS, rows,
                    "")
+
+
+def _num(v):
+    """An event field as a number: the EPT and IOMMU models record
+    addresses as hex strings, QEMU's trace events as ints."""
+    return int(v, 0) if isinstance(v, str) and v.startswith("0x") else v
+
+
+def _event(events: list[dict], what: str, **match) -> dict:
+    """The first event of ``events`` whose op is ``what`` and whose fields
+    satisfy ``match`` (a value, or a predicate), its hex fields as numbers;
+    a VfiolabError naming what is missing otherwise."""
+    for e in events:
+        if e["op"] != what:
+            continue
+        e = {k: _num(v) for k, v in e.items()}
+        if all(v(e.get(k)) if callable(v) else e.get(k) == v for k, v in match.items()):
+            return e
+    raise VfiolabError(f"thread_model_fig: the story has no {what} event with {match}")
+
+
+def thread_model_fig(story, *, bdf: str = "00:01.0", bar: int = 3, move_step: str = "move_clean",
+                     after_step: str = "after_move"):
+    """The thread's corrected mental model as one diagram, drawn from the
+    events of a BAR move in ``story`` (:func:`whole_story`): the guest's
+    config writes trap to QEMU, QEMU updates its emulated BAR
+    (``vfio_pci_write_config``), ``pci_update_mappings`` adds the BAR at its
+    new address, the FlatView is committed, the KVM listener sets a memslot
+    (``KVM_SET_USER_MEMORY_REGION``) and KVM fills the EPT on the first
+    touch (an EPT violation); beside it the VFIO listener maps the same mmap
+    for DMA through the type1 IOMMU (``VFIO_IOMMU_MAP_DMA``) at IOVA = GPA.
+    Every address and name is read from the events, none is written here."""
+    from ..plot.flow import FlowArrow, FlowBox, flow_figure
+    move, after = story.events(move_step), story.events(after_step)
+    reg = 0x10 + 4 * bar                        # BARn at 0x10 + 4n (PCI 3.0, 6.2.5.1)
+    add = _event(move, "pci_update_mappings_add", bdf=bdf, bar=bar)
+    old = _event(move, "pci_update_mappings_del", bdf=bdf, bar=bar)
+    new, size = add["addr"], add["size"]
+    writes = [e for e in move if e["op"] == "pci_cfg_write" and e["bdf"] == bdf
+              and reg <= e["offset"] < reg + 8]
+    if not writes:
+        raise VfiolabError(f"thread_model_fig: no config write to BAR{bar} of {bdf} in {move_step}")
+    cmd = [e for e in move if e["seq"] < add["seq"]
+           and e["op"] == "pci_cfg_write" and e["bdf"] == bdf and e["offset"] == 0x04]
+    emu = _event(move, "vfio_pci_write_config", addr=writes[0]["offset"])
+    after_add = [e for e in move if e["seq"] > add["seq"]]
+    fv = _event(after_add, "flatview_commit")
+    slot = _event(after_add, "set_user_memory", gpa=new, size=lambda z: bool(z))
+    lis = _event(after_add, "vfio_listener_region_add_ram", iova=new)
+    dma_map = _event(after_add, "vfio_iommu_map_dma", iova=new)
+    fill = _event(after, "map", gfn=new >> 12)
+    dma = _event(after, "dma", iova=lambda i: i is not None and new <= i < new + size)
+    in_old = lambda a: a is not None and old["addr"] <= a < old["addr"] + old["size"]  # noqa: E731
+    stale = [e for e in after if e["op"] == "exit_mmio" and in_old(_num(e["gpa"]))]
+    fault = [e for e in after if e["op"] == "dma_fault" and in_old(_num(e["iova"]))]
+    writes_txt = ", ".join(f"{fmt_hex(e['offset'])} = {fmt_hex(e['value'])}" for e in writes)
+    cmd_txt = (f"; command {fmt_hex(cmd[-1]['value'])} turns memory decode on"
+               if cmd and cmd[-1]["value"] & 0x2 else "")
+    L, R, W = 0.255, 0.755, 66
+    boxes = [
+        FlowBox("write", L, 0.93, f"1. guest config write: {bdf} BAR{bar}",
+                f"pci_cfg_write {writes_txt}: a VM exit, QEMU handles it", "guest", W),
+        FlowBox("emu", L, 0.775, "2. QEMU updates the emulated BAR",
+                f"vfio_pci_write_config addr {fmt_hex(emu['addr'])}: QEMU's copy of config "
+                "space; the device keeps its host address", "qemu", W),
+        FlowBox("upd", L, 0.62, "3. pci_update_mappings",
+                f"pci_update_mappings_del {fmt_hex(old['addr'])}, then _add "
+                f"{fmt_hex(new)} size {fmt_hex(size)}{cmd_txt}", "qemu", W),
+        FlowBox("fv", L, 0.465, "4. FlatView of address space \"" + str(fv["as"]) + "\"",
+                f"flatview_commit: {fv['ranges_before']} -> {fv['ranges_after']} ranges; "
+                "the memory listeners run", "qemu", W),
+        FlowBox("slot", L, 0.30, f"5. KVM memslot {slot['slot']} (KVM_SET_USER_MEMORY_REGION)",
+                f"guest_phys_addr {fmt_hex(slot['gpa'])}, memory_size {fmt_hex(slot['size'])},\n"
+                f"userspace_addr {fmt_hex(slot['ua'])} (QEMU's mmap of the BAR)", "kvm", W),
+        FlowBox("ept", L, 0.12, "6. EPT filled lazily, on first touch",
+                f"EPT violation at gfn {fmt_hex(fill['gfn'])}: KVM installs a level-"
+                f"{fill['level']} leaf, memtype {fill['memtype']}"
+                + (f"\nold {fmt_hex(_num(stale[0]['gpa']))}: no memslot, exits to QEMU "
+                   f"({stale[0]['region']})" if stale else ""), "kvm", W),
+        FlowBox("lis", R, 0.465, "VFIO memory listener",
+                f"vfio_listener_region_add_ram iova {fmt_hex(lis['iova'])}, "
+                f"vaddr {fmt_hex(lis['vaddr'])}", "qemu", 56),
+        FlowBox("map", R, 0.30, "VFIO_IOMMU_MAP_DMA (type1)",
+                f"iova {fmt_hex(dma_map['iova'])} = the GPA, size {fmt_hex(dma_map['size'])},\n"
+                f"vaddr {fmt_hex(dma_map['vaddr'])}: the same mmap as the memslot", "iommu", 56),
+        FlowBox("dma", R, 0.12, "device DMA through the IOMMU",
+                f"iova {fmt_hex(dma['iova'])} -> HPA {fmt_hex(dma['hpa'])}"
+                + (f"\nold iova {fmt_hex(_num(fault[0]['iova']))}: faults" if fault else ""),
+                "iommu", 56),
+    ]
+    arrows = [FlowArrow("write", "emu"), FlowArrow("emu", "upd"), FlowArrow("upd", "fv"),
+              FlowArrow("fv", "slot"), FlowArrow("slot", "ept"), FlowArrow("fv", "lis", side="h"),
+              FlowArrow("lis", "map"), FlowArrow("map", "dma"),
+              FlowArrow("slot", "map", dashed=True, side="h")]
+    return flow_figure(boxes, arrows, height=7.0,
+                       title=f"a BAR move, from the model's events: {bdf} BAR{bar} "
+                             f"{fmt_hex(old['addr'])} -> {fmt_hex(new)}",
+                       legend={"guest": "guest", "qemu": "QEMU", "kvm": "KVM",
+                               "iommu": "VFIO type1 / IOMMU"})
