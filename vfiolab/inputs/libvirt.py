@@ -903,12 +903,18 @@ def _redirdevs(devs, b: _Builder) -> list[str]:
             continue
         out += ["-chardev", f"spicevmc,id=charredir{n},name=usbredir"]
         p = {"driver": "usb-redir", "chardev": f"charredir{n}", "id": f"redir{n}"}
-        a = r.find("address")
-        if a is not None and a.get("type") == "usb":
-            p["bus"] = f"usb.{a.get('bus', '0')}"
-            p["port"] = a.get("port", "1")
-        out += ["-device", _j(p)]
+        out += ["-device", _j(_usb_address(p, r))]
     return out
+
+
+def _usb_address(p: dict, elem) -> dict:
+    """A USB device's ``<address type='usb' bus= port=>`` as -device bus/port
+    (``qemuBuildDeviceAddressStr``: bus ``usb.N``)."""
+    a = elem.find("address")
+    if a is not None and a.get("type") == "usb":
+        p["bus"] = f"usb.{a.get('bus', '0')}"
+        p["port"] = a.get("port", "1")
+    return p
 
 
 def _sounds(devs, b: _Builder) -> list[str]:
@@ -965,11 +971,7 @@ def _inputs(devs, b: _Builder) -> list[str]:
         if drv is None:
             continue
         p = {"driver": drv, "id": f"input{n}"}
-        a = inp.find("address")
-        if a is not None and a.get("type") == "usb":
-            p["bus"] = f"usb.{a.get('bus', '0')}"
-            p["port"] = a.get("port", "1")
-        out += ["-device", _j(p)]
+        out += ["-device", _j(_usb_address(p, inp))]
     return out
 
 
