@@ -909,7 +909,7 @@ def _redirdevs(devs, b: _Builder) -> list[str]:
 
 def _usb_address(p: dict, elem) -> dict:
     """A USB device's ``<address type='usb' bus= port=>`` as -device bus/port
-    (``qemuBuildDeviceAddressStr``: bus ``usb.N``)."""
+    (``qemuBuildDeviceAddressProps``: bus ``usb.N``)."""
     a = elem.find("address")
     if a is not None and a.get("type") == "usb":
         p["bus"] = f"usb.{a.get('bus', '0')}"
