@@ -310,30 +310,16 @@ def runnable(argv: list[str], tmp: str) -> list[str]:
 def run_placement(argv: list[str]) -> dict:
     """Start QEMU (-S) on ``argv`` and read, for every -device with an id,
     where QEMU put it: QOM ``addr`` (devfn) and ``parent_bus``."""
-    from vfiolab.real.qemurun import QemuRun
+    from vfiolab.real.qemurun import qom_placement
     ids = []
     for i, a in enumerate(argv):
         if a == "-device" and argv[i + 1].startswith("{"):
             d = json.loads(argv[i + 1])
             if "addr" in d and d["driver"] != "vfio-pci":
                 ids.append(d["id"])
-    out = {}
-    with QemuRun("libvirt argv", timeout=90) as run:
-        sock = run.path("qmp.sock")
-        run.start(runnable(argv, run.tmp) + ["-qmp", f"unix:{sock},server=on,wait=off"])
-        run.wait_until(lambda: os.path.exists(sock), "the QMP socket")
-        run.connect_qmp(sock)
-
-        def read(q):
-            for did in ids:
-                path = f"/machine/peripheral/{did}"
-                out[did] = (q.command("qom-get", {"path": path, "property": "addr"},
-                                      deadline=run.deadline),
-                            q.command("qom-get", {"path": path, "property": "parent_bus"},
-                                      deadline=run.deadline))
-        run.qmp_calls(read, "qom-get")
-        run.quit()
-    return out
+    return qom_placement(lambda tmp: runnable(argv, tmp) + [
+        "-qmp", f"unix:{os.path.join(tmp, 'qmp.sock')},server=on,wait=off"],
+        ids, "qmp.sock", "libvirt argv")
 
 
 def _qemu_ok() -> bool:

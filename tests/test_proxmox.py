@@ -295,29 +295,14 @@ def _qemu_ok() -> bool:
 def run_placement(argv: list[str], vmid: int) -> dict:
     """Start QEMU (-S) on the argv and read where it put each -device with an
     id and an addr (QOM addr = devfn, parent_bus)."""
-    from vfiolab.real.qemurun import QemuRun
+    from vfiolab.real.qemurun import qom_placement
     want = {}
     for i, a in enumerate(argv):
         if a == "-device":
             props = dict(x.split("=", 1) for x in argv[i + 1].split(",")[1:] if "=" in x)
             if "addr" in props and "id" in props and not argv[i + 1].startswith("vfio-pci"):
                 want[props["id"]] = (props["bus"], props["addr"])
-    got = {}
-    with QemuRun("qm showcmd argv", timeout=90) as run:
-        sock = run.path(f"{vmid}.qmp")
-        run.start(runnable(argv, run.tmp))
-        run.wait_until(lambda: os.path.exists(sock), "the QMP socket")
-        run.connect_qmp(sock)
-
-        def read(q):
-            for did in want:
-                path = f"/machine/peripheral/{did}"
-                got[did] = (q.command("qom-get", {"path": path, "property": "addr"},
-                                      deadline=run.deadline),
-                            q.command("qom-get", {"path": path, "property": "parent_bus"},
-                                      deadline=run.deadline))
-        run.qmp_calls(read, "qom-get")
-        run.quit()
+    got = qom_placement(lambda tmp: runnable(argv, tmp), want, f"{vmid}.qmp", "qm showcmd argv")
     return {k: (want[k], got[k]) for k in want}
 
 

@@ -467,3 +467,29 @@ class QemuRun:
 
     def stderr_text(self) -> str:
         return read_text(self.stderr_path)
+
+
+def qom_placement(make_argv: Callable[[str], list[str]], ids, qmp_socket: str, what: str, *,
+                  timeout: float = 90) -> dict:
+    """Start QEMU on ``make_argv(tmp)`` (the run's temporary folder given,
+    for the scratch files and sockets it names; the argv must open a QMP
+    socket at ``qmp_socket``, relative to that folder, usually with ``-S``)
+    and read, for each device id in ``ids``, where QEMU put it: the QOM
+    properties ``addr`` (devfn) and ``parent_bus`` of
+    ``/machine/peripheral/ID`` (QMP ``qom-get``).  Returns {id: (addr, parent_bus)}."""
+    out: dict = {}
+    with QemuRun(what, timeout=timeout) as run:
+        sock = run.path(qmp_socket)
+        run.start(make_argv(run.tmp))
+        run.wait_until(lambda: os.path.exists(sock), "the QMP socket")
+        run.connect_qmp(sock)
+
+        def read(q):
+            for did in ids:
+                path = f"/machine/peripheral/{did}"
+                out[did] = tuple(q.command("qom-get", {"path": path, "property": prop},
+                                           deadline=run.deadline)
+                                 for prop in ("addr", "parent_bus"))
+        run.qmp_calls(read, "qom-get")
+        run.quit()
+    return out
