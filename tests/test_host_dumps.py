@@ -248,3 +248,13 @@ def test_sysfsdev_property_reads_the_folder(tmp_path):
                  f"vfio-pci,sysfsdev={folder}"])
     d = next(x for x in p.vm.devices if x.type_name == "vfio-pci")
     assert d.hostdev.bdf == "0000:00:03.0" and d.config_read(0, 2) == 0x1AF4
+
+
+def test_nul_byte_is_refused_naming_its_line():
+    # found by the fuzz test of tests/test_hostdev.py: a NUL is binary data,
+    # refused with the line it is on, like every other parse error
+    from vfiolab.errors import ParseError
+    from vfiolab.inputs.lspci import parse_lspci_vvv
+    with pytest.raises(ParseError) as e:
+        parse_lspci_vvv("01:00.0 VGA compatible controller: x\n\tControl: I/O\x00+\n", source="paste")
+    assert e.value.line_no == 2 and e.value.source == "paste" and "NUL" in str(e.value)

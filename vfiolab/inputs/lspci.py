@@ -335,7 +335,10 @@ def _normalize(text: str, source) -> tuple[list[tuple[int, str]], list[str]]:
     * a first line that is a shell prompt running lspci is skipped.
     """
     if "\0" in text:
-        raise ParseError("binary data, not lspci text (a NUL character)", source=source)
+        # name where: the line of the first NUL
+        no = text.count("\n", 0, text.index("\0")) + 1
+        raise ParseError("binary data, not lspci text (a NUL character)", line_no=no,
+                         line=text.splitlines()[no - 1][:80].replace("\0", "\\0"), source=source)
     raw = [(no, ln.rstrip("\r")) for no, ln in enumerate(text.splitlines(), 1)]
     notes: list[str] = []
     body = [ln for _, ln in raw if ln.strip()]
