@@ -96,6 +96,9 @@ def table_column(table, name: str) -> list[str]:
             for r in table.locator("tbody tr").all()]
 
 
+# the test bounds its own waits (RUN_ALL_MAX for run all, then SETTLE per step);
+# pytest-timeout's 300 s default would cut a slow but progressing run short
+@pytest.mark.timeout(1500)
 def test_barpanel_slider_moves_the_bar(page, lab_server, bar_notebook, screenshot):
     base, root = lab_server
     src = bar_notebook
