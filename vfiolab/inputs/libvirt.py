@@ -183,6 +183,17 @@ REFUSED_DEVICES = {"filesystem": "virtiofs adds a vhost-user-fs-pci function and
                    "pstore": "adds memory", "nvram": "", "vdpa": ""}
 
 
+def _flash_blockdevs(unit: int, path: str, fmt: str, read_only: bool) -> list[str]:
+    """A firmware flash unit as libvirt writes it (``qemuBuildPflashBlockdevCommandLine``):
+    a file node ``libvirt-pflashN-storage`` and a format node
+    ``libvirt-pflashN-format`` on top, named by ``-machine pflashN=``."""
+    storage, node = f"libvirt-pflash{unit}-storage", f"libvirt-pflash{unit}-format"
+    return ["-blockdev", _j({"driver": "file", "filename": path, "node-name": storage,
+                             "auto-read-only": True, "discard": "unmap"}),
+            "-blockdev", _j({"node-name": node, "read-only": read_only, "driver": fmt,
+                             "file": storage})]
+
+
 def libvirt_argv(xml_text: str, *, source: str = "domain XML",
                  binary: str = "/usr/bin/qemu-system-x86_64",
                  libvirt: str = LIBVIRT_VERSION, notes: list | None = None) -> list[str]:
@@ -281,19 +292,11 @@ def libvirt_argv(xml_text: str, *, source: str = "domain XML",
         bios = loader_path
     elif loader_path:
         fmt = (loader.get("format") if loader is not None else None) or "raw"
-        argv += ["-blockdev", _j({"driver": "file", "filename": loader_path,
-                                  "node-name": "libvirt-pflash0-storage",
-                                  "auto-read-only": True, "discard": "unmap"}),
-                 "-blockdev", _j({"node-name": "libvirt-pflash0-format", "read-only": loader_ro,
-                                  "driver": fmt, "file": "libvirt-pflash0-storage"})]
+        argv += _flash_blockdevs(0, loader_path, fmt, loader_ro)
         machine_flash.append("pflash0=libvirt-pflash0-format")
         if nvram_path:
             nfmt = (nvram.get("format") if nvram is not None else None) or "raw"
-            argv += ["-blockdev", _j({"driver": "file", "filename": nvram_path,
-                                      "node-name": "libvirt-pflash1-storage",
-                                      "auto-read-only": True, "discard": "unmap"}),
-                     "-blockdev", _j({"node-name": "libvirt-pflash1-format", "read-only": False,
-                                      "driver": nfmt, "file": "libvirt-pflash1-storage"})]
+            argv += _flash_blockdevs(1, nvram_path, nfmt, False)
             machine_flash.append("pflash1=libvirt-pflash1-format")
 
     # --- -machine: qemuBuildMachineCommandLine ------------------------------
