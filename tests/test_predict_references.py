@@ -16,7 +16,7 @@ from __future__ import annotations
 import pytest
 
 from vfiolab.predict import predict
-from vfiolab.real.reference import MODEL_GAPS, load_reference, reference_dirs
+from vfiolab.real.reference import MODEL_GAPS, REFERENCES, load_reference, reference_dirs
 
 REFS = reference_dirs(every=True)
 ONE_MIB = 0x100000
@@ -112,6 +112,19 @@ def test_memslots(pair):
     want = sorted((m.guest_phys_addr, m.memory_size, m.flags) for m in ref.memslots)
     got = sorted((m.guest_phys_addr, m.memory_size, m.flags) for m in pred.memslots())
     assert got == want
+
+
+def test_umb_space(pair):
+    """SeaBIOS's last word on 0xc0000-0xeffff, src/malloc.c malloc_prepboot's
+    "Space available for UMB: RomEnd-rom_get_max()": where the option ROMs
+    end and how far down SeaBIOS's low-memory zone reached (kvmclock, the
+    SeaVGABIOS stack, the AHCI bounce buffer).  It decides the final PAM
+    state, and so which of 0xc0000-0xeffff stays writable."""
+    ref, pred = pair
+    line = next(l for l in (REFERENCES / ref.name / "seabios.log").read_text().splitlines()
+                if l.startswith("Space available for UMB: "))
+    start, end = line.split(": ", 1)[1].split(",")[0].split("-")
+    assert pred.vm.firmware.umb == (int(start, 16), int(end, 16))
 
 
 def test_memslot_numbers(pair):

@@ -30,7 +30,6 @@ from pathlib import Path
 import pytest
 
 from vfiolab.addr import parse_size
-from vfiolab.real.reference import MODEL_GAPS
 from vfiolab.errors import ConfigError, FirmwareError
 from vfiolab.model.firmware.seabios import (
     VERSIONS, FirmwarePlatform, cpu_phys_bits, mem64_limits, pam_segments, pci_setup,
@@ -462,7 +461,12 @@ def fake_from_info_pci(text: str) -> FakePci:
             buses[d["secondary"]] = f.child
         else:
             header = 0x80 if d["fn"] == 0 and (d["bus"], d["slot"]) in slots_with_fn else 0
-            f = FakeFn(d["vendor"], d["device"], d["class"] << 8, header=header, pin=d["pin"])
+            # info pci prints no prog-if; the one SeaBIOS reads is AHCI's:
+            # QEMU hw/ide/ich.c pci_ich9_ahci_realize sets prog-if 1
+            # (AHCI_PROGMODE_MAJOR_REV_1), which src/hw/ahci.c ahci_scan wants
+            prog_if = 0x01 if vd == (0x8086, 0x2922) else 0
+            f = FakeFn(d["vendor"], d["device"], d["class"] << 8 | prog_if, header=header,
+                       pin=d["pin"])
             for idx, (kind, size, _addr) in d["bars"].items():
                 if idx == 6:
                     f.rom(size)
@@ -578,20 +582,7 @@ def test_cap_mmconfig_and_access_mechanism():
 # data/references: every capture the fake can be built for
 # ============================================================================
 
-#: Where the model and a real run disagree, found by these captures; the
-#: test stays as it is and is expected to fail until the model is fixed.
-#: (vfiolab.real.reference.MODEL_GAPS: Debian's SeaBIOS 1.16.3 on q35 ends
-#: POST with rom_get_max() = 0xe7800, the model assumes 0xe8000, so the final
-#: make_bios_readonly() PAM write differs.  The same run under QEMU 10.0
-#: shows it too.)
-KNOWN_DIFFERENCES = {n: MODEL_GAPS["q35-4G-rootport-sb1163"] for n in (
-    "q35-4G-rootport-sb1163", "q35-6G-ivshmem-4G-sb1163",
-    "q35-4G-rootport-qemu10-sb1163", "q35-6G-ivshmem-4G-qemu10-sb1163")}
-
-
-@pytest.mark.parametrize("ref", [
-    pytest.param(r, marks=pytest.mark.xfail(reason=KNOWN_DIFFERENCES[r.name], strict=True))
-    if r.name in KNOWN_DIFFERENCES else r for r in reference_dirs()], ids=lambda p: p.name)
+@pytest.mark.parametrize("ref", reference_dirs(), ids=lambda p: p.name)
 def test_reference_capture(ref: Path):
     if "(not mapped)" in (ref / "info_pci.txt").read_text():
         # QEMU 9.2+ (commit aa37616fb4) prints an unmapped BAR (the ROM BARs
@@ -1025,3 +1016,66 @@ def test_probe_skips_functions_of_single_function_devices():
     for slot in (0, 1, 2):                      # MCH, ivshmem, edu: single-function
         assert not any((0, slot << 3 | fn) in read_devfns for fn in range(1, 8))
     assert (0, 31 << 3 | 1) in read_devfns      # LPC is multi-function: 1f.1 probed
+
+
+# ============================================================================
+# (c) the low-memory zone: rom_get_max() (src/malloc.c)
+# ============================================================================
+
+@pytest.mark.parametrize("version,allocs,want", [
+    # data/references/pc-512M-edu: 1.16.2, kvmclock only: "UMB: c2800-e8800"
+    ("1.16.2", [], 0xe8800),
+    # q35-1G-multi: 1.16.2, VGA stack at e8a20 + AHCI: "UMB: ce800-e8000"
+    ("1.16.2", [512, 2048], 0xe8000),
+    # pc-6G-ivshmem-4G-qemu10-sb1163: 1.16.3 kvmclock only: "UMB: c2800-e8000"
+    ("1.16.3", [], 0xe8000),
+    # q35-4G-rootport-sb1163 / q35-1G-multi-qemu10-sb1163: "...-e7800"
+    ("1.16.3", [2048], 0xe7800),
+    ("1.16.3", [512, 2048], 0xe7800),
+    # pc-512M-ivshmem-4G-sb1170 "-e9800"; pc-512M-dev-sb1170 (VGA) "-e9000";
+    # q35-4G-rootport-sb1170 "-e9000"
+    ("1.17.0", [], 0xe9800),
+    ("1.17.0", [512], 0xe9000),
+    ("1.17.0", [2048], 0xe9000),
+])
+def test_rom_get_max_from_the_logs(version, allocs, want):
+    from vfiolab.model.firmware.seabios import LowMemory
+    low = LowMemory(version)
+    at = low.malloc_low("kvmclock", 32, 32)
+    for size in allocs:
+        low.malloc_low("x", size)
+    assert low.rom_get_max() == want
+    # "kvmclock: at 0x..." of the same logs
+    assert at == {"1.16.2": 0xe8c20, "1.16.3": 0xe8380, "1.17.0": 0xe9840}[version]
+
+
+@pytest.mark.parametrize("version", ["1.16.2", "1.16.3", "1.17.0"])
+def test_rom_get_max_without_kvmclock_is_not_in_doubt(version):
+    """Without KVM there is no kvmclock, and the zone's top is known only to
+    within 32 bytes (final_varlow_start is in [at + 32, at + 64)): for every
+    combination of the modelled allocations both ends of that doubt give
+    the same rom_get_max()."""
+    from vfiolab.model.firmware.seabios import KVMCLOCK_AT, LowMemory
+    for allocs in ([], [512], [2048], [512, 2048]):
+        got = set()
+        for top in (KVMCLOCK_AT[version] + 32, KVMCLOCK_AT[version] + 63):
+            low = LowMemory(version)
+            low.range_end = top
+            for size in allocs:
+                low.malloc_low("x", size)
+            got.add(low.rom_get_max())
+        assert len(got) == 1, (version, allocs, got)
+
+
+def test_rom_get_max_decides_pam5():
+    """src/fw/shadow.c make_bios_readonly_intel: with rom_get_max() 0xe7800
+    the register of 0xe0000-0xe7fff is written 0x31 (0xe4000-0xe7fff stays
+    writable), with 0xe8000 it is 0x11 (as data/references/q35-4G-rootport-
+    sb1163's pci_cfg_write.log and q35-4G-rootport-sb1170's show)."""
+    import json
+    ref = REFERENCES / "q35-4G-rootport-sb1163"
+    meta = json.loads((ref / "meta.json").read_text())
+    res = pci_setup(fake_from_info_pci((ref / "info_pci.txt").read_text()),
+                    platform_from_meta(meta), [])
+    assert res.umb[1] == 0xe7800
+    assert res.pam_final[5] == 0x31

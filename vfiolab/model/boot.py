@@ -70,10 +70,6 @@ OPTION_ROM_DEPLOYED_SIZE = {"vgabios-stdvga.bin": 0xa000, "vgabios-bochs-display
 OPTION_ROM_SIZES_FIRMWARE = "1.16.2"
 #: SeaBIOS src/config.h OPTION_ROM_ALIGN: ``rom_confirm`` rounds RomEnd up to it
 OPTION_ROM_ALIGN = 2048
-#: SeaBIOS ``rom_get_max()``, the top of the option-ROM area: the Debian 12
-#: build's "Space available for UMB: c2800-e8800" (pc) / "c2800-e8000" (q35)
-#: in data/references/pc-512M-edu and q35-512M-ivshmem-1M.
-ROM_MAX = {"pc": 0xe8800, "q35": 0xe8000}
 #: ISA devices' I/O regions: (name, size): hw/char/debugcon.c, serial-isa.c,
 #: parallel-isa.c, hw/misc/pvpanic-isa.c (names checked with QEMU 7.2 info mtree -f)
 ISA_PORT_REGIONS = {"isa-debugcon": ("isa-debugcon", 1), "isa-serial": ("serial", 8),
@@ -452,7 +448,26 @@ def firmware_platform(vm: VM, cfg: QemuConfig):
     return FirmwarePlatform(machine=vm.machine, ram_size=split.below_4g,
                             ram_size_over_4g=over_4g, e820_reserved=reserved,
                             reserved_memory_end=None, cpu_vendor=vendor, phys_bits=bits,
-                            long_mode=guest_long_mode(cfg), version=stack.firmware_version)
+                            long_mode=guest_long_mode(cfg), version=stack.firmware_version,
+                            kvmclock=vm.accel == "kvm",
+                            unmodelled_drives=_seabios_drives(vm, cfg))
+
+
+#: What on a command line gives SeaBIOS a drive whose driver takes low memory
+#: (src/hw/virtio-blk.c init_virtio_blk and virtio-scsi.c virtio_scsi_init_lun:
+#: malloc_low of the drive; src/cdrom.c cdrom_prepboot: the bounce buffer; the
+#: USB controllers' pipes; src/hw/megasas.c: a frame per LUN).
+_DRIVE_OPTIONS = ("-cdrom", "-hda", "-hdb", "-hdc", "-hdd", "-drive if=ide", "-drive if=scsi",
+                  "-device scsi-hd", "-device scsi-cd", "-device scsi-block",
+                  "-device ide-hd", "-device ide-cd", "-device ide-drive",
+                  "-device usb-storage", "-device usb-bot", "-device usb-uas")
+
+
+def _seabios_drives(vm: VM, cfg: QemuConfig) -> tuple:
+    drives = [o for o in cfg.ignored if o.startswith(_DRIVE_OPTIONS)]
+    drives += [_who(d) for d in vm.pci_devices()
+               if (d.vendor_id, d.device_id) in ((0x1af4, 0x1001), (0x1af4, 0x1042))]
+    return tuple(drives)
 
 
 def _fw_cfg_uint32(cfg: QemuConfig, name: str) -> int | None:
@@ -505,7 +520,7 @@ def boot(vm: VM, platform) -> object:
     else:
         from .firmware import seabios
         result = seabios.pci_setup(vm, platform, log,
-                                   before_readonly=lambda: _run_option_roms(vm))
+                                   before_readonly=lambda low: _run_option_roms(vm, low, platform))
     vm.firmware = result
     vm.firmware_log = log
     return result
@@ -543,7 +558,7 @@ HW_DRIVERS = [
     ("ehci", lambda d: (d.class_id, d.prog_if) == (0x0c03, 0x20), [("mem", 0), ("master", 0)]),
     ("uhci", lambda d: (d.class_id, d.prog_if) == (0x0c03, 0x00),
      [("io", 4), ("master", 0), ("usblegsup", 0)]),
-    ("ahci", lambda d: d.class_id == 0x0106, [("mem", 5), ("master", 0)]),
+    ("ahci", lambda d: (d.class_id, d.prog_if) == (0x0106, 0x01), [("mem", 5), ("master", 0)]),
     ("virtio-blk", _ids(0x1af4, 0x1001, 0x1042), "virtio"),
     ("virtio-scsi", _ids(0x1af4, 0x1004, 0x1048), "virtio"),
     ("lsi-scsi", _ids(0x1000, 0x0012), [("io", 0), ("master", 0)]),
@@ -557,10 +572,12 @@ PCI_CLASS_DISPLAY_VGA = 0x0300
 PCI_CLASS_DISPLAY_OTHER = 0x0380
 
 
-def _run_option_roms(vm: VM) -> None:
+def _run_option_roms(vm: VM, low, platform) -> None:
     """What POST does between pci_setup and make_bios_readonly (SeaBIOS
     rel-1.16.2 src/post.c ``maininit``), with the config accesses a real run
-    makes (data/references/*/pci_cfg_write.log):
+    makes (data/references/*/pci_cfg_write.log), filling ``low`` (the
+    :class:`~vfiolab.model.firmware.seabios.LowMemory` of this POST): ROMs
+    from 0xc0000 up, SeaBIOS's low-memory allocations from the top down:
 
     1. ``vgarom_setup`` (src/optionroms.c): the first VGA-class function that
        decodes I/O and memory (``is_pci_vga``) has its ROM BAR mapped and
@@ -580,9 +597,19 @@ def _run_option_roms(vm: VM) -> None:
        (hw/i386/kvmvapic.c).
 
     Each ROM is placed at the end of the previous one (``rom_reserve``) and
-    keeps :data:`OPTION_ROM_DEPLOYED_SIZE` once run.
+    keeps :data:`OPTION_ROM_DEPLOYED_SIZE` once run.  A SeaVGABIOS ROM takes
+    512 bytes of low memory for its stack while it runs; with kvmclock and
+    the AHCI bounce buffer (both allocated by the firmware model itself) it
+    decides ``rom_get_max()`` and so the PAM state ``make_bios_readonly``
+    leaves.
     """
-    state = {"rom_end": 0xc0000}
+    if platform.unmodelled_drives:
+        _note(vm, f"SeaBIOS allocates low memory for the drives of "
+                  f"{', '.join(platform.unmodelled_drives)} (src/hw/virtio-blk.c, "
+                  f"src/cdrom.c cdrom_prepboot, the USB and SCSI drivers) in sizes the model "
+                  f"does not know: the top of the option-ROM area (rom_get_max) may be lower "
+                  f"than the {low.rom_get_max():#x} it assumes, leaving more of 0xc0000-0xeffff "
+                  f"writable")
     # SeaBIOS's device list: pci_probe_devices walks bus 0, 1, ... in devfn order
     devices = sorted(vm.pci_devices(), key=lambda d: (d.bus.number, d.devfn))
 
@@ -594,7 +621,13 @@ def _run_option_roms(vm: VM) -> None:
                       f"{', '.join(sorted(OPTION_ROM_DEPLOYED_SIZE))} with seabios "
                       f"{OPTION_ROM_SIZES_FIRMWARE}); ROMs after it may sit elsewhere in 0xc0000..")
             size = size or 0
-        state["rom_end"] += -(-size // OPTION_ROM_ALIGN) * OPTION_ROM_ALIGN
+        low.rom_end += -(-size // OPTION_ROM_ALIGN) * OPTION_ROM_ALIGN
+        if name.startswith("vgabios-"):
+            # SeaVGABIOS (every vgabios-*.bin QEMU ships) vgasrc/vgainit.c
+            # allocate_extra_stack: CONFIG_VGA_EXTRA_STACK_SIZE (512) bytes by
+            # a PMM call with flags 8|1 (permanent, low): ZoneLow (src/pmm.c)
+            low.malloc_low(f"SeaVGABIOS stack of {who} (vgasrc/vgainit.c "
+                           f"allocate_extra_stack)", 512)
 
     def deploy_file(name: str, dev) -> None:
         """src/optionroms.c ``run_file_roms`` -> ``deploy_romfile``: the
@@ -606,7 +639,7 @@ def _run_option_roms(vm: VM) -> None:
             _note(vm, f"option ROM file {name!r} of {_who(dev)}: its size is not known; "
                       f"taken as not deployed")
             return
-        if state["rom_end"] + size > ROM_MAX[vm.machine]:
+        if -(-(low.rom_end + size) // OPTION_ROM_ALIGN) * OPTION_ROM_ALIGN > low.rom_get_max():
             return
         deploy(name, _who(dev))
 
@@ -740,8 +773,8 @@ def _run_option_roms(vm: VM) -> None:
     genroms = _fw_cfg_roms(vm, "genroms/") + [("kvmvapic.bin", None)]
     for name, dev in sorted(genroms, key=lambda item: item[0]):
         if dev is None:
-            map_kvmvapic_rom(vm, state["rom_end"])
-            state["rom_end"] += -(-KVMVAPIC_ROM_SIZE // OPTION_ROM_ALIGN) * OPTION_ROM_ALIGN
+            map_kvmvapic_rom(vm, low.rom_end)
+            low.rom_end += -(-KVMVAPIC_ROM_SIZE // OPTION_ROM_ALIGN) * OPTION_ROM_ALIGN
         else:
             deploy_file(name, dev)
 

@@ -31,24 +31,12 @@ REFERENCES = Path(__file__).resolve().parents[2] / "data" / "references"
 #: captures every caller of :func:`reference_dirs` was first written for.
 DEFAULT_VERSIONS = ("7.2", "1.16.2")
 
-_ROM_MAX_1163_Q35 = (
-    "Debian's SeaBIOS 1.16.3 on q35 ends POST with rom_get_max() = 0xe7800 "
-    "(seabios.log 'Space available for UMB: c2800-e7800'; 0xe8000 on pc and "
-    "with 1.16.2), so make_bios_readonly() (src/fw/shadow.c) writes PAM5 = "
-    "0x31 and leaves 0xe4000-0xe7fff writable; the model's rom_max is 0xe8000 "
-    "for every build (PAM5 = 0x11, 0xc3000-0xe7fff read-only)")
-
 #: Captures the model does not reproduce yet, with the difference (found by
 #: the capture; the tests that compare them are expected to fail until the
-#: model is fixed).  The gap is SeaBIOS's, so it shows with QEMU 7.2 and
-#: 10.0 alike.
-MODEL_GAPS = {
-    "q35-4G-rootport-sb1163": _ROM_MAX_1163_Q35,
-    "q35-6G-ivshmem-4G-sb1163": _ROM_MAX_1163_Q35,
-    "q35-1G-multi-qemu10-sb1163": _ROM_MAX_1163_Q35,
-    "q35-4G-rootport-qemu10-sb1163": _ROM_MAX_1163_Q35,
-    "q35-6G-ivshmem-4G-qemu10-sb1163": _ROM_MAX_1163_Q35,
-}
+#: model is fixed).  Empty since the low-memory zone of SeaBIOS is modelled
+#: (vfiolab.model.firmware.seabios.LowMemory: Debian's 1.16.3 on q35 ends POST
+#: with rom_get_max() = 0xe7800, which leaves 0xe4000-0xe7fff writable).
+MODEL_GAPS: dict[str, str] = {}
 
 
 def capture_versions(meta: dict) -> tuple[str, str]:

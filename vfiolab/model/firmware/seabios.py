@@ -179,6 +179,80 @@ BUILD_PCIMEM_END = 0xfec00000     # the IOAPIC
 BUILD_ROM_START = 0xc0000
 BUILD_BIOS_ADDR = 0xf0000
 
+# --- low memory: option ROMs and ZoneLow (src/malloc.c) ------------------------
+OPTION_ROM_ALIGN = 2048           # src/config.h: option ROMs start on 2 KiB
+OPROM_HEADER_RESERVE = 16         # src/malloc.c: kept free above the last ROM
+
+#: Where ``kvmclock_init()`` (src/fw/paravirt.c, SeaBIOS >= 1.14.0, commit
+#: b3fa8577) put its ``memalign_low(32, sizeof(struct pvclock_vcpu_time_info))``
+#: (32 bytes) in each Debian build, as the build logs it ("kvmclock: at 0x...",
+#: data/references/*/seabios.log under KVM).  It is ZoneLow's first allocation.
+#: ZoneLow is [zonelow_base + 16, final_varlow_start) (src/malloc.c
+#: ``malloc_init``; both ends are link-time symbols of the build,
+#: scripts/layoutrom.py), and ``alloc_new`` takes each allocation from the top
+#: of the free range, so ``final_varlow_start`` is in [at + 32, at + 64).
+KVMCLOCK_AT = {"1.16.2": 0xe8c20, "1.16.3": 0xe8380, "1.17.0": 0xe9840}
+
+
+@dataclass(frozen=True)
+class LowAllocation:
+    """One allocation SeaBIOS makes in ZoneLow, the permanent low memory
+    between the option ROMs and SeaBIOS's own variables (src/malloc.c)."""
+
+    what: str          # who asked, with the source function
+    size: int
+    align: int
+    address: int       # where alloc_new() put it
+
+
+class LowMemory:
+    """0xc0000..0xf0000 as SeaBIOS shares it (src/malloc.c): option ROMs grow
+    up from ``BUILD_ROM_START`` (``RomEnd``), ZoneLow allocations grow down
+    from the build's ``final_varlow_start``; ``rom_get_max()`` is the lowest
+    allocation minus ``OPROM_HEADER_RESERVE``, aligned down to 2 KiB.
+
+    The allocations modelled are the ones a QEMU guest's POST makes without
+    boot drives: kvmclock (under KVM), SeaVGABIOS's extra stack (512 bytes by
+    PMM, vgasrc/vgainit.c ``allocate_extra_stack``) and the AHCI bounce buffer
+    (2048 bytes, src/block.c ``create_bounce_buf`` from src/hw/ahci.c
+    ``ahci_controller_setup``).  All are 16 or 32 bytes aligned and sized, so
+    their order does not change where the lowest one ends.
+    """
+
+    def __init__(self, version: str):
+        if version not in KVMCLOCK_AT:
+            raise ConfigError(f"SeaBIOS {version}: the top of its low-memory zone is "
+                              f"known for {', '.join(KVMCLOCK_AT)}")
+        # the lower bound of final_varlow_start; the 32 bytes of doubt never
+        # cross a 2 KiB boundary for these builds (tests/test_seabios.py)
+        self.top = KVMCLOCK_AT[version] + 32
+        self.range_end = self.top          # RomBase->range_end
+        self.rom_end = BUILD_ROM_START     # RomEnd
+        self.allocations: list[LowAllocation] = []
+
+    def malloc_low(self, what: str, size: int, align: int = 16) -> int:
+        """src/malloc.c ``alloc_new`` on ZoneLow: the block ends where the free
+        range ends and starts aligned down; the free range shrinks to it."""
+        address = (self.range_end - size) & ~(align - 1)
+        self.range_end = address
+        self.allocations.append(LowAllocation(what, size, align, address))
+        return address
+
+    def rom_get_max(self) -> int:
+        """src/malloc.c ``rom_get_max()`` with CONFIG_MALLOC_UPPERMEMORY."""
+        return (self.range_end - OPROM_HEADER_RESERVE) & ~(OPTION_ROM_ALIGN - 1)
+
+    def rom_confirm(self, size: int) -> bool:
+        """src/malloc.c ``rom_reserve``/``rom_confirm``: a ROM of ``size``
+        bytes at ``RomEnd`` fits when its 2 KiB-rounded end is at most
+        ``rom_get_max()``; then ``RomEnd`` moves to that end."""
+        end = -(-(self.rom_end + size) // OPTION_ROM_ALIGN) * OPTION_ROM_ALIGN
+        if end > self.rom_get_max():
+            return False
+        self.rom_end = end
+        return True
+
+
 #: ``pci_irqs`` in pciinit.c: the ISA IRQ behind PCI interrupt links A-D.
 PCI_IRQS = (10, 10, 11, 11)
 
@@ -244,10 +318,15 @@ class FirmwarePlatform:
       ``-nodefaults`` guest with only QEMU's kvmvapic.bin (real log: "Space
       available for UMB: c2800-e8000").  It changes the final PAM state
       only when the build has CONFIG_WRITABLE_UPPERMEMORY.
-    * ``rom_max`` (``rom_get_max()``): top of the option-ROM area; with
-      CONFIG_MALLOC_UPPERMEMORY (default y) it is the start of SeaBIOS's own
-      low-memory zone aligned down, a property of the build.  0xe8000 is
-      the Debian 1.16.2 build (same log line).
+    * ``rom_max`` (``rom_get_max()``): top of the option-ROM area, or None
+      (the default) to have :class:`LowMemory` compute it from the build
+      and the allocations POST makes in the low-memory zone (kvmclock, the
+      SeaVGABIOS stack, the AHCI bounce buffer); a number overrides it.
+    * ``kvmclock``: SeaBIOS runs under KVM with the kvmclock CPUID feature
+      (QEMU's default with ``-accel kvm``), so ``kvmclock_init()`` allocates
+      its 32 bytes of low memory.
+    * ``unmodelled_drives``: the command line's drives whose SeaBIOS drivers
+      allocate low memory the model does not size (shown in a note).
     * ``writable_uppermemory``: CONFIG_WRITABLE_UPPERMEMORY (Kconfig default
       n; the Debian build has it off: a real run left 0xc0000-0xe7fff
       read-only although the only ROM ended at 0xc2800).
@@ -267,8 +346,10 @@ class FirmwarePlatform:
     acpi_pm_base: int = 0x600
     extra_pci_roots: int = 0
     option_rom_end: int = 0xc2800
-    rom_max: int = 0xe8000
+    rom_max: int | None = None
     writable_uppermemory: bool = False
+    kvmclock: bool = True
+    unmodelled_drives: tuple = ()
 
 
 # ============================================================================
@@ -456,6 +537,11 @@ class FirmwareResult:
     pam_register: int = 0
     pam_after_writable: list[int] = field(default_factory=list)
     pam_final: list[int] = field(default_factory=list)
+    #: "Space available for UMB: START-END" (src/malloc.c malloc_prepboot):
+    #: RomEnd and rom_get_max() at the end of POST
+    umb: tuple[int, int] | None = None
+    #: ZoneLow allocations, in the order POST made them
+    low_allocations: list[LowAllocation] = field(default_factory=list)
     e820: list[tuple[int, int, str]] = field(default_factory=list)
     port_writes: list[tuple[int, int]] = field(default_factory=list)
     config_reads: int = 0
@@ -678,6 +764,7 @@ class _SeaBIOS:
         self.slot_get_irq = self._dummy_pci_slot_get_irq
         self.shadow_bdf = -1
         self._last_written = 0
+        self.lowmem = LowMemory(platform.version)
         top, pad = mem64_limits(platform)
         bits, _ = cpu_phys_bits(platform)
         self.mem64_top, self.pad_mem64 = top, pad
@@ -1648,6 +1735,20 @@ class _SeaBIOS:
         return True
 
     # --- end of POST ---------------------------------------------------------------
+    def ahci_bounce_buffer(self) -> None:
+        """src/hw/ahci.c ``ahci_scan()``: every function of class SATA with
+        prog-if 1 goes to ``ahci_controller_setup()``, whose first step is
+        ``create_bounce_buf()`` (src/block.c): ``malloc_low(CDROM_SECTOR_SIZE)``,
+        2 KiB, made once per POST, whether or not drives are found (q35's
+        ICH9 AHCI at 00:1f.2 always has one).  In POST it comes after the
+        VGA ROM (src/post.c ``maininit``: vgarom_setup, then
+        device_hardware_setup); the order does not change where ZoneLow ends."""
+        for dev in self.devices:
+            if (dev.cls, dev.prog_if) == (0x0106, 0x01):
+                self.lowmem.malloc_low(f"AHCI bounce buffer ({_bdf_text(dev.bdf)}, src/block.c "
+                                       f"create_bounce_buf)", 2048)
+                return
+
     def make_bios_readonly(self) -> None:
         """shadow.c ``make_bios_readonly()`` / ``make_bios_readonly_intel()``.
 
@@ -1671,7 +1772,7 @@ class _SeaBIOS:
         data = self._read_pam(bdf, pam0)
         o = pam0 & 3
         romlast = self.p.option_rom_end if self.p.writable_uppermemory else BUILD_BIOS_ADDR
-        rommax = self.p.rom_max
+        rommax = self.p.rom_max if self.p.rom_max is not None else self.lowmem.rom_get_max()
         for i in range(6):
             mem = BUILD_ROM_START + i * 32 * 1024
             if romlast < mem + 16 * 1024 or rommax < mem + 32 * 1024:
@@ -1691,8 +1792,9 @@ def pci_setup(cfg: ConfigAccess, platform: FirmwarePlatform, log: list | None = 
 
     The sequence is the one a real POST makes (``src/post.c``):
     ``make_bios_writable()`` (PAM -> RAM), ``qemu_detect()`` (host bridge,
-    phys-bits), ``pci_setup()`` proper, and -- after option ROMs, not
-    modelled -- ``make_bios_readonly()`` (final PAM state).  ``shadow=False``
+    phys-bits), ``pci_setup()`` proper, then ``before_readonly(lowmem)``
+    (the caller's option ROMs and drivers, given the :class:`LowMemory` they
+    share) and ``make_bios_readonly()`` (final PAM state).  ``shadow=False``
     leaves out the two PAM steps.
 
     ``log`` receives SeaBIOS's level-1 debug lines (same text as its
@@ -1710,6 +1812,10 @@ def pci_setup(cfg: ConfigAccess, platform: FirmwarePlatform, log: list | None = 
     if shadow:
         fw.make_bios_writable()
     fw.qemu_detect()
+    if platform.kvmclock:
+        # src/fw/paravirt.c kvmclock_init(), from qemu_platform_setup() before
+        # pci_setup(): memalign_low(32, sizeof(struct pvclock_vcpu_time_info))
+        fw.lowmem.malloc_low("kvmclock (src/fw/paravirt.c kvmclock_init)", 32, 32)
     # --- src/fw/pciinit.c pci_setup() ---
     fw.dprintf("=== PCI bus & bridge init ===")
     # pci_probe_host() checks port 0xcf8 answers (not a config access): assumed present
@@ -1729,7 +1835,13 @@ def pci_setup(cfg: ConfigAccess, platform: FirmwarePlatform, log: list | None = 
         fw.pci_bios_init_device(dev)
     fw.pci_enable_default_vga()
     if before_readonly is not None:
-        before_readonly()       # option ROMs (src/post.c optionrom_setup)
+        # option ROMs and drivers (src/post.c maininit): they fill 0xc0000..
+        # from below and ZoneLow from above
+        before_readonly(fw.lowmem)
+    fw.ahci_bounce_buffer()
+    low = fw.lowmem
+    fw.res.low_allocations = list(low.allocations)
+    fw.res.umb = (low.rom_end, low.rom_get_max())
     if shadow:
         fw.make_bios_readonly()
     return fw.res
