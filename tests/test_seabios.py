@@ -1079,3 +1079,19 @@ def test_rom_get_max_decides_pam5():
                     platform_from_meta(meta), [])
     assert res.umb[1] == 0xe7800
     assert res.pam_final[5] == 0x31
+
+
+@pytest.mark.parametrize("log", sorted((REFERENCES.parent / "seabios-tcg").glob("*.log")),
+                         ids=lambda p: p.stem)
+def test_umb_under_tcg(log):
+    """data/seabios-tcg: without KVM there is no kvmclock allocation, and the
+    zone's top is the build's final_varlow_start; the UMB line of each real
+    run equals the model's (RomEnd: kvmvapic.bin alone, 0xc2800)."""
+    from vfiolab.predict import predict
+    machine, version = log.stem.split("-", 1)
+    line = next(l for l in log.read_text(errors="replace").splitlines()
+                if l.startswith("Space available for UMB: "))
+    start, end = line.split(": ", 1)[1].split(",")[0].split("-")
+    pred = predict(["-machine", machine, "-accel", "tcg", "-m", "512M", "-nodefaults"],
+                   seabios=version)
+    assert pred.vm.firmware.umb == (int(start, 16), int(end, 16))
