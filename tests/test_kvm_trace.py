@@ -136,3 +136,17 @@ def test_as_id_goes_into_the_old_slot_field():
     assert format_kvm_trace([ev], make_stack("debian13")) == \
         "kvm_set_user_memory AddrSpace#1 Slot#3 flags=0x0 gpa=0x30000 size=0x10000 " \
         "ua=<pc.ram+0x30000> guest_memfd=-1 guest_memfd_offset=0x30000 ret=0\n"
+
+
+def test_guest_memfd_offset_is_0_from_10_2():
+    """QEMU 10.2 (commit 00c0911c68, kvm_set_phys_mem at v10.2.0:
+    ``mem->guest_memfd_offset = mem->guest_memfd >= 0 ? (uint8_t*)ram -
+    mr->ram_block->host : 0``): no guest_memfd, offset 0x0; up to 10.1 the
+    offset in the RAM block (the 10.0 captures: pc-512M-edu-qemu10-sb1162
+    line 4, ``gpa=0xe0000 ... guest_memfd_offset=0x20000``, the isa-bios alias
+    of the last 128 KiB of the 256 KiB pc.bios)."""
+    from vfiolab.stack import make_stack
+    for q, want in (("10.0", "0x20000"), ("10.2", "0x0")):
+        line = [ln for ln in _one(make_stack("debian13", qemu=q)) if " gpa=0xe0000 " in ln][0]
+        assert "ua=<pc.bios+0x20000>" in line
+        assert line.endswith(f" guest_memfd=-1 guest_memfd_offset={want} ret=0"), line

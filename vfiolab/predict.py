@@ -531,7 +531,13 @@ def format_kvm_trace(events, stack: Stack) -> str:
       (system/physmem.c; ``ram_block_add`` creates a guest_memfd only for a
       ``RAM_GUEST_MEMFD`` block, i.e. with confidential-guest support, which
       the model does not have), and ``guest_memfd_offset`` to ``ram -
-      ram_block->host``, the slot's offset in its RAM block, in every case.
+      ram_block->host``, the slot's offset in its RAM block, in every case
+      up to 10.1;
+    * QEMU 10.2 and later (``stack.qemu_at_least(10, 2)``; commit
+      00c0911c68 "accel/kvm: Set guest_memfd_offset to non-zero value only
+      when guest_memfd is valid", first released in v10.2.0):
+      ``guest_memfd_offset`` is that offset only when ``guest_memfd >= 0``,
+      so 0x0 for every slot the model makes.
 
     A delete re-issues the slot with size 0 and flags 0 and keeps its other
     fields (``kvm_set_phys_mem``), as the model's events do.  ``ret`` is 0:
@@ -541,6 +547,7 @@ def format_kvm_trace(events, stack: Stack) -> str:
     never as a made-up address: the model cannot know the QEMU process's
     host addresses."""
     new = stack.qemu_at_least(9, 1)
+    offset_without_memfd = not stack.qemu_at_least(10, 2)
     lines = []
     for ev in events:
         if ev.get("op") != "set_user_memory":
@@ -548,8 +555,9 @@ def format_kvm_trace(events, stack: Stack) -> str:
         tail = (f"flags={fmt_hex(ev['flags'])} gpa={fmt_hex(ev['gpa'])} "
                 f"size={fmt_hex(ev['size'])} ua={ua_placeholder(ev)}")
         if new:
+            fd_offset = ev["ramblock_offset"] if offset_without_memfd else 0
             text = (f"AddrSpace#{ev['as_id']} Slot#{ev['slot']} {tail} guest_memfd=-1 "
-                    f"guest_memfd_offset={fmt_hex(ev['ramblock_offset'])} ret=0")
+                    f"guest_memfd_offset={fmt_hex(fd_offset)} ret=0")
         else:
             text = f"Slot#{ev['slot'] | ev['as_id'] << 16} {tail} ret=0"
         lines.append("kvm_set_user_memory " + text)
