@@ -97,6 +97,34 @@ def test_predict_other_formats(capsys, fmt, needle):
     assert needle in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("name,stack", [
+    ("pc-512M-edu", ["--qemu", "7.2", "--seabios", "1.16.2"]),
+    ("pc-512M-edu-qemu10-sb1162", ["--qemu", "10.0", "--seabios", "1.16.2"]),
+])
+def test_predict_format_trace(capsys, name, stack):
+    """``--format trace`` prints the capture's kvm_set_user_memory lines
+    (data/references/NAME/trace.log, real QEMU 7.2 and 10.0), ua= aside,
+    which it writes as <REGION+0xOFFSET>."""
+    import re
+    from vfiolab.real.reference import REFERENCES, load_reference
+    ref = load_reference(REFERENCES / name)
+    opts = ref.predict_options()
+    assert main(["predict", "--format", "trace", *stack, "--cpu-vendor", opts["cpu_vendor"],
+                 "--phys-bits", str(opts["phys_bits"]), "--", *ref.args]) == 0
+    out = capsys.readouterr().out.splitlines()
+    real = [ln for ln in (REFERENCES / name / "trace.log").read_text().splitlines()
+            if ln.startswith("kvm_set_user_memory ")]
+    assert out[0].split(" ua=")[1].startswith("<pc.ram+0x0> ")
+    assert [re.sub(r" ua=<[^>]*> ", " ", ln) for ln in out] == \
+        [re.sub(r" ua=0x[0-9a-f]+ ", " ", ln) for ln in real]
+
+
+def test_predict_help_says_what_trace_ua_is(capsys):
+    with pytest.raises(SystemExit):
+        main(["predict", "--help"])
+    assert "<REGION+0xOFFSET>" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("args,needle", [
     (["-M", "q35", "-numa", "node"], "unsupported option '-numa'"),
     (["-M", "q35", "-device", "no-such-device,id=x"], "no-such-device"),

@@ -1,6 +1,6 @@
 """The ``vfiolab`` command line.
 
-``vfiolab predict [--format json|mtree|mtree-tree|pci|summary|argv] [--stack debian12|debian13]
+``vfiolab predict [--format json|mtree|mtree-tree|pci|trace|summary|argv] [--stack debian12|debian13]
 [--qemu V] [--firmware F] [--kernel V] [--cpu-vendor V] [--phys-bits N]
 [--command-file FILE|-] [-- <QEMU arguments>]`` describes the VM after its firmware has set up PCI, for
 the named stack (:mod:`vfiolab.stack`).  The QEMU arguments may be pasted as
@@ -200,6 +200,8 @@ def _predict(ns, qemu_args: list[str]) -> int:
         sys.stdout.write(p.mtree())
     elif ns.format == "summary":
         sys.stdout.write(p.summary())
+    elif ns.format == "trace":
+        sys.stdout.write(p.kvm_trace())
     else:
         sys.stdout.write(p.info_pci())
     return 0
@@ -295,10 +297,15 @@ def main(argv: list[str] | None = None) -> int:
     pp = sub.add_parser("predict", help="describe a VM after firmware PCI set-up",
                         usage="vfiolab predict [options] -- QEMU ARGS", epilog=EXAMPLE,
                         formatter_class=argparse.RawDescriptionHelpFormatter)
-    pp.add_argument("--format", choices=("json", "mtree", "mtree-tree", "pci", "summary", "argv"),
+    pp.add_argument("--format", choices=("json", "mtree", "mtree-tree", "pci", "trace", "summary",
+                                         "argv"),
                     default="json",
                     help="json (default), mtree (= info mtree -f), mtree-tree (= info mtree), "
-                         "pci (= info pci), summary (plain text per passed-through device: "
+                         "pci (= info pci), trace (= -trace kvm_set_user_memory, in the stack's "
+                         "QEMU's format, from machine creation to the end of POST; ua= is "
+                         "written <REGION+0xOFFSET>, the RAM region and the offset in its RAM "
+                         "block, because the host address is QEMU's and cannot be predicted), "
+                         "summary (plain text per passed-through device: "
                          "BARs, flat view, memslots, DMA maps; then RAM and firmware windows), argv (the QEMU command line, e.g. the one "
                          "--libvirt-xml/--proxmox-conf stand for)")
     pp.add_argument("--accel", choices=("kvm", "tcg"), default=None,

@@ -20,7 +20,8 @@ from .model.vm import VM
 from .records import BarRecord, PciDeviceRecord
 from .stack import Stack, make_stack
 
-__all__ = ["Prediction", "predict", "PCI_CLASS_NAMES", "format_info_pci"]
+__all__ = ["Prediction", "predict", "PCI_CLASS_NAMES", "format_info_pci", "format_kvm_trace",
+           "ua_placeholder"]
 
 #: QEMU hw/pci/pci.c ``pci_class_descriptions``, the whole table (the same at
 #: v7.2.0 and v10.0.0): what ``info pci`` prints for a class; any other class
@@ -204,6 +205,12 @@ class Prediction:
 
     def info_pci(self) -> str:
         return format_info_pci(self.vm)
+
+    def kvm_trace(self) -> str:
+        """``--format trace``: the memslot ioctls from machine creation to the
+        end of the firmware's POST, as the stack's QEMU traces them
+        (:func:`format_kvm_trace`)."""
+        return format_kvm_trace(self.vm.events, self.stack)
 
     # --- the summary a person reads ------------------------------------------
     def summary(self) -> str:
@@ -483,6 +490,78 @@ def format_info_pci(vm: VM) -> str:
             lines.append(_bar_line(r, new_style))
         lines.append(f'      id "{dev.qdev_id}"')
     return "\n".join(lines) + "\n"
+
+
+def ua_placeholder(ev: dict) -> str:
+    """What ``--format trace`` prints for ``ua=``: ``<REGION+0xOFFSET>``,
+    the RAM region behind the slot and the slot's offset in its RAM block.
+
+    The real ``ua`` is a host virtual address of the QEMU process (where
+    the RAM block was mmapped), which changes from run to run and which the
+    model cannot know; the angle brackets make the field impossible to read
+    as an address (QEMU prints ``ua=0x...``; vfiolab.inputs.trace refuses
+    this form).  Two lines with the same REGION are in the same RAM block,
+    so the difference of their real ``ua`` values is the difference of
+    their offsets."""
+    return f"<{ev.get('region', '')}+{fmt_hex(ev.get('ramblock_offset', 0))}>"
+
+
+def format_kvm_trace(events, stack: Stack) -> str:
+    """The ``kvm_set_user_memory`` events of ``events`` (``VM.events``), one
+    line each, as QEMU's ``log`` trace backend prints them without
+    ``-msg timestamp=on`` (``kvm_set_user_memory <text>``; vfiolab.inputs.trace
+    reads both forms back).  The text is the format string of
+    ``accel/kvm/trace-events``, which ``kvm_set_user_memory_region``
+    (``accel/kvm/kvm-all.c``) fills:
+
+    * QEMU before 9.1 (v7.2.0 ... v9.0.0):
+      ``Slot#%d flags=0x%x gpa=0x%PRIx64 size=0x%PRIx64 ua=0x%PRIx64 ret=%d``,
+      where ``Slot#`` is the uapi ``slot`` field, the slot id ORed with the
+      address-space id shifted left by 16 (``mem.slot = slot->slot |
+      (kml->as_id << 16)``);
+    * QEMU 9.1 and later (``stack.qemu_at_least(9, 1)``): ``AddrSpace#%d
+      Slot#%d flags=... ua=0x%PRIx64 guest_memfd=%d guest_memfd_offset=0x%PRIx64
+      ret=%d``.  Commit 72853afc63 ("trace/kvm: Split address space and slot
+      id in trace_kvm_set_user_memory()") split ``AddrSpace#`` off the slot
+      and commit ce5a983233 ("kvm: Enable KVM_SET_USER_MEMORY_REGION2 for
+      memslot") added the two guest_memfd fields; both were first released
+      in v9.1.0 (neither is in v9.0.0) and the text is the same at v10.0.0.
+      ``kvm_set_phys_mem`` sets ``guest_memfd`` to the RAM block's: -1 as
+      ``qemu_ram_alloc_internal`` and ``qemu_ram_alloc_from_fd`` leave it
+      (system/physmem.c; ``ram_block_add`` creates a guest_memfd only for a
+      ``RAM_GUEST_MEMFD`` block, i.e. with confidential-guest support, which
+      the model does not have), and ``guest_memfd_offset`` to ``ram -
+      ram_block->host``, the slot's offset in its RAM block, in every case
+      up to 10.1;
+    * QEMU 10.2 and later (``stack.qemu_at_least(10, 2)``; commit
+      00c0911c68 "accel/kvm: Set guest_memfd_offset to non-zero value only
+      when guest_memfd is valid", first released in v10.2.0):
+      ``guest_memfd_offset`` is that offset only when ``guest_memfd >= 0``,
+      so 0x0 for every slot the model makes.
+
+    A delete re-issues the slot with size 0 and flags 0 and keeps its other
+    fields (``kvm_set_phys_mem``), as the model's events do.  ``ret`` is 0:
+    the model's ioctls succeed (a failure is an error instead).
+
+    ``ua=`` is printed by :func:`ua_placeholder` (``<REGION+0xOFFSET>``),
+    never as a made-up address: the model cannot know the QEMU process's
+    host addresses."""
+    new = stack.qemu_at_least(9, 1)
+    offset_without_memfd = not stack.qemu_at_least(10, 2)
+    lines = []
+    for ev in events:
+        if ev.get("op") != "set_user_memory":
+            continue
+        tail = (f"flags={fmt_hex(ev['flags'])} gpa={fmt_hex(ev['gpa'])} "
+                f"size={fmt_hex(ev['size'])} ua={ua_placeholder(ev)}")
+        if new:
+            fd_offset = ev["ramblock_offset"] if offset_without_memfd else 0
+            text = (f"AddrSpace#{ev['as_id']} Slot#{ev['slot']} {tail} guest_memfd=-1 "
+                    f"guest_memfd_offset={fmt_hex(fd_offset)} ret=0")
+        else:
+            text = f"Slot#{ev['slot'] | ev['as_id'] << 16} {tail} ret=0"
+        lines.append("kvm_set_user_memory " + text)
+    return "".join(line + "\n" for line in lines)
 
 
 def predict(args: list[str], *, stack: Stack | str | None = None, qemu: str | None = None,

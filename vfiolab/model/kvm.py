@@ -73,6 +73,12 @@ class KVMSlot:
     userspace_addr: int = 0
     flags: int = 0
     mr_name: str = ""
+    #: the slot's start as an offset in the RAM block of its region: QEMU
+    #: kvm_set_phys_mem (v9.1+, commit ce5a983233) stores
+    #: ``(uint8_t *)ram - mr->ram_block->host`` as ``guest_memfd_offset``
+    #: whether or not the block has a guest_memfd; the model has it for
+    #: every release, as ``userspace_addr`` minus the block's host address
+    ramblock_offset: int = 0
 
     def as_memslot(self, as_id: int) -> Memslot:
         return Memslot(slot=self.slot, flags=self.flags, guest_phys_addr=self.start_addr,
@@ -86,7 +92,10 @@ class KvmMemoryListener(MemoryListener):
 
     ``events`` receives one dict per ``KVM_SET_USER_MEMORY_REGION`` call,
     shaped like QEMU's ``kvm_set_user_memory`` trace (a delete is the same
-    slot re-issued with ``size`` 0 and ``flags`` 0).
+    slot re-issued with ``size`` 0 and ``flags`` 0, its other fields kept):
+    ``as_id``, ``slot``, ``flags``, ``gpa``, ``size``, ``ua`` (the model's
+    host address), ``region`` (the RAM region's name) and
+    ``ramblock_offset`` (the slot's offset in that region's RAM block).
     """
 
     as_id: int = 0
@@ -224,6 +233,9 @@ class KvmMemoryListener(MemoryListener):
         mem.userspace_addr = ua
         mem.flags = self.mem_flags(fr)
         mem.mr_name = fr.mr.name
+        # fr.mr is the RAM region itself (aliases resolved), whose RAM block
+        # starts at its offset 0
+        mem.ramblock_offset = mr_offset
         self._emit(mem)
 
     def _lookup(self, start: int, size: int) -> KVMSlot | None:
@@ -249,6 +261,7 @@ class KvmMemoryListener(MemoryListener):
             "op": "set_user_memory", "as_id": self.as_id, "slot": mem.slot,
             "flags": mem.flags, "gpa": mem.start_addr, "size": mem.memory_size,
             "ua": mem.userspace_addr, "region": mem.mr_name,
+            "ramblock_offset": mem.ramblock_offset,
         }
         for observer in self.slot_observers:
             observer(ev)
