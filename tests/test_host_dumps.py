@@ -258,3 +258,163 @@ def test_nul_byte_is_refused_naming_its_line():
     with pytest.raises(ParseError) as e:
         parse_lspci_vvv("01:00.0 VGA compatible controller: x\n\tControl: I/O\x00+\n", source="paste")
     assert e.value.line_no == 2 and e.value.source == "paste" and "NUL" in str(e.value)
+
+
+# ------------------------------------- a GPU and its HDMI audio function, both passed
+
+# data/devices/multi/gpu-nvidia-rtx-a6000-with-audio-lspci-vv: `lspci -vvd 10DE:` as root of
+# four RTX A6000 and their audio functions (neuropoly/intranet.neuro.polymtl.ca gpus.md)
+A6000 = DEV / "multi" / "gpu-nvidia-rtx-a6000-with-audio-lspci-vv" / "lspci-vv.txt"
+# function 0 with multifunction=on, function 1 at the same slot, behind a root port
+A6000_ARGS = ("-M q35 -m 1G -nodefaults "
+              "-device pcie-root-port,id=rp1,chassis=1,bus=pcie.0,addr=1c.0 "
+              "-device vfio-pci,host=41:00.0,bus=rp1,addr=00.0,multifunction=on "
+              "-device vfio-pci,host=41:00.1,bus=rp1,addr=00.1").split()
+
+
+def test_a6000_file_holds_four_gpus_and_their_audio_functions():
+    devs = load_host_devices(A6000)
+    # grep '^[0-9a-f][0-9a-f]:' lspci-vv.txt
+    assert [d.bdf for d in devs] == [f"0000:{b}:00.{f}" for b in ("01", "41", "81", "c1")
+                                     for f in (0, 1)]
+    with pytest.raises(ConfigError, match=r"8 functions .*say which"):
+        load_host_device(A6000)
+
+
+def test_a6000_gpu_function_read_from_the_text():
+    d = load_host_device(A6000, "41:00.0")
+    # "41:00.0 VGA compatible controller: NVIDIA Corporation GA102GL [RTX A6000] (rev a1)
+    #  (prog-if 00 [VGA controller])": class 03 sub 00 prog-if 00; pci.ids "10de  NVIDIA
+    # Corporation"; no -nn, so no device ID
+    assert (d.vendor_id, d.device_id, d.class_code, d.revision) == (0x10DE, None, 0x030000, 0xA1)
+    assert [(b.index, b.host_address, b.size, b.kind, b.is64, b.prefetch) for b in d.bars] == [
+        (0, 0xB0000000, 16 * MiB, "mem", False, False),       # Region 0: Memory at b0000000 (32-bit, non-prefetchable) [size=16M]
+        (1, 0x28060000000, 256 * MiB, "mem", True, True),     # Region 1: Memory at 28060000000 (64-bit, prefetchable) [size=256M]
+        (3, 0x28070000000, 32 * MiB, "mem", True, True),      # Region 3: Memory at 28070000000 (64-bit, prefetchable) [size=32M]
+        (5, 0x7000, 128, "io", False, False)]                 # Region 5: I/O ports at 7000 [size=128]
+    # Expansion ROM at b1000000 [virtual] [disabled] [size=512K]
+    assert (d.rom.host_address, d.rom.size, d.rom.enabled, d.rom.virtual) == \
+        (0xB1000000, 512 * KiB, False, True)
+    assert d.interrupt_pin == 1                                # Interrupt: pin A routed to IRQ 239
+    # Capabilities: [68] MSI: Enable+ Count=1/1 Maskable- 64bit+ ; no MSI-X capability
+    assert (d.msi.cap_offset, d.msi.enabled, d.msi.vectors, d.msi.is64,
+            d.msi.per_vector_mask) == (0x68, True, 1, True, False)
+    assert d.msix is None
+    # Capabilities: [78] Express (v2) Legacy Endpoint (PCI_EXP_TYPE_LEG_END = 1)
+    assert (d.is_pcie, d.pcie_type) == (True, 1)
+    # Capabilities: [bb0 v1] Physical Resizable BAR (PCI_EXT_CAP_ID_REBAR = 0x15,
+    # Linux include/uapi/linux/pci_regs.h)
+    assert (0x15, 0xBB0) in [tuple(c) for c in d.ext_capabilities]
+    assert d.kernel_driver == "nvidia"                         # Kernel driver in use: nvidia
+
+
+def test_a6000_audio_function_read_from_the_text():
+    d = load_host_device(A6000, "41:00.1")
+    # "41:00.1 Audio device: NVIDIA Corporation GA102 High Definition Audio Controller (rev a1)":
+    # class 04 sub 03, no "(prog-if" printed (pciutils lspci.c show_terse: only when nonzero
+    # or named), so 00
+    assert (d.vendor_id, d.device_id, d.class_code, d.revision) == (0x10DE, None, 0x040300, 0xA1)
+    # Region 0: Memory at b1080000 (32-bit, non-prefetchable) [size=16K]
+    assert [(b.index, b.host_address, b.size, b.kind, b.is64, b.prefetch) for b in d.bars] == \
+        [(0, 0xB1080000, 16 * KiB, "mem", False, False)]
+    assert d.rom is None                                       # no "Expansion ROM" line
+    assert d.interrupt_pin == 2                                # Interrupt: pin B routed to IRQ 258
+    # Capabilities: [68] MSI: Enable- Count=1/1 Maskable- 64bit+
+    assert (d.msi.enabled, d.msi.vectors, d.msi.is64) == (False, 1, True)
+    assert d.msix is None
+    assert (d.is_pcie, d.pcie_type) == (True, 0)               # Express (v2) Endpoint
+    assert d.kernel_driver == "snd_hda_intel"
+    # the other pairs: 01:00.x below 4G ("Region 1: Memory at c0000000 ... [size=256M]",
+    # 01:00.1 "Region 0: Memory at df080000 ... [size=16K]")
+    assert load_host_device(A6000, "01:00.0").bar(1).host_address == 0xC0000000
+    assert load_host_device(A6000, "01:00.1").bar(0).host_address == 0xDF080000
+
+
+def _a6000_predict(host_devices):
+    p = predict(A6000_ARGS, host_devices=host_devices)
+    vf = {d.func: d for d in p.vm.devices if d.type_name == "vfio-pci"}
+    return p, vf
+
+
+def test_a6000_gpu_and_audio_passed_through_behind_a_root_port():
+    """Both functions from one file, each named by --host-device; function 0
+    carries multifunction=on (QEMU hw/pci/pci.c pci_init_multifunction)."""
+    p, vf = _a6000_predict({"41:00.0": str(A6000), "41:00.1": str(A6000)})
+    assert sorted(vf) == [0, 1]
+    rp = next(d for d in p.vm.devices if d.qdev_id == "rp1")
+    for f, d in vf.items():
+        assert (d.bus.number, d.slot) == (rp.config[0x19], 0)     # the root port's secondary bus
+        assert d.hostdev.bdf == f"0000:41:00.{f}"
+    # PCI_HEADER_TYPE bit 7 on function 0 only (vfio-pci emulates it,
+    # vfio_realize emulated_config_bits[PCI_HEADER_TYPE])
+    assert vf[0].config_read(0x0E, 1) & 0x80 and not vf[1].config_read(0x0E, 1) & 0x80
+    # both read vendor 10de; the device ID is not in the text: the guest reads 0000, said
+    assert vf[0].config_read(0, 2) == vf[1].config_read(0, 2) == 0x10DE
+    assert vf[0].config_read(2, 2) == 0
+    assert all("device ID unknown" in d.id_note for d in vf.values())
+    # SeaBIOS 1.16.2 src/fw/pciinit.c, by hand: the root port's windows are
+    # ALIGN(sum, align) (pci_bios_check_devices): prefetchable 256M + 32M
+    # -> 512M aligned 256M; non-prefetchable 16M + the GPU's 512K ROM + 16K
+    # -> 32M aligned 16M.  pci_bios_init_root_regions_mem puts the region of
+    # smaller alignment (mem: the 32M window + the AHCI's 4K) at the top:
+    # ALIGN_DOWN(0xfec00000 - 0x2001000, 16M) = 0xfc000000, then the
+    # prefetchable one below it: ALIGN_DOWN(0xfc000000 - 512M, 256M) = 0xd0000000;
+    # in each window the BARs go largest first
+    rec = {(r.bus, r.slot, r.func): r for r in p.devices()}
+    bus = rp.config[0x19]
+    gpu = {b.bar: b.address for b in rec[(bus, 0, 0)].bars}
+    audio = {b.bar: b.address for b in rec[(bus, 0, 1)].bars}
+    assert (gpu[0], gpu[1], gpu[3]) == (0xFC000000, 0xD0000000, 0xE0000000)
+    assert audio[0] == 0xFC000000 + 16 * MiB + 512 * KiB       # after BAR0 16M and the ROM 512K
+    # both functions' BARs are mmapped (ram_device) in the flat view and DMA-mapped
+    flat = p.mtree_flat()
+    for name in ("0000:41:00.0 BAR 1 mmaps[0]", "0000:41:00.0 BAR 3 mmaps[0]",
+                 "0000:41:00.1 BAR 0 mmaps[0]"):
+        assert name in flat
+        assert any(m.region == name for m in p.vm.vfio.mappings.values())
+
+
+def test_a6000_audio_function_taken_from_the_gpus_file():
+    """--host-device given for the GPU only: the audio function is the same
+    file's 41:00.1, with a note."""
+    _p, vf = _a6000_predict({"41:00.0": str(A6000)})
+    assert vf[1].hostdev.bdf == "0000:41:00.1"
+    assert vf[1].hostdev.bar(0).host_address == 0xB1080000
+    assert any("taken from" in n for n in vf[1].hostdev.notes)
+
+
+def test_a6000_summary_shows_both_functions(capsys):
+    from vfiolab.cli import main
+    rc = main(["predict", "--format", "summary", "--host-device", f"41:00.0={A6000}",
+               "--host-device", f"41:00.1={A6000}", "--"] + A6000_ARGS)
+    out = capsys.readouterr().out
+    assert rc == 0
+    # guest 01:00.x: the root port's secondary bus is 1 (SeaBIOS pci_bios_init_bus)
+    assert "== vfio-pci: host 0000:41:00.0 (10de:0000 VGA controller) -> guest 01:00.0 ==" in out
+    assert "== vfio-pci: host 0000:41:00.1 (10de:0000 Audio controller) -> guest 01:00.1 ==" \
+        in out
+    gpu, audio = out.split("host 0000:41:00.1")[0], out.split("host 0000:41:00.1")[1]
+
+    def row(text, *words):
+        return [ln for ln in text.splitlines() if all(w in ln.split() for w in words)]
+    assert row(gpu, "BAR1", "mem64", "yes", "256M", "0x28060000000", "0xd0000000", "0xdfffffff")
+    assert row(gpu, "BAR3", "mem64", "yes", "32M", "0x28070000000", "0xe0000000", "0xe1ffffff")
+    assert row(gpu, "BAR0", "mem32", "no", "16M", "0xb0000000", "0xfc000000", "0xfcffffff")
+    assert row(gpu, "BAR5", "io", "no", "0x7000", "0xc000", "0xc07f")
+    assert row(audio.split("Flat view")[0], "BAR0", "mem32", "no", "16K", "0xb1080000",
+               "0xfd080000", "0xfd083fff")
+    assert row(audio, "BAR0", "0xfd080000", "0xfd083fff", "ramd", "mmap", "KVM")
+    assert "device ID unknown" in out
+
+
+def test_a6000_refusals():
+    # function 1 needs function 0 to be multifunction (QEMU hw/pci/pci.c
+    # pci_init_multifunction: "PCI: single function device can't be populated
+    # in function %x.%x")
+    args = [a.replace(",multifunction=on", "") for a in A6000_ARGS]
+    with pytest.raises(ConfigError, match=r"single function device can't be populated in "
+                                          r"function 0\.1"):
+        predict(args, host_devices={"41:00.0": str(A6000)})
+    # a function the file does not hold
+    with pytest.raises(ConfigError, match=r"no function 0000:41:00\.2 among the 8"):
+        predict(A6000_ARGS, host_devices={"41:00.2": str(A6000)})

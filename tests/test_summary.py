@@ -133,3 +133,24 @@ def test_simulate_table(tmp_path, capsys):
     # columns line up: every address ends in the same column
     ends = {ln.index(" 0x") + len(ln.split()[2]) + 1 for ln in lines[1:] if " gpa " in ln}
     assert len(ends) == 1
+
+
+def test_io_bar_is_looked_up_in_the_io_address_space():
+    """An I/O BAR's guest address is a port number: its flat-view rows come
+    from the "io" address space (hw/pci/pci.c pci_update_mappings maps I/O
+    BARs into the bus's address_space_io), and no KVM memslot covers it (port
+    I/O always exits, KVM_EXIT_IO).  RTX A6000 41:00.0, lspci-vv.txt "Region 5:
+    I/O ports at 7000 [size=128]"; SeaBIOS 1.16.2 pciinit.c starts the I/O
+    window at 0xc000 (pci_bios_init_root_regions_io) and the root port's I/O
+    window holds only this BAR."""
+    a6000 = "data/devices/multi/gpu-nvidia-rtx-a6000-with-audio-lspci-vv/lspci-vv.txt"
+    args = ("-M q35 -m 1G -nodefaults -device pcie-root-port,id=rp1,chassis=1,bus=pcie.0,"
+            "addr=1c.0 -device vfio-pci,host=41:00.0,bus=rp1").split()
+    p = predict(args, host_devices={"41:00.0": a6000})
+    dev = p.summary().split("== VM:")[0]
+    assert lines_with(dev, "BAR5", "io", "0x7000", "0xc000", "0xc07f")
+    flat = dev.split("Flat view")[1].split("KVM memslots")[0]
+    assert lines_with(flat, "BAR5", "0xc000", "0xc07f", "i/o", "trapped", "BAR", "5")
+    assert "pc.ram" not in flat
+    slots = dev.split("KVM memslots")[1].split("IOMMU DMA maps")[0]
+    assert not lines_with(slots, "0x0")              # RAM's memslot at GPA 0 is not a BAR's

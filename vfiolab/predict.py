@@ -81,6 +81,10 @@ class Prediction:
     def sections(self):
         return [to_section(fr, self.vm.accel_marker) for fr in self.vm.flatview()]
 
+    def io_sections(self):
+        """The flat view of the "io" address space (port numbers)."""
+        return [to_section(fr, self.vm.accel_marker) for fr in self.vm.as_io.flatview()]
+
     def memslots(self):
         return self.vm.memslots()
 
@@ -259,7 +263,12 @@ class Prediction:
         out = [f"== {name}: host {dev.host} ({dev.vendor_id:04x}:{dev.device_id:04x} {cls}) "
                f"-> guest {rec.bdf} =="]
         host_bars = {b.index: b for b in getattr(hd, "bars", ()) or ()}
-        rows, ranges = [], []
+        # a memory BAR is looked up in "memory" and its memslots; an I/O BAR
+        # decodes port numbers of the "io" address space (hw/pci/pci.c
+        # pci_update_mappings maps PCI_BASE_ADDRESS_SPACE_IO BARs into the
+        # bus's address_space_io), which KVM gives no memslot: every IN/OUT
+        # exits to QEMU (KVM_EXIT_IO, accel/kvm/kvm-all.c kvm_handle_io)
+        rows, ranges, io_ranges = [], [], []
         for b in rec.bars:
             hb = host_bars.get(b.bar)
             host = fmt_hex(hb.host_address) if hb is not None and hb.host_address is not None \
@@ -268,22 +277,26 @@ class Prediction:
                 guest, last = "not mapped", ""
             else:
                 guest, last = fmt_hex(b.address), fmt_hex(b.address + b.size - 1)
-                ranges.append((b.bar, b.address, b.address + b.size))
+                (io_ranges if b.type == "io" else ranges).append(
+                    (b.bar, b.address, b.address + b.size))
             what = "ROM" if b.bar == 6 else f"BAR{b.bar}"
             rows.append([what, b.type, "yes" if b.prefetch else "no", fmt_size(b.size), host,
                          guest, last])
         out.append("BARs (host address from the host device; guest address after the firmware)")
         out.extend(fmt_columns(["bar", "type", "pref", "size", "host address", "guest address",
                                 "guest end"], rows))
-        # the flat view of "memory" inside each mapped BAR
+        # the flat view of "memory" inside each mapped memory BAR, of "io"
+        # inside each mapped I/O BAR
         rows = []
-        for bar, lo, hi in ranges:
-            for s in sections:
-                if s.start < hi and s.end >= lo:
-                    how = "mmap" if s.kind == "ramd" else "trapped"
-                    rows.append([f"BAR{bar}" if bar != 6 else "ROM", fmt_hex(s.start),
-                                 fmt_hex(s.end), fmt_size(s.size), s.kind, how,
-                                 "KVM" if s.kvm else "-", s.name])
+        io_sections = self.io_sections() if io_ranges else []
+        for view, bars in ((sections, ranges), (io_sections, io_ranges)):
+            for bar, lo, hi in bars:
+                for s in view:
+                    if s.start < hi and s.end >= lo:
+                        how = "mmap" if s.kind == "ramd" else "trapped"
+                        rows.append([f"BAR{bar}" if bar != 6 else "ROM", fmt_hex(s.start),
+                                     fmt_hex(s.end), fmt_size(s.size), s.kind, how,
+                                     "KVM" if s.kvm else "-", s.name])
         out.append("Flat view inside the BARs (info mtree -f; mmap = ram_device, trapped = "
                    "QEMU emulates)")
         out.extend(fmt_columns(["bar", "start", "end", "size", "kind", "access", "accel", "name"],
