@@ -43,6 +43,8 @@ __all__ = [
     "Verdict", "verdict_table", "claim_stages", "claim_config_memslot", "claim_ram_ept",
     "claim_bar_waits", "claim_firmware_config", "claim_no_relay", "claim_bar_write_ept",
     "claim_two_stage", "claim_after_boot", "claim_iova_gpa", "thread_model_fig",
+    # 10
+    "umb_frame",
 ]
 
 REPO = Path(__file__).resolve().parents[2]
@@ -1399,3 +1401,30 @@ def thread_model_fig(story, *, bdf: str = "00:01.0", bar: int = 3, move_step: st
                              f"{fmt_hex(old['addr'])} -> {fmt_hex(new)}",
                        legend={"guest": "guest", "qemu": "QEMU", "kvm": "KVM",
                                "iommu": "VFIO type1 / IOMMU"})
+
+
+# --- 10: versions -------------------------------------------------------------------
+
+#: PAM attribute nibbles (QEMU hw/pci-host/pam.c): 1 read-only (reads RAM,
+#: writes go to the PCI bus), 3 read/write RAM
+_PAM_ACCESS = {0: "PCI", 1: "read-only", 2: "write-only", 3: "writable"}
+
+
+def umb_frame(predictions: dict) -> pd.DataFrame:
+    """What SeaBIOS leaves of 0xc0000-0xeffff at the end of POST, one row per
+    prediction (``{label: Prediction}``): the low-memory allocations it made
+    (:class:`vfiolab.model.firmware.seabios.LowMemory`), the top of the
+    option-ROM area (``rom_get_max()``), and how PAM5 (0xe0000-0xe7fff; QEMU
+    hw/pci-host/pam.c, one nibble per 16 KiB) was left by
+    src/fw/shadow.c ``make_bios_readonly``."""
+    rows = []
+    for label, p in predictions.items():
+        fw = p.vm.firmware
+        allocs = ", ".join(f"{a.what.split(' (')[0]} {a.size} B" for a in fw.low_allocations)
+        pam5 = fw.pam_final[5]
+        rows.append({"": label, "SeaBIOS": fw.version, "low-memory allocations": allocs or "none",
+                     "option ROMs end": fmt_hex(fw.umb[0]), "rom_get_max()": fmt_hex(fw.umb[1]),
+                     "PAM5": f"{pam5:#04x}",
+                     "0xe0000-0xe3fff": _PAM_ACCESS[pam5 & 3],
+                     "0xe4000-0xe7fff": _PAM_ACCESS[pam5 >> 4 & 3]})
+    return pd.DataFrame(rows)

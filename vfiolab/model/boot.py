@@ -66,8 +66,17 @@ OPTION_ROM_DEPLOYED_SIZE = {"vgabios-stdvga.bin": 0xa000, "vgabios-bochs-display
                             "efi-e1000e.rom": 0x1000, "efi-virtio.rom": 0x1000,
                             "efi-e1000.rom": 0x1000, "efi-rtl8139.rom": 0x1000,
                             "efi-vmxnet3.rom": 0x1000}
-#: The stack those sizes were measured on (the ROM images are Debian 12's).
-OPTION_ROM_SIZES_FIRMWARE = "1.16.2"
+#: The SeaBIOS builds each size is confirmed for by a capture (the VGA ROMs
+#: come with the seabios package, the iPXE ROMs with QEMU's): all of them on
+#: Debian 12's 1.16.2 (above); stdvga, e1000e and virtio-net also with 1.16.3
+#: and 1.17.0 (data/references/pc-4G-dev-sb1163, pc-512M-dev-sb1170,
+#: q35-1G-multi-qemu10-sb1163: "Space available for UMB: cf800-..." and
+#: "ce800-..." as with 1.16.2).
+OPTION_ROM_SIZES_CONFIRMED = {
+    "1.16.2": frozenset(OPTION_ROM_DEPLOYED_SIZE),
+    "1.16.3": frozenset({"vgabios-stdvga.bin", "efi-e1000e.rom", "efi-virtio.rom"}),
+    "1.17.0": frozenset({"vgabios-stdvga.bin", "efi-e1000e.rom", "efi-virtio.rom"}),
+}
 #: SeaBIOS src/config.h OPTION_ROM_ALIGN: ``rom_confirm`` rounds RomEnd up to it
 OPTION_ROM_ALIGN = 2048
 #: ISA devices' I/O regions: (name, size): hw/char/debugcon.c, serial-isa.c,
@@ -615,11 +624,12 @@ def _run_option_roms(vm: VM, low, platform) -> None:
 
     def deploy(name: str, who) -> None:
         size = OPTION_ROM_DEPLOYED_SIZE.get(name)
-        if size is None or vm.stack.firmware_version != OPTION_ROM_SIZES_FIRMWARE:
+        confirmed = OPTION_ROM_SIZES_CONFIRMED.get(vm.stack.firmware_version, frozenset())
+        if size is None or name not in confirmed:
             _note(vm, f"option ROM {name!r} of {who}: its size after it runs is not known for "
-                      f"{vm.stack.firmware_text} (measured only for "
-                      f"{', '.join(sorted(OPTION_ROM_DEPLOYED_SIZE))} with seabios "
-                      f"{OPTION_ROM_SIZES_FIRMWARE}); ROMs after it may sit elsewhere in 0xc0000..")
+                      f"{vm.stack.firmware_text} (measured for "
+                      f"{', '.join(sorted(confirmed)) or 'no ROM'} with it); ROMs after it "
+                      f"may sit elsewhere in 0xc0000..")
             size = size or 0
         low.rom_end += -(-size // OPTION_ROM_ALIGN) * OPTION_ROM_ALIGN
         if name.startswith("vgabios-"):
