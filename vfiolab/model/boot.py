@@ -157,6 +157,8 @@ KNOWN_FLASH_IMAGES = {
     # the 2 MiB flash build, shipped by 2022.11 only
     "OVMF_CODE.fd": 0x1e0000, "OVMF_CODE.ms.fd": 0x1e0000, "OVMF_CODE.secboot.fd": 0x1e0000,
     "OVMF_VARS.fd": 0x20000, "OVMF_VARS.ms.fd": 0x20000,
+    # SeaBIOS images can be flash too (Debian's /usr/share/seabios, QEMU's pc-bios/)
+    "bios-256k.bin": 0x40000, "bios.bin": 0x20000,
 }
 #: the VARS template size that goes with a code image size (Debian's builds)
 VARS_FOR_CODE = {0x37c000: 0x84000, 0x1e0000: 0x20000}

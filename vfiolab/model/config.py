@@ -94,9 +94,16 @@ class QemuConfig:
     def firmware_kind(self) -> str | None:
         """What the command line's firmware is: ``"ovmf"`` when a pflash
         pair or a ``-bios`` image named OVMF*/edk2* is given, ``"seabios"``
-        for ``-bios`` bios*.bin, ``None`` when the command line does not say
-        (QEMU then loads bios-256k.bin: SeaBIOS), ``"unknown"`` otherwise."""
+        for a bios*.bin image (``-bios``, or as flash unit 0: QEMU runs
+        whatever image the flash holds, hw/i386/pc_sysfw.c), ``None`` when
+        the command line does not say (QEMU then loads bios-256k.bin:
+        SeaBIOS), ``"unknown"`` otherwise.  Flash with another name is taken
+        as OVMF (libvirt and Proxmox name their copies freely)."""
         if self.pflash:
+            unit0 = next((f for f in self.pflash if f.get("unit") == 0), None)
+            name = str((unit0 or {}).get("file") or "").rsplit("/", 1)[-1].lower()
+            if name.startswith("bios") or "seabios" in name:
+                return "seabios"
             return "ovmf"
         if self.bios is not None:
             name = self.bios.rsplit("/", 1)[-1].lower()

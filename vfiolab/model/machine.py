@@ -505,10 +505,13 @@ def _chipset_class(type_name: str, mixin: type | None) -> type[PCIDevice]:
     return type(base.__name__ + "Model", (mixin, base), {})
 
 
-def _map_pflash(vm: VM, pci: MemoryRegion, sizes: list[int], isa_bios_alias: bool) -> None:
+def _map_pflash(vm: VM, sysmem: MemoryRegion, pci: MemoryRegion, sizes: list[int],
+                isa_bios_alias: bool) -> None:
     """hw/i386/pc_sysfw.c ``pc_system_flash_map``: flash units stacked
     down from 4 GiB in unit order (unit 0 at the top), each a ROM device
-    ``system.flashN`` in the PCI space; then the last 128 KiB of unit 0 at
+    ``system.flashN`` that ``sysbus_mmio_map`` puts in system memory
+    (priority 0, above the PCI space's -1; data/references/*-pflash-seabios
+    info mtree, v7.2.0 and v10.0.0 alike); then the last 128 KiB of unit 0 at
     0xe0000, priority 1, read-only: a RAM copy named ``isa-bios``
     (``pc_isa_bios_init``) on machine types before 9.1, an alias into the
     flash from 9.1 (``x86_isa_bios_init``; QEMU commit a44ea3fa7f "Alias
@@ -518,7 +521,7 @@ def _map_pflash(vm: VM, pci: MemoryRegion, sizes: list[int], isa_bios_alias: boo
     for unit, size in enumerate(sizes):
         total += size
         mr = vm.alloc_ram(MemoryRegion.init_rom_device(f"system.flash{unit}", size))
-        pci.add_subregion(4 * GiB - total, mr)
+        sysmem.add_subregion(4 * GiB - total, mr)
         if unit == 0:
             flash0 = mr
     isa_size = min(flash0.size, 128 * KiB)
@@ -683,7 +686,7 @@ def build_machine(machine: str, ram_size: int, *, accel: str = "kvm",
                              MemoryRegion.init_alias("ram-above-4g", ram, split.below_4g,
                                                      split.above_4g))
     if pflash:
-        _map_pflash(vm, pci, pflash, isa_bios_alias)
+        _map_pflash(vm, sysmem, pci, pflash, isa_bios_alias)
     else:
         # x86_bios_rom_init: the isa-bios alias of the last 128 KiB at
         # 0xe0000 (read-only, priority 1), then pc.bios (the -bios image's
