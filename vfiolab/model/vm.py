@@ -183,6 +183,23 @@ class VM:
             return
         dev.config_write(offset, value, size)
 
+    def vbe_write(self, bus: int, devfn: int, index: int, value: int) -> None:
+        """A Bochs VBE (DISPI) register write reaching a display function
+        (hw/display/vga.c ``vbe_ioport_write_data``, QEMU trace event
+        ``vga_vbe_write``), through port 0x1cf or the ``bochs dispi
+        interface`` MMIO.  Only a function with a VGA core (VGA, qxl-vga,
+        virtio-vga) has state the model keeps (its legacy window, see
+        :class:`~vfiolab.model.devices.VGACommonState`); for others
+        (bochs-display's own registers reach nothing outside its BARs) the
+        write is dropped."""
+        dev = self.find_device(bus, devfn)
+        if self.trace_config:
+            self.emit({"op": "vga_vbe_write", "bdf": f"{bus:02x}:{devfn >> 3:02x}.{devfn & 7:x}",
+                       "index": index, "value": value & 0xFFFF})
+        vga = getattr(dev, "vga", None)
+        if vga is not None:
+            vga.vbe_write(index, value)
+
     # --- views -----------------------------------------------------------------
     def flatview(self):
         return self.as_memory.flatview()
