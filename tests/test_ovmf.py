@@ -291,23 +291,35 @@ def test_vbe_registers_and_chain4_window():
     assert _low(pred) == [(0xa0000, 0xbffff, "i/o", 1, "vga-lowmem", None)]
 
 
-def test_qemu_video_first_vga_only():
-    """OvmfPkg/QemuVideoDxe/Driver.c ``QemuVideoControllerDriverStart`` and
-    MdeModulePkg PciBusDxe/PciIo.c ``PciIoAttributes``: the VGA attributes go
-    to the first VGA function in PciBusDxe's order (here qxl-vga at 00:02.0);
-    Start fails for the VGA at 00:03.0; bochs-display (class 0x0380, the
-    "secondary" entry of gQemuVideoCardList) is driven too but has no legacy
-    window.  The window maps qxl-vga's vga.vram."""
-    pred = _ovmf_vm("q35-1G-virtio-vga-2025.02-qemu10.0", "-device", "qxl-vga,id=q,addr=2",
-                    "-device", "VGA,id=v,addr=3", "-device", "bochs-display,id=b,addr=4",
-                    drop_from="-device")
-    fw = pred.vm.firmware
-    assert fw.video == [("00:02.0", "QEMU QXL VGA"),
-                        ("00:04.0", "QEMU Standard VGA (secondary)")]
-    qxl = next(d for d in pred.vm.pci_devices() if d.type_name == "qxl-vga")
-    vga = next(d for d in pred.vm.pci_devices() if d.type_name == "VGA")
-    assert qxl.vga.chain4_alias is not None and qxl.vga.chain4_alias.alias is qxl.vga_vram
-    assert vga.vga.chain4_alias is None
+OWNER_REFS = [p for p in REFS if (p / "info_mtree_o.txt").exists()]
+
+
+@pytest.mark.parametrize("ref", OWNER_REFS, ids=lambda p: p.name)
+def test_chain4_window_owner(ref):
+    """Which device's vga.vram the chain-4 window shows: the owner ``info
+    mtree -o`` prints on the ``vga.chain4`` alias.  In
+    q35-1G-2vga-2025.02-qemu7.2 (qxl-vga 00:02.0, VGA 00:03.0,
+    bochs-display 00:04.0) QemuVideoDxe starts on qxl-vga (first VGA
+    function: PciIo.c ``LocateVgaDeviceOnHostBridge`` refuses the second)
+    and drives it through ports 0x1ce/0x1cf, which the VGA added later
+    answers; q35-1G-2stdvga-2025.02-qemu10.0 shows the order (the first VGA
+    owns the window)."""
+    import re
+    text = (ref / "info_mtree_o.txt").read_text()
+    want = sorted(set(re.findall(r"alias vga\.chain4 .* owner:\{dev id=([^}]+)\}", text)))
+    pred = _predict(ref)
+    got = sorted(d.qdev_id for d in pred.vm.pci_devices()
+                 if getattr(getattr(d, "vga", None), "chain4_alias", None) is not None)
+    assert got == want
+
+
+def test_qemu_video_started_cards():
+    """The functions QemuVideoDxe starts (Driver.c gQemuVideoCardList, the
+    VGA attributes to the first VGA function only; bochs-display through
+    the "secondary" entry) in the two-VGA capture."""
+    pred = _predict(DATA / "q35-1G-2vga-2025.02-qemu7.2")
+    assert pred.vm.firmware.video == [("00:02.0", "QEMU QXL VGA"),
+                                      ("00:04.0", "QEMU Standard VGA (secondary)")]
 
 
 def test_qemu_video_sets_vga_enable_on_bridges():

@@ -2086,6 +2086,7 @@ VBE_DISPI_INDEX_BPP, VBE_DISPI_INDEX_ENABLE, VBE_DISPI_INDEX_BANK = 0x3, 0x4, 0x
 VBE_DISPI_INDEX_VIRT_WIDTH, VBE_DISPI_INDEX_VIRT_HEIGHT = 0x6, 0x7
 VBE_DISPI_INDEX_X_OFFSET, VBE_DISPI_INDEX_Y_OFFSET, VBE_DISPI_INDEX_NB = 0x8, 0x9, 0xA
 VBE_DISPI_ENABLED, VBE_DISPI_LFB_ENABLED = 0x01, 0x40
+VBE_DISPI_ID0, VBE_DISPI_ID5 = 0xB0C0, 0xB0C5
 #: include/hw/display/vga.h / hw/display/vga_regs.h: the sequencer and
 #: graphics-controller registers vga_update_memory_access reads
 VGA_SEQ_PLANE_WRITE, VGA_SEQ_MEMORY_MODE, VGA_GFX_MISC = 0x02, 0x04, 0x06
@@ -2127,6 +2128,7 @@ class VGACommonState:
         self.sr_vbe = bytearray(8)
         self.gr = bytearray(16)
         self.vbe_regs = [0] * VBE_DISPI_INDEX_NB
+        self.vbe_regs[VBE_DISPI_INDEX_ID] = VBE_DISPI_ID5       # vga_common_reset
         self.bank_offset = 0
         #: vga_common_init: one bank is 64 KiB
         self.vbe_bank_mask = (vram.size >> 16) - 1
@@ -2147,7 +2149,7 @@ class VGACommonState:
         if index >= VBE_DISPI_INDEX_NB:
             return
         if index == VBE_DISPI_INDEX_ID:
-            if 0xB0C0 <= val <= 0xB0C5:        # VBE_DISPI_ID0..ID5 only
+            if VBE_DISPI_ID0 <= val <= VBE_DISPI_ID5:
                 r[index] = val
         elif index in (VBE_DISPI_INDEX_XRES, VBE_DISPI_INDEX_YRES, VBE_DISPI_INDEX_BPP,
                        VBE_DISPI_INDEX_VIRT_WIDTH, VBE_DISPI_INDEX_X_OFFSET,
@@ -2172,6 +2174,11 @@ class VGACommonState:
             r[index] = val
             self.update_memory_access()
         # VIRT_HEIGHT (and anything else) is not stored by QEMU
+
+    def vbe_read(self, index: int) -> int:
+        """``vbe_ioport_read_data`` for the stored registers (the GETCAPS
+        and VIDEO_MEMORY_64K reads are not modelled: 0)."""
+        return self.vbe_regs[index] if index < VBE_DISPI_INDEX_NB else 0
 
     def _fixup_regs(self) -> None:
         # vbe_fixup_regs, its depth check: 4/8/15/16/24/32 bpp, else 8
@@ -2305,6 +2312,12 @@ class BochsDisplay(QemuPCIDevice):
         # hybrid device: express only on a PCIe bus (the realize clears
         # QEMU_PCI_CAP_EXPRESS otherwise)
         return pci_bus_is_express(bus)
+
+    def vbe_read(self, index: int) -> int:
+        """hw/display/bochs-display.c ``bochs_display_vbe_read``: the ID
+        register reads VBE_DISPI_ID5 (its other registers are not modelled:
+        they reach nothing outside its BARs)."""
+        return VBE_DISPI_ID5 if index == VBE_DISPI_INDEX_ID else 0
 
     def realize_device(self, vm) -> None:
         who = _who(self)

@@ -1010,11 +1010,19 @@ class _Ovmf:
                     unknown.append(d.name)
                 continue
             variant, name = card
+            if d.class_code == 0x0300 and vga_owner is not None:
+                # PciIoAttributes: LocateVgaDeviceOnHostBridge finds the owner
+                self.log.append(f"QemuVideo: {name} at {d.name} not started: the VGA "
+                                f"resources belong to {vga_owner.name}")
+                continue
+            target = self._bochs_target(d, variant)
+            if target is False:
+                # Start: "BochsID mismatch", RestoreAttributes gives the VGA
+                # attributes back (the bridges' VGA enable with them)
+                self.log.append(f"QemuVideo: {name} at {d.name} not started: no Bochs VBE "
+                                f"interface answers (ports 0x1ce/0x1cf)")
+                continue
             if d.class_code == 0x0300:
-                if vga_owner is not None:
-                    self.log.append(f"QemuVideo: {name} at {d.name} not started: the VGA "
-                                    f"resources belong to {vga_owner.name}")
-                    continue
                 vga_owner = d
                 if unknown:
                     # a VGA function QemuVideoDxe does not drive (a passed-through
@@ -1025,25 +1033,42 @@ class _Ovmf:
                         f"(the vga.chain4 window at 0xa0000): VGA function(s) "
                         f"{', '.join(unknown)} come first in PciBusDxe's order and their "
                         f"UEFI driver is not modelled; if it enables the VGA attributes "
-                        f"first, QemuVideoDxe does not start on {d.name} and 0xa0000-0xbffff "
-                        f"stays vga-lowmem")
+                        f"first, QemuVideoDxe does not start on {d.name}")
                 for b in self._ancestors(d):
                     ctl = self.r(b.bus, b.devfn, 0x3e, 2)
                     self.w(b.bus, b.devfn, 0x3e, ctl | 0x18, 2)
             started.append((d, name))
             self.res.video.append((d.name, name))
             self.log.append(f"QemuVideo: {name} detected at {d.name}")
-            if variant not in ("bochs", "bochs-mmio"):
-                continue
-            vbe = getattr(self.cfg, "vbe_write", None)
-            if vbe is None:
+            if target is None:
                 continue
             # InitializeBochsGraphicsMode, its VBE register writes in order
             # (XRES/VIRT_WIDTH/YRES/VIRT_HEIGHT left out, see above)
             for index, value in ((4, 0), (5, 0), (8, 0), (9, 0), (3, self.BOCHS_COLOR_DEPTH),
                                  (4, 0x01 | 0x40)):
-                vbe(d.bus, d.devfn, index, value)
+                self.cfg.vbe_write(*target, index, value)
         return started
+
+    def _bochs_target(self, d, variant):
+        """Where QemuVideoDxe's Bochs VBE accesses for ``d`` land (Driver.c
+        ``QemuVideoControllerDriverStart``; Qemu.h/Driver.c ``BochsRead``,
+        ``BochsWrite``): BOCHS_MMIO (VGA, virtio-vga) uses the function's own
+        BAR2 at 0x500 if BAR2 is a memory BAR, else falls back to BOCHS,
+        which (qxl-vga) uses ports 0x1ce/0x1cf, answered by whichever VGA
+        core owns them (``vbe_port_owner``).  Returns (bus, devfn), None
+        when the model has no VBE access (not a Bochs card, or a config
+        access without VBE registers), or False when the ID register does
+        not read 0xB0Cx (``BochsID mismatch``: Start fails)."""
+        if variant not in ("bochs", "bochs-mmio") or not hasattr(self.cfg, "vbe_write"):
+            return None
+        if variant == "bochs-mmio" and any(idx == 2 and typ != IO16
+                                           for idx, typ, _, _ in d.bars):
+            target = (d.bus, d.devfn)
+        else:
+            target = self.cfg.vbe_port_owner()
+        if target is None or (self.cfg.vbe_read(*target, 0) & 0xFFF0) != 0xB0C0:
+            return False
+        return target
 
     def vbe_shim(self, started) -> None:
         """2022.11 only: QemuVideoDxe ``InstallVbeShim`` (VbeShim.c), called
