@@ -348,3 +348,26 @@ def test_no_window_without_qemu_video():
                        qemu="7.2", fw="ovmf-2022.11")
     assert stopped.vm.firmware.stopped and stopped.vm.firmware.video == []
     assert _low(stopped) == [(0xa0000, 0xbffff, "i/o", 1, "vga-lowmem", None)]
+
+
+def test_passed_through_vga_first_is_reported():
+    """A passed-through GPU of class 0x0300 (RTX 6000 Ada, data/devices) is
+    not in gQemuVideoCardList; its own UEFI driver comes from its option ROM
+    and is not modelled.  Connected before the emulated VGA (PciBusDxe order,
+    BdsPlatform.c ``DetectAndPreparePlatformPciDevicePath``) it could take
+    the VGA attributes first, so the prediction says what it assumed; after
+    the VGA it cannot, and there is no note."""
+    host = {"0000:01:00.0": "data/devices/gpu-nvidia-rtx6000-ada"}
+    args = list(_meta(DATA / "q35-1G-virtio-vga-2025.02-qemu10.0")["args"])
+    args = args[:args.index("-device")]
+    for gpu, vga, noted in (("2", "3", True), ("3", "2", False)):
+        pred = predict(args + ["-device", f"vfio-pci,host=0000:01:00.0,id=pt0,addr={gpu}",
+                               "-device", f"VGA,id=v,addr={vga}"],
+                       firmware="ovmf-2025.02", qemu="10.0", accel="tcg",
+                       cpu_vendor="AuthenticAMD", phys_bits=48, host_devices=host)
+        fw = pred.vm.firmware
+        assert fw.video == [(f"00:0{vga}.0", "QEMU Standard VGA")]
+        notes = [n for n in fw.notes if "legacy VGA resources" in n]
+        assert bool(notes) == noted
+        if noted:
+            assert "00:02.0 come first" in notes[0]

@@ -988,14 +988,17 @@ class _Ovmf:
         function after the first; a class 0x0380 function gets them masked
         off by the ``EFI_PCI_DEVICE_ENABLE`` trick and is driven.  Enabling
         them sets VGA Enable and VGA 16-bit decode (bridge control 0x18) in
-        every bridge above the function.  ``SetMode`` then programs a Bochs
-        VBE mode of 32 bpp: ENABLE 0, BANK 0, X/Y offset 0, BPP, the
-        resolution, ENABLE = ENABLED | LFB_ENABLED (the resolution
-        GraphicsConsoleDxe picks later is not modelled: it reaches nothing
-        but the display).  Under QEMU that maps the ``vga.chain4`` window
-        over 0xa0000 (:class:`vfiolab.model.devices.VGACommonState`; real
-        runs: data/ovmf/*-multi-*, *-14rp-*, *-virtio-vga-*, *-qxl-vga-*).
-        Returns the functions the driver started, with their card names.
+        every bridge above the function.  ``Start`` then checks the Bochs ID
+        register (:meth:`_bochs_target`: own MMIO, or ports 0x1ce/0x1cf for
+        qxl-vga) and ``SetMode`` programs a Bochs VBE mode of 32 bpp: ENABLE
+        0, BANK 0, X/Y offset 0, BPP, the resolution, ENABLE = ENABLED |
+        LFB_ENABLED (the resolution GraphicsConsoleDxe picks later is not
+        modelled: it reaches nothing but the display).  Under QEMU that maps
+        the ``vga.chain4`` window over 0xa0000 of the VGA core the writes
+        reach (:class:`vfiolab.model.devices.VGACommonState`; real runs:
+        data/ovmf/*-multi-*, *-14rp-*, *-virtio-vga-*, *-qxl-vga-*, *-2vga-*,
+        *-2stdvga-*, *-vga-rootport-*).  Returns the functions the driver
+        started, with their card names.
         """
         started, unknown = [], []
         vga_owner = None
