@@ -50,3 +50,18 @@ cap q35-1G-pb41-1g-ivshmem-256G-2025.02-qemu10.0 $Q100 2025.02 -machine q35 -acc
 # -bios OVMF.fd (the combined image, no flash): Debian's /usr/share/ovmf/OVMF.fd
 cap q35-1G-bios-rootport-2022.11-qemu7.2 $Q72 2022.11 -machine q35 -accel tcg -cpu qemu64,phys-bits=40 -m 1G -nodefaults -bios @FW@/../../ovmf-2022.11/usr/share/ovmf/OVMF.fd $RP
 cap pc-1G-bios-2025.02-qemu10.0 $Q100 2025.02 -machine pc -accel tcg -cpu qemu64,phys-bits=40 -m 1G -nodefaults -bios @FW@/../../ovmf-2025.02/usr/share/ovmf/OVMF.fd -object memory-backend-ram,id=m0,size=64M -device ivshmem-plain,memdev=m0,id=ivs0 -device edu,id=edu0
+# display devices other than VGA: QemuVideoDxe sets a Bochs VBE mode (32 bpp) on
+# virtio-vga and qxl-vga, whose VGA core then maps the vga.chain4 window at 0xa0000;
+# bochs-display has no legacy VGA window
+cap q35-1G-virtio-vga-2025.02-qemu10.0 $Q100 2025.02 -machine q35 -accel tcg -cpu qemu64,phys-bits=40 -m 1G -nodefaults $PF -device virtio-vga,id=vga0 -device edu,id=edu0
+cap pc-1G-qxl-vga-2022.11-qemu7.2 $Q72 2022.11 -machine pc -accel tcg -cpu qemu64,phys-bits=40 -m 1G -nodefaults $PF -device qxl-vga,id=vga0 -device edu,id=edu0
+cap q35-1G-bochs-display-2022.11-qemu7.2 $Q72 2022.11 -machine q35 -accel tcg -cpu qemu64,phys-bits=40 -m 1G -nodefaults $PF -device bochs-display,id=vga0 -device edu,id=edu0
+# two VGA functions: the VGA attributes (and the Bochs mode) go to the first in
+# PciBusDxe's order (qxl-vga at 00:02.0), QemuVideoDxe fails on the second
+# (info_mtree_o.txt names the chain-4 window's owner) (QEMU 7.2: Debian's QEMU 10.0 build unpacked here has no qxl module)
+cap q35-1G-2vga-2025.02-qemu7.2 $Q72 2025.02 -machine q35 -accel tcg -cpu qemu64,phys-bits=40 -m 1G -nodefaults $PF -device qxl-vga,id=qxl0,addr=2 -device VGA,id=vga0,addr=3 -device bochs-display,id=bd0,addr=4
+# a VGA behind a root port: OVMF sets VGA enable in the port's bridge control
+cap q35-1G-vga-rootport-2025.02-qemu10.0 $Q100 2025.02 -machine q35 -accel tcg -cpu qemu64,phys-bits=40 -m 1G -nodefaults $PF -device pcie-root-port,id=rp1,chassis=1,slot=1 -device VGA,id=vga0,bus=rp1
+# two standard VGAs (both driven through their own MMIO BAR): the one that owns
+# the chain-4 window is the one QemuVideoDxe started first
+cap q35-1G-2stdvga-2025.02-qemu10.0 $Q100 2025.02 -machine q35 -accel tcg -cpu qemu64,phys-bits=40 -m 1G -nodefaults $PF -device VGA,id=vga0,addr=2 -device VGA,id=vga1,addr=3

@@ -457,12 +457,13 @@ def test_vga_legacy_regions():
     vga = next(d for d in vm.devices if d.type_name == "VGA")
     node = _find(nodes, 0xA0000, "vga-lowmem")
     assert node is not None and node.prio == 1 and node.last == 0xBFFFF
-    assert vga.lowmem.container is vm.pci_memory and vga.lowmem.priority == 1
+    assert vga.vga.lowmem.container is vm.pci_memory and vga.vga.lowmem.priority == 1
     want = sorted((n.start, n.last, n.text) for n in nodes
                   if n.text in ("vga", "vbe") and n.depth == 2)
-    got = sorted((mr.addr, mr.addr + mr.size - 1, mr.name) for mr in vga.vga_ports + vga.vbe_ports)
+    ports = vga.vga.vga_ports + vga.vga.vbe_ports
+    got = sorted((mr.addr, mr.addr + mr.size - 1, mr.name) for mr in ports)
     assert got == want and len(got) == 6
-    assert all(mr.container is vm.system_io for mr in vga.vga_ports + vga.vbe_ports)
+    assert all(mr.container is vm.system_io for mr in ports)
     # vga_common_init / bochs_display_realize: VGA dirty logging on the vram
     # (the real trace shows KVM_MEM_LOG_DIRTY_PAGES on these memslots)
     disp = next(d for d in vm.devices if d.type_name == "bochs-display")

@@ -78,17 +78,13 @@ def _rows(sections):
 def test_flatview_memory(pair):
     """The whole flat view of "memory" (``info mtree -f``): RAM, the flash
     units and isa-bios, MMCONFIG, the RCRB, every BAR as mapped, the
-    interrupt controllers.  No memslots under TCG."""
+    interrupt controllers, and below 1 MiB the VGA window as QemuVideoDxe's
+    Bochs mode leaves it (vga.vram's chain-4 window at 0xa0000-0xaffff,
+    vga-lowmem above; bochs-display has none).  No memslots under TCG."""
     ref, real, pred = pair
     want = _rows(flatview_for(parse_mtree_flat((ref / "info_mtree_f.txt").read_text()),
                               "memory").sections)
     got = _rows(pred.sections())
-    if any(d.class_id >> 8 == 0x03 for d in pred.vm.pci_devices()):
-        # not modelled: QemuVideoDxe sets the card's Bochs VBE mode, which
-        # maps the vga.vram chain-4 window over 0xa0000 (QEMU hw/display/vga.c
-        # vga_update_memory_access); compare everything else
-        want = [r for r in want if not 0xa0000 <= r[0] < 0xc0000]
-        got = [r for r in got if not 0xa0000 <= r[0] < 0xc0000]
     assert got == want
     assert pred.memslots() == [] or pred.stack.accel != "tcg"
 
@@ -244,3 +240,134 @@ def test_fourteen_root_ports_lose_padding_not_the_boot():
     p = predict([a.replace("@FW@", fw).replace("@TMP@", fw) for a in args],
                 firmware="ovmf-2022.11", cpu_vendor="AuthenticAMD", phys_bits=48)
     assert not p.vm.firmware.stopped and p.info_pci() == real
+
+
+# --- QemuVideoDxe and QEMU's legacy VGA window -------------------------------
+
+def _ovmf_vm(ref_name: str, *extra: str, qemu: str = "10.0", fw: str = "ovmf-2025.02",
+             drop_from: str | None = None):
+    """A prediction from a capture's command line, optionally cut at the
+    first argument ``drop_from`` and extended with ``extra``."""
+    args = list(_meta(DATA / ref_name)["args"])
+    if drop_from is not None:
+        args = args[:args.index(drop_from)]
+    return predict(args + list(extra), firmware=fw, qemu=qemu, accel="tcg",
+                   cpu_vendor="AuthenticAMD", phys_bits=48)
+
+
+def _low(pred):
+    return [(s.start, s.end, s.kind, s.prio, s.name, s.offset or None)
+            for s in pred.sections() if 0xa0000 <= s.start < 0xc0000]
+
+
+def test_vbe_registers_and_chain4_window():
+    """QEMU hw/display/vga.c (v7.2.0 = v10.0.0): ``vbe_ioport_write_data``
+    and ``vga_update_memory_access``.  On a VGA that no firmware touched
+    (SeaBIOS's VGA BIOS sets text mode 3, no chain-4): ENABLE with 4 bpp
+    leaves sr_vbe without chain-4, so no window; a BPP write runs
+    ``vbe_update_vgaregs`` (chain-4, all planes, memory map 1) but not
+    ``vga_update_memory_access``, so the window comes only with the next
+    BANK write: 64 KiB of vga.vram at 0xa0000 from bank_offset = bank <<
+    16, priority 2; ENABLE off drops it (``sr`` is read again)."""
+    pred = predict(["-machine", "pc", "-m", "512M", "-nodefaults", "-device", "VGA,id=v"],
+                   accel="tcg")
+    vm = pred.vm
+    vga = next(d for d in vm.pci_devices() if d.type_name == "VGA")
+    b, f = vga.bus.number, vga.devfn
+    assert vga.vga.chain4_alias is None
+    vm.vbe_write(b, f, 3, 4)                 # BPP 4
+    vm.vbe_write(b, f, 4, 0x41)              # ENABLE | LFB
+    assert vga.vga.chain4_alias is None
+    vm.vbe_write(b, f, 3, 32)                # BPP 32: registers only
+    assert vga.vga.chain4_alias is None
+    vm.vbe_write(b, f, 5, 1)                 # BANK 1
+    a = vga.vga.chain4_alias
+    assert (a.name, a.addr, a.size, a.alias_offset, a.priority) == \
+        ("vga.chain4", 0xa0000, 0x10000, 0x10000, 2)
+    assert _low(pred) == [(0xa0000, 0xaffff, "ram", 1, "vga.vram", 0x10000),
+                          (0xb0000, 0xbffff, "i/o", 1, "vga-lowmem", 0x10000)]
+    vm.vbe_write(b, f, 4, 0)                 # VBE off
+    assert vga.vga.chain4_alias is None
+    assert _low(pred) == [(0xa0000, 0xbffff, "i/o", 1, "vga-lowmem", None)]
+
+
+OWNER_REFS = [p for p in REFS if (p / "info_mtree_o.txt").exists()]
+
+
+@pytest.mark.parametrize("ref", OWNER_REFS, ids=lambda p: p.name)
+def test_chain4_window_owner(ref):
+    """Which device's vga.vram the chain-4 window shows: the owner ``info
+    mtree -o`` prints on the ``vga.chain4`` alias.  In
+    q35-1G-2vga-2025.02-qemu7.2 (qxl-vga 00:02.0, VGA 00:03.0,
+    bochs-display 00:04.0) QemuVideoDxe starts on qxl-vga (first VGA
+    function: PciIo.c ``LocateVgaDeviceOnHostBridge`` refuses the second)
+    and drives it through ports 0x1ce/0x1cf, which the VGA added later
+    answers; q35-1G-2stdvga-2025.02-qemu10.0 shows the order (the first VGA
+    owns the window)."""
+    import re
+    text = (ref / "info_mtree_o.txt").read_text()
+    want = sorted(set(re.findall(r"alias vga\.chain4 .* owner:\{dev id=([^}]+)\}", text)))
+    pred = _predict(ref)
+    got = sorted(d.qdev_id for d in pred.vm.pci_devices()
+                 if getattr(getattr(d, "vga", None), "chain4_alias", None) is not None)
+    assert got == want
+
+
+def test_qemu_video_started_cards():
+    """The functions QemuVideoDxe starts (Driver.c gQemuVideoCardList, the
+    VGA attributes to the first VGA function only; bochs-display through
+    the "secondary" entry) in the two-VGA capture."""
+    pred = _predict(DATA / "q35-1G-2vga-2025.02-qemu7.2")
+    assert pred.vm.firmware.video == [("00:02.0", "QEMU QXL VGA"),
+                                      ("00:04.0", "QEMU Standard VGA (secondary)")]
+
+
+def test_qemu_video_sets_vga_enable_on_bridges():
+    """PciIo.c ``PciIoAttributes``: enabling VGA_MEMORY | VGA_IO_16 on a
+    function behind a bridge enables them on every bridge above it, which
+    sets VGA Enable (0x08) and VGA 16-bit decode (0x10) in its bridge
+    control register (0x3e); OVMF's root bridge supports both
+    (OvmfPkg PciHostBridgeLib.c) and mReserveVgaAliases is FALSE."""
+    pred = _ovmf_vm("q35-1G-virtio-vga-2025.02-qemu10.0",
+                    "-device", "pcie-root-port,id=rp1,chassis=1,slot=1",
+                    "-device", "VGA,id=v,bus=rp1", drop_from="-device")
+    rp = next(d for d in pred.vm.pci_devices() if d.type_name == "pcie-root-port")
+    assert rp.config_read(0x3e, 2) & 0x18 == 0x18
+    assert pred.vm.firmware.video == [("01:00.0", "QEMU Standard VGA")]
+
+
+def test_no_window_without_qemu_video():
+    """virtio-gpu-pci (class 0x0380, 1af4:1050) is not in gQemuVideoCardList
+    (Virtio10Dxe/VirtioGpuDxe drive it) and has no VGA core; a stopped
+    firmware starts no driver: 0xa0000-0xbffff of a VGA stays vga-lowmem."""
+    pred = _ovmf_vm("q35-1G-virtio-vga-2025.02-qemu10.0", "-device", "virtio-gpu-pci,id=g",
+                    drop_from="-device")
+    assert pred.vm.firmware.video == []
+    assert _low(pred) == []
+    stopped = _ovmf_vm("q35-1G-pb39-ivshmem-64G-2022.11-qemu7.2", "-device", "VGA,id=v",
+                       qemu="7.2", fw="ovmf-2022.11")
+    assert stopped.vm.firmware.stopped and stopped.vm.firmware.video == []
+    assert _low(stopped) == [(0xa0000, 0xbffff, "i/o", 1, "vga-lowmem", None)]
+
+
+def test_passed_through_vga_first_is_reported():
+    """A passed-through GPU of class 0x0300 (RTX 6000 Ada, data/devices) is
+    not in gQemuVideoCardList; its own UEFI driver comes from its option ROM
+    and is not modelled.  Connected before the emulated VGA (PciBusDxe order,
+    BdsPlatform.c ``DetectAndPreparePlatformPciDevicePath``) it could take
+    the VGA attributes first, so the prediction says what it assumed; after
+    the VGA it cannot, and there is no note."""
+    host = {"0000:01:00.0": "data/devices/gpu-nvidia-rtx6000-ada"}
+    args = list(_meta(DATA / "q35-1G-virtio-vga-2025.02-qemu10.0")["args"])
+    args = args[:args.index("-device")]
+    for gpu, vga, noted in (("2", "3", True), ("3", "2", False)):
+        pred = predict(args + ["-device", f"vfio-pci,host=0000:01:00.0,id=pt0,addr={gpu}",
+                               "-device", f"VGA,id=v,addr={vga}"],
+                       firmware="ovmf-2025.02", qemu="10.0", accel="tcg",
+                       cpu_vendor="AuthenticAMD", phys_bits=48, host_devices=host)
+        fw = pred.vm.firmware
+        assert fw.video == [(f"00:0{vga}.0", "QEMU Standard VGA")]
+        notes = [n for n in fw.notes if "legacy VGA resources" in n]
+        assert bool(notes) == noted
+        if noted:
+            assert "00:02.0 come first" in notes[0]

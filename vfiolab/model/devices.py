@@ -1959,11 +1959,7 @@ class VirtIOVGA(VirtIOGPUPCI):
         # vga_common_init with vram_size_mb = 8, vga_init on the bus
         self.vram = self._ram(vm, "vga.vram", 8 * MiB)
         self.vram.set_log(True, 0)
-        self.lowmem = self._owned(MemoryRegion.init_io("vga-lowmem", 0x20000))
-        self.bus.address_space_mem.add_subregion_overlap(0xA0000, self.lowmem, 1)
-        owner = self.qdev_id or self.type_name
-        self.vga_ports = portio_list_add(owner, "vga", _VGA_PORTIO, self.bus.address_space_io, 0x3B0)
-        self.vbe_ports = portio_list_add(owner, "vbe", _VBE_PORTIO, self.bus.address_space_io, 0x1CE)
+        self.vga = VGACommonState(self, self.vram)
         self.register_bar(0, PCI_BASE_ADDRESS_MEM_PREFETCH, self.vram)
         super().realize_device(vm)
 
@@ -2083,6 +2079,147 @@ PCI_VGA_IOPORT_OFFSET, PCI_VGA_IOPORT_SIZE = 0x400, 0x3E0 - 0x3C0
 PCI_VGA_BOCHS_OFFSET, PCI_VGA_BOCHS_SIZE = 0x500, 0x0B * 2
 PCI_VGA_QEXT_OFFSET, PCI_VGA_QEXT_SIZE = 0x600, 2 * 4
 
+#: include/hw/display/bochs-vbe.h: the Bochs VBE (DISPI) register indexes and
+#: ENABLE bits (identical at QEMU v7.2.0 and v10.0.0)
+VBE_DISPI_INDEX_ID, VBE_DISPI_INDEX_XRES, VBE_DISPI_INDEX_YRES = 0x0, 0x1, 0x2
+VBE_DISPI_INDEX_BPP, VBE_DISPI_INDEX_ENABLE, VBE_DISPI_INDEX_BANK = 0x3, 0x4, 0x5
+VBE_DISPI_INDEX_VIRT_WIDTH, VBE_DISPI_INDEX_VIRT_HEIGHT = 0x6, 0x7
+VBE_DISPI_INDEX_X_OFFSET, VBE_DISPI_INDEX_Y_OFFSET, VBE_DISPI_INDEX_NB = 0x8, 0x9, 0xA
+VBE_DISPI_ENABLED, VBE_DISPI_LFB_ENABLED = 0x01, 0x40
+VBE_DISPI_ID0, VBE_DISPI_ID5 = 0xB0C0, 0xB0C5
+#: include/hw/display/vga.h / hw/display/vga_regs.h: the sequencer and
+#: graphics-controller registers vga_update_memory_access reads
+VGA_SEQ_PLANE_WRITE, VGA_SEQ_MEMORY_MODE, VGA_GFX_MISC = 0x02, 0x04, 0x06
+VGA_SR02_ALL_PLANES, VGA_SR04_CHN_4M, VGA_GR06_GRAPHICS_MODE = 0x0F, 0x08, 0x01
+
+
+class VGACommonState:
+    """The legacy part of QEMU's ``VGACommonState`` (hw/display/vga_int.h,
+    hw/display/vga.c) that decides what the guest sees at 0xa0000-0xbffff.
+
+    ``vga_init`` puts ``vga-lowmem`` (128 KiB of I/O, the planar/text
+    emulation) at 0xa0000 with priority 1 in the device bus's memory space
+    and the ``vga``/``vbe`` port ranges in its I/O space.  On top of it
+    ``vga_update_memory_access`` maps ``vga.chain4``, a priority-2 alias of
+    ``vga.vram``, whenever the sequencer selects all four planes and chain-4
+    (with VBE enabled the shadow set ``sr_vbe`` is read instead of ``sr``):
+    where the graphics controller's memory-map field (GR06 bits 2-3) says,
+    0xa0000 128 KiB / 0xa0000 64 KiB at ``bank_offset`` / 0xb0000 32 KiB /
+    0xb8000 32 KiB.  ``vbe_update_vgaregs`` (VBE enabled, any depth but 4
+    bpp) sets memory map 1, chain-4 and all planes in ``sr_vbe``; so a Bochs
+    VBE mode of 8-32 bpp leaves the 64 KiB window of ``vga.vram`` at
+    ``bank_offset`` over 0xa0000, and 0xb0000-0xbffff stays ``vga-lowmem``.
+    These functions are the same at v7.2.0 (b67b00e6b4) and v10.0.0
+    (7c949c53e9), so no version gate.  Only the registers that reach the
+    memory map are modelled: no display, no retrace, no vbe_fixup_regs beyond
+    its depth check; the reset state is all zeros (``vga_common_reset``), in
+    which no chain-4 window is mapped.
+    """
+
+    def __init__(self, dev: "QemuPCIDevice", vram: MemoryRegion):
+        owner = dev.qdev_id or dev.type_name
+        self.owner, self.vram = owner, vram
+        self.legacy_address_space = dev.bus.address_space_mem
+        self.lowmem = dev._owned(MemoryRegion.init_io("vga-lowmem", 0x20000))
+        self.legacy_address_space.add_subregion_overlap(0xA0000, self.lowmem, 1)
+        self.vga_ports = portio_list_add(owner, "vga", _VGA_PORTIO, dev.bus.address_space_io, 0x3B0)
+        self.vbe_ports = portio_list_add(owner, "vbe", _VBE_PORTIO, dev.bus.address_space_io, 0x1CE)
+        self.sr = bytearray(8)
+        self.sr_vbe = bytearray(8)
+        self.gr = bytearray(16)
+        self.vbe_regs = [0] * VBE_DISPI_INDEX_NB
+        self.vbe_regs[VBE_DISPI_INDEX_ID] = VBE_DISPI_ID5       # vga_common_reset
+        self.bank_offset = 0
+        #: vga_common_init: one bank is 64 KiB
+        self.vbe_bank_mask = (vram.size >> 16) - 1
+        self.chain4_alias: MemoryRegion | None = None
+
+    def vbe_enabled(self) -> bool:
+        return bool(self.vbe_regs[VBE_DISPI_INDEX_ENABLE] & VBE_DISPI_ENABLED)
+
+    def _sr(self, idx: int) -> int:
+        # vga.c sr(): the VBE shadow set while VBE is enabled
+        return self.sr_vbe[idx] if self.vbe_enabled() else self.sr[idx]
+
+    def vbe_write(self, index: int, val: int) -> None:
+        """hw/display/vga.c ``vbe_ioport_write_data`` (port 0x1cf, or the
+        ``bochs dispi interface`` MMIO at BAR2 + 0x500 + index * 2)."""
+        val &= 0xFFFF
+        r = self.vbe_regs
+        if index >= VBE_DISPI_INDEX_NB:
+            return
+        if index == VBE_DISPI_INDEX_ID:
+            if VBE_DISPI_ID0 <= val <= VBE_DISPI_ID5:
+                r[index] = val
+        elif index in (VBE_DISPI_INDEX_XRES, VBE_DISPI_INDEX_YRES, VBE_DISPI_INDEX_BPP,
+                       VBE_DISPI_INDEX_VIRT_WIDTH, VBE_DISPI_INDEX_X_OFFSET,
+                       VBE_DISPI_INDEX_Y_OFFSET):
+            r[index] = val
+            self._fixup_regs()
+            self._update_vgaregs()
+        elif index == VBE_DISPI_INDEX_BANK:
+            val &= self.vbe_bank_mask
+            r[index] = val
+            self.bank_offset = val << 16
+            self.update_memory_access()
+        elif index == VBE_DISPI_INDEX_ENABLE:
+            if val & VBE_DISPI_ENABLED and not r[index] & VBE_DISPI_ENABLED:
+                r[VBE_DISPI_INDEX_VIRT_WIDTH] = 0
+                r[VBE_DISPI_INDEX_X_OFFSET] = r[VBE_DISPI_INDEX_Y_OFFSET] = 0
+                r[index] |= VBE_DISPI_ENABLED
+                self._fixup_regs()
+                self._update_vgaregs()
+            else:
+                self.bank_offset = 0
+            r[index] = val
+            self.update_memory_access()
+        # VIRT_HEIGHT (and anything else) is not stored by QEMU
+
+    def vbe_read(self, index: int) -> int:
+        """``vbe_ioport_read_data`` for the stored registers (the GETCAPS
+        and VIDEO_MEMORY_64K reads are not modelled: 0)."""
+        return self.vbe_regs[index] if index < VBE_DISPI_INDEX_NB else 0
+
+    def _fixup_regs(self) -> None:
+        # vbe_fixup_regs, its depth check: 4/8/15/16/24/32 bpp, else 8
+        if self.vbe_enabled() and self.vbe_regs[VBE_DISPI_INDEX_BPP] not in (4, 8, 15, 16, 24, 32):
+            self.vbe_regs[VBE_DISPI_INDEX_BPP] = 8
+
+    def _update_vgaregs(self) -> None:
+        # vbe_update_vgaregs, the memory-map part: graphics mode + memory
+        # map 1; chain-4 and all planes unless 4 bpp
+        if not self.vbe_enabled():
+            return
+        self.gr[VGA_GFX_MISC] = (self.gr[VGA_GFX_MISC] & ~0x0C) | 0x04 | VGA_GR06_GRAPHICS_MODE
+        if self.vbe_regs[VBE_DISPI_INDEX_BPP] != 4:
+            self.sr_vbe[VGA_SEQ_MEMORY_MODE] |= VGA_SR04_CHN_4M
+            self.sr_vbe[VGA_SEQ_PLANE_WRITE] |= VGA_SR02_ALL_PLANES
+
+    def update_memory_access(self) -> None:
+        """hw/display/vga.c ``vga_update_memory_access``: drop the
+        ``vga.chain4`` alias, then map it again if the sequencer selects
+        all planes and chain-4."""
+        space = self.legacy_address_space
+        if self.chain4_alias is not None:
+            space.del_subregion(self.chain4_alias)
+            self.chain4_alias = None
+        if (self._sr(VGA_SEQ_PLANE_WRITE) & VGA_SR02_ALL_PLANES == VGA_SR02_ALL_PLANES
+                and self._sr(VGA_SEQ_MEMORY_MODE) & VGA_SR04_CHN_4M):
+            offset = 0
+            mode = (self.gr[VGA_GFX_MISC] >> 2) & 3
+            if mode == 0:
+                base, size = 0xA0000, 0x20000
+            elif mode == 1:
+                base, size, offset = 0xA0000, 0x10000, self.bank_offset
+            elif mode == 2:
+                base, size = 0xB0000, 0x8000
+            else:
+                base, size = 0xB8000, 0x8000
+            alias = MemoryRegion.init_alias("vga.chain4", self.vram, offset, size)
+            alias.owner = self.vram.owner             # memory_region_owner(&s->vram)
+            space.add_subregion_overlap(base, alias, 2)
+            self.chain4_alias = alias
+
 
 class VGA(QemuPCIDevice):
     """QEMU hw/display/vga-pci.c ``pci_std_vga_realize`` (with hw/display/vga.c
@@ -2094,8 +2231,10 @@ class VGA(QemuPCIDevice):
     dirty logging on.  BAR2 (``mmio=on``): the 4 KiB I/O region ``vga.mmio``
     holding ``vga ioports remapped`` (0x400, 32 B), ``bochs dispi interface``
     (0x500, 22 B), ``qemu extended regs`` (0x600, 8 B) and ``edid`` (0, 384
-    B).  Legacy: ``vga-lowmem`` (128 KiB I/O at 0xa0000, priority 1) in the
-    bus's memory space and the ``vga``/``vbe`` port ranges in its I/O space.
+    B).  Legacy (:class:`VGACommonState`): ``vga-lowmem`` (128 KiB I/O at
+    0xa0000, priority 1) in the bus's memory space, the ``vga.chain4`` window
+    over it once a VBE mode is set, and the ``vga``/``vbe`` port ranges in
+    its I/O space.
     Default ROM vgabios-stdvga.bin (region ``vga.rom``); with ``rombar=0``
     it goes to fw_cfg as vgaroms/.
     """
@@ -2119,12 +2258,7 @@ class VGA(QemuPCIDevice):
         self.vram = self._ram(vm, "vga.vram", mb * MiB)
         self.vram.set_log(True, 0)                       # DIRTY_MEMORY_VGA
         # vga_init: legacy window and ports on the device's bus
-        self.lowmem = self._owned(MemoryRegion.init_io("vga-lowmem", 0x20000))
-        self.bus.address_space_mem.add_subregion_overlap(0xA0000, self.lowmem, 1)
-        self.vga_ports = portio_list_add(self._owned_name(), "vga", _VGA_PORTIO,
-                                         self.bus.address_space_io, 0x3B0)
-        self.vbe_ports = portio_list_add(self._owned_name(), "vbe", _VBE_PORTIO,
-                                         self.bus.address_space_io, 0x1CE)
+        self.vga = VGACommonState(self, self.vram)
         self.register_bar(0, PCI_BASE_ADDRESS_MEM_PREFETCH, self.vram)
         if o["mmio"]:
             self.mmio = self._owned(MemoryRegion.init_io("vga.mmio", PCI_VGA_MMIO_SIZE))
@@ -2132,9 +2266,6 @@ class VGA(QemuPCIDevice):
                 self.config[PCI_REVISION_ID] = 2
             std_vga_mmio_region_init(self, self.mmio, o["qemu-extended-regs"], o["edid"], 384)
             self.register_bar(2, 0, self.mmio)
-
-    def _owned_name(self) -> str:
-        return self.qdev_id or self.type_name
 
 
 def std_vga_mmio_region_init(dev: QemuPCIDevice, parent: MemoryRegion, qext: bool, edid: bool,
@@ -2181,6 +2312,12 @@ class BochsDisplay(QemuPCIDevice):
         # hybrid device: express only on a PCIe bus (the realize clears
         # QEMU_PCI_CAP_EXPRESS otherwise)
         return pci_bus_is_express(bus)
+
+    def vbe_read(self, index: int) -> int:
+        """hw/display/bochs-display.c ``bochs_display_vbe_read``: the ID
+        register reads VBE_DISPI_ID5 (its other registers are not modelled:
+        they reach nothing outside its BARs)."""
+        return VBE_DISPI_ID5 if index == VBE_DISPI_INDEX_ID else 0
 
     def realize_device(self, vm) -> None:
         who = _who(self)
@@ -3200,11 +3337,7 @@ class QXLVGA(QXL):
 
     def vga_setup(self, vm) -> None:
         self.vga_vram.set_log(True, 0)
-        self.lowmem = self._owned(MemoryRegion.init_io("vga-lowmem", 0x20000))
-        self.bus.address_space_mem.add_subregion_overlap(0xA0000, self.lowmem, 1)
-        owner = self.qdev_id or self.type_name
-        self.vga_ports = portio_list_add(owner, "vga", _VGA_PORTIO, self.bus.address_space_io, 0x3B0)
-        self.vbe_ports = portio_list_add(owner, "vbe", _VBE_PORTIO, self.bus.address_space_io, 0x1CE)
+        self.vga = VGACommonState(self, self.vga_vram)
 
 
 class AHCI(ICH9AHCI):

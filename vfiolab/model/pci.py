@@ -503,7 +503,8 @@ class PCIBridge(PCIDevice):
         """``pci_bridge_update_mappings``: in one transaction, drop the three
         window aliases and re-create them from the current registers
         (``pci_bridge_region_init``: pref_mem, mem, io in that order, each at
-        priority 1 in the parent bus's space)."""
+        priority 1 in the parent bus's space), then the three legacy VGA
+        aliases when the bridge control has VGA Enable."""
         parent = self.bus
         mem = self.vm.memory if self.vm else None
         if mem is not None:
@@ -526,6 +527,27 @@ class PCIBridge(PCIDevice):
                 alias.owner = self.label()
                 parent_space.add_subregion_overlap(base, alias, 1)
                 self.windows.append(alias)
+            # pci_bridge_init_vga_aliases + hw/pci/pci.c pci_register_vga /
+            # pci_update_vga: with VGA Enable in the bridge control, the
+            # legacy VGA ranges of the secondary bus (memory 0xa0000-0xbffff,
+            # I/O 0x3b0-0x3bb and 0x3c0-0x3df) are aliased into the parent's
+            # spaces at priority 1, the memory one enabled by the command's
+            # MEMORY bit, the I/O ones by its IO bit (v7.2.0 and v10.0.0 alike;
+            # real run: data/ovmf/q35-1G-vga-rootport-2025.02-qemu10.0)
+            ctl = struct.unpack_from("<H", self.config, PCI_BRIDGE_CONTROL)[0]
+            if ctl & PCI_BRIDGE_CTL_VGA:
+                for name, space, parent_space, base, size, on in (
+                        ("pci_bridge_vga_mem", self.sec_bus.address_space_mem,
+                         parent.address_space_mem, 0xA0000, 0x20000, cmd & PCI_COMMAND_MEMORY),
+                        ("pci_bridge_vga_io_lo", self.sec_bus.address_space_io,
+                         parent.address_space_io, 0x3B0, 0xC, cmd & PCI_COMMAND_IO),
+                        ("pci_bridge_vga_io_hi", self.sec_bus.address_space_io,
+                         parent.address_space_io, 0x3C0, 0x20, cmd & PCI_COMMAND_IO)):
+                    alias = MemoryRegion.init_alias(name, space, base, size)
+                    alias.owner = self.label()
+                    alias.enabled = bool(on)
+                    parent_space.add_subregion_overlap(base, alias, 1)
+                    self.windows.append(alias)
         finally:
             if mem is not None:
                 mem.commit()

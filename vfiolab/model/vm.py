@@ -183,6 +183,55 @@ class VM:
             return
         dev.config_write(offset, value, size)
 
+    # --- the Bochs VBE (DISPI) registers of the display functions -----------
+    def vbe_write(self, bus: int, devfn: int, index: int, value: int) -> None:
+        """A Bochs VBE register write reaching the display function at
+        ``bus``/``devfn`` (hw/display/vga.c ``vbe_ioport_write_data``, QEMU
+        trace event ``vga_vbe_write``), through its ``bochs dispi
+        interface`` MMIO or ports 0x1ce/0x1cf (see :meth:`vbe_port_owner`).
+        Only a function with a VGA core (VGA, qxl-vga, virtio-vga) has state
+        the model keeps (its legacy window,
+        :class:`~vfiolab.model.devices.VGACommonState`); for others
+        (bochs-display's own registers reach nothing outside its BARs) the
+        write is dropped."""
+        dev = self.find_device(bus, devfn)
+        if self.trace_config:
+            self.emit({"op": "vga_vbe_write", "bdf": f"{bus:02x}:{devfn >> 3:02x}.{devfn & 7:x}",
+                       "index": index, "value": value & 0xFFFF})
+        vga = getattr(dev, "vga", None)
+        if vga is not None:
+            vga.vbe_write(index, value)
+
+    def vbe_read(self, bus: int, devfn: int, index: int) -> int:
+        """A Bochs VBE register read (``vbe_ioport_read_data``, or
+        bochs-display's ``bochs_display_vbe_read``); 0xffff from a function
+        without Bochs VBE registers."""
+        dev = self.find_device(bus, devfn)
+        regs = getattr(dev, "vga", None) or dev
+        read = getattr(regs, "vbe_read", None)
+        return read(index) if read is not None else 0xFFFF
+
+    def vbe_port_owner(self) -> tuple[int, int] | None:
+        """(bus, devfn) of the function whose ``vbe`` ports answer at
+        0x1ce/0x1cf in the CPU's I/O space, or None (nothing there: QEMU's
+        unassigned I/O reads all ones).  Every VGA core puts its ``vbe``
+        ports in its bus's I/O space (``vga_init``); with several on the root
+        bus the one added last wins (``memory_region_add_subregion_common``
+        puts a region before those of lower or equal priority), and one
+        behind a bridge is out of reach (the bridge's VGA aliases cover only
+        0x3b0-0x3bb and 0x3c0-0x3df).  Real run:
+        data/ovmf/q35-1G-2vga-2025.02-qemu7.2, where QemuVideoDxe drives
+        qxl-vga at 00:02.0 through the ports and the VBE mode lands on the
+        VGA at 00:03.0."""
+        fr = self.as_io.flatview().lookup(0x1CE)
+        if fr is None:
+            return None
+        for dev in self.pci_devices():
+            vga = getattr(dev, "vga", None)
+            if vga is not None and any(fr.mr is mr for mr in vga.vbe_ports):
+                return dev.bus.number, dev.devfn
+        return None
+
     # --- views -----------------------------------------------------------------
     def flatview(self):
         return self.as_memory.flatview()

@@ -14,7 +14,8 @@ OVMF cannot run under this machine's nested KVM, so captures use
 
 Files: ``command.txt`` (the user's command line, what ``vfiolab predict --``
 takes), ``query_pci.json``, ``info_pci.txt``, ``info_mtree_f.txt``,
-``info_mtree.txt``, ``serial.log``, ``meta.json``.
+``info_mtree.txt``, ``info_mtree_o.txt`` (``info mtree -o``, with owners;
+captures made before it was added lack it), ``serial.log``, ``meta.json``.
 
 Usage::
 
@@ -87,6 +88,9 @@ def capture_ovmf(args: list[str], out_dir, *, qemu: str, firmware_dir: str,
         (out / "info_pci.txt").write_text(qmp.hmp("info pci", deadline=d))
         (out / "info_mtree_f.txt").write_text(qmp.hmp("info mtree -f", deadline=d))
         (out / "info_mtree.txt").write_text(qmp.hmp("info mtree", deadline=d))
+        # each region's QOM owner: tells apart regions of the same name
+        # (two display devices each have a "vga.vram")
+        (out / "info_mtree_o.txt").write_text(qmp.hmp("info mtree -o", deadline=d))
         version = qmp.command("query-version", deadline=d)
         (out / "serial.log").write_text(read_text(serial).replace("\r\n", "\n"))
         stderr = read_text(run.stderr_path)

@@ -278,6 +278,8 @@ class OvmfResult:
     rejected: list = field(default_factory=list)
     #: the firmware stops before the boot manager (observed; see ``run``)
     stopped: bool = False
+    #: display functions QemuVideoDxe started: (bdf text, card name)
+    video: list = field(default_factory=list)
     #: the smallest knob settings that make everything fit (``smallest_knobs``)
     knobs: list = field(default_factory=list)
     notes: list = field(default_factory=list)
@@ -910,7 +912,7 @@ class _Ovmf:
             self.w(d.bus, d.devfn, 0x04, cmd | 0x7, 2)
         for u in self.res.unassigned:
             self.res.notes.append(u.text())
-        self.vbe_shim(all_devs)
+        self.vbe_shim(self.qemu_video(all_devs))
         self.pci_acpi_init(all_devs)
         return self.res
 
@@ -946,21 +948,142 @@ class _Ovmf:
                 idx -= root_slot
             self.w(d.bus, d.devfn, 0x3c, irqs[idx % 4], 1)
 
-    #: OvmfPkg/QemuVideoDxe/Driver.c gQemuVideoCardList entries of the
-    #: Bochs variants (the ones that get the VBE shim): VGA/bochs-display,
-    #: qxl-vga, virtio-vga
-    BOCHS_CARDS = {(0x1234, 0x1111), (0x1b36, 0x0100), (0x1af4, 0x1050)}
+    #: OvmfPkg/QemuVideoDxe/Driver.c ``gQemuVideoCardList`` (the same at
+    #: edk2-stable202211 and edk2-stable202502): (class code, vendor, device)
+    #: -> variant, name.  The Cirrus and VMware SVGA entries have no device
+    #: in the model.
+    QEMU_VIDEO_CARDS = {
+        (0x0300, 0x1013, 0x00a8): ("cirrus", "Cirrus 5430"),
+        (0x0300, 0x1013, 0x00a0): ("cirrus", "Cirrus 5430"),
+        (0x0300, 0x1013, 0x00b8): ("cirrus", "Cirrus 5446"),
+        (0x0300, 0x1234, 0x1111): ("bochs-mmio", "QEMU Standard VGA"),
+        (0x0380, 0x1234, 0x1111): ("bochs-mmio", "QEMU Standard VGA (secondary)"),
+        (0x0300, 0x1b36, 0x0100): ("bochs", "QEMU QXL VGA"),
+        (0x0300, 0x1af4, 0x1050): ("bochs-mmio", "QEMU VirtIO VGA"),
+        (0x0300, 0x15ad, 0x0405): ("vmware-svga", "QEMU VMWare SVGA"),
+    }
+    #: the depth of every mode QemuVideoDxe offers on a Bochs card
+    #: (Initialize.c ``QemuVideoBochsModeSetup``/``QemuVideoBochsAddMode``:
+    #: ``ColorDepth = 32``, both tags)
+    BOCHS_COLOR_DEPTH = 32
 
-    def vbe_shim(self, devs) -> None:
-        """2022.11 only: QemuVideoDxe ``InstallVbeShim`` (VbeShim.c) for a
-        Bochs-type card: PAM1 low nibble read+write to copy the shim to
+    def qemu_video(self, devs) -> list:
+        """What QemuVideoDxe leaves on the display functions by the time the
+        boot manager runs, in both tags (OvmfPkg/QemuVideoDxe/Driver.c
+        ``QemuVideoControllerDriverSupported``/``Start``, Gop.c
+        ``QemuVideoGraphicsOutputSetMode``, Driver.c
+        ``InitializeBochsGraphicsMode``).
+
+        BdsPlatform.c ``DetectAndPreparePlatformPciDevicePath`` connects
+        every display function (base class 3) in PciIo handle order, which is
+        PciBusDxe's depth-first order of registration (``all_devs``).  The
+        driver takes those in ``gQemuVideoCardList``.  Its ``Start`` enables
+        ``EFI_PCI_DEVICE_ENABLE | VGA_MEMORY | VGA_IO_16`` (the VGA
+        attributes PciBusDxe supports for a class 0x0300 function under
+        OVMF's root bridge: PciEnumeratorSupport.c ``PciSetDeviceAttribute``,
+        no PciPlatform protocol so ``mReserveVgaAliases`` is FALSE;
+        PciHostBridgeLib.c).  PciIo.c ``PciIoAttributes`` refuses the VGA
+        attributes to a second VGA function on the host bridge
+        (``LocateVgaDeviceOnHostBridge``), so ``Start`` fails for every VGA
+        function after the first; a class 0x0380 function gets them masked
+        off by the ``EFI_PCI_DEVICE_ENABLE`` trick and is driven.  Enabling
+        them sets VGA Enable and VGA 16-bit decode (bridge control 0x18) in
+        every bridge above the function.  ``Start`` then checks the Bochs ID
+        register (:meth:`_bochs_target`: own MMIO, or ports 0x1ce/0x1cf for
+        qxl-vga) and ``SetMode`` programs a Bochs VBE mode of 32 bpp: ENABLE
+        0, BANK 0, X/Y offset 0, BPP, the resolution, ENABLE = ENABLED |
+        LFB_ENABLED (the resolution GraphicsConsoleDxe picks later is not
+        modelled: it reaches nothing but the display).  Under QEMU that maps
+        the ``vga.chain4`` window over 0xa0000 of the VGA core the writes
+        reach (:class:`vfiolab.model.devices.VGACommonState`; real runs:
+        data/ovmf/*-multi-*, *-14rp-*, *-virtio-vga-*, *-qxl-vga-*, *-2vga-*,
+        *-2stdvga-*, *-vga-rootport-*).  Returns the functions the driver
+        started, with their card names.
+        """
+        started, unknown = [], []
+        vga_owner = None
+        for d in devs:
+            if d in self.rejected or any(a in self.rejected for a in self._ancestors(d)):
+                continue
+            if d.class_code >> 8 != 0x03:
+                continue
+            card = self.QEMU_VIDEO_CARDS.get((d.class_code, d.vendor, d.device_id))
+            if card is None:
+                if d.class_code == 0x0300 and vga_owner is None:
+                    unknown.append(d.name)
+                continue
+            variant, name = card
+            if d.class_code == 0x0300 and vga_owner is not None:
+                # PciIoAttributes: LocateVgaDeviceOnHostBridge finds the owner
+                self.log.append(f"QemuVideo: {name} at {d.name} not started: the VGA "
+                                f"resources belong to {vga_owner.name}")
+                continue
+            target = self._bochs_target(d, variant)
+            if target is False:
+                # Start: "BochsID mismatch", RestoreAttributes gives the VGA
+                # attributes back (the bridges' VGA enable with them)
+                self.log.append(f"QemuVideo: {name} at {d.name} not started: no Bochs VBE "
+                                f"interface answers (ports 0x1ce/0x1cf)")
+                continue
+            if d.class_code == 0x0300:
+                vga_owner = d
+                if unknown:
+                    # a VGA function QemuVideoDxe does not drive (a passed-through
+                    # GPU) is connected first; its UEFI driver (from its option
+                    # ROM) is not modelled
+                    self.res.notes.append(
+                        f"{name} at {d.name} is taken to own the legacy VGA resources "
+                        f"(the vga.chain4 window at 0xa0000): VGA function(s) "
+                        f"{', '.join(unknown)} come first in PciBusDxe's order and their "
+                        f"UEFI driver is not modelled; if it enables the VGA attributes "
+                        f"first, QemuVideoDxe does not start on {d.name}")
+                for b in self._ancestors(d):
+                    ctl = self.r(b.bus, b.devfn, 0x3e, 2)
+                    self.w(b.bus, b.devfn, 0x3e, ctl | 0x18, 2)
+            started.append((d, name))
+            self.res.video.append((d.name, name))
+            self.log.append(f"QemuVideo: {name} detected at {d.name}")
+            if target is None:
+                continue
+            # InitializeBochsGraphicsMode, its VBE register writes in order
+            # (XRES/VIRT_WIDTH/YRES/VIRT_HEIGHT left out, see above)
+            for index, value in ((4, 0), (5, 0), (8, 0), (9, 0), (3, self.BOCHS_COLOR_DEPTH),
+                                 (4, 0x01 | 0x40)):
+                self.cfg.vbe_write(*target, index, value)
+        return started
+
+    def _bochs_target(self, d, variant):
+        """Where QemuVideoDxe's Bochs VBE accesses for ``d`` land (Driver.c
+        ``QemuVideoControllerDriverStart``; Qemu.h/Driver.c ``BochsRead``,
+        ``BochsWrite``): BOCHS_MMIO (VGA, virtio-vga) uses the function's own
+        BAR2 at 0x500 if BAR2 is a memory BAR, else falls back to BOCHS,
+        which (qxl-vga) uses ports 0x1ce/0x1cf, answered by whichever VGA
+        core owns them (``vbe_port_owner``).  Returns (bus, devfn), None
+        when the model has no VBE access (not a Bochs card, or a config
+        access without VBE registers), or False when the ID register does
+        not read 0xB0Cx (``BochsID mismatch``: Start fails)."""
+        if variant not in ("bochs", "bochs-mmio") or not hasattr(self.cfg, "vbe_write"):
+            return None
+        if variant == "bochs-mmio" and any(idx == 2 and typ != IO16
+                                           for idx, typ, _, _ in d.bars):
+            target = (d.bus, d.devfn)
+        else:
+            target = self.cfg.vbe_port_owner()
+        if target is None or (self.cfg.vbe_read(*target, 0) & 0xFFF0) != 0xB0C0:
+            return False
+        return target
+
+    def vbe_shim(self, started) -> None:
+        """2022.11 only: QemuVideoDxe ``InstallVbeShim`` (VbeShim.c), called
+        at the end of ``Start`` for a Bochs-type card (``started``, from
+        :meth:`qemu_video`): PAM1 low nibble read+write to copy the shim to
         0xC0000, then read-only ((Pam1 & ~BIT1) | BIT0), so 0xC0000-0xC3FFF
         ends as read-only RAM.  The shim was removed before 2025.02 (edk2
         commit ab069d5801 "OvmfPkg/QemuVideoDxe: purge VbeShim")."""
         if self.p.version >= "2025.02":
             return
-        if not any((d.vendor, d.device_id) in self.BOCHS_CARDS and d not in self.rejected
-                   for d in devs):
+        if not any(self.QEMU_VIDEO_CARDS[(d.class_code, d.vendor, d.device_id)][0]
+                   in ("bochs", "bochs-mmio") for d, _ in started):
             return
         pam1 = 0x91 if self.p.machine == "q35" else 0x5a     # MCH_PAM1 / PIIX4_PAM1
         v = self.r(0, 0, pam1, 1)
