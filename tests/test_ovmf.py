@@ -89,6 +89,33 @@ def test_flatview_memory(pair):
     assert pred.memslots() == [] or pred.stack.accel != "tcg"
 
 
+def _tree_block(text: str, head: str) -> list[str]:
+    """One block of ``info mtree`` (``address-space: memory``, ``memory-region:
+    pci``) up to its blank line; the region lines only."""
+    out, inside = [], False
+    for line in text.splitlines():
+        if line == head:
+            inside = True
+            continue
+        if inside:
+            if line == "":
+                break
+            out.append(line)
+    return out
+
+
+@pytest.mark.parametrize("head", ["address-space: memory", "memory-region: pci"])
+def test_info_mtree_tree(pair, head):
+    """``info mtree`` as the real run printed it at the boot manager: the
+    system-memory tree (RAM aliases, the flash units in system memory,
+    isa-bios, PAM aliases, the VGA window) and the PCI space with every BAR
+    region and bridge window, line for line."""
+    ref, real, pred = pair
+    want = _tree_block((ref / "info_mtree.txt").read_text(), head)
+    assert want, f"{ref.name}: no {head!r} block"
+    assert _tree_block(pred.mtree(), head) == want
+
+
 def test_boot_manager_and_unassigned(pair):
     """Where real OVMF never reached the boot manager, the prediction says
     it stopped and every BAR is unassigned in the JSON."""
