@@ -334,10 +334,6 @@ def test_real_qemu_accepts_and_readconfig_expansion_is_equal():
     assert run_info_pci(expanded) == text
 
 
-@pytest.mark.xfail(reason="qemu-server emits -global ICH9-LPC.acpi-pci-hotplug-with-bridge-"
-                          "support=off, which removes q35's ACPI PCI hot-plug I/O block; the "
-                          "command-line reader refuses it until the machine models that switch",
-                   raises=VfiolabError, strict=True)
 def test_predict_catalogue_vm():
     """A q35 VM with the catalogue's devices (VGA, virtio-net, e1000e on a
     root port): devices where qemu-server puts them."""

@@ -58,6 +58,7 @@ import re
 
 from ..errors import CommandLineError, UnsupportedOption
 from ..model.config import DeviceSpec, QemuConfig
+from ..model.machine import ICH9_GLOBALS
 
 __all__ = ["QemuConfig", "DeviceSpec", "parse_qemu_args", "split_opts", "qemu_strtosz",
            "qapi_bool", "readconfig_args", "DEFAULT_QEMU"]
@@ -195,6 +196,11 @@ FIRMWARE_GLOBALS = {"cfi.pflash01"}
 #: -global DRIVER.PROP the machine model reads from ``QemuConfig.globals``
 #: (vfiolab.model.boot: the host bridge's pci-hole64-size)
 MODELLED_GLOBALS = {("q35-pcihost", "pci-hole64-size"), ("i440FX-pcihost", "pci-hole64-size")}
+#: -global DRIVER.PROP booleans the machine model reads (vfiolab.model.machine
+#: ich9_acpi_pci_hotplug / ich9_keep_pci_slot_hpc: ICH9-LPC's ACPI PCI
+#: hot-plug switch, which decides the acpi-pci-hotplug ports, and whether
+#: the PCIe slots keep native hot-plug beside it)
+MODELLED_BOOL_GLOBALS = ICH9_GLOBALS
 #: -cpu properties that are booleans (target/i386/cpu.c x86_cpu_properties)
 CPU_BOOL_PROPS = {"host-phys-bits", "pmu", "l3-cache", "kvm", "check", "enforce", "migratable",
                   "host-cache-info", "lmce", "full-cpuid-auto-level", "kvm-no-smi-migration",
@@ -685,6 +691,15 @@ class _Reader:
             self.ignore(f"-global {drv}.{prop}")
         elif drv in FIRMWARE_GLOBALS or (drv, prop) in MODELLED_GLOBALS:
             pass                              # the machine/firmware model reads cfg.globals
+        elif (drv, prop) in MODELLED_BOOL_GLOBALS:
+            # a bool property: QEMU's string visitor (qapi_bool_parse) takes
+            # on/yes/true/y and off/no/false/n; the message is QEMU 7.2's
+            try:
+                qapi_bool(value, prop)
+            except CommandLineError:
+                raise CommandLineError(f"{raw} {drv}.{prop}={value}: can't apply global "
+                                       f"{drv}.{prop}={value}: Parameter '{prop}' expects "
+                                       f"'on' or 'off'") from None
         elif drv in DEVICE_TYPES:
             cls = DEVICE_TYPES[drv]
             schema = dict(getattr(cls, "COMMON_PROPS", {}))

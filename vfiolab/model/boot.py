@@ -26,8 +26,9 @@ from ..errors import CommandLineError, ConfigError, SizeError, UnsupportedOption
 from ..stack import Stack, make_stack
 from .config import DeviceSpec, QemuConfig
 from .devices import ROM_FILE_SIZES
-from .machine import (AMD_HT_SIZE, AMD_HT_START, KVMVAPIC_ROM_SIZE, PCI_HOST_TYPE,
-                      build_machine, machine_reset, map_kvmvapic_rom, memory_layout)
+from .machine import (AMD_HT_SIZE, AMD_HT_START, ICH9_GLOBALS, KVMVAPIC_ROM_SIZE, PCI_HOST_TYPE,
+                      build_machine, ich9_acpi_pci_hotplug, ich9_keep_pci_slot_hpc,
+                      machine_reset, map_kvmvapic_rom, memory_layout)
 from .memory import MemoryRegion
 from .pci import (PCI_BASE_ADDRESS_0, PCI_BASE_ADDRESS_MEM_TYPE_64, PCI_BASE_ADDRESS_SPACE_IO,
                   PCI_BRIDGE_CONTROL, PCI_BRIDGE_CTL_VGA, PCI_COMMAND, PCI_COMMAND_IO,
@@ -252,7 +253,9 @@ def build_vm(cfg: QemuConfig, *, stack: Stack | None = None, accel: str | None =
                        pflash=pflash_sizes(cfg), isa_bios_alias=stack.machine_at_least(9, 1),
                        bios_size=bios_image_size(cfg, stack), hpet=cfg.hpet,
                        vmport=cfg.vmport, stack=stack,
-                       smm=cfg.machine_opts.get("smm", "auto"))
+                       smm=cfg.machine_opts.get("smm", "auto"),
+                       acpi_pci_hotplug=ich9_acpi_pci_hotplug(stack, cfg.globals),
+                       keep_pci_slot_hpc=ich9_keep_pci_slot_hpc(stack, cfg.globals))
     vm.stack = stack
     for text in cfg.assumed:
         _note(vm, text)
@@ -275,7 +278,12 @@ def build_vm(cfg: QemuConfig, *, stack: Stack | None = None, accel: str | None =
     for (driver, prop), value in cfg.globals.items():
         # the command-line reader applied the device ones (DEVICE.PROP of the
         # catalogue); the others it accepted are not modelled
-        if ((driver, prop) != (PCI_HOST_TYPE[cfg.machine], "pci-hole64-size")
+        if (driver, prop) in ICH9_GLOBALS:
+            if cfg.machine != "q35":
+                # a global for a type the machine does not create applies to nothing
+                _note(vm, f"-global {driver}.{prop}={value}: no ICH9-LPC on machine "
+                          f"{cfg.machine}, no effect")
+        elif ((driver, prop) != (PCI_HOST_TYPE[cfg.machine], "pci-hole64-size")
                 and driver not in DEVICE_TYPES):
             _note(vm, f"-global {driver}.{prop}={value}: not modelled, ignored")
     vm.config = cfg
@@ -376,17 +384,21 @@ def _vfio_device(spec, props: dict, host_devices: dict):
 
 
 def _find_bus(vm: VM, name: str | None, spec):
-    if name is None:
-        return vm.root_bus
-    if name in ("pcie.0", "pci.0"):
-        if name != vm.root_bus.name:
-            raise ConfigError(f"-device {spec.type}: bus {name!r} not found "
-                              f"(the {vm.machine} root bus is {vm.root_bus.name!r})")
+    """``bus=NAME`` as QEMU's ``qbus_find`` reads it: a bus of that name,
+    the root bus (``pci.0`` on pc, ``pcie.0`` on q35) or a bridge's
+    secondary bus, which is named after the bridge's id.  So on q35
+    ``bus=pci.0`` is the bridge ``pci.0`` if there is one (Proxmox's
+    pve-q35-4.0.cfg has one behind pcidmi), else an error (real QEMU 7.2:
+    "Bus 'pci.0' not found")."""
+    if name is None or name == vm.root_bus.name:
         return vm.root_bus
     for dev in vm.devices:
         sec = getattr(dev, "sec_bus", None)
         if sec is not None and (dev.qdev_id == name or sec.name == name):
             return sec
+    if name in ("pcie.0", "pci.0"):
+        raise ConfigError(f"-device {spec.type}: bus {name!r} not found "
+                          f"(the {vm.machine} root bus is {vm.root_bus.name!r})")
     raise ConfigError(f"-device {spec.type}{',id=' + spec.id if spec.id else ''}: "
                       f"bus {name!r} not found")
 

@@ -902,13 +902,9 @@ def _parse_prop(who: str, name: str, kind: str, value):
 MACHINE_COMPAT: tuple[tuple[tuple[int, int], str, str, str, tuple[int, int] | None], ...] = (
     ((9, 2), "virtio-balloon-pci", "vectors", "0", None),
     ((7, 1), "virtio-rng-pci", "vectors", "0", None),
-    # pc_compat_6_1 sets ICH9-LPC x-keep-pci-slot-hpc=false, which makes
-    # hw/i386/pc_q35.c turn native hot-plug off on every pcie-root-port;
-    # pc_compat_6_0 sets it true again (so only the 6.1 machines)
-    ((6, 1), "pcie-root-port-base", "x-native-hotplug", "off", (8, 0)),
-    ((6, 1), "pcie-root-port-base", "x-do-not-expose-native-hotplug-cap", "on", None),
-    ((6, 0), "pcie-root-port-base", "x-native-hotplug", "on", (8, 0)),
-    ((6, 0), "pcie-root-port-base", "x-do-not-expose-native-hotplug-cap", "off", None),
+    # (pc_compat_6_1's ICH9-LPC x-keep-pci-slot-hpc=false reaches the PCIe
+    # slots through pc_q35.c's sugar property, together with ICH9's ACPI
+    # PCI hot-plug switch: machine.pcie_slot_native_hotplug_default)
     ((5, 2), "virtio-net-pci-base", "vectors", "3", None),
     ((5, 1), "virtio-blk-device", "num-queues", "1", None),
     ((5, 1), "virtio-scsi-device", "num_queues", "1", None),
@@ -1063,9 +1059,6 @@ class QemuPCIDevice(PCIDevice):
                 continue
             if prop not in self._schema or prop in self.user_props:
                 continue
-            if prop.startswith("x-native") or prop.startswith("x-do-not-expose"):
-                if (prop == "x-native-hotplug") == stack.qemu_at_least(8, 0):
-                    continue
             if self._schema[prop][0] == "ignore":
                 continue
             self.opts[prop] = _parse_prop(_who(self), prop, self._schema[prop][0], value)
@@ -2466,9 +2459,9 @@ class PCIERootPort(_QemuBridge):
     used once (``pcie_chassis_add_slot``).
 
     Native hot-plug (``x-native-hotplug``) is on by default on both
-    machines in QEMU 7.2: pc_q35.c turns it off only when ICH9's
-    ``x-keep-pci-slot-hpc`` is off, which hw/acpi/ich9.c
-    ``ich9_pm_add_properties`` defaults to on.
+    machines: pc_q35.c turns it off only when ICH9's ACPI PCI hot-plug is
+    on and its ``x-keep-pci-slot-hpc`` off, i.e. on pc-q35-6.1
+    (:func:`vfiolab.model.machine.pcie_slot_native_hotplug_default`).
 
     Reset (``rp_reset``): the windows are disabled (base above limit,
     ``pci_bridge_disable_base_limit``) and the slot's power indicator and
@@ -2529,7 +2522,10 @@ class PCIERootPort(_QemuBridge):
         (default off; commit 1d77e15718 "pci: acpi hotplug: rename
         x-native-hotplug to x-do-not-expose-native-hotplug-cap",
         hw/pci/pcie_port.c ``pcie_slot_props``).  The other spelling is
-        refused, as QEMU refuses an unknown property."""
+        refused, as QEMU refuses an unknown property.  Unset, the machine
+        decides (:func:`vfiolab.model.machine.pcie_slot_native_hotplug_default`:
+        off on pc-q35-6.1 while ICH9's ACPI PCI hot-plug is on)."""
+        from .machine import pcie_slot_native_hotplug_default
         o = self.opts
         stack = getattr(vm, "stack", None) if vm is not None else None
         new = stack is not None and stack.qemu_at_least(8, 0)
@@ -2540,9 +2536,11 @@ class PCIERootPort(_QemuBridge):
         if not new and o.get(new_name) is not None:
             raise DeviceError(_who(self), new_name, "no such property before QEMU 8.0 (it was "
                               f"{old_name}, with the opposite meaning)")
-        if new:
-            return not o.get(new_name)
-        return o.get(old_name) is not False
+        if new and o.get(new_name) is not None:
+            return not o[new_name]
+        if not new and o.get(old_name) is not None:
+            return bool(o[old_name])
+        return pcie_slot_native_hotplug_default(vm)
 
     def realize_device(self, vm) -> None:
         who = _who(self)

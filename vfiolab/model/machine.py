@@ -430,10 +430,76 @@ LEGACY_IO_PC = [
     (0xafe0, 4, "acpi-gpe0", 0),
 ]
 #: q35 only: ICH9 LPC reset control and the ACPI hotplug blocks (hw/acpi/ich9.c).
+#: The PCI one (ACPI_PCIHP_ADDR_ICH9, ACPI_PCIHP_SIZE in hw/acpi/pcihp.c)
+#: exists only while ICH9-LPC's ``acpi-pci-hotplug-with-bridge-support`` is
+#: on: :func:`ich9_acpi_pci_hotplug`.
 LEGACY_IO_Q35 = [
     (0xcf9, 1, "lpc-reset-control", 1), (0xcc0, 0x18, "acpi-pci-hotplug", 0),
     (0xcd8, 0x20, "acpi-cpu-hotplug", 0),
 ]
+
+#: ICH9-LPC's ACPI PCI hot-plug switch (include/hw/acpi/acpi.h
+#: ACPI_PM_PROP_ACPI_PCIHP_BRIDGE) and the property that says whether the
+#: PCIe slots keep their native hot-plug capability beside it
+ICH9_ACPI_PCIHP = "acpi-pci-hotplug-with-bridge-support"
+ICH9_KEEP_SLOT_HPC = "x-keep-pci-slot-hpc"
+#: the ``-global`` keys of those two (the command-line reader accepts them)
+ICH9_GLOBALS = {("ICH9-LPC", ICH9_ACPI_PCIHP), ("ICH9-LPC", ICH9_KEEP_SLOT_HPC)}
+
+
+def _ich9_bool(globals_: dict, prop: str, default: bool) -> bool:
+    """``-global ICH9-LPC.PROP=VALUE`` as a boolean (the command-line reader
+    refused a value that is not one), else ``default``."""
+    from .devices import _parse_prop
+    value = (globals_ or {}).get(("ICH9-LPC", prop))
+    if value is None:
+        return default
+    return _parse_prop("ICH9-LPC", prop, "bool", value)
+
+
+def ich9_acpi_pci_hotplug(stack, globals_: dict | None = None) -> bool:
+    """Whether q35's ICH9 ACPI PCI hot-plug is on: ``-global
+    ICH9-LPC.acpi-pci-hotplug-with-bridge-support=on|off``, else the
+    machine type's default.  hw/acpi/ich9.c ``ich9_pm_add_properties``
+    defaults it to on; hw/i386/pc.c ``pc_compat_6_0`` sets it off, so
+    machine types up to pc-q35-6.0 have it off (ACPI hot-plug became q35's
+    default in QEMU 6.1, commit 17858a1695 "hw/acpi/ich9: Set ACPI PCI
+    hot-plug as default on Q35"; the same in v7.2.0 and v10.0.0).
+    ``ich9_pm_init`` registers the ``acpi-pci-hotplug`` ports (0xcc0, 0x18)
+    and makes the LPC the root bus's hot-plug handler only while it is on;
+    nothing else in the memory map or ``info pci`` changes (real QEMU 7.2
+    and 10.0: data/references/q35-1G-rootport-pcihp-off*).  ``stack`` None
+    is QEMU 7.2 with the newest machine type."""
+    default = stack is None or stack.machine_at_least(6, 1)
+    return _ich9_bool(globals_, ICH9_ACPI_PCIHP, default)
+
+
+def ich9_keep_pci_slot_hpc(stack, globals_: dict | None = None) -> bool:
+    """ICH9-LPC's ``x-keep-pci-slot-hpc``: default on
+    (``ich9_pm_add_properties``); ``pc_compat_6_1`` sets it off and
+    ``pc_compat_6_0`` on again, so only the pc-q35-6.1 machine types have
+    it off (hw/i386/pc.c, v7.2.0 and v10.0.0, commit c318bef762
+    "hw/acpi/ich9: Add compat prop to keep HPC bit set for 6.1 machine
+    type"; QEMU appends the older tables last and the last one wins)."""
+    default = stack is None or stack.machine_version != (6, 1)
+    return _ich9_bool(globals_, ICH9_KEEP_SLOT_HPC, default)
+
+
+def pcie_slot_native_hotplug_default(vm) -> bool:
+    """The default of a PCIe slot's native hot-plug (pcie-root-port,
+    ioh3420, xio3130-downstream: TYPE_PCIE_SLOT).  hw/i386/pc_q35.c
+    ``pc_q35_init`` registers the sugar property ``x-native-hotplug=false``
+    (QEMU 7.2) / ``x-do-not-expose-native-hotplug-cap=true`` (from 8.0,
+    commit 1d77e15718) on every PCIe slot when ICH9's ACPI PCI hot-plug is
+    on and ``x-keep-pci-slot-hpc`` is off, i.e. on pc-q35-6.1 unless
+    ``-global`` says otherwise; a property given on ``-device`` or by
+    ``-global`` for the device's type wins (sugar properties come before
+    the user's globals).  On pc, and on the other q35 machine types, native
+    hot-plug stays on."""
+    if vm is None or getattr(vm, "machine", None) != "q35":
+        return True
+    return not (getattr(vm, "acpi_pci_hotplug", True)
+                and not getattr(vm, "keep_pci_slot_hpc", True))
 
 
 def piix_reset_control_name(stack) -> str:
@@ -445,11 +511,14 @@ def piix_reset_control_name(stack) -> str:
             else "piix3-reset-control")
 
 
-def _add_legacy_io(vm: VM, kvm: bool, vmport: bool = True) -> None:
+def _add_legacy_io(vm: VM, kvm: bool, vmport: bool = True, acpi_pci_hotplug: bool = True) -> None:
     io = vm.system_io
     table = LEGACY_IO_COMMON + (LEGACY_IO_PC if vm.machine == "pc" else LEGACY_IO_Q35)
     if not vmport:
         table = [t for t in table if t[2] != "vmport"]
+    if vm.machine == "q35" and not acpi_pci_hotplug:
+        # hw/acpi/ich9.c ich9_pm_init: acpi_pcihp_init only with the switch on
+        table = [t for t in table if t[2] != "acpi-pci-hotplug"]
     with vm.memory.transaction():
         for port, size, name, prio in table:
             if name == "@piix-reset-control":
@@ -574,13 +643,16 @@ def build_machine(machine: str, ram_size: int, *, accel: str = "kvm",
                   max_ram_below_4g: int | None = None,
                   layout: MemoryLayout | None = None, pflash: list[int] | None = None,
                   isa_bios_alias: bool = False, bios_size: int | None = None, hpet: bool = True,
-                  vmport: bool = True, stack=None, smm: str = "auto") -> VM:
+                  vmport: bool = True, stack=None, smm: str = "auto",
+                  acpi_pci_hotplug: bool = True, keep_pci_slot_hpc: bool = True) -> VM:
     """Build the VM's memory map and chipset as ``pc_init1``/``pc_q35_init`` do.
 
     ``hpet=False`` (``-machine hpet=off``, ``-no-hpet``): no HPET device, so
     no "hpet" region at 0xfed00000 (hw/i386/pc.c ``pc_basic_device_init``);
     ``vmport=False`` (``-machine vmport=off``): no "vmport" port 0x5658
     (same function).  Both checked with real QEMU 7.2 ``info mtree -f``.
+    ``acpi_pci_hotplug`` / ``keep_pci_slot_hpc``: ICH9-LPC's two properties
+    (:func:`ich9_acpi_pci_hotplug`, :func:`ich9_keep_pci_slot_hpc`; q35 only).
 
     The order of construction follows QEMU's (RAM, firmware, host bridge,
     PAM, chipset functions, interrupt controllers), which decides the
@@ -719,7 +791,10 @@ def build_machine(machine: str, ram_size: int, *, accel: str = "kvm",
                                  MemoryRegion.init_io("kvm-apic-msi" if kvm else "apic-msi",
                                                       APIC_SPACE_SIZE), 0x1000)
 
-    _add_legacy_io(vm, kvm, vmport)
+    if machine == "q35":
+        vm.acpi_pci_hotplug = acpi_pci_hotplug
+        vm.keep_pci_slot_hpc = keep_pci_slot_hpc
+    _add_legacy_io(vm, kvm, vmport, acpi_pci_hotplug)
     # the south bridge functions QEMU adds even with -nodefaults
     if machine == "pc":
         isa = _chipset_class("PIIX3", None)("")

@@ -23,7 +23,9 @@ The rules restated here, with their QEMU 7.2 sources:
   pci_bridge.c): a bridge forwards its windows to the secondary bus through
   aliases ``pci_bridge_pref_mem``, ``pci_bridge_mem`` and ``pci_bridge_io``
   placed at priority 1 in the parent bus; a window is empty unless the
-  bridge decodes that space and limit >= base.
+  bridge decodes that space and limit >= base.  With VGA Enable in the
+  bridge control the bridge also forwards the legacy VGA ranges
+  (``pci_bridge_init_vga_aliases`` -> ``pci_register_vga``).
 """
 
 from __future__ import annotations
@@ -103,6 +105,10 @@ PCI_MEMORY_RANGE_MASK = ~0x0f & 0xffff
 PCI_PREF_RANGE_TYPE_64 = 0x01
 PCI_PREF_RANGE_MASK = ~0x0f & 0xffff
 PCI_BRIDGE_CTL_VGA = 0x08
+#: QEMU include/hw/pci/pci.h: the legacy VGA ranges pci_register_vga() maps
+QEMU_PCI_VGA_MEM_BASE, QEMU_PCI_VGA_MEM_SIZE = 0xA0000, 0x20000
+QEMU_PCI_VGA_IO_LO_BASE, QEMU_PCI_VGA_IO_LO_SIZE = 0x3B0, 0xC
+QEMU_PCI_VGA_IO_HI_BASE, QEMU_PCI_VGA_IO_HI_SIZE = 0x3C0, 0x20
 
 PCI_ROM_SLOT = 6
 PCI_NUM_REGIONS = 7
@@ -233,6 +239,8 @@ class PCIDevice:
         self.bus_master_container: MemoryRegion | None = None
         self.multifunction = False
         self._next_cap = PCI_CONFIG_HEADER_SIZE
+        #: pci_register_vga's regions (memory, I/O low, I/O high), or none
+        self.vga_regions: list[MemoryRegion] = []
 
     # --- identity ------------------------------------------------------------
     @property
@@ -418,6 +426,42 @@ class PCIDevice:
                             "addr": r.addr, "size": r.size})
                 r.address_space.add_subregion_overlap(new, r.memory, 1)
             self.bar_moved(i, r)
+        self.update_vga()
+
+    # --- legacy VGA ranges ---------------------------------------------------
+    def register_vga(self, mem: MemoryRegion, io_lo: MemoryRegion, io_hi: MemoryRegion) -> None:
+        """QEMU hw/pci/pci.c ``pci_register_vga`` (v7.2.0 and v10.0.0): the
+        device's legacy VGA ranges go into its bus's spaces at priority 1,
+        ``mem`` at 0xa0000 (0x20000 bytes) in the memory space, ``io_lo`` at
+        0x3b0 (0xc) and ``io_hi`` at 0x3c0 (0x20) in the I/O space, then
+        ``pci_update_vga``.  Used by vfio-pci's x-vga regions and by a
+        bridge's VGA-enable aliases."""
+        for mr, size in ((mem, QEMU_PCI_VGA_MEM_SIZE), (io_lo, QEMU_PCI_VGA_IO_LO_SIZE),
+                         (io_hi, QEMU_PCI_VGA_IO_HI_SIZE)):
+            assert mr.size == size, (mr.name, mr.size)
+        self.bus.address_space_mem.add_subregion_overlap(QEMU_PCI_VGA_MEM_BASE, mem, 1)
+        self.bus.address_space_io.add_subregion_overlap(QEMU_PCI_VGA_IO_LO_BASE, io_lo, 1)
+        self.bus.address_space_io.add_subregion_overlap(QEMU_PCI_VGA_IO_HI_BASE, io_hi, 1)
+        self.vga_regions = [mem, io_lo, io_hi]
+        self.update_vga()
+
+    def unregister_vga(self) -> None:
+        """``pci_unregister_vga``: take the three ranges out of the bus."""
+        for mr in self.vga_regions:
+            mr.container.del_subregion(mr)
+        self.vga_regions = []
+
+    def update_vga(self) -> None:
+        """``pci_update_vga`` (the end of ``pci_update_mappings``): the VGA
+        memory range follows the command register's memory bit, the two
+        port ranges its I/O bit."""
+        if not self.vga_regions:
+            return
+        cmd = self.command
+        mem, lo, hi = self.vga_regions
+        mem.set_enabled(bool(cmd & PCI_COMMAND_MEMORY))
+        lo.set_enabled(bool(cmd & PCI_COMMAND_IO))
+        hi.set_enabled(bool(cmd & PCI_COMMAND_IO))
 
     def bar_moved(self, index: int, region: PCIIORegion) -> None:
         """Hook after a BAR moved (vfio-pci resizes sub-page BARs here)."""
@@ -503,8 +547,20 @@ class PCIBridge(PCIDevice):
         """``pci_bridge_update_mappings``: in one transaction, drop the three
         window aliases and re-create them from the current registers
         (``pci_bridge_region_init``: pref_mem, mem, io in that order, each at
-        priority 1 in the parent bus's space), then the three legacy VGA
-        aliases when the bridge control has VGA Enable."""
+        priority 1 in the parent bus's space).
+
+        Then the VGA aliases (``pci_bridge_init_vga_aliases``, hw/pci/
+        pci_bridge.c, v7.2.0 and v10.0.0): ``pci_bridge_vga_io_lo`` (0x3b0,
+        0xc bytes) and ``pci_bridge_vga_io_hi`` (0x3c0, 0x20) of the
+        secondary bus's I/O space, ``pci_bridge_vga_mem`` (0xa0000, 0x20000)
+        of its memory space; only with the bridge control's VGA Enable
+        (PCI_BRIDGE_CTL_VGA) does the bridge register them
+        (``pci_register_vga``: priority 1 in the parent bus, enabled by the
+        bridge's command register), and ``pci_bridge_region_del`` takes
+        them out again (``pci_unregister_vga``).  SeaBIOS sets VGA Enable
+        on every bridge above the VGA device it picks (src/fw/pciinit.c
+        ``pci_enable_default_vga``).  Checked with real QEMU 7.2 and 10.0:
+        data/references/q35-1G-rootport-vga*."""
         parent = self.bus
         mem = self.vm.memory if self.vm else None
         if mem is not None:
@@ -513,6 +569,7 @@ class PCIBridge(PCIDevice):
             for w in self.windows:
                 w.container.del_subregion(w)
             self.windows = []
+            self.unregister_vga()
             cmd = self.command
             for kind, name, space, parent_space, on in (
                     ("pref", "pci_bridge_pref_mem", self.sec_bus.address_space_mem,
@@ -527,27 +584,20 @@ class PCIBridge(PCIDevice):
                 alias.owner = self.label()
                 parent_space.add_subregion_overlap(base, alias, 1)
                 self.windows.append(alias)
-            # pci_bridge_init_vga_aliases + hw/pci/pci.c pci_register_vga /
-            # pci_update_vga: with VGA Enable in the bridge control, the
-            # legacy VGA ranges of the secondary bus (memory 0xa0000-0xbffff,
-            # I/O 0x3b0-0x3bb and 0x3c0-0x3df) are aliased into the parent's
-            # spaces at priority 1, the memory one enabled by the command's
-            # MEMORY bit, the I/O ones by its IO bit (v7.2.0 and v10.0.0 alike;
-            # real run: data/ovmf/q35-1G-vga-rootport-2025.02-qemu10.0)
-            ctl = struct.unpack_from("<H", self.config, PCI_BRIDGE_CONTROL)[0]
-            if ctl & PCI_BRIDGE_CTL_VGA:
-                for name, space, parent_space, base, size, on in (
-                        ("pci_bridge_vga_mem", self.sec_bus.address_space_mem,
-                         parent.address_space_mem, 0xA0000, 0x20000, cmd & PCI_COMMAND_MEMORY),
-                        ("pci_bridge_vga_io_lo", self.sec_bus.address_space_io,
-                         parent.address_space_io, 0x3B0, 0xC, cmd & PCI_COMMAND_IO),
-                        ("pci_bridge_vga_io_hi", self.sec_bus.address_space_io,
-                         parent.address_space_io, 0x3C0, 0x20, cmd & PCI_COMMAND_IO)):
-                    alias = MemoryRegion.init_alias(name, space, base, size)
-                    alias.owner = self.label()
-                    alias.enabled = bool(on)
-                    parent_space.add_subregion_overlap(base, alias, 1)
-                    self.windows.append(alias)
+            vga = {}
+            for name, space, base, size in (
+                    ("pci_bridge_vga_io_lo", self.sec_bus.address_space_io,
+                     QEMU_PCI_VGA_IO_LO_BASE, QEMU_PCI_VGA_IO_LO_SIZE),
+                    ("pci_bridge_vga_io_hi", self.sec_bus.address_space_io,
+                     QEMU_PCI_VGA_IO_HI_BASE, QEMU_PCI_VGA_IO_HI_SIZE),
+                    ("pci_bridge_vga_mem", self.sec_bus.address_space_mem,
+                     QEMU_PCI_VGA_MEM_BASE, QEMU_PCI_VGA_MEM_SIZE)):
+                vga[name] = MemoryRegion.init_alias(name, space, base, size)
+                vga[name].owner = self.label()
+            brctl = struct.unpack_from("<H", self.config, PCI_BRIDGE_CONTROL)[0]
+            if brctl & PCI_BRIDGE_CTL_VGA:
+                self.register_vga(vga["pci_bridge_vga_mem"], vga["pci_bridge_vga_io_lo"],
+                                  vga["pci_bridge_vga_io_hi"])
         finally:
             if mem is not None:
                 mem.commit()

@@ -46,7 +46,8 @@ from .hostdev import HostDevice
 from .memory import MemoryRegion
 from .pci import (PCI_BASE_ADDRESS_0, PCI_BASE_ADDRESS_MEM_TYPE_64,
                   PCI_BASE_ADDRESS_MEM_PREFETCH, PCI_BASE_ADDRESS_SPACE_IO, PCI_COMMAND,
-                  PCI_HEADER_TYPE, PCI_ROM_ADDRESS, PCI_ROM_SLOT, PCIDevice)
+                  PCI_HEADER_TYPE, PCI_ROM_ADDRESS, PCI_ROM_SLOT, QEMU_PCI_VGA_IO_HI_SIZE,
+                  QEMU_PCI_VGA_IO_LO_SIZE, QEMU_PCI_VGA_MEM_SIZE, PCIDevice)
 
 __all__ = [
     "VFIO_PCI_BAR0_REGION_INDEX", "VFIO_PCI_ROM_REGION_INDEX", "VFIO_PCI_CONFIG_REGION_INDEX",
@@ -369,10 +370,6 @@ PCI_VENDOR_ID_NVIDIA = 0x10DE
 PCI_VENDOR_ID_ATI = 0x1002
 PCI_VENDOR_ID_REALTEK = 0x10EC
 PCI_VENDOR_ID_INTEL = 0x8086
-#: include/hw/pci/pci.h: the legacy VGA ranges pci_register_vga() maps
-QEMU_PCI_VGA_MEM_BASE, QEMU_PCI_VGA_MEM_SIZE = 0xA0000, 0x20000
-QEMU_PCI_VGA_IO_LO_BASE, QEMU_PCI_VGA_IO_LO_SIZE = 0x3B0, 0xC
-QEMU_PCI_VGA_IO_HI_BASE, QEMU_PCI_VGA_IO_HI_SIZE = 0x3C0, 0x20
 PCI_CONFIG_SPACE_SIZE = 0x100
 
 
@@ -477,7 +474,6 @@ class VfioPCIDevice(PCIDevice):
         self.rom_read_failed = False
         self.quirks: list[VfioQuirk] = []
         self.quirk_mrs: list[MemoryRegion] = []
-        self.vga_regions: list[MemoryRegion] = []
         self.msix_layout = None
         self.rom_file = None
         self.fw_cfg_rom: str | None = None
@@ -727,40 +723,16 @@ class VfioPCIDevice(PCIDevice):
         if info.flags & need != need or info.size < 0xBFFFF + 1:
             raise DeviceError(who, "x-vga", f"unexpected VGA info, flags {info.flags:#x}, "
                               f"size {info.size:#x}")
-        if self.bus is not None and self.bus.parent_dev is not None:
-            # pci_register_vga puts the ranges in the device's own bus; the
-            # bridges' VGA windows (PCI_BRIDGE_CTL_VGA) that forward them
-            # are not modelled
-            raise DeviceError(who, "x-vga", "the device is behind a bridge "
-                              f"({self.bus.name}); the bridge VGA-enable windows that would "
-                              "forward 0xa0000 and 0x3b0/0x3c0 are not modelled")
-        self.vga_regions = [
+        # pci_register_vga puts the ranges in the device's own bus; behind a
+        # bridge they reach the guest through the bridges' VGA aliases once
+        # the firmware sets VGA Enable on them (PCIBridge.update_windows)
+        regions = [
             MemoryRegion.init_io("vfio-vga-mmio@0xa0000", QEMU_PCI_VGA_MEM_SIZE),
             MemoryRegion.init_io("vfio-vga-io@0x3b0", QEMU_PCI_VGA_IO_LO_SIZE),
             MemoryRegion.init_io("vfio-vga-io@0x3c0", QEMU_PCI_VGA_IO_HI_SIZE)]
-        for mr in self.vga_regions:
+        for mr in regions:
             mr.owner = self.qdev_id or self.type_name
-        mem, lo, hi = self.vga_regions
-        self.bus.address_space_mem.add_subregion_overlap(QEMU_PCI_VGA_MEM_BASE, mem, 1)
-        self.bus.address_space_io.add_subregion_overlap(QEMU_PCI_VGA_IO_LO_BASE, lo, 1)
-        self.bus.address_space_io.add_subregion_overlap(QEMU_PCI_VGA_IO_HI_BASE, hi, 1)
-        self._update_vga()
-
-    def _update_vga(self) -> None:
-        """``pci_update_vga``: the VGA memory range follows the command
-        register's memory bit, the two port ranges its I/O bit."""
-        if not self.vga_regions:
-            return
-        cmd = self.command
-        mem, lo, hi = self.vga_regions
-        mem.set_enabled(bool(cmd & 0x2))
-        lo.set_enabled(bool(cmd & 0x1))
-        hi.set_enabled(bool(cmd & 0x1))
-
-    def update_mappings(self) -> None:
-        """``pci_update_mappings``, which ends with ``pci_update_vga``."""
-        super().update_mappings()
-        self._update_vga()
+        self.register_vga(*regions)
 
     def _vga_quirks(self) -> None:
         """``vfio_vga_quirk_setup`` (hw/vfio/pci-quirks.c, v7.2.0 and
