@@ -29,7 +29,11 @@ The areas:
     type1 container (:class:`vfiolab.model.iommu.Type1Container`); the
     vIOMMU's width when the command line has one.
 ``memlock``
-    what type1 pins (guest RAM, not BAR mmaps) against ``RLIMIT_MEMLOCK``.
+    what type1 pins (guest RAM, not BAR mmaps; once per container, and with
+    a vIOMMU each vfio-pci device has its own) against ``RLIMIT_MEMLOCK``:
+    the one given (``memlock``) or the one the management layer sets
+    (``memlock_policy``: libvirt by release, KubeVirt by release, Proxmox;
+    :mod:`vfiolab.model.memlock`).
 ``granularity``
     the page sizes (host page tables, EPT, IOMMU) each large BAR will be
     mapped with, and how many entries that takes.
