@@ -26,7 +26,10 @@ VFIO guest, and the limit each management layer gives QEMU.
   pass-through, that address space is the ``nodmar`` alias of all of system
   memory (``vtd_switch_address_space``, read at QEMU v7.2.0): every
   container maps, pins and counts all of guest RAM.  Peak = one RAM per
-  vfio-pci device.
+  vfio-pci device.  (Functions of one host IOMMU group cannot sit in two
+  address spaces: QEMU refuses them, "group %d used in multiple address
+  spaces", hw/vfio/common.c at v7.2.0, container.c at v10.0.0; the model
+  does not know host groups and counts every device.)
 * iommufd (Linux >= 6.2, ``drivers/iommu/iommufd/pages.c``, read in 6.12;
   QEMU >= 9.0 ``-object iommufd``): pages are counted per *user*
   (``IOPT_PAGES_ACCOUNT_USER``, ``incr_user_locked_vm``: the user's
@@ -86,8 +89,9 @@ class Demand:
     disks QEMU drives through its own VFIO NVMe driver (``-blockdev
     driver=nvme``, libvirt ``<disk type='nvme'>``); ``vdpa``: vhost-vdpa
     netdevs and disks; ``mem_lock``: ``-overcommit mem-lock=on`` (libvirt
-    ``<memoryBacking><locked/>``); ``vcpus``: for KubeVirt's overhead;
-    ``iommufd``: the devices use ``-object iommufd``."""
+    ``<memoryBacking><locked/>``); ``vcpus``: for KubeVirt's overhead.
+    iommufd's per-user count (above) has no field: the model refuses
+    ``vfio-pci,iommufd=``."""
 
     memory: int
     vfio: int = 0
@@ -96,7 +100,6 @@ class Demand:
     vdpa: int = 0
     mem_lock: bool = False
     vcpus: int = 1
-    iommufd: bool = False
     ram_mapped: int | None = None
 
     @property
@@ -344,8 +347,11 @@ def kubevirt_limit(version: tuple | None, d: Demand, *, libvirt: tuple = (11, 0,
         # libvirt leaves the limit alone: QEMU keeps what virt-handler gave
         return Limit(who, kv, f"virt-handler: {kv_how}; {lv.who} sets none", src, exact)
     if kv is None or (lv.bytes is not None and lv.bytes <= kv):
+        # libvirt raises a lower limit to its own and leaves a higher one
+        # (qemuDomainSetMaxMemLock, read at 4cf223962a): QEMU has at least
+        # libvirt's value
         return Limit(who, lv.bytes, f"virt-handler gives virtqemud {kv_how}; {lv.who} inside "
-                     f"then sets {lv.how}", src + "; " + lv.source, True)
+                     f"asks {lv.how}, which fits", src + "; " + lv.source, False)
     # libvirt asks for more than virt-handler allowed
     asked = lv.bytes if lv.bytes is not None else VIR_DOMAIN_MEMORY_PARAM_UNLIMITED
     return Limit(who, kv, f"virt-handler gives virtqemud {kv_how}; {lv.who} inside wants "
