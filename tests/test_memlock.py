@@ -294,3 +294,19 @@ def test_cli_libvirt_xml_with_iommu_and_hard_limit(tmp_path, capsys):
 def test_cli_memlock_policy_errors(capsys):
     rc, doc, err = _cli(capsys, "--memlock-policy", "ovirt-4", "--", *BASE)
     assert rc == 2 and "--memlock-policy 'ovirt-4'" in err
+
+
+def test_cli_proxmox_conf_selects_proxmox(capsys, tmp_path):
+    """--proxmox-conf: qemu-server sets no limit and QEMU runs as root, so
+    the memlock item passes whatever the RAM (CAP_IPC_LOCK: type1's
+    dma->lock_cap).  (A minimal config: the model does not take every
+    device of data/configs/proxmox/100.conf in the check path.)"""
+    conf = tmp_path / "101.conf"
+    conf.write_text("boot: order=ide0\ncores: 4\ncpu: host\nhostpci0: 0000:01:00.0,pcie=1\n"
+                    "machine: pc-q35-7.2\nmemory: 8192\nname: gpu\nostype: l26\nsockets: 1\n"
+                    "balloon: 0\n")
+    rc, doc, _ = _cli(capsys, "--proxmox-conf", str(conf))
+    mem = [i for i in doc["items"] if i["area"] == "memlock"]
+    assert [i["verdict"] for i in mem] == ["ok"]
+    assert "Proxmox VE gives QEMU unlimited" in mem[0]["because"]
+    assert "CAP_IPC_LOCK" in mem[0]["because"]
