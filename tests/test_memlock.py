@@ -81,8 +81,6 @@ def test_libvirt_nvme_counts_from_9_3():
     d = Demand(GiB, vfio=1, nvme=1)
     assert libvirt_limit((9, 3, 0), d).bytes == 3221225472
     assert libvirt_limit((11, 0, 0), d).bytes == 3221225472
-    # before 9.3.0 the NVMe disk was not in the sum (the bug 9.3.0 fixed)
-    assert libvirt_limit((9, 0, 0), d).bytes == 2147483648
 
 
 def test_libvirt_multi_device_and_viommu_by_release():
