@@ -1197,11 +1197,21 @@ def _memlock_fix(ctx: _Ctx, st: _State, out: dict) -> dict:
         out["notes"].append(f"without a management layer: run QEMU with ulimit -l {kib} (KiB), "
                             "or give it CAP_IPC_LOCK")
         if pol.layer in ("none", "libvirt"):
-            out["libvirt_xml"].append(
-                f"<memtune><hard_limit unit='KiB'>{kib}</hard_limit></memtune> (libvirt then "
-                "sets RLIMIT_MEMLOCK to it; it is also the cgroup's memory limit, so it must "
-                "cover QEMU's own memory too; or leave it unset: libvirt computes its own, "
-                "vfiolab.model.memlock.libvirt_limit)")
+            ver = pol.version if pol.layer == "libvirt" else DEBIAN12_LIBVIRT
+            own = libvirt_limit(ver, st.memlock_demand)
+            if own.bytes is None or (own.bytes and own.bytes >= need):
+                out["libvirt_xml"].append(
+                    f"no <memtune><hard_limit>: libvirt {'.'.join(map(str, ver))} then sets "
+                    + ("unlimited" if own.bytes is None else str(own.bytes)) + f" ({own.how})")
+            else:
+                hl = -(-(need + LIBVIRT_MEMLOCK_EXTRA) // KiB)
+                out["libvirt_xml"].append(
+                    f"<memtune><hard_limit unit='KiB'>{hl}</hard_limit></memtune> (libvirt sets "
+                    "RLIMIT_MEMLOCK to it; it is also the cgroup's memory limit, so it must "
+                    "cover QEMU's own memory too)")
+        if pol.layer == "none":
+            out["proxmox"].append("(none needed: qemu-server runs QEMU as root, with "
+                                  "CAP_IPC_LOCK, and sets no limit)")
         return {"memlock": need if ctx.memlock is not None else None}
     if pol.layer == "libvirt":
         # libvirt's own rule without <hard_limit>, if it covers the need;
