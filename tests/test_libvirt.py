@@ -415,13 +415,46 @@ def test_virtio_options_tpm_and_multiqueue():
 @pytest.mark.parametrize("element, words", [
     ("<filesystem type='mount'/>", "vhost-user-fs-pci"),
     ("<vsock model='virtio'/>", "vhost-vsock-pci"),
-    ("<iommu model='intel'/>", "vIOMMU"),
+    ("<iommu model='virtio'/>", "only model='intel'"),
+    ("<iommu model='intel'><driver intremap='on'/></iommu>", "kernel_irqchip=split"),
     ("<panic model='pvpanic'/>", "pvpanic-pci"),
     ("<gizmo/>", "not known to the reader"),
 ])
 def test_devices_that_would_be_missed_are_refused(element, words):
     with pytest.raises(CommandLineError, match=words):
         libvirt_argv(_domain(devices=element))
+
+
+def test_intel_iommu():
+    """<iommu model='intel'> -> the vIOMMU device right after -boot, before
+    the PCI devices, with the <driver> attributes as intel-iommu properties:
+    libvirt's tests/qemuxmlconfdata/intel-iommu.x86_64-latest.args
+    ('{"driver":"intel-iommu","id":"iommu0"}') and intel-iommu-aw-bits
+    ('..."id":"iommu0","intremap":"on","aw-bits":48}'), read at libvirt
+    commit c2ea8b2e7c (qemuBuildIOMMUCommandLine)."""
+    argv = libvirt_argv(_domain(devices="<iommu model='intel'/>"))
+    i = argv.index("strict=on")
+    assert argv[i + 1:i + 3] == ["-device", '{"driver":"intel-iommu","id":"iommu0"}']
+    argv = libvirt_argv(_domain(devices="<iommu model='intel'><driver caching_mode='on' "
+                                        "aw_bits='48'/></iommu>"))
+    assert '{"driver":"intel-iommu","id":"iommu0","caching-mode":"on","aw-bits":48}' in argv
+    with pytest.raises(CommandLineError, match="q35"):
+        libvirt_argv(_domain(devices="<iommu model='intel'/>", machine="pc-i440fx-7.2"))
+
+
+def test_memtune_for_the_memlock_rule():
+    """<memtune><hard_limit> (a scaled size, KiB by default) and
+    <memoryBacking><locked/>: the inputs of libvirt's locked-memory rule
+    besides the devices (qemuDomainGetMemLockLimitBytes); a hard limit of
+    VIR_DOMAIN_MEMORY_PARAM_UNLIMITED (9007199254740991 KiB) is "not set"
+    (src/util/virutil.c virMemoryLimitIsSet)."""
+    from vfiolab.inputs.libvirt import libvirt_memtune
+    x = _domain(extra="<memtune><hard_limit unit='GiB'>10</hard_limit></memtune>")
+    assert libvirt_memtune(x) == {"hard_limit": 10 << 30, "locked": False}
+    x = _domain(extra="<memtune><hard_limit>9007199254740991</hard_limit></memtune>"
+                      "<memoryBacking><locked/></memoryBacking>")
+    assert libvirt_memtune(x) == {"hard_limit": None, "locked": True}
+    assert libvirt_memtune(_domain()) == {"hard_limit": None, "locked": False}
 
 
 def test_ignored_devices_are_reported():

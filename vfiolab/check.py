@@ -29,7 +29,11 @@ The areas:
     type1 container (:class:`vfiolab.model.iommu.Type1Container`); the
     vIOMMU's width when the command line has one.
 ``memlock``
-    what type1 pins (guest RAM, not BAR mmaps) against ``RLIMIT_MEMLOCK``.
+    what type1 pins (guest RAM, not BAR mmaps; once per container, and with
+    a vIOMMU each vfio-pci device has its own) against ``RLIMIT_MEMLOCK``:
+    the one given (``memlock``) or the one the management layer sets
+    (``memlock_policy``: libvirt by release, KubeVirt by release, Proxmox;
+    :mod:`vfiolab.model.memlock`).
 ``granularity``
     the page sizes (host page tables, EPT, IOMMU) each large BAR will be
     mapped with, and how many entries that takes.
@@ -42,6 +46,7 @@ from __future__ import annotations
 
 import errno as _errno
 import inspect
+import json
 import os
 import re
 from dataclasses import dataclass, field, replace
@@ -51,6 +56,8 @@ from .addr import fmt_hex, fmt_size
 from .errors import CommandLineError, ConfigError, FirmwareError, IommuError, VfiolabError
 from .inputs.cmdline import parse_qemu_args
 from .model.boot import guest_cpu, vm_stack
+from .model.memlock import (KUBEVIRT_UNMODELLED_MAX, LIBVIRT_MEMLOCK_EXTRA, Demand, Policy,
+                            containers, libvirt_limit, parse_policy, pinned_peak, policy_limit)
 from .model.iommu import (HT_RANGE_END, HT_RANGE_START, MSI_RANGE_END, MSI_RANGE_START,
                           HostIommuConfig, Type1Container, host_config)
 from .model.vfio import VFIO_PCI_OFFSET_SHIFT, VfioPCIDevice, mmap_alignment
@@ -64,15 +71,9 @@ KiB, MiB, GiB = 1 << 10, 1 << 20, 1 << 30
 PAGE_4K, PAGE_2M, PAGE_1G = 1 << 12, 1 << 21, 1 << 30
 QEMU = "qemu-system-x86_64"
 
-#: libvirt's locked-memory limit for an x86 VM with a VFIO host device and
-#: no vIOMMU (src/qemu/qemu_domain.c ``qemuDomainGetMemLockLimitBytes``): the
-#: guest's memory plus 1 GiB.  The expected value is libvirt's own test,
-#: tests/qemumemlocktest.c case "pc-hostdev" (a 1 GiB guest with one VFIO
-#: hostdev, tests/qemumemlockdata/qemumemlock-pc-hostdev.xml): 2147483648,
-#: the same at libvirt commits 29b1e859e3 and 4ceac4bf29 (the versions read
-#: here; how newer releases count several devices or a vIOMMU was not read).
-#: With <memtune><hard_limit> that value wins (case "pc-hardlimit+hostdev").
-LIBVIRT_MEMLOCK_EXTRA = GiB
+#: Debian 12's libvirt, whose rule the memlock item quotes when no
+#: management layer is named (vfiolab.model.memlock.libvirt_limit)
+DEBIAN12_LIBVIRT = (9, 0, 0)
 
 
 # ============================================================================
@@ -286,6 +287,8 @@ class _Ctx:
     kvm_bits: int
     kvm_bits_from: str
     memlock: int | None
+    policy: Policy = field(default_factory=lambda: Policy("none"))
+    hard_limit: int | None = None
 
 
 @dataclass
@@ -303,12 +306,17 @@ class _State:
     cpu_props: dict = field(default_factory=dict)
     viommu: list = field(default_factory=list)
     mem64_needed: int = 0
+    pin_users: dict = field(default_factory=dict)
+    vcpus: int = 1
+    memlock_limit: object = None    # the management layer's Limit, if one is named
+    memlock_demand: object = None   # the Demand it was computed for
 
 
 def check(args: list[str], *, stack: Stack | str | None = None, host_devices: dict | None = None,
           accel: str | None = None, host_iommu: str | None = None, iommu_aw: int | None = None,
           host_sysfs: str | Path | None = None, kvm_max_gpa_bits: int | None = None,
           memlock: int | None = None, error: str | None = None, fix: bool = True,
+          memlock_policy: str | Policy | None = None, hard_limit: int | None = None,
           **stack_options) -> CheckReport:
     """Check the VM of ``args`` (a QEMU command line) on ``stack`` (a
     :class:`~vfiolab.stack.Stack`, a preset name, or built from
@@ -318,7 +326,11 @@ def check(args: list[str], *, stack: Stack | str | None = None, host_devices: di
     IOMMU, or ``host_sysfs`` (a copy of /sys) does; ``kvm_max_gpa_bits`` is
     the host MAXPHYADDR KVM uses (default: the stack's host phys-bits);
     ``memlock`` is QEMU's RLIMIT_MEMLOCK in bytes (None: not checked against
-    a limit); ``error`` is a line the user saw."""
+    a limit); ``memlock_policy`` names the management layer that sets it
+    (:func:`vfiolab.model.memlock.parse_policy`: ``libvirt-9.0.0``,
+    ``proxmox``, ``kubevirt-1.8``, ...; None: plain QEMU) and ``hard_limit``
+    libvirt's ``<memtune><hard_limit>`` in bytes; ``error`` is a line the
+    user saw."""
     if not isinstance(stack, Stack):
         stack = make_stack(stack, **stack_options)
     if host_sysfs is not None:
@@ -344,7 +356,14 @@ def check(args: list[str], *, stack: Stack | str | None = None, host_devices: di
         kvm_bits, kvm_from = kvm_max_gpa_bits, "--kvm-max-gpa-bits"
     if memlock is not None and memlock < 0:
         raise ConfigError(f"--memlock {memlock}: negative")
-    ctx = _Ctx(stack, host_devices, accel, hi, kvm_bits, kvm_from, memlock)
+    policy = parse_policy(memlock_policy)
+    if hard_limit is not None:
+        if policy.layer != "libvirt":
+            raise ConfigError(f"<memtune><hard_limit> {hard_limit}: a libvirt setting, but the "
+                              f"memlock policy is {policy.name}")
+        if hard_limit <= 0:
+            raise ConfigError(f"<memtune><hard_limit> {hard_limit}: not a positive size")
+    ctx = _Ctx(stack, host_devices, accel, hi, kvm_bits, kvm_from, memlock, policy, hard_limit)
     st = _evaluate(list(args), ctx)
     fixed = _find_fix(list(args), ctx, st) if fix else {}
     report = CheckReport(stack=(st.stack or stack).to_json(), items=st.items, fix=fixed,
@@ -357,6 +376,7 @@ def check(args: list[str], *, stack: Stack | str | None = None, host_devices: di
 def _evaluate(args: list[str], ctx: _Ctx) -> _State:
     st = _State()
     args, st.viommu = _take_viommu(args)
+    st.pin_users = _pin_users(args)
     try:
         cfg = _parse(args, ctx.stack)
     except CommandLineError as e:
@@ -373,6 +393,7 @@ def _evaluate(args: list[str], ctx: _Ctx) -> _State:
     st.stack = stk
     st.cpu_model = cfg.cpu_model
     st.cpu_props = dict(cfg.cpu_props)
+    st.vcpus = _vcpus(cfg)
     _, st.guest_bits = guest_cpu(cfg, stk)
     hp = cfg.cpu_props.get("host-phys-bits")
     st.host_phys = stk.accel == "kvm" and (hp in ("on", "true") or (
@@ -421,6 +442,25 @@ def _parse(args: list[str], stack: Stack):
     return parse_qemu_args(args)
 
 
+def _device_driver(text: str) -> tuple[str, dict]:
+    """A ``-device`` value as (driver, properties), in either spelling QEMU
+    takes: ``driver,key=value,...`` or JSON (``{"driver":...}``, what
+    libvirt writes; softmmu/vl.c ``device_init_func`` / qdev-monitor.c)."""
+    t = text.strip()
+    if t.startswith("{"):
+        try:
+            d = json.loads(t)
+        except ValueError:
+            return "", {}
+        if not isinstance(d, dict):
+            return "", {}
+        return str(d.get("driver", "")), {k: str(v).lower() if isinstance(v, bool) else str(v)
+                                           for k, v in d.items() if k != "driver"}
+    parts = t.split(",")
+    drv = parts[0][len("driver="):] if parts[0].startswith("driver=") else parts[0]
+    return drv, dict(p.split("=", 1) for p in parts[1:] if "=" in p)
+
+
 def _take_viommu(args: list[str]) -> tuple[list[str], list[dict]]:
     """``-device intel-iommu,...`` is not a PCI function and the model's VM
     has no vIOMMU: take it out of the command line and keep its
@@ -429,14 +469,61 @@ def _take_viommu(args: list[str]) -> tuple[list[str], list[dict]]:
     while i < len(args):
         a = args[i]
         if a.lstrip("-") == "device" and i + 1 < len(args) and \
-                args[i + 1].split(",", 1)[0] in ("intel-iommu", "driver=intel-iommu"):
-            props = dict(p.split("=", 1) for p in args[i + 1].split(",")[1:] if "=" in p)
-            found.append(props)
+                _device_driver(args[i + 1])[0] == "intel-iommu":
+            found.append(_device_driver(args[i + 1])[1])
             i += 2
             continue
         out.append(a)
         i += 1
     return out, found
+
+
+def _pin_users(args: list[str]) -> dict:
+    """What else on the command line pins or locks guest memory, for the
+    management layers' rules (vfiolab.model.memlock.Demand): QEMU's own VFIO
+    NVMe driver (``-blockdev driver=nvme``, block/nvme.c; ``-drive
+    file=nvme://``), vhost-vdpa netdevs and disks (``-netdev vhost-vdpa``,
+    ``-blockdev driver=virtio-blk-vhost-vdpa``), and ``-overcommit
+    mem-lock=on`` (softmmu/vl.c: mlockall of all of QEMU's memory)."""
+    nvme = vdpa = 0
+    mem_lock = False
+    for opt, val in zip(args, args[1:]):
+        o = opt.lstrip("-")
+        v = val.strip()
+        if v.startswith("{"):
+            try:
+                d = json.loads(v)
+            except ValueError:
+                d = {}
+            kv = {k: str(x) for k, x in d.items()} if isinstance(d, dict) else {}
+        else:
+            first = v.split(",", 1)[0]
+            kv = dict(p.split("=", 1) for p in v.split(",") if "=" in p)
+            if "=" not in first:
+                kv.setdefault("type" if o == "netdev" else "driver", first)
+        if o == "blockdev" and kv.get("driver") == "nvme":
+            nvme += 1
+        elif o == "drive" and (kv.get("driver") == "nvme" or kv.get("file", "").startswith("nvme:")):
+            nvme += 1
+        elif o == "blockdev" and kv.get("driver") == "virtio-blk-vhost-vdpa":
+            vdpa += 1
+        elif o in ("netdev", "nic") and kv.get("type") == "vhost-vdpa":
+            vdpa += 1
+        elif o == "overcommit" and kv.get("mem-lock") in ("on", "true", "yes"):
+            mem_lock = True
+    return {"nvme": nvme, "vdpa": vdpa, "mem_lock": mem_lock}
+
+
+def _vcpus(cfg) -> int:
+    """-smp: ``cpus=``, else the product of the topology given (QEMU
+    hw/core/machine-smp.c ``machine_parse_smp_config``)."""
+    smp = getattr(cfg, "smp", None) or {}
+    if "cpus" in smp and int(smp["cpus"]):
+        return int(smp["cpus"])
+    n = 1
+    for k in ("sockets", "dies", "clusters", "cores", "threads"):
+        n *= int(smp.get(k, 1) or 1)
+    return n
 
 
 # --- phys-bits ---------------------------------------------------------------
@@ -683,23 +770,12 @@ def _iommu_and_memlock_items(vm, stk: Stack, cfg, ctx: _Ctx, st: _State) -> list
     viommu = st.viommu
     if viommu:
         items.append(_viommu_item(viommu[0], stk, ctx, bool(vdevs)))
-    if vdevs and viommu:
-        # with a vIOMMU the container follows the guest's own mappings
-        # (IOVA = what the guest driver picks, hw/vfio/common.c
-        # vfio_iommu_map_notify), not IOVA = GPA: the replay does not apply
-        items.append(Item("memlock", "pinned memory", "ok",
-                          "with a vIOMMU type1 pins only what the guest maps, per container "
-                          "(libvirt raises its limit for this case): not modelled",
-                          "Linux drivers/vfio/vfio_iommu_type1.c vfio_pin_pages_remote"))
-        return items
     if not vdevs or vm.vfio is None:
         items.append(Item("iommu", "DMA", "ok", "no vfio-pci device: nothing is DMA-mapped",
                           "QEMU hw/vfio/common.c vfio_connect_container"))
-        items.append(Item("memlock", "pinned memory", "ok", "no vfio-pci device: nothing is "
-                          "pinned", "Linux drivers/vfio/vfio_iommu_type1.c vfio_pin_pages_remote"))
+        items += _memlock_items(vm, stk, ctx, st, [], None, vdevs)
         return items
     hi = ctx.iommu
-    first_host = vdevs[0].host
     # Linux < 6.11 (6.1 read): vfio type1 allocates the domain with
     # iommu_domain_alloc(bus), whose VT-d aperture is the 57-bit default
     # (intel_iommu_domain_alloc -> md_domain_init(DEFAULT_DOMAIN_ADDRESS_WIDTH));
@@ -713,6 +789,18 @@ def _iommu_and_memlock_items(vm, stk: Stack, cfg, ctx: _Ctx, st: _State) -> list
     if old_vtd:
         cfg_iommu = replace(cfg_iommu, address_width=57)
     cont = Type1Container(vm.vfio.container.host, config=cfg_iommu)
+    if viommu:
+        # with a vIOMMU the container follows the guest's own mappings once
+        # the guest turns DMA remapping on (IOVA = what the guest driver
+        # picks, hw/vfio/common.c vfio_iommu_map_notify): the IOVA = GPA
+        # replay below does not apply.  Until then (and in pass-through) each
+        # device's address space is the nodmar alias of system memory
+        # (hw/i386/intel_iommu.c vtd_switch_address_space): its container
+        # maps all RAM with IOVA = GPA, which is what memlock counts.
+        ram = [m for m in vm.vfio.dma_map() if not m.ram_device]
+        items += _memlock_items(vm, stk, ctx, st, ram, cont, vdevs)
+        return items
+    first_host = vdevs[0].host
     owners = _mmap_owner(vm)
     width_src = ("Linux drivers/vfio/vfio_iommu_type1.c vfio_dma_do_map "
                  "(vfio_iommu_iova_dma_valid); drivers/iommu/intel/iommu.c "
@@ -756,46 +844,122 @@ def _iommu_and_memlock_items(vm, stk: Stack, cfg, ctx: _Ctx, st: _State) -> list
                               f"{why}; guest RAM that cannot be mapped is fatal: the vfio-pci "
                               "device fails to realize and QEMU exits", width_src +
                               "; QEMU hw/vfio/common.c vfio_listener_region_add", msg))
-    # --- memlock: vfio_pin_pages_remote counts every pinned RAM page in the
-    # process's locked_vm and refuses (-ENOMEM) once locked_vm + the new pages
-    # exceed RLIMIT_MEMLOCK (without CAP_IPC_LOCK); VM_PFNMAP pages (BAR
-    # mmaps) are neither pinned nor counted.  One container per address
-    # space: every vfio-pci device without a vIOMMU shares QEMU's container
-    # for "memory" (hw/vfio/common.c vfio_connect_container), so RAM is pinned
-    # once.
-    needed = sum(m.size for m in ram_pinned)
-    st.memlock_needed = needed
+    items += _memlock_items(vm, stk, ctx, st, ram_pinned, cont, vdevs)
+    return items
+
+
+def _memlock_items(vm, stk: Stack, ctx: _Ctx, st: _State, ram_pinned: list, cont,
+                   vdevs: list) -> list[Item]:
+    """What type1 pins against RLIMIT_MEMLOCK, and the limit QEMU has: the
+    one given (``--memlock``) or the one the management layer sets
+    (:mod:`vfiolab.model.memlock`).  Every pinned RAM page counts in the
+    process's locked_vm (Linux drivers/vfio/vfio_iommu_type1.c
+    ``vfio_pin_pages_remote``: refused with -ENOMEM once locked_vm + the new
+    pages exceed RLIMIT_MEMLOCK, without CAP_IPC_LOCK); VM_PFNMAP pages (BAR
+    mmaps) are neither pinned nor counted.  Without a vIOMMU every vfio-pci
+    device shares QEMU's container for "memory" (hw/vfio/common.c
+    ``vfio_connect_container``), so RAM is pinned once; with one, each
+    device's container pins all RAM at boot, counted once per container."""
     src = "Linux drivers/vfio/vfio_iommu_type1.c vfio_pin_pages_remote, vfio_dma_do_map"
-    libvirt = vm.ram_size + LIBVIRT_MEMLOCK_EXTRA
+    pu = st.pin_users or {}
+    viommu = "intel-iommu" if st.viommu else None
+    per = sum(m.size for m in ram_pinned)
+    demand = Demand(memory=vm.ram_size, vfio=len(vdevs), viommu=viommu,
+                    nvme=pu.get("nvme", 0), vdpa=pu.get("vdpa", 0),
+                    mem_lock=pu.get("mem_lock", False), vcpus=st.vcpus,
+                    ram_mapped=per)
+    n_cont = containers(demand)
+    needed = pinned_peak(demand)
+    st.memlock_needed = needed
+    policy = ctx.policy
+    lim = policy_limit(policy, demand, hard_limit=ctx.hard_limit)
+    st.memlock_limit = lim
+    st.memlock_demand = demand
+    if not vdevs or vm.vfio is None:
+        why = "no vfio-pci device: type1 pins nothing"
+        if lim is not None and lim.bytes != 0:
+            why += f"; {lim.who} sets RLIMIT_MEMLOCK to " + (
+                "unlimited" if lim.bytes is None else str(lim.bytes)) + f" ({lim.how})"
+        return [Item("memlock", "pinned memory", "ok", why, src)]
     base = (f"type1 pins {fmt_size(needed)} ({needed} bytes: guest RAM and ROM, not the BAR "
-            f"mmaps) in one container for {len(vdevs)} device(s); libvirt would set "
-            f"RLIMIT_MEMLOCK to {libvirt} (RAM + 1 GiB, qemuDomainGetMemLockLimitBytes as "
-            "libvirt's tests/qemumemlocktest.c 'pc-hostdev' expects)")
+            f"mmaps) in {n_cont} container(s) for {len(vdevs)} device(s)")
     if viommu:
-        base += ("; with a vIOMMU only what the guest maps is pinned, but each device may get "
-                 "its own container (not modelled)")
-    if ctx.memlock is None:
-        items.append(Item("memlock", "RLIMIT_MEMLOCK", "ok",
-                          base + "; no --memlock given, not checked", src))
+        base += (f"; with the vIOMMU ({viommu}) each device has its own address space and "
+                 "container, and until the guest turns DMA remapping on each maps all "
+                 f"{fmt_size(per)} of RAM (QEMU hw/i386/intel_iommu.c vtd_switch_address_space: "
+                 "nodmar); afterwards only what the guest maps stays pinned")
+    if demand.mem_lock:
+        base += ("; -overcommit mem-lock=on also mlocks all of QEMU's memory (softmmu/vl.c "
+                 "mlockall), counted in the same locked_vm: a finite limit must cover QEMU's "
+                 "whole footprint as well")
+    if lim is None:
+        # no management layer named: what Debian 12's libvirt would set, for reference
+        ref = libvirt_limit(DEBIAN12_LIBVIRT, demand)
+        base += (f"; libvirt would set RLIMIT_MEMLOCK to {ref.bytes} ({ref.how}; "
+                 f"{ref.source}, as libvirt's tests/qemumemlocktest.c expects)")
+    else:
+        shown = "unlimited" if lim.bytes is None else (
+            f"{'at least ' if not lim.exact else ''}{lim.bytes}")
+        base += f"; {lim.who} gives QEMU {shown}: {lim.how}"
+    src_all = src + ("; " + lim.source if lim is not None else "")
+    items = []
+    # the management layer itself may fail before QEMU runs
+    if lim is not None and lim.failure and ctx.memlock is None:
+        sure = lim.short_by > KUBEVIRT_UNMODELLED_MAX
+        items.append(Item(
+            "memlock", f"{lim.who} limit", "fails" if sure else "warns",
+            base + f"; libvirt asks {lim.short_by} bytes more than {lim.who} allows"
+            + ("" if sure else " -- within what the VMI's unmodelled overhead terms (probes, "
+               "TPM, SEV, dedicated CPUs) could add")
+            + "; the domain does not start", src_all, lim.failure))
         return items
-    locked, failed_at = 0, None
-    for m in ram_pinned:
-        if locked + m.size > ctx.memlock:
-            failed_at = m
+    # the limit QEMU runs with
+    if ctx.memlock is not None:
+        limit, lock_cap, from_ = ctx.memlock, False, f"--memlock {ctx.memlock}"
+    elif lim is not None:
+        limit, lock_cap, from_ = lim.bytes, lim.lock_cap, f"{lim.who}'s limit"
+        if lim.bytes == 0:
+            limit, from_ = None, None
+    else:
+        limit, lock_cap, from_ = None, False, None
+    if from_ is None:
+        items.append(Item("memlock", "RLIMIT_MEMLOCK", "ok",
+                          base + "; no --memlock given, not checked", src_all))
+        return items
+    if lock_cap:
+        items.append(Item("memlock", "RLIMIT_MEMLOCK", "ok",
+                          base + "; QEMU has CAP_IPC_LOCK: the pages are counted, the limit is "
+                          "never checked", src_all))
+        return items
+    if limit is None:
+        items.append(Item("memlock", "RLIMIT_MEMLOCK", "ok",
+                          base + f"; {from_} is unlimited", src_all))
+        return items
+    # replay the pinning container by container: locked_vm grows by each
+    # RAM section; the first that crosses the limit fails
+    locked, failed_at, failed_dev = 0, None, None
+    for k in range(n_cont):
+        for m in ram_pinned:
+            if locked + m.size > limit:
+                failed_at, failed_dev = m, vdevs[k] if viommu else vdevs[0]
+                break
+            locked += m.size
+        if failed_at is not None:
             break
-        locked += m.size
     if failed_at is None:
         items.append(Item("memlock", "RLIMIT_MEMLOCK", "ok",
-                          base + f"; --memlock {ctx.memlock} is enough", src))
+                          base + f"; {from_} ({limit}) is enough", src_all))
         return items
     m = failed_at
     region = m.region
-    msg = (f"kernel: vfio_pin_pages_remote: RLIMIT_MEMLOCK ({ctx.memlock >> 12 << 12}) exceeded\n"
+    which = (f" in the container of {failed_dev.bdf} (host {failed_dev.host}), after "
+             f"{fmt_size(locked)} already counted" if viommu else "")
+    msg = (f"kernel: vfio_pin_pages_remote: RLIMIT_MEMLOCK ({limit >> 12 << 12}) exceeded\n"
            + _map_messages(stk, cont, m.iova, m.size, m.vaddr, _errno.ENOMEM, True, region,
-                           first_host, None))
+                           failed_dev.host, None))
     items.append(Item("memlock", "RLIMIT_MEMLOCK", "fails",
-                      base + f"; --memlock {ctx.memlock} is short by {needed - ctx.memlock} "
-                      f"bytes: mapping {region} at {fmt_hex(m.iova)} fails with -ENOMEM", src +
+                      base + f"; {from_} ({limit}) is short by {needed - limit} bytes: mapping "
+                      f"{region} at {fmt_hex(m.iova)}{which} fails with -ENOMEM", src_all +
                       "; QEMU hw/vfio/common.c vfio_dma_map", msg))
     return items
 
@@ -1020,6 +1184,65 @@ def _targets(items: list) -> list:
                                                           i.verdict == "warns")]
 
 
+def _memlock_fix(ctx: _Ctx, st: _State, out: dict) -> dict:
+    """The change that gives QEMU the locked memory type1 pins, for the
+    management layer in use; returns the check context's changes that
+    stand for it in the re-check."""
+    need = st.memlock_needed
+    lim = st.memlock_limit
+    pol = ctx.policy
+    kib = -(-need // KiB)
+    if ctx.memlock is not None or pol.layer == "none":
+        # the limit QEMU runs with (as given): raise it
+        out["notes"].append(f"without a management layer: run QEMU with ulimit -l {kib} (KiB), "
+                            "or give it CAP_IPC_LOCK")
+        if pol.layer in ("none", "libvirt"):
+            ver = pol.version if pol.layer == "libvirt" else DEBIAN12_LIBVIRT
+            own = libvirt_limit(ver, st.memlock_demand)
+            if own.bytes is None or (own.bytes and own.bytes >= need):
+                out["libvirt_xml"].append(
+                    f"no <memtune><hard_limit>: libvirt {'.'.join(map(str, ver))} then sets "
+                    + ("unlimited" if own.bytes is None else str(own.bytes)) + f" ({own.how})")
+            else:
+                hl = -(-(need + LIBVIRT_MEMLOCK_EXTRA) // KiB)
+                out["libvirt_xml"].append(
+                    f"<memtune><hard_limit unit='KiB'>{hl}</hard_limit></memtune> (libvirt sets "
+                    "RLIMIT_MEMLOCK to it; it is also the cgroup's memory limit, so it must "
+                    "cover QEMU's own memory too)")
+        if pol.layer == "none":
+            out["proxmox"].append("(none needed: qemu-server runs QEMU as root, with "
+                                  "CAP_IPC_LOCK, and sets no limit)")
+        return {"memlock": need if ctx.memlock is not None else None}
+    if pol.layer == "libvirt":
+        # libvirt's own rule without <hard_limit>, if it covers the need;
+        # else a hard limit of what is pinned plus libvirt's own 1 GiB margin
+        own = libvirt_limit(pol.version, st.memlock_demand)
+        hl = own.bytes if own.bytes and own.bytes >= need else need + LIBVIRT_MEMLOCK_EXTRA
+        hl_kib = -(-hl // KiB)
+        if ctx.hard_limit is not None and own.bytes and own.bytes >= need:
+            out["libvirt_xml"].append(
+                f"remove <memtune><hard_limit> ({ctx.hard_limit} bytes is below what type1 "
+                f"pins): libvirt then sets {own.bytes} ({own.how})")
+            return {"hard_limit": None}
+        out["libvirt_xml"].append(
+            f"<memtune><hard_limit unit='KiB'>{hl_kib}</hard_limit></memtune> (libvirt sets "
+            "RLIMIT_MEMLOCK to it; it is also the cgroup's memory limit, so it must cover "
+            "QEMU's own memory too)")
+        if pol.version < (8, 7, 0) and st.viommu:
+            out["notes"].append("libvirt >= 8.7.0 counts guest memory once per VFIO hostdev "
+                                "behind a vIOMMU (NEWS 8.7.0), which covers this without "
+                                "<hard_limit>")
+        return {"hard_limit": hl_kib * KiB}
+    if pol.layer == "kubevirt" and lim is not None and lim.failure:
+        out["notes"].append("KubeVirt >= 1.9 adds (N - 1) x guest memory to virt-handler's "
+                            "memlock limit for N VFIO devices (commit 52e868efa8, PR #17805); "
+                            "on older releases spec.domain.memory.reservedOverhead.addedOverhead "
+                            f"of at least {lim.short_by} bytes raises it (feature gate "
+                            "ReservedOverheadMemlock)")
+        return {"policy": Policy("kubevirt", (1, 9))}
+    return {}
+
+
 def _find_fix(args: list[str], ctx: _Ctx, st: _State) -> dict:
     """Try the changes that address the failing items, smallest first, each
     by running the whole check again with the change applied; memlock is
@@ -1030,7 +1253,8 @@ def _find_fix(args: list[str], ctx: _Ctx, st: _State) -> dict:
     if not fails:
         return out
     areas = {i.area for i in fails if i.subject != "vIOMMU intel-iommu"}
-    ctx2 = replace(ctx, memlock=None)
+    # the other areas' fixes are searched with memlock out of the way
+    ctx2 = replace(ctx, memlock=None, policy=Policy("none"), hard_limit=None)
     # hw/i386/intel_iommu.c vtd_decide_config: aw-bits 39 or 48 only
     aw = None
     if any(i.subject == "vIOMMU intel-iommu" for i in fails):
@@ -1108,14 +1332,12 @@ def _find_fix(args: list[str], ctx: _Ctx, st: _State) -> dict:
         if aw > ctx.iommu.aperture_bits:
             out["notes"].append(f"the host IOMMU's {ctx.iommu.aperture_bits} bits are below "
                                 "every aw-bits QEMU accepts (39, 48)")
+    memlock_ctx = {"memlock": out["memlock_bytes"] if ctx.memlock is not None else None}
     if "memlock" in areas:
         need = st.memlock_needed
         out["memlock_bytes"] = need
-        out["libvirt_xml"].append(f"<memtune><hard_limit unit='KiB'>{-(-need // KiB)}"
-                                  "</hard_limit></memtune> (libvirt then sets RLIMIT_MEMLOCK to "
-                                  "it; or leave it unset: libvirt sets RAM + 1 GiB)")
-        out["notes"].append(f"without libvirt: run QEMU with ulimit -l {-(-need // KiB)} "
-                            "(KiB), or give it CAP_IPC_LOCK")
+        memlock_ctx.update(_memlock_fix(ctx, st, out))
+    # re-check with everything applied
     # re-check with everything applied
     final = list(args)
     if chosen is not None:
@@ -1124,8 +1346,7 @@ def _find_fix(args: list[str], ctx: _Ctx, st: _State) -> dict:
         if chosen[1] is not None:
             final = _set_mmio64(final, chosen[1] >> 20)
     try:
-        s3 = _evaluate(final, replace(ctx, memlock=out["memlock_bytes"] if ctx.memlock is not None
-                                      else None))
+        s3 = _evaluate(final, replace(ctx, **memlock_ctx))
         out["rechecked"] = True
         out["rechecked_ok"] = not _targets(s3.items)
         out["rechecked_args"] = final

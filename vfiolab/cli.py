@@ -232,15 +232,38 @@ def _check(ns, qemu_args: list[str]) -> int:
                            "--libvirt-xml, --proxmox-conf), e.g. "
                            "vfiolab check -- -M q35 -m 1G -nodefaults -device edu")
     memlock = parse_size(ns.memlock) if ns.memlock is not None else None
+    policy, hard_limit = _memlock_policy(ns)
     r = check(qemu_args, stack=stack, accel=ns.accel,
               host_devices=_host_map(ns.host_device), host_iommu=ns.host_iommu,
               iommu_aw=ns.iommu_aw, host_sysfs=ns.host_sysfs,
-              kvm_max_gpa_bits=ns.kvm_max_gpa_bits, memlock=memlock, error=ns.error)
+              kvm_max_gpa_bits=ns.kvm_max_gpa_bits, memlock=memlock, error=ns.error,
+              memlock_policy=policy, hard_limit=hard_limit)
     if ns.format == "json":
         sys.stdout.write(json.dumps(r.to_json(), indent=1) + "\n")
     else:
         sys.stdout.write(r.text())
     return 1 if r.failed else 0
+
+
+def _memlock_policy(ns):
+    """The management layer whose locked-memory rule applies
+    (vfiolab.model.memlock): ``--memlock-policy``, else the one the VM came
+    from (``--libvirt-xml``: the ``--libvirt-version`` release, its
+    ``<memtune><hard_limit>`` read too; ``--proxmox-conf``: Proxmox VE),
+    else none."""
+    from .model.memlock import parse_policy
+    lx, pc = getattr(ns, "libvirt_xml", None), getattr(ns, "proxmox_conf", None)
+    text = ns.memlock_policy
+    if text is None and lx:
+        text = f"libvirt-{ns.libvirt_version}"
+    elif text is None and pc:
+        text = "proxmox"
+    policy = parse_policy(text)
+    hard = None
+    if lx and policy.layer == "libvirt":
+        from .inputs.libvirt import read_libvirt_memtune
+        hard = read_libvirt_memtune(lx)["hard_limit"]
+    return policy, hard
 
 
 def _host_map(items) -> dict:
@@ -357,6 +380,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="KVM's largest GPA width (default: the host's phys-bits)")
     g.add_argument("--memlock", default=None, metavar="BYTES",
                    help="QEMU's RLIMIT_MEMLOCK (e.g. 16G or 17179869184)")
+    g.add_argument("--memlock-policy", default=None, metavar="LAYER",
+                   help="the management layer that sets QEMU's locked-memory limit: "
+                        "libvirt-X.Y (e.g. libvirt-9.0.0), proxmox, kubevirt-1.8, kubevirt-1.9, "
+                        "kubevirt-main, none (default: the one --libvirt-xml/--proxmox-conf "
+                        "name, else none)")
     kp.add_argument("--error", default=None, metavar="LINE",
                     help="a line from a QEMU log, dmesg or Device Manager: which item produces it")
     ns = parser.parse_args(ours)

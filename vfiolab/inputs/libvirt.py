@@ -30,7 +30,8 @@ import xml.etree.ElementTree as ET
 
 from ..errors import CommandLineError, ParseError
 
-__all__ = ["libvirt_argv", "read_libvirt_xml", "LIBVIRT_VERSION"]
+__all__ = ["libvirt_argv", "read_libvirt_xml", "LIBVIRT_VERSION", "libvirt_memtune",
+           "read_libvirt_memtune"]
 
 #: the libvirt release whose command-line form this reader writes
 LIBVIRT_VERSION = "9.0.0"
@@ -169,7 +170,7 @@ def _rom_props(el, props: dict) -> dict:
 #: <devices> children turned into arguments here
 HANDLED_DEVICES = {"panic", "emulator", "disk", "controller", "interface", "serial", "console", "channel",
                    "input", "graphics", "audio", "video", "sound", "watchdog", "redirdev",
-                   "hostdev", "memballoon", "rng", "shmem", "tpm"}
+                   "hostdev", "memballoon", "rng", "shmem", "tpm", "iommu"}
 #: <devices> children with no PCI function and nothing in the memory map,
 #: memslots or DMA: not written, reported as ignored
 IGNORED_DEVICES = {"hub", "smartcard", "lease", "redirfilter", "parallel"}
@@ -177,7 +178,6 @@ IGNORED_DEVICES = {"hub", "smartcard", "lease", "redirfilter", "parallel"}
 REFUSED_DEVICES = {"filesystem": "virtiofs adds a vhost-user-fs-pci function and needs "
                                  "shared guest RAM",
                    "vsock": "adds a vhost-vsock-pci function",
-                   "iommu": "a vIOMMU changes DMA",
                    "memory": "memory hotplug (DIMMs, virtio-mem)",
                    "crypto": "adds a virtio-crypto-pci function",
                    "pstore": "adds memory", "nvram": "", "vdpa": ""}
@@ -369,6 +369,10 @@ def libvirt_argv(xml_text: str, *, source: str = "domain XML",
     argv += ["-boot", "strict=on"]
 
     devs = root.find("devices")
+    if devs is not None:
+        # qemuBuildIOMMUCommandLine: the vIOMMU right after -boot, before
+        # every PCI device (libvirt's tests/qemuxmlconfdata/intel-iommu*.args)
+        argv += _iommus(devs, d, q35)
     if devs is None:
         devs = ET.Element("devices")
     ignored = []
@@ -1115,6 +1119,77 @@ def _rngs(devs, b: _Builder) -> list[str]:
         p.update({"rng": f"objrng{n}", "id": f"rng{n}"})
         out += ["-device", _j(b.addr_props(r, f"<rng> {n}", p))]
     return out
+
+
+#: <iommu><driver> attributes -> intel-iommu properties, in the order
+#: libvirt's qemuBuildIOMMUCommandLine adds them (tests/qemuxmlconfdata/
+#: intel-iommu-aw-bits.x86_64-latest.args at libvirt commit c2ea8b2e7c:
+#: {"driver":"intel-iommu","id":"iommu0","intremap":"on","aw-bits":48})
+_IOMMU_DRIVER_PROPS = (("intremap", "intremap"), ("caching_mode", "caching-mode"),
+                       ("eim", "eim"), ("iotlb", "device-iotlb"), ("aw_bits", "aw-bits"))
+
+
+def _iommus(devs, d: _Domain, q35: bool) -> list[str]:
+    """``<iommu model='intel'>`` -> ``-device {"driver":"intel-iommu","id":"iommu0",...}``
+    (the form read at libvirt commit c2ea8b2e7c, which 11.x writes; libvirt
+    9.0.0's exact spelling of this one device was not read).  Other models
+    (virtio, smmuv3, amd) are refused: the model has only intel-iommu.
+    ``intremap='on'`` needs ``<ioapic driver='qemu'>``, i.e. QEMU's
+    ``kernel_irqchip=split``, which the model does not take: refused."""
+    out = []
+    els = devs.findall("iommu")
+    if len(els) > 1:
+        raise CommandLineError(f"{d.src}: {len(els)} <iommu> elements: libvirt allows one")
+    for el in els:
+        model = el.get("model")
+        if model != "intel":
+            raise CommandLineError(f"{d.src}: <iommu model={model!r}>: only model='intel' "
+                                   "(intel-iommu) is modelled")
+        if not q35:
+            raise CommandLineError(f"{d.src}: <iommu model='intel'> needs a q35 machine "
+                                   "(libvirt qemuValidateDomainDeviceDefIOMMU)")
+        props = {"driver": "intel-iommu", "id": "iommu0"}
+        drv = el.find("driver")
+        for attr, prop in _IOMMU_DRIVER_PROPS:
+            v = drv.get(attr) if drv is not None else None
+            if v is None:
+                continue
+            if attr == "aw_bits":
+                props[prop] = _int(v, d.where("<iommu><driver aw_bits>"))
+            elif v in ("on", "off"):
+                props[prop] = v
+            else:
+                raise CommandLineError(f"{d.where('<iommu><driver>')} {attr}={v!r}: on or off")
+        if props.get("intremap") == "on":
+            raise CommandLineError(f"{d.src}: <iommu><driver intremap='on'> needs "
+                                   "<ioapic driver='qemu'/> (-machine kernel_irqchip=split), "
+                                   "which the model does not take")
+        out += ["-device", _j(props)]
+    return out
+
+
+def libvirt_memtune(xml_text: str, *, source: str = "domain XML") -> dict:
+    """What libvirt's locked-memory rule reads besides the devices:
+    ``hard_limit`` (``<memtune><hard_limit>``, bytes, or None) and
+    ``locked`` (``<memoryBacking><locked/>``)."""
+    try:
+        root = ET.fromstring(xml_text)
+    except ET.ParseError as e:
+        line = e.position[0] if hasattr(e, "position") else None
+        raise ParseError(f"not well-formed XML ({e})", line_no=line, source=source) from None
+    hl = root.find("memtune/hard_limit")
+    hard = _scaled(hl, f"{source}: <memtune><hard_limit>") if hl is not None else None
+    # src/util/virutil.c virMemoryLimitIsSet: a value of
+    # VIR_DOMAIN_MEMORY_PARAM_UNLIMITED (2^53 - 1) KiB or more means "not set"
+    if hard is not None and hard >= ((1 << 53) - 1) * 1024:
+        hard = None
+    return {"hard_limit": hard, "locked": root.find("memoryBacking/locked") is not None}
+
+
+def read_libvirt_memtune(path: str) -> dict:
+    """:func:`libvirt_memtune` of the domain XML in ``path``."""
+    from .paste import read_user_text
+    return libvirt_memtune(read_user_text(path, "--libvirt-xml"), source=path)
 
 
 def read_libvirt_xml(path: str, *, libvirt: str = LIBVIRT_VERSION,
