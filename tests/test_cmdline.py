@@ -403,3 +403,52 @@ def test_pflash_vars_copy_takes_its_templates_size():
     flash = {s.name: s.end - s.start + 1 for s in p.sections() if s.name.startswith("system.flash")}
     assert flash == {"system.flash0": 0x37c000, "system.flash1": 0x84000}
     assert any("vm_VARS.fd" in n for n in p.stack.notes)
+
+
+# --- what qemu-server and libvirt write that the reader once refused ----------
+
+def test_pflash_raw_size_is_the_flash_size():
+    """qemu-server's efidisk: ``-drive if=pflash,unit=1,format=raw,...,size=540672``.
+    ``size=`` is an option of the raw format (QEMU block/raw-format.c
+    ``raw_runtime_opts``) that limits the image's length, and the flash
+    device is as long as its image (hw/block/pflash_cfi01.c realize,
+    ``blk_getlength``): 540672 = 0x84000, the 4 MiB build's VARS size."""
+    cfg = parse_qemu_args(["-machine", "q35", "-nodefaults",
+                           "-drive", "if=pflash,unit=0,format=raw,readonly=on,"
+                                     "file=/usr/share/pve-edk2-firmware/OVMF_CODE_4M.fd",
+                           "-drive", "if=pflash,unit=1,id=drive-efidisk0,format=raw,"
+                                     "file=/dev/pve/vm-100-disk-0,size=540672"])
+    assert [f.get("size") for f in cfg.pflash][1] == 0x84000
+
+
+def test_pflash_size_needs_the_raw_format():
+    with pytest.raises(CommandLineError, match="raw format"):
+        parse_qemu_args(["-drive", "if=pflash,unit=0,format=qcow2,file=x.qcow2,size=540672"])
+
+
+def test_vmgenid_is_accepted_and_ignored():
+    """hw/acpi/vmgenid.c adds no PCI function and no region (its GUID page is
+    guest RAM the firmware places).  Real QEMU 7.2.22 (KVM, SeaBIOS 1.16.2):
+    ``-machine q35 -accel kvm -m 1G -nodefaults`` with and without
+    ``-device vmgenid,guid=ccdb5d0a-7d1e-4a6c-9b1f-4d2b0a0f9c1b`` gave the
+    same ``info pci``, the same ``info mtree -f`` views and the same
+    kvm_set_user_memory trace (ua aside); only the hash order of the
+    address-space blocks differed (run 2026-12-06 with vfiolab capture)."""
+    args = ["-machine", "q35", "-m", "1G", "-nodefaults"]
+    with_vmgenid = predict(args + ["-device", "vmgenid,guid=ccdb5d0a-7d1e-4a6c-9b1f-4d2b0a0f9c1b"])
+    without = predict(args)
+    assert with_vmgenid.mtree_flat() == without.mtree_flat()
+    assert with_vmgenid.info_pci() == without.info_pci()
+    assert "-device vmgenid" in with_vmgenid.to_json()["ignored"]
+
+
+@pytest.mark.parametrize("alias,type_name", [
+    ("virtio-serial", "virtio-serial-pci"), ("virtio-net", "virtio-net-pci"),
+    ("virtio-balloon", "virtio-balloon-pci"), ("lsi", "lsi53c895a"),
+    ("e1000-82540em", "e1000")])
+def test_device_aliases(alias, type_name):
+    """softmmu/qdev-monitor.c ``qdev_alias_table`` (v7.2.0, x86: the
+    QEMU_ARCH_VIRTIO_PCI entries): ``-device virtio-serial`` is
+    virtio-serial-pci (qemu-server writes that spelling)."""
+    cfg = parse_qemu_args(["-machine", "q35", "-nodefaults", "-device", f"{alias},id=d0"])
+    assert [d.type for d in cfg.devices] == [type_name]

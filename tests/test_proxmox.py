@@ -345,3 +345,28 @@ def test_predict_catalogue_vm():
     by_id = {d.qdev_id: d for d in p.devices()}
     assert (by_id["vga"].bus, by_id["vga"].slot) == (0, 1)
     assert by_id["net0"].slot == 0x12 and by_id["net1"].slot == 0x13
+
+
+def test_issue_vm_with_a_real_gpu_and_its_audio():
+    """data/configs/proxmox/100.conf (q35 7.2, OVMF with a 4M efidisk,
+    vmgenid, virtio-serial for the agent, a GPU with its audio as
+    ``hostpci0: 0000:01:00``) with the two functions of a real RTX A6000 dump
+    (data/devices/multi/gpu-nvidia-rtx-a6000-with-audio-lspci-vv): both are
+    passed through, at 01:00.0 and 01:00.1 behind qemu-server's root port
+    ich9-pcie-port-1 (PVE/QemuServer.pm: pcie=1 puts hostpciN on
+    ich9-pcie-port-(N+1); the functions keep their numbers), and the check
+    reads it without an edit."""
+    from vfiolab.check import check
+    dump = str(DATA.parents[1] / "devices" / "multi" /
+               "gpu-nvidia-rtx-a6000-with-audio-lspci-vv" / "lspci-vv.txt")
+    hosts = {"0000:01:00.0": dump, "0000:01:00.1": dump}
+    argv = proxmox_argv((DATA / "100.conf").read_text(), qemu="7.2",
+                        host_functions={"0000:01:00": [0, 1]})
+    from vfiolab.predict import predict
+    p = predict(qemu_args_for_model(argv, qemu="7.2"), host_devices=hosts,
+                firmware="ovmf-2022.11", cpu_vendor="GenuineIntel", phys_bits=48)
+    vfio = sorted((d.bdf, d.type) for d in p.devices() if d.type == "vfio-pci")
+    assert [b for b, _ in vfio] == ["01:00.0", "01:00.1"]
+    res = check(qemu_args_for_model(argv, qemu="7.2"), host_devices=hosts,
+                firmware="ovmf-2022.11", cpu_vendor="GenuineIntel", phys_bits=48)
+    assert res.items

@@ -139,6 +139,9 @@ NON_PCI_DEVICES = {
     "scsi-hd", "scsi-cd", "scsi-generic", "scsi-block", "ide-hd", "ide-cd", "ide-drive",
     "floppy", "virtserialport", "virtconsole", "virtio-serial-port", "hda-duplex",
     "hda-micro", "hda-output", "nvme-ns", "nvme-subsys", "spapr-vscsi",
+    # hw/acpi/vmgenid.c: a GUID page in guest RAM, placed by the firmware
+    # (see vfiolab.model.devices CHILD_DEVICE_TYPES)
+    "vmgenid",
 }
 #: ISA devices that add I/O ports to the "I/O" address space, with their
 #: default base (hw/char/debugcon.c "iobase" 0xe9; hw/misc/pvpanic-isa.c
@@ -167,10 +170,29 @@ DRIVE_PARAMS = {"file", "if", "index", "unit", "bus", "media", "format", "driver
                 "detect-zeroes", "werror", "rerror", "copy-on-read", "serial", "addr", "boot",
                 "cyls", "heads", "secs", "trans", "auto-read-only", "force-share", "stats-intervals",
                 "throttling.iops-total", "bps", "iops", "bps_rd", "bps_wr", "iops_rd", "iops_wr",
-                "group", "password-secret", "locking", "cache.direct", "cache.no-flush"}
+                "group", "password-secret", "locking", "cache.direct", "cache.no-flush",
+                # the raw format's own options (QEMU block/raw-format.c
+                # raw_runtime_opts): a window of the file, e.g. qemu-server's
+                # efidisk "-drive if=pflash,...,format=raw,...,size=540672"
+                "offset", "size"}
 #: -nic/-net model names and the device they create (hw/pci/pci.c
 #: ``pci_nic_models``/``pci_nic_names``: "virtio" is virtio-net-pci)
 NIC_MODEL_ALIASES = {"virtio": "virtio-net-pci"}
+#: ``-device`` aliases on x86 (softmmu/qdev-monitor.c ``qdev_alias_table``,
+#: v7.2.0; system/qdev-monitor.c at v10.0.0 adds virtio-gpu-rutabaga and
+#: virtio-sound): consulted only when the name is no device type
+#: (``qdev_get_device_class`` -> ``find_typename_by_alias``); the virtio ones
+#: are the QEMU_ARCH_VIRTIO_PCI entries
+QDEV_ALIASES = {
+    "ac97": "AC97", "e1000-82540em": "e1000", "es1370": "ES1370", "ahci": "ich9-ahci",
+    "lsi": "lsi53c895a", "virtio-9p": "virtio-9p-pci", "virtio-balloon": "virtio-balloon-pci",
+    "virtio-blk": "virtio-blk-pci", "virtio-gpu": "virtio-gpu-pci",
+    "virtio-gpu-gl": "virtio-gpu-gl-pci", "virtio-input-host": "virtio-input-host-pci",
+    "virtio-iommu": "virtio-iommu-pci", "virtio-keyboard": "virtio-keyboard-pci",
+    "virtio-mouse": "virtio-mouse-pci", "virtio-net": "virtio-net-pci",
+    "virtio-rng": "virtio-rng-pci", "virtio-scsi": "virtio-scsi-pci",
+    "virtio-serial": "virtio-serial-pci", "virtio-tablet": "virtio-tablet-pci",
+}
 #: the default NIC model (hw/i386/pc_piix.c ``pc_i440fx_machine_options`` and
 #: hw/i386/pc_q35.c ``pc_q35_machine_options``: ``default_nic_model``)
 DEFAULT_NIC = {"pc": "e1000", "q35": "e1000e"}
@@ -584,6 +606,10 @@ class _Reader:
             raise CommandLineError(f"{raw} {_short(val)}: Parameter 'driver' is missing")
         if dtype in ("help", "?") or d.get("help") == "on" or "?" in d:
             raise UnsupportedOption(f"{raw} {dtype},help", ["-device TYPE,PROP=VALUE"])
+        if dtype in QDEV_ALIASES:
+            from ..model.devices import DEVICE_TYPES
+            if dtype not in DEVICE_TYPES:
+                dtype = QDEV_ALIASES[dtype]
         has_id = "id" in d
         did = d.pop("id", "")
         if js and not isinstance(js.get("id"), str):
@@ -787,9 +813,19 @@ class _Reader:
         if unit not in (0, 1) or any(f["unit"] == unit for f in cfg.pflash):
             raise CommandLineError(f"{raw} if=pflash,unit={unit}: QEMU's pc machines "
                                    "have two flash units, 0 and 1, each used once")
+        raw_size = None
+        if "size" in d or "offset" in d:
+            if d.get("format") != "raw":
+                raise CommandLineError(f"{raw} if=pflash: offset=/size= are options of the raw "
+                                       f"format (block/raw-format.c); with format="
+                                       f"{d.get('format')!r} QEMU refuses them")
+            if "size" in d:
+                raw_size = qemu_strtosz(d["size"], f"{raw} if=pflash size", qemu=self.qemu,
+                                        default_suffix="B")
         cfg.pflash.append({"unit": unit, "file": d.get("file"),
                            "readonly": d.get("readonly") in _BOOL_TRUE,
-                           "format": d.get("format"), "from": "drive"})
+                           "format": d.get("format"), "from": "drive",
+                           "raw_size": raw_size})
 
     def firmware(self) -> None:
         """``-machine pflash0=/pflash1=`` name ``-blockdev`` nodes (libvirt:
@@ -828,7 +864,11 @@ class _Reader:
             except (OSError, ValueError):
                 cfg.bios_size = None
         for f in cfg.pflash:
-            # QEMU sizes each flash device from its image (pflash_cfi01 realize)
+            # QEMU sizes each flash device from its image (pflash_cfi01
+            # realize, blk_getlength), which the raw format's size= limits
+            if f.get("raw_size") is not None:
+                f["size"] = f["raw_size"]
+                continue
             try:
                 f["size"] = os.path.getsize(f["file"]) if isinstance(f.get("file"), str) else None
             except (OSError, ValueError):
