@@ -178,3 +178,7 @@ cap10 1.16.2 --name q35-1G-rootport-pcihp-off-qemu10-sb1162 -- -machine q35 -acc
 cap10 1.16.2 --name q35-6.1-1G-rootport-qemu10-sb1162 -- -machine pc-q35-6.1 -accel kvm -m 1G -nodefaults -device pcie-root-port,id=rp1,chassis=1,slot=1 -object memory-backend-ram,id=m0,size=64M -device ivshmem-plain,memdev=m0,id=ivs0,bus=rp1 -device pcie-root-port,id=rp2,chassis=2,slot=2
 cap10 1.16.2 --name q35-1G-rootport-vga-qemu10-sb1162 -- -machine q35 -accel kvm -m 1G -nodefaults -device pcie-root-port,id=rp1,chassis=1,slot=1 -device VGA,id=vga0,bus=rp1
 cap10 1.16.2 --name q35-1G-rootport-bochs-qemu10-sb1162 -- -machine q35 -accel kvm -m 1G -nodefaults -device pcie-root-port,id=rp1,chassis=1,slot=1 -device bochs-display,id=disp0,bus=rp1
+# SeaBIOS (Debian 12's image) as system flash under KVM: the read-only flash memslots
+cap --name q35-512M-pflash-seabios -- -machine q35 -accel kvm -m 512M -nodefaults -drive if=pflash,format=raw,readonly=on,file=/usr/share/seabios/bios-256k.bin -device edu,id=edu0
+cap --name pc-512M-pflash-seabios -- -machine pc -accel kvm -m 512M -nodefaults -drive if=pflash,format=raw,readonly=on,file=/usr/share/seabios/bios-256k.bin -device VGA,id=vga0 -device edu,id=edu0
+cap10 1.16.2 --name q35-512M-pflash-seabios-qemu10-sb1162 -- -machine q35 -accel kvm -m 512M -nodefaults -drive if=pflash,format=raw,readonly=on,file=/usr/share/seabios/bios-256k.bin -device VGA,id=vga0 -device edu,id=edu0
