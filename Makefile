@@ -23,12 +23,29 @@ help:
 	@echo "make bench  - run the benchmarks and print their figures"
 
 # The runtime: what the notebooks need (the package and its dependencies).
+# It is installed with uv, itself installed from PyPI by pip into the venv:
+# uv downloads in parallel and does not byte-compile at install (Python
+# compiles a module the first time it is imported), which cut the first
+# `make lab` from ~100 s to ~40 s here (docs/setup-time.md).  pip does it
+# instead when INSTALLER=pip, when pip is configured with another index or
+# find-links (uv reads no pip.conf nor PIP_* variables: docs.astral.sh/uv,
+# "Compatibility with pip"), or when uv cannot be installed or fails.
+# With PYTHONDONTWRITEBYTECODE set Python never writes .pyc files, so uv
+# compiles them at install as pip does.
+INSTALLER ?= uv
+UV_COMPILE := $(if $(PYTHONDONTWRITEBYTECODE),--compile-bytecode,)
 $(STAMP): pyproject.toml
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else \
 	  "vfiolab needs Python >= 3.11 (numpy 2.4, pandas 3.1, matplotlib 3.11); this is " + sys.version.split()[0])'
 	@$(PY) -m venv $(VENV) || { echo "python3 -m venv failed: on Debian/Ubuntu, apt-get install python3-venv" >&2; exit 1; }
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e .
+	@if [ "$(INSTALLER)" = uv ] && ! $(BIN)/pip config list 2>/dev/null | grep -qE 'index-url|find-links'; then \
+	  echo "installing the runtime with uv (from PyPI; INSTALLER=pip to use pip)"; \
+	  $(BIN)/pip install --quiet uv && \
+	  $(BIN)/uv pip install --quiet $(UV_COMPILE) --python $(BIN)/python -e . && exit 0; \
+	  echo "uv failed: installing with pip" >&2; \
+	fi; \
+	echo "installing the runtime with pip"; \
+	$(BIN)/pip install --quiet --upgrade pip && $(BIN)/pip install --quiet -e .
 	touch $@
 
 # The test tools on top (pytest, nbval, nbclient, playwright, ...).

@@ -270,6 +270,105 @@ def test_2d_grid_marks_a_guest_page_fault():
     assert "guest #PF" in art.details[-1].get_text()
 
 
+def _sdm_order(guest_levels, ept_reads):
+    """The references of a cold 2-D walk in the order the CPU makes them,
+    by the SDM's rule (Vol. 3C "EPT Translation Mechanism": the GPA of each
+    guest paging-structure entry is translated through EPT, root first,
+    before the entry is read; then the final GPA is): (guest level, EPT
+    level or "guest") for each guest level, then (0, EPT level) for the data.
+    ``ept_reads`` is the EPT levels one translation reads (4..1 with 4K EPT
+    leaves, 4..2 when the leaf is a 2M PDE, bit 7)."""
+    order = []
+    for g in guest_levels:
+        order += [(g, lv) for lv in ept_reads] + [(g, "guest")]
+    return order + [(0, lv) for lv in ept_reads]
+
+
+def _guest_huge_walk():
+    vm = gpu_vm()
+    vm.host.thp = False
+    m = Mmu(vm, record=False)
+    pt = GuestPageTables(m, pool_gpa=0x1000000)
+    pt.map(0x40000000, 0x200000, page_size=2 * MiB)     # a guest 2M page: the walk ends at the PDE
+    return m, m.walk_2d(0x40012345, pt.cr3)
+
+
+@pytest.mark.parametrize("case, make, expected", [
+    # 4-level guest paging over 4-level EPT, 4K EPT leaves: 4 x (4 + 1) + 4 = 24 (SDM)
+    ("4K EPT", lambda: cold_walk(thp=False), _sdm_order((4, 3, 2, 1), (4, 3, 2, 1))),
+    # 2M EPT leaves (host THP): each EPT translation stops at the PDE, 5 x 3 + 4 = 19
+    ("2M EPT", lambda: cold_walk(thp=True), _sdm_order((4, 3, 2, 1), (4, 3, 2))),
+    # a guest 2M page (PDE with PS): no guest PTE row, 3 x (4 + 1) + 4 = 19
+    ("guest 2M", _guest_huge_walk, _sdm_order((4, 3, 2), (4, 3, 2, 1))),
+])
+def test_2d_grid_numbers_and_arrows_follow_the_reference_order(case, make, expected):
+    """Issue 16: the figure numbers every reference in the model's order and
+    draws an arrow from each to the next, so the order can be followed."""
+    if case == "4K EPT":
+        assert len(expected) == (4 + 1) * (4 + 1) - 1 == 24
+    m, walk = make()
+    key = [(r["guest_level"], "guest" if r["ept_level"] is None else r["ept_level"])
+           for r in walk]
+    assert key == expected                        # the model makes the SDM's references
+    fig, ax, art = walk_2d_figure(walk)
+    renderer = fig.canvas.get_renderer()
+    fig.draw(renderer)
+    # reference k's number is "k" and sits in the cell of the model's k-th reference
+    assert [t.get_text() for t in art.numbers] == [str(r["ref"]) for r in walk] == \
+        [str(k) for k in range(1, len(expected) + 1)]
+    for k, t in zip(key, art.numbers):
+        cell = art.cells[k]
+        x, y = t.get_position()
+        assert cell.get_x() < x < cell.get_x() + cell.get_width()
+        assert cell.get_y() < y < cell.get_y() + cell.get_height()
+    # every text of a cell (its number, what it reads, value, HPA) stays inside the cell
+    for k, num, det in zip(key, art.numbers, art.details):
+        box = art.cells[k].get_window_extent(renderer)
+        for t in (num, det):
+            bb = t.get_window_extent(renderer)
+            assert box.x0 - 0.5 <= bb.x0 and bb.x1 <= box.x1 + 0.5, (k, t.get_text())
+            assert box.y0 - 0.5 <= bb.y0 and bb.y1 <= box.y1 + 0.5, (k, t.get_text())
+
+    def on_edge(pt, cell):
+        x, y = pt
+        x0, y0 = cell.get_x(), cell.get_y()
+        x1, y1 = x0 + cell.get_width(), y0 + cell.get_height()
+        inside = x0 - 1e-9 <= x <= x1 + 1e-9 and y0 - 1e-9 <= y <= y1 + 1e-9
+        return inside and min(abs(x - x0), abs(x - x1), abs(y - y0), abs(y - y1)) < 1e-9
+
+    def strictly_inside(pt, cell, eps=1e-6):
+        x, y = pt
+        return (cell.get_x() + eps < x < cell.get_x() + cell.get_width() - eps and
+                cell.get_y() + eps < y < cell.get_y() + cell.get_height() - eps)
+
+    # one arrow from each reference to the next, n - 1 in all
+    assert len(art.arrows) == len(art.routes) == len(expected) - 1
+    for i, (route, arrow) in enumerate(zip(art.routes, art.arrows)):
+        assert on_edge(route[0], art.cells[key[i]]), (i + 1, route)
+        assert on_edge(route[-1], art.cells[key[i + 1]]), (i + 2, route)
+        assert np.allclose(arrow.get_path().vertices[0], route[0])
+        # it runs in the gaps: no point of it inside a read cell (over its text)
+        for (xa, ya), (xb, yb) in zip(route, route[1:]):
+            for f in np.linspace(0.02, 0.98, 25):
+                p = (xa + f * (xb - xa), ya + f * (yb - ya))
+                assert not any(strictly_inside(p, c) for c in art.cells.values()), (i + 1, p)
+    # after the last EPT read of the data's GPA, the access itself
+    assert art.data_arrow is not None
+    assert on_edge(art.data_arrow.get_path().vertices[0], art.cells[key[-1]])
+    assert style.figure_problems(fig) == []
+
+
+def test_2d_grid_of_a_stopped_walk_has_no_arrow_to_the_data():
+    vm = gpu_vm()
+    vm.host.thp = False                             # 4K EPT leaves: 4 EPT reads per GPA
+    m = Mmu(vm, record=False)
+    pt = GuestPageTables(m, pool_gpa=0x1000000)
+    walk = m.walk_2d(0x7F0000000000, pt.cr3)        # guest #PF at the PML4E (reference 5)
+    fig, ax, art = walk_2d_figure(walk)
+    assert [t.get_text() for t in art.numbers] == ["1", "2", "3", "4", "5"]
+    assert len(art.arrows) == 4 and art.data_arrow is None
+
+
 def test_figures_are_deterministic(touched):
     vm, m, *_ = touched
 

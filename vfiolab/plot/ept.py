@@ -47,7 +47,9 @@ cold 4-level guest walk over 4-level EPT reads (4+1)(4+1)-1 = 24 entries
 (Bhargava et al., ASPLOS 2008).  The grid has one row per guest level plus
 the final data access and one column per EPT level plus the guest entry
 itself; each cell is one memory reference of ``Mmu.walk_2d``, numbered in
-the order the CPU makes them.
+the order the CPU makes them, and an arrow leads from each reference to
+the next: along a row through the EPT levels to the guest entry, then from
+the guest entry down to the row that translates the GPA it holds.
 """
 
 from __future__ import annotations
@@ -58,7 +60,8 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.patches import Patch, Rectangle
+from matplotlib.patches import FancyArrowPatch, Patch, Rectangle
+from matplotlib.path import Path as MplPath
 
 from ..addr import fmt_hex
 from ..model.ept import (EPT_ADDR_MASK, EPT_LARGE, EPT_MT_MASK, EPT_MT_SHIFT, EPT_WRITE,
@@ -594,6 +597,13 @@ def ept_figure(mmu, *, highlight_gpa: int | None = None, size=(style.PAGE_WIDTH,
 _GUEST_ENTRY = {4: "PML4E", 3: "PDPTE", 2: "PDE", 1: "PTE"}
 _GUEST_COLOR = "#fff0b3"          # a guest paging-structure entry
 _DATA_COLOR = "#e8e8e8"
+#: the arrows that give the order of the references
+_ORDER_COLOR = "#1f5fa8"
+#: a cell's margin inside its (1 x 1) slot, each side: the gaps between
+#: cells (twice these) carry the order arrows, clear of the cells' text
+_CELL_MX, _CELL_MY = 0.07, 0.1
+#: height of a reference's number in its cell (the same-row arrows run at it)
+_NUMBER_Y = 0.3
 
 
 @dataclass
@@ -601,7 +611,10 @@ class Walk2DArtists:
     """What :func:`draw_2d_walk` drew: ``cells`` (row, column) -> Rectangle
     for each reference; ``numbers`` the reference numbers in the order
     made (Text, 1..n); ``empty`` the cells not read; ``data`` the final
-    access cell; ``path`` the line through the references in order;
+    access cell; ``arrows`` one arrow (FancyArrowPatch) from each reference
+    to the next, in order, and ``routes`` the polyline (data coordinates)
+    each follows; ``data_arrow`` the dashed arrow from the last EPT
+    reference to the data access (None when the walk stopped);
     ``rows``/``cols`` the keys: rows are guest levels 4..1 then 0 (the
     data), columns EPT levels then ``"guest"``."""
 
@@ -610,11 +623,37 @@ class Walk2DArtists:
     details: list = field(default_factory=list)
     empty: list = field(default_factory=list)
     data: object = None
-    path: object = None
+    arrows: list = field(default_factory=list)
+    routes: list = field(default_factory=list)
+    data_arrow: object = None
     headers: list = field(default_factory=list)
     rows: list = field(default_factory=list)
     cols: list = field(default_factory=list)
     title: object = None
+    subtitle: object = None
+
+
+def _order_route(a, b, cw: float, ch: float) -> list:
+    """The path of the arrow from cell slot ``a`` to cell slot ``b`` (the
+    slots' top-left corners, y growing downwards), kept in the gaps between
+    cells so it crosses no text.  Along a row (the next EPT level, or the
+    guest entry after the EPT walk of its address): straight across the gap
+    at the numbers' height.  To a lower row (a guest entry gave the GPA of
+    the next table, or of the data, which that row translates): down out of
+    the cell, left along the gap above the lower row, down into its cell."""
+    (xa, ya), (xb, yb) = a, b
+    if ya == yb:
+        y = ya + _NUMBER_Y
+        return [(xa + cw - _CELL_MX, y), (xb + _CELL_MX, y)] if xb > xa else \
+            [(xa + _CELL_MX, y), (xb + cw - _CELL_MX, y)]
+    xs, xt = xa + cw / 2, xb + cw / 2
+    return [(xs, ya + ch - _CELL_MY), (xs, yb), (xt, yb), (xt, yb + _CELL_MY)]
+
+
+def _order_arrow(route, **kw) -> FancyArrowPatch:
+    return FancyArrowPatch(path=MplPath(route), arrowstyle="-|>", mutation_scale=11,
+                           shrinkA=0, shrinkB=0, color=_ORDER_COLOR, linewidth=1.3,
+                           zorder=3, **kw)
 
 
 def draw_2d_walk(ax, walk, *, ept_levels: int | None = None, title: str | None = None
@@ -623,9 +662,11 @@ def draw_2d_walk(ax, walk, *, ept_levels: int | None = None, title: str | None =
     references (see the module docstring).  Rows: the guest's PML4E, PDPTE,
     PDE, PTE, then the data; columns: the EPT entries read to translate
     that row's GPA (root first), then the guest entry itself.  Each cell
-    holds the reference number (``ref``), what it reads and the entry's
-    HPA.  A walk that stopped (guest #PF or EPT violation) has its last
-    cell outlined in red."""
+    holds the reference number (``ref``, the model's order), what it reads
+    and the entry's HPA; an arrow leads from each reference to the next
+    (:func:`_order_route`), so the order can be followed 1, 2, ... n.  A
+    walk that stopped (guest #PF or EPT violation) has its last cell
+    outlined in red."""
     refs = list(walk)
     if ept_levels is None:
         ept_levels = max([r["ept_level"] for r in refs if r["ept_level"] is not None] + [4])
@@ -637,15 +678,20 @@ def draw_2d_walk(ax, walk, *, ept_levels: int | None = None, title: str | None =
     x_of = {c: i * cw for i, c in enumerate(cols)}
     y_of = {r: i * ch for i, r in enumerate(rows)}
     stopped = walk.guest_fault is not None or walk.ept_fault is not None
+
+    def slot(g, c):
+        return Rectangle((x_of[c] + _CELL_MX, y_of[g] + _CELL_MY), cw - 2 * _CELL_MX,
+                         ch - 2 * _CELL_MY)
+
     with style.style_context():
         ax.set_axis_off()
-        ax.set_xlim(-1.3, ncol * cw + 0.05)
-        ax.set_ylim(nrow * ch + 0.1, -1.05)
+        ax.set_xlim(-0.72, ncol * cw + 0.02)
+        ax.set_ylim(nrow * ch + 0.1, -1.25)
         # headers
         for c in cols:
             text = (f"EPT {ENTRY_NAME[c]}\n(level {c})" if c != "guest"
                     else "guest entry\n(read from guest RAM)")
-            art.headers.append(ax.text(x_of[c] + cw / 2, -0.08, text, ha="center",
+            art.headers.append(ax.text(x_of[c] + cw / 2, -0.02, text, ha="center",
                                        va="bottom", fontsize=style.LABEL_SIZE,
                                        fontweight="bold", gid="col-header"))
         gpa_of_row = {}
@@ -658,8 +704,8 @@ def draw_2d_walk(ax, walk, *, ept_levels: int | None = None, title: str | None =
             art.headers.append(ax.text(-0.06, y_of[g] + ch / 2, text, ha="right",
                                        va="center", fontsize=style.LABEL_SIZE,
                                        family=_MONO, gid="row-header"))
-        # cells
-        centres = []
+        # cells, one per reference, in the model's order (Mmu.walk_2d)
+        slots = []
         for i, r in enumerate(refs):
             g = r["guest_level"]
             c = r["ept_level"] if r["ept_level"] is not None else "guest"
@@ -676,31 +722,35 @@ def draw_2d_walk(ax, walk, *, ept_levels: int | None = None, title: str | None =
                 elif not v & SPTE_MMU_PRESENT:
                     color = "#ffffff"
             bad = stopped and is_last
-            rect = Rectangle((x0 + 0.04, y0 + 0.05), cw - 0.08, ch - 0.1, facecolor=color,
-                             edgecolor=_WALK if bad else _EDGE,
-                             linewidth=style.HIGHLIGHT[1] if bad else 0.7, zorder=2,
-                             gid="ref-cell")
+            rect = slot(g, c)
+            rect.set(facecolor=color, edgecolor=_WALK if bad else _EDGE,
+                     linewidth=style.HIGHLIGHT[1] if bad else 0.7, zorder=2, gid="ref-cell")
             ax.add_patch(rect)
             art.cells[(g, c)] = rect
-            art.numbers.append(ax.text(x0 + cw / 2, y0 + 0.3, str(r["ref"]), ha="center",
-                                       va="center", fontsize=13, fontweight="bold", zorder=5,
-                                       gid="ref-number"))
+            art.numbers.append(ax.text(x0 + cw / 2, y0 + _NUMBER_Y, str(r["ref"]),
+                                       ha="center", va="center", fontsize=13,
+                                       fontweight="bold", zorder=5, gid="ref-number"))
             what = r["reads"].split(" for ")[0]
-            art.details.append(ax.text(x0 + cw / 2, y0 + 0.68,
+            art.details.append(ax.text(x0 + cw / 2, y0 + 0.66,
                                        f"{what}\n= {r['value']}\nat HPA {r['hpa']}",
                                        ha="center", va="center",
                                        fontsize=style.SMALL_SIZE, family=_MONO, zorder=5,
                                        gid="ref-detail"))
-            centres.append((x0 + cw / 2, y0 + ch / 2))
+            slots.append((x0, y0))
+        # the order: an arrow from each reference to the next
+        for a, b in zip(slots, slots[1:]):
+            route = _order_route(a, b, cw, ch)
+            art.routes.append(route)
+            art.arrows.append(ax.add_patch(_order_arrow(route, gid="ref-order")))
         # cells not read: a huge EPT leaf ended that EPT walk early, or the
         # guest walk ended at a huge page / fault
         for g in rows:
             for c in cols:
                 if (g, c) in art.cells or (g == 0 and c == "guest"):
                     continue
-                rect = Rectangle((x_of[c] + 0.04, y_of[g] + 0.05), cw - 0.08, ch - 0.1,
-                                 facecolor="#fafafa", edgecolor="#cccccc", linestyle=":",
-                                 linewidth=0.7, zorder=1, gid="ref-empty")
+                rect = slot(g, c)
+                rect.set(facecolor="#fafafa", edgecolor="#cccccc", linestyle=":",
+                         linewidth=0.7, zorder=1, gid="ref-empty")
                 ax.add_patch(rect)
                 art.empty.append(rect)
         # the data access itself (not a paging-structure reference)
@@ -712,16 +762,18 @@ def draw_2d_walk(ax, walk, *, ept_levels: int | None = None, title: str | None =
         else:
             text = (f"EPT violation at\nGPA {fmt_hex(walk.ept_fault)}"
                     if walk.ept_fault is not None else "not reached")
-        art.data = ax.add_patch(Rectangle((x0 + 0.04, y0 + 0.05), cw - 0.08, ch - 0.1,
-                                          facecolor=_DATA_COLOR, edgecolor=_EDGE,
-                                          linewidth=0.7, zorder=2, gid="data-cell"))
+        art.data = slot(0, "guest")
+        art.data.set(facecolor=_DATA_COLOR, edgecolor=_EDGE, linewidth=0.7, zorder=2,
+                     gid="data-cell")
+        ax.add_patch(art.data)
         art.details.append(ax.text(x0 + cw / 2, y0 + ch / 2, text, ha="center", va="center",
                                    fontsize=style.SMALL_SIZE, family=_MONO, zorder=5,
                                    gid="data-detail"))
-        if centres:
-            xs, ys = zip(*centres)
-            art.path = ax.add_line(Line2D(xs, ys, color="#7a7a7a", linewidth=1.0, alpha=0.8,
-                                          zorder=1.5, gid="ref-order"))
+        if walk.hpa is not None and slots and slots[-1][1] == y0:
+            # the last EPT walk translated the data's GPA: then the access itself
+            route = _order_route(slots[-1], (x0, y0), cw, ch)
+            art.data_arrow = ax.add_patch(_order_arrow(route, linestyle="--",
+                                                       gid="data-order"))
         if title is None:
             n = walk.counts()
 
@@ -732,13 +784,20 @@ def draw_2d_walk(ax, walk, *, ept_levels: int | None = None, title: str | None =
             if walk.faults:
                 title += (f"; before it, {many(walk.attempts - 1, 'attempt')} hit EPT "
                           f"violations that KVM filled")
-        art.title = ax.text(ncol * cw / 2, -0.8, style.wrap_label(title, 90), ha="center",
+        art.title = ax.text(ncol * cw / 2, -1.0, style.wrap_label(title, 90), ha="center",
                             va="bottom",
                             fontsize=style.FONT_SIZE, fontweight="bold", gid="title")
+        if refs:
+            how = (f"Follow the arrows 1 -> {len(refs)}: each row translates one GPA through "
+                   "EPT, root first, then reads the guest entry there; the address in that "
+                   "entry gives the GPA the next row translates.")
+            art.subtitle = ax.text(ncol * cw / 2, -0.62, style.wrap_label(how, 125),
+                                   ha="center", va="bottom", fontsize=style.LABEL_SIZE,
+                                   color=_ORDER_COLOR, gid="subtitle")
     return art
 
 
-def walk_2d_figure(walk, *, size=(style.PAGE_WIDTH, 6.4), **kw):
+def walk_2d_figure(walk, *, size=(style.PAGE_WIDTH, 6.8), **kw):
     """A figure with the 2-D walk grid drawn: ``(fig, ax, artists)``."""
     fig = _figure(size)
     with style.style_context():
