@@ -50,3 +50,8 @@ cap q35-1G-pb41-1g-ivshmem-256G-2025.02-qemu10.0 $Q100 2025.02 -machine q35 -acc
 # -bios OVMF.fd (the combined image, no flash): Debian's /usr/share/ovmf/OVMF.fd
 cap q35-1G-bios-rootport-2022.11-qemu7.2 $Q72 2022.11 -machine q35 -accel tcg -cpu qemu64,phys-bits=40 -m 1G -nodefaults -bios @FW@/../../ovmf-2022.11/usr/share/ovmf/OVMF.fd $RP
 cap pc-1G-bios-2025.02-qemu10.0 $Q100 2025.02 -machine pc -accel tcg -cpu qemu64,phys-bits=40 -m 1G -nodefaults -bios @FW@/../../ovmf-2025.02/usr/share/ovmf/OVMF.fd -object memory-backend-ram,id=m0,size=64M -device ivshmem-plain,memdev=m0,id=ivs0 -device edu,id=edu0
+# -m slots=/maxmem=: QEMU's fw_cfg etc/reserved-memory-end (end of the 35 GiB
+# memory-hotplug area at 4 GiB, so 39 GiB) moves the classic 32 GiB window
+# from 0x800000000 to 0x1000000000 (PlatformGetFirstNonAddress)
+cap q35-1G-maxmem-pb39-ivshmem-16G-2022.11-qemu7.2 $Q72 2022.11 -machine q35 -accel tcg -cpu qemu64,phys-bits=39 -m 1G,slots=4,maxmem=32G -nodefaults $PF -object memory-backend-ram,id=m0,size=16G,reserve=off -device ivshmem-plain,memdev=m0,id=ivs0 -device edu,id=edu0
+cap q35-1G-maxmem-pb39-ivshmem-16G-2025.02-qemu10.0 $Q100 2025.02 -machine q35 -accel tcg -cpu qemu64,phys-bits=39 -m 1G,slots=4,maxmem=32G -nodefaults $PF -object memory-backend-ram,id=m0,size=16G,reserve=off -device ivshmem-plain,memdev=m0,id=ivs0 -device edu,id=edu0
