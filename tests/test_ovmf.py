@@ -244,3 +244,27 @@ def test_fourteen_root_ports_lose_padding_not_the_boot():
     p = predict([a.replace("@FW@", fw).replace("@TMP@", fw) for a in args],
                 firmware="ovmf-2022.11", cpu_vendor="AuthenticAMD", phys_bits=48)
     assert not p.vm.firmware.stopped and p.info_pci() == real
+
+
+def test_reservation_knob_keeps_every_ports_padding():
+    """For q35-2G-14rp-2022.11 (I/O padding of four ports dropped) the
+    model's smallest reservation knob is io-reserve=0 on every
+    pcie-root-port (OvmfPkg PciHotPlugInit.c GetResourcePadding: Io 0 =
+    no I/O padding; QEMU gen_rp_realize: the I/O window read-only).
+    Applied to real QEMU + OVMF 2022.11 (q35-2G-14rp-ioreserve0-*) every
+    port keeps its memory and prefetchable windows (compared BAR by BAR and
+    window by window by test_every_bar/test_bridge_windows) and no padding
+    is dropped, as the model predicts for that command line."""
+    pred = _predict(DATA / "q35-2G-14rp-2022.11-qemu7.2")
+    assert pred.vm.firmware.knobs[0].startswith("-global pcie-root-port.io-reserve=0 ")
+    ref = DATA / "q35-2G-14rp-ioreserve0-2022.11-qemu7.2"
+    assert _meta(ref)["boot_manager_reached"]
+    assert "-global pcie-root-port.io-reserve=0" in (ref / "command.txt").read_text()
+    real = parse_info_pci((ref / "info_pci.txt").read_text())
+    ports = [d for d in real if d.windows]
+    assert len(ports) == 14
+    assert all(d.windows["memory_range"][0] <= d.windows["memory_range"][1] and
+               d.windows["prefetchable_range"][0] <= d.windows["prefetchable_range"][1]
+               for d in ports)
+    after = _predict(ref).vm.firmware
+    assert after.knobs == [] and not any("padding dropped" in n for n in after.notes)

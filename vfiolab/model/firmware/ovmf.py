@@ -362,7 +362,8 @@ def _aperture(bridge: _Node) -> None:
 
 class _Dev:
     __slots__ = ("bus_reserve", "device_id", "bus", "devfn", "vendor", "header", "bars", "children", "sec", "sub",
-                 "decodes", "padding", "rom_size", "parent", "pcie_cap", "class_code")
+                 "decodes", "padding", "rom_size", "parent", "pcie_cap", "class_code", "hotplug",
+                 "hint")
 
     def __init__(self, bus, devfn):
         self.bus, self.devfn = bus, devfn
@@ -373,6 +374,8 @@ class _Dev:
         self.padding: list = []       # (type, length, alignment)
         self.rom_size = 0
         self.parent = None
+        self.hotplug = False
+        self.hint = None
 
     @property
     def name(self) -> str:
@@ -493,11 +496,8 @@ class _Ovmf:
         every hot-plug capable bridge (PciHotPlugSupport.c
         ``IsPciHotPlugBus``: PCIe slot implemented with hot-plug capable
         set, or an SHPC).  QEMU's resource-reservation capability (vendor
-        capability type 1 on Red Hat bridges) overrides the defaults: I/O
-        512 B (2022.11) / none (2025.02, commit 27727338b2 "Do not reserve
-        IO ports by default"), 32-bit MMIO 2 MiB, 64-bit prefetchable
-        PcdPciMmio64Size/256 when the window is over 32 GiB; every size is
-        rounded up to a power of two and aligned to itself."""
+        capability type 1 on Red Hat bridges) overrides the defaults
+        (:meth:`padding_from`)."""
         b, f = d.bus, d.devfn
         exp = self.find_cap(b, f, PCI_CAP_ID_EXP)
         hp = False
@@ -508,47 +508,73 @@ class _Ovmf:
                 hp = bool(sltcap & 0x40)          # PCI_EXP_SLTCAP_HPC
         if not hp and self.find_cap(b, f, PCI_CAP_ID_SHPC):
             hp = True
+        d.hotplug = hp
         if not hp:
             return
-        d.bus_reserve = 0
+        d.hint = self.reservation_hint(d)
+        d.bus_reserve, d.padding = self.padding_from(d.hint)
+
+    def reservation_hint(self, d: _Dev):
+        """PciHotPlugInit.c ``QueryReservationHint``: QEMU's capability
+        (hw/pci/pci_bridge.c ``pci_bridge_qemu_reserve_cap_init``: bus,
+        io, mem, pref32, pref64; all ones = not given) on a Red Hat
+        (0x1b36) bridge, or None."""
+        b, f = d.bus, d.devfn
+        if d.vendor != 0x1b36:
+            return None
+        cap = self.find_cap(b, f, PCI_CAP_ID_VNDR)
+        while cap and self.r(b, f, cap + 3, 1) != 1:
+            cap = self.find_cap(b, f, PCI_CAP_ID_VNDR, cap)
+        if not cap:
+            return None
+        return (self.r(b, f, cap + RES_RESERVE_BUS_RES, 4),
+                self.r(b, f, cap + RES_RESERVE_IO, 4) | self.r(b, f, cap + RES_RESERVE_IO + 4, 4) << 32,
+                self.r(b, f, cap + RES_RESERVE_MEM, 4),
+                self.r(b, f, cap + 20, 4),
+                self.r(b, f, cap + 24, 4) | self.r(b, f, cap + 28, 4) << 32)
+
+    def padding_from(self, hint) -> tuple[int, list]:
+        """PciHotPlugInit.c ``GetResourcePadding`` for one hot-plug bridge:
+        (bus numbers, padding).  Defaults: I/O 512 B (2022.11) / none
+        (2025.02, commit 27727338b2 "Do not reserve IO ports by default"),
+        32-bit MMIO 2 MiB, 64-bit prefetchable PcdPciMmio64Size/256 when the
+        window is over 32 GiB.  A ``hint`` (QEMU's capability) replaces them:
+        I/O and 32-bit MMIO 0 = none, all ones = the default, else that
+        size; prefetchable: pref32, else pref64, when between 0 and all ones
+        (0 keeps the default).  Every size is rounded up to a power of two
+        and aligned to itself."""
+        bus_reserve, padding = 0, []
         default_io, default_mem, default_pref = self.p.version < "2025.02", True, True
         io_size = 512 if self.p.version < "2025.02" else 0x1000
-        if d.vendor == 0x1b36:
-            cap = self.find_cap(b, f, PCI_CAP_ID_VNDR)
-            while cap and self.r(b, f, cap + 3, 1) != 1:
-                cap = self.find_cap(b, f, PCI_CAP_ID_VNDR, cap)
-            if cap:
-                # (a) bus numbers: 0 and all ones mean none
-                bus_res = self.r(b, f, cap + RES_RESERVE_BUS_RES, 4)
-                if bus_res not in (0, 0xffffffff):
-                    d.bus_reserve = bus_res
-                io = self.r(b, f, cap + RES_RESERVE_IO, 4) | self.r(b, f, cap + RES_RESERVE_IO + 4, 4) << 32
-                mem = self.r(b, f, cap + RES_RESERVE_MEM, 4)
-                p32 = self.r(b, f, cap + 20, 4)
-                p64 = self.r(b, f, cap + 24, 4) | self.r(b, f, cap + 28, 4) << 32
-                if io == 0:
-                    default_io = False
-                elif io != U64:
-                    d.padding.append((IO16, 1 << (io - 1).bit_length(), None))
-                    default_io = False
-                if mem == 0:
-                    default_mem = False
-                elif mem != 0xffffffff:
-                    d.padding.append((MEM32, 1 << (mem - 1).bit_length(), None))
-                    default_mem = False
-                if 0 < p32 < 0xffffffff:
-                    d.padding.append((PMEM32, 1 << (p32 - 1).bit_length(), None))
-                    default_pref = False
-                elif 0 < p64 < U64:
-                    d.padding.append((PMEM64, 1 << (p64 - 1).bit_length(), None))
-                    default_pref = False
+        if hint is not None:
+            bus_res, io, mem, p32, p64 = hint
+            # (a) bus numbers: 0 and all ones mean none
+            if bus_res not in (0, 0xffffffff):
+                bus_reserve = bus_res
+            if io == 0:
+                default_io = False
+            elif io != U64:
+                padding.append((IO16, 1 << (io - 1).bit_length(), None))
+                default_io = False
+            if mem == 0:
+                default_mem = False
+            elif mem != 0xffffffff:
+                padding.append((MEM32, 1 << (mem - 1).bit_length(), None))
+                default_mem = False
+            if 0 < p32 < 0xffffffff:
+                padding.append((PMEM32, 1 << (p32 - 1).bit_length(), None))
+                default_pref = False
+            elif 0 < p64 < U64:
+                padding.append((PMEM64, 1 << (p64 - 1).bit_length(), None))
+                default_pref = False
         if default_io:
-            d.padding.append((IO16, io_size, None))
+            padding.append((IO16, io_size, None))
         if default_mem:
-            d.padding.append((MEM32, 2 * MiB, None))
+            padding.append((MEM32, 2 * MiB, None))
         if default_pref:
             # sized from the 64-bit window when the resource map is built
-            d.padding.append((PMEM64, "scaled", None))
+            padding.append((PMEM64, "scaled", None))
+        return bus_reserve, padding
 
     def scan(self, bus: int, parent) -> list:
         """PciEnumerator.c ``PciScanBus``: devices 0-31, function 0-7 when
@@ -750,6 +776,74 @@ class _Ovmf:
                 break
         return out
 
+    def reservation_knobs(self, dropped: set) -> list[str]:
+        """When PciBusDxe dropped the hot-plug padding of some ports (the
+        I/O aperture or the 32-bit window is full), the smallest change of
+        QEMU's resource-reservation properties that lets every port keep
+        the rest of its padding, found by running the same allocation with
+        the changed capability (:meth:`padding_from`): ``io-reserve=0``
+        (PciHotPlugInit.c: Io 0 = no I/O padding) for dropped I/O padding,
+        ``mem-reserve=0`` (NonPrefetchable32BitMmio 0 = none) for dropped
+        32-bit padding.  Only on ``pcie-root-port``
+        (hw/pci-bridge/gen_pcie_root_port.c ``gen_rp_props``; the same in
+        v7.2.0 and v10.0.0), whose ``io-reserve=0`` also makes the port's
+        I/O window read-only (``gen_rp_realize``), so not on a port with
+        an I/O BAR behind it.  Real run: data/ovmf/q35-2G-14rp-ioreserve0-*
+        (the knob applied to q35-2G-14rp-2022.11-qemu7.2)."""
+        rps = [d for d in self.all_devs if d.is_bridge and d.vendor == 0x1b36
+               and d.device_id == 0x000c]
+        out = []
+        for prop, typ, field in (("io-reserve", IO16, 1), ("mem-reserve", MEM32, 2)):
+            if typ not in dropped:
+                continue
+            ok = [d for d in rps if typ != IO16 or not self._io_behind(d)]
+            targets = [d for d in ok if d.hotplug]
+            if not targets or not self._fits_with_hint(targets, field, typ == IO16):
+                continue
+            where = (f"-global pcie-root-port.{prop}=0" if len(ok) == len(rps)
+                     else f"{prop}=0 on the pcie-root-ports at "
+                          + ", ".join(d.name for d in targets))
+            left = sorted({fmt_size(ln) for d in targets
+                           for t, ln, _ in self.padding_from(self._hint_with(d, field))[1]
+                           if t == MEM32 and ln != "scaled"})
+            keep = f"; each keeps its {'/'.join(left)} memory padding" if left else ""
+            what = "I/O window and I/O" if typ == IO16 else "32-bit memory"
+            out.append(f"{where} (no {what} padding on the {len(targets)} hot-plug root "
+                       f"ports{keep})")
+        return out
+
+    @staticmethod
+    def _hint_with(d: _Dev, field: int):
+        """``d``'s capability with one field set to 0 (the capability QEMU
+        adds when any ``*-reserve`` is given: the others all ones)."""
+        hint = list(d.hint or (0xffffffff, U64, 0xffffffff, 0xffffffff, U64))
+        hint[field] = 0
+        return tuple(hint)
+
+    def _io_behind(self, d: _Dev) -> bool:
+        """Is there an I/O BAR anywhere behind bridge ``d``?"""
+        return any(any(t == IO16 for _i, t, _l, _a in c.bars) or self._io_behind(c)
+                   for c in d.children)
+
+    def _fits_with_hint(self, ports: list, field: int, closes_io: bool) -> bool:
+        """Would every request fit, paddings included, with ``field`` of the
+        capability of ``ports`` set to 0?"""
+        saved = [(d, d.padding, d.bus_reserve if d.hotplug else 0, set(d.decodes)) for d in ports]
+        saved_rej, saved_emp = self.rejected, self.emptied
+        try:
+            for d in ports:
+                d.bus_reserve, d.padding = self.padding_from(self._hint_with(d, field))
+                if closes_io:
+                    d.decodes.discard(IO16)
+            self.rejected, self.emptied = set(), set()
+            return not self.try_allocate()[2]
+        finally:
+            for d, pad, busr, dec in saved:
+                d.padding, d.decodes = pad, dec
+                if d.hotplug:
+                    d.bus_reserve = busr
+            self.rejected, self.emptied = saved_rej, saved_emp
+
     def max_consumer(self, node: _Node):
         """PciResourceSupport.c ``GetMaxResourceConsumerDevice``: the largest
         node below, looking inside bridge windows."""
@@ -829,6 +923,9 @@ class _Ovmf:
         walk(root_devs)
         max_rom = max((d.rom_size for d in all_devs), default=0)
         self.root_devs, self.max_rom = root_devs, max_rom
+        self.all_devs = all_devs
+        #: the resource types whose hot-plug padding PciBusDxe dropped
+        dropped: set = set()
         while True:
             nodes, placed, failed = self.try_allocate()
             if not failed:
@@ -846,6 +943,7 @@ class _Ovmf:
                     # descriptors and leaves the bridge and what is behind it
                     # (real runs: data/ovmf/q35-2G-14rp-2022.11-qemu7.2)
                     self.emptied.add(n.dev)
+                    dropped.add(t)
                 else:
                     self.rejected.add(n.dev)
                 progress = True
@@ -889,6 +987,11 @@ class _Ovmf:
                 "nothing appears on the console (the VM seems to hang at start; observed on "
                 "real runs)")
             return self.res
+        if dropped:
+            self.res.knobs = self.reservation_knobs(dropped)
+            for k in self.res.knobs:
+                self.res.notes.append(f"smallest change that keeps every port's hot-plug "
+                                      f"padding: {k}")
         # a rejected function that does not stop the firmware (an I/O or 32-bit
         # request: PciEnumerator.c PciHostBridgeAdjustAllocation, then the
         # next pass fits; real runs: data/ovmf/q35-2G-14rp-2022.11-qemu7.2) keeps no resources
