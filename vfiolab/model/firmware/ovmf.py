@@ -278,8 +278,11 @@ class OvmfResult:
     rejected: list = field(default_factory=list)
     #: the firmware stops before the boot manager (observed; see ``run``)
     stopped: bool = False
-    #: the smallest knob settings that make everything fit (``smallest_knobs``)
+    #: the smallest knob settings that make everything fit (``smallest_knobs``,
+    #: ``reservation_knobs``)
     knobs: list = field(default_factory=list)
+    #: hot-plug padding PciBusDxe dropped: (bridge bdf, type, size)
+    padding_dropped: list = field(default_factory=list)
     notes: list = field(default_factory=list)
     log: list = field(default_factory=list)
 
@@ -809,7 +812,7 @@ class _Ovmf:
             keep = f"; each keeps its {'/'.join(left)} memory padding" if left else ""
             what = "I/O window and I/O" if typ == IO16 else "32-bit memory"
             out.append(f"{where} (no {what} padding on the {len(targets)} hot-plug root "
-                       f"ports{keep})")
+                       f"ports, so none loses the rest of its padding{keep})")
         return out
 
     @staticmethod
@@ -944,6 +947,7 @@ class _Ovmf:
                     # (real runs: data/ovmf/q35-2G-14rp-2022.11-qemu7.2)
                     self.emptied.add(n.dev)
                     dropped.add(t)
+                    self.res.padding_dropped.append((n.dev.name, t, n.length))
                 else:
                     self.rejected.add(n.dev)
                 progress = True
