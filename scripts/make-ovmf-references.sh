@@ -57,3 +57,11 @@ cap pc-1G-bios-2025.02-qemu10.0 $Q100 2025.02 -machine pc -accel tcg -cpu qemu64
 # from 0x800000000 to 0x1000000000 (PlatformGetFirstNonAddress)
 cap q35-1G-maxmem-pb39-ivshmem-16G-2022.11-qemu7.2 $Q72 2022.11 -machine q35 -accel tcg -cpu qemu64,phys-bits=39 -m 1G,slots=4,maxmem=32G -nodefaults $PF -object memory-backend-ram,id=m0,size=16G,reserve=off -device ivshmem-plain,memdev=m0,id=ivs0 -device edu,id=edu0
 cap q35-1G-maxmem-pb39-ivshmem-16G-2025.02-qemu10.0 $Q100 2025.02 -machine q35 -accel tcg -cpu qemu64,phys-bits=39 -m 1G,slots=4,maxmem=32G -nodefaults $PF -object memory-backend-ram,id=m0,size=16G,reserve=off -device ivshmem-plain,memdev=m0,id=ivs0 -device edu,id=edu0
+# eight root ports and 1.5 GiB of 32-bit display BARs on 2025.02 (32-bit window
+# 0x80000000-0xdfffffff): PciBusDxe never rejects a bus-0 function or a VGA
+# (IsRejectiveDevice), so it drops rp1's padding; then the model's knob,
+# mem-reserve=0, applied
+RP8="-device pcie-root-port,id=rp1,chassis=1,slot=1 -device pcie-root-port,id=rp2,chassis=2,slot=2 -device pcie-root-port,id=rp3,chassis=3,slot=3 -device pcie-root-port,id=rp4,chassis=4,slot=4 -device pcie-root-port,id=rp5,chassis=5,slot=5 -device pcie-root-port,id=rp6,chassis=6,slot=6 -device pcie-root-port,id=rp7,chassis=7,slot=7 -device pcie-root-port,id=rp8,chassis=8,slot=8"
+DISP="-device VGA,id=v0,vgamem_mb=512 -device bochs-display,id=v1,vgamem=256M -device bochs-display,id=v2,vgamem=256M -device bochs-display,id=v3,vgamem=256M -device bochs-display,id=v4,vgamem=128M -device bochs-display,id=v5,vgamem=64M -device bochs-display,id=v6,vgamem=32M -device bochs-display,id=v7,vgamem=16M"
+cap q35-1G-8rp-displays-2025.02-qemu7.2 $Q72 2025.02 -machine q35 -accel tcg -cpu qemu64,phys-bits=40 -m 1G -nodefaults $PF $RP8 $DISP
+cap q35-1G-8rp-displays-memreserve0-2025.02-qemu7.2 $Q72 2025.02 -machine q35 -accel tcg -cpu qemu64,phys-bits=40 -m 1G -nodefaults $PF -global pcie-root-port.mem-reserve=0 $RP8 $DISP

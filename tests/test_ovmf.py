@@ -268,3 +268,41 @@ def test_reservation_knob_keeps_every_ports_padding():
                for d in ports)
     after = _predict(ref).vm.firmware
     assert after.knobs == [] and not any("padding dropped" in n for n in after.notes)
+
+
+def test_root_bus_functions_are_never_rejected():
+    """PciEnumerator.c IsRejectiveDevice (edk2-stable202211 = 202502): a
+    function on bus 0 or a VGA controller is never the consumer
+    PciHostBridgeAdjustAllocation rejects.  q35-1G-8rp-displays-2025.02
+    (32-bit display BARs of 1.5 GiB in the 1.5 GiB 32-bit window, eight
+    root ports with 2 MiB padding): real OVMF drops the padding of the
+    later-listed equal consumer, rp1 at 00:01.0 (no windows), and assigns
+    every display, not the 512 MiB VGA BAR (the largest consumer)."""
+    ref = DATA / "q35-1G-8rp-displays-2025.02-qemu7.2"
+    real = {d.bdf: d for d in parse_info_pci((ref / "info_pci.txt").read_text())}
+    assert real["00:01.0"].windows["memory_range"] == (0xfff00000, 0x000fffff)
+    assert real["00:09.0"].bars[0].address == 0x80000000
+    fw = _predict(ref).vm.firmware
+    assert [(b, t) for b, t, _ in fw.padding_dropped] == [("00:01.0", "mem32")]
+    assert fw.unassigned == [] and not fw.stopped
+
+
+def test_mem_reserve_knob_makes_every_padding_fit():
+    """For that machine the model's reservation knob is mem-reserve=0 on
+    every pcie-root-port (PciHotPlugInit.c GetResourcePadding:
+    NonPrefetchable32BitMmio 0 = no 32-bit padding); applied to real QEMU +
+    OVMF 2025.02 (q35-1G-8rp-displays-memreserve0-*) nothing is rejected:
+    every port keeps its prefetchable window, every display its BARs."""
+    pred = _predict(DATA / "q35-1G-8rp-displays-2025.02-qemu7.2")
+    assert pred.vm.firmware.knobs == [
+        "-global pcie-root-port.mem-reserve=0 (no 32-bit memory padding on the 8 hot-plug "
+        "root ports, so everything fits)"]
+    ref = DATA / "q35-1G-8rp-displays-memreserve0-2025.02-qemu7.2"
+    assert "-global pcie-root-port.mem-reserve=0" in (ref / "command.txt").read_text()
+    real = parse_info_pci((ref / "info_pci.txt").read_text())
+    ports = [d for d in real if d.windows]
+    assert len(ports) == 8 and all(
+        d.windows["prefetchable_range"][0] <= d.windows["prefetchable_range"][1] for d in ports)
+    assert all(b.address is not None for d in real for b in d.bars if b.bar != 6)
+    after = _predict(ref).vm.firmware
+    assert after.knobs == [] and after.padding_dropped == []

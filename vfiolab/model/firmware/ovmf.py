@@ -780,14 +780,15 @@ class _Ovmf:
         return out
 
     def reservation_knobs(self, dropped: set) -> list[str]:
-        """When PciBusDxe dropped the hot-plug padding of some ports (the
-        I/O aperture or the 32-bit window is full), the smallest change of
-        QEMU's resource-reservation properties that lets every port keep
-        the rest of its padding, found by running the same allocation with
-        the changed capability (:meth:`padding_from`): ``io-reserve=0``
-        (PciHotPlugInit.c: Io 0 = no I/O padding) for dropped I/O padding,
-        ``mem-reserve=0`` (NonPrefetchable32BitMmio 0 = none) for dropped
-        32-bit padding.  Only on ``pcie-root-port``
+        """When PciBusDxe rejected something (a port's hot-plug padding or a
+        function) because the I/O aperture or the 32-bit window is full
+        (``dropped``: the types), the smallest change of QEMU's
+        resource-reservation properties that makes everything fit, every
+        port's remaining padding included, found by running the same
+        allocation with the changed capability (:meth:`padding_from`):
+        ``io-reserve=0`` (PciHotPlugInit.c: Io 0 = no I/O padding) for I/O,
+        ``mem-reserve=0`` (NonPrefetchable32BitMmio 0 = none) for the 32-bit
+        window, then both.  Only on ``pcie-root-port``
         (hw/pci-bridge/gen_pcie_root_port.c ``gen_rp_props``; the same in
         v7.2.0 and v10.0.0), whose ``io-reserve=0`` also makes the port's
         I/O window read-only (``gen_rp_realize``), so not on a port with
@@ -795,32 +796,39 @@ class _Ovmf:
         (the knob applied to q35-2G-14rp-2022.11-qemu7.2)."""
         rps = [d for d in self.all_devs if d.is_bridge and d.vendor == 0x1b36
                and d.device_id == 0x000c]
-        out = []
-        for prop, typ, field in (("io-reserve", IO16, 1), ("mem-reserve", MEM32, 2)):
-            if typ not in dropped:
-                continue
-            ok = [d for d in rps if typ != IO16 or not self._io_behind(d)]
+        props = [(p, f) for p, t, f in (("io-reserve", IO16, 1), ("mem-reserve", MEM32, 2))
+                 if t in dropped]
+        # one property, then both (smallest change first)
+        cands = [[p] for p in props] + ([props] if len(props) == 2 else [])
+        for cand in cands:
+            fields = [f for _p, f in cand]
+            # io-reserve=0 closes the port's I/O window: not where an I/O BAR is behind
+            ok = [d for d in rps if 1 not in fields or not self._io_behind(d)]
             targets = [d for d in ok if d.hotplug]
-            if not targets or not self._fits_with_hint(targets, field, typ == IO16):
+            if not targets or not self._fits_with_hint(targets, fields):
                 continue
-            where = (f"-global pcie-root-port.{prop}=0" if len(ok) == len(rps)
-                     else f"{prop}=0 on the pcie-root-ports at "
-                          + ", ".join(d.name for d in targets))
+            if len(ok) == len(rps):
+                where = " ".join(f"-global pcie-root-port.{p}=0" for p, _f in cand)
+            else:
+                where = (",".join(f"{p}=0" for p, _f in cand) + " on the pcie-root-ports at "
+                         + ", ".join(d.name for d in targets))
             left = sorted({fmt_size(ln) for d in targets
-                           for t, ln, _ in self.padding_from(self._hint_with(d, field))[1]
+                           for t, ln, _ in self.padding_from(self._hint_with(d, fields))[1]
                            if t == MEM32 and ln != "scaled"})
             keep = f"; each keeps its {'/'.join(left)} memory padding" if left else ""
-            what = "I/O window and I/O" if typ == IO16 else "32-bit memory"
-            out.append(f"{where} (no {what} padding on the {len(targets)} hot-plug root "
-                       f"ports, so none loses the rest of its padding{keep})")
-        return out
+            what = " and ".join("I/O window and I/O" if f == 1 else "32-bit memory"
+                                for f in fields)
+            return [f"{where} (no {what} padding on the {len(targets)} hot-plug root ports, "
+                    f"so everything fits{keep})"]
+        return []
 
     @staticmethod
-    def _hint_with(d: _Dev, field: int):
-        """``d``'s capability with one field set to 0 (the capability QEMU
+    def _hint_with(d: _Dev, fields: list):
+        """``d``'s capability with ``fields`` set to 0 (the capability QEMU
         adds when any ``*-reserve`` is given: the others all ones)."""
         hint = list(d.hint or (0xffffffff, U64, 0xffffffff, 0xffffffff, U64))
-        hint[field] = 0
+        for f in fields:
+            hint[f] = 0
         return tuple(hint)
 
     def _io_behind(self, d: _Dev) -> bool:
@@ -828,14 +836,15 @@ class _Ovmf:
         return any(any(t == IO16 for _i, t, _l, _a in c.bars) or self._io_behind(c)
                    for c in d.children)
 
-    def _fits_with_hint(self, ports: list, field: int, closes_io: bool) -> bool:
-        """Would every request fit, paddings included, with ``field`` of the
+    def _fits_with_hint(self, ports: list, fields: list) -> bool:
+        """Would every request fit, paddings included, with ``fields`` of the
         capability of ``ports`` set to 0?"""
+        closes_io = 1 in fields
         saved = [(d, d.padding, d.bus_reserve if d.hotplug else 0, set(d.decodes)) for d in ports]
         saved_rej, saved_emp = self.rejected, self.emptied
         try:
             for d in ports:
-                d.bus_reserve, d.padding = self.padding_from(self._hint_with(d, field))
+                d.bus_reserve, d.padding = self.padding_from(self._hint_with(d, fields))
                 if closes_io:
                     d.decodes.discard(IO16)
             self.rejected, self.emptied = set(), set()
@@ -847,16 +856,57 @@ class _Ovmf:
                     d.bus_reserve = busr
             self.rejected, self.emptied = saved_rej, saved_emp
 
+    def rejective(self, d) -> bool:
+        """PciEnumerator.c ``IsRejectiveDevice`` (the same at both tags):
+        bridges may be rejected; functions on bus 0 and VGA controllers
+        (class 03 00 00) never; nor the root bridge's own option-ROM range
+        (no device)."""
+        if d is None:
+            return False
+        if d.is_bridge:
+            return True
+        if d.bus == 0:
+            return False
+        if d.class_code == 0x0300 and self.r(d.bus, d.devfn, 0x09, 1) == 0:
+            return False
+        return True
+
+    @staticmethod
+    def _larger(a, b):
+        """PciEnumerator.c ``GetLargerConsumerDevice``: a bridge's own
+        (non-padding) node never wins; the first stays only when strictly
+        larger, so of equal consumers the later in the list wins."""
+        if b is None:
+            return a
+        if b.dev.is_bridge and b.usage != "padding":
+            return a
+        if a is None:
+            return b
+        return a if a.length > b.length else b
+
     def max_consumer(self, node: _Node):
-        """PciResourceSupport.c ``GetMaxResourceConsumerDevice``: the largest
-        node below, looking inside bridge windows."""
+        """PciEnumerator.c ``GetMaxResourceConsumerDevice``: the largest
+        rejective consumer below, looking inside bridge windows: a function
+        behind a bridge or a bridge's hot-plug padding.  None when there is
+        none (a pool of bus-0 functions only): then
+        ``PciHostBridgeAdjustAllocation`` rejects nothing and returns
+        EFI_ABORTED, and the PCI bus driver gives up (:meth:`run`)."""
         best = None
         for n in node.children:
-            cand = self.max_consumer(n) if n.bridge else n
-            if n.bridge and cand is None:
-                cand = n
-            # GetLargerConsumerDevice: the first stays only when strictly
-            # larger, so of equal consumers the later in the list wins
+            if not self.rejective(n.dev):
+                continue
+            if n.dev.is_bridge and n.usage != "padding":
+                best = self._larger(best, self.max_consumer(n))
+            else:
+                best = self._larger(best, n)
+        return best
+
+    def largest(self, node: _Node):
+        """The largest BAR or padding below ``node``, rejective or not (what
+        a person asks about when the firmware gave up)."""
+        best = None
+        for n in node.children:
+            cand = self.largest(n) if n.bridge else (n if n.dev is not None else None)
             if cand is not None and (best is None or not best.length > cand.length):
                 best = cand
         return best
@@ -927,8 +977,11 @@ class _Ovmf:
         max_rom = max((d.rom_size for d in all_devs), default=0)
         self.root_devs, self.max_rom = root_devs, max_rom
         self.all_devs = all_devs
-        #: the resource types whose hot-plug padding PciBusDxe dropped
+        #: the resource types whose hot-plug padding PciBusDxe dropped, and
+        #: the types of every rejection (padding or function)
         dropped: set = set()
+        failed_types: set = set()
+        gave_up: list = []
         while True:
             nodes, placed, failed = self.try_allocate()
             if not failed:
@@ -938,7 +991,7 @@ class _Ovmf:
             progress = False
             for t in failed:
                 n = self.max_consumer(nodes[t])
-                if n is None or n.dev is None or n.dev in self.rejected or n.dev in self.emptied:
+                if n is None or n.dev in self.rejected or n.dev in self.emptied:
                     continue
                 if n.usage == "padding":
                     # the largest consumer is a bridge's hot-plug padding:
@@ -951,6 +1004,7 @@ class _Ovmf:
                 else:
                     self.rejected.add(n.dev)
                 progress = True
+                failed_types.add(t)
                 if n.usage == "padding":
                     # only the padding goes: a note, no unassigned BAR
                     self.res.notes.append(
@@ -967,20 +1021,29 @@ class _Ovmf:
                 self.log.append(f"PciBus: [{n.dev.bus:02x}|{n.dev.devfn >> 3:02x}|"
                                 f"{n.dev.devfn & 7:02x}] was rejected due to resource confliction.")
             if not progress:
+                gave_up = failed
                 break
-        if self.res.rejected and any(u.kind in (MEM64, PMEM64) for u in self.res.unassigned):
-            # Read from the source, PciLib.c PciHostBridgeResourceAllocator
-            # would reject the largest consumer and allocate again without
-            # it.  Real runs end otherwise: Debian's OVMF 2022.11 and 2025.02
-            # with a 64-bit BAR that fits neither window leave every BAR of
-            # every function unprogrammed and print nothing on the serial
-            # console, the vCPU halted in an idle loop (HLT=1, the same RIP
-            # over time): the PCI bus driver gave up, so not even the ISA
-            # serial port behind the LPC bridge got a driver
-            # (data/ovmf/q35-1G-pb39-ivshmem-64G-*: query-pci after 225 s of
-            # TCG; `info registers` after 90 s).  Which branch gives up is not
-            # traced; the model follows the real runs.
+        if gave_up:
+            # PciEnumerator.c PciHostBridgeAdjustAllocation found nothing it
+            # may reject (IsRejectiveDevice: never a function on bus 0 or a
+            # VGA controller) and returned EFI_ABORTED; PciLib.c
+            # PciHostBridgeResourceAllocator returns that error and the PCI
+            # bus driver gives up.  Real runs (data/ovmf/*-ivshmem-64G-*, a
+            # 64-bit BAR on the root bus that fits neither window) leave
+            # every BAR of every function unprogrammed and print nothing on
+            # the serial console, the vCPU halted in an idle loop (HLT=1,
+            # the same RIP over time): not even the ISA serial port behind
+            # the LPC bridge got a driver (query-pci after 225 s of TCG;
+            # `info registers` after 90 s).
             self.res.stopped = True
+            for t in gave_up:
+                n = self.largest(nodes[t])
+                if n is not None and n.usage != "padding" and n.dev.name not in self.res.rejected:
+                    self.res.rejected.append(n.dev.name)
+                    self.res.unassigned.append(Unassigned(
+                        n.dev.name, n.bar, n.length, t,
+                        self._why(t, nodes[t]) + "; PciBusDxe may reject only functions behind "
+                        "a bridge (IsRejectiveDevice), so it gives up"))
             for u in self.res.unassigned:
                 self.res.notes.append(u.text())
             self.res.knobs = self.smallest_knobs()
@@ -991,11 +1054,11 @@ class _Ovmf:
                 "nothing appears on the console (the VM seems to hang at start; observed on "
                 "real runs)")
             return self.res
-        if dropped:
-            self.res.knobs = self.reservation_knobs(dropped)
+        if failed_types & {IO16, MEM32}:
+            self.res.knobs = self.reservation_knobs(failed_types)
             for k in self.res.knobs:
-                self.res.notes.append(f"smallest change that keeps every port's hot-plug "
-                                      f"padding: {k}")
+                self.res.notes.append(f"smallest change that makes everything fit, hot-plug "
+                                      f"padding included: {k}")
         # a rejected function that does not stop the firmware (an I/O or 32-bit
         # request: PciEnumerator.c PciHostBridgeAdjustAllocation, then the
         # next pass fits; real runs: data/ovmf/q35-2G-14rp-2022.11-qemu7.2) keeps no resources
