@@ -306,3 +306,21 @@ def test_mem_reserve_knob_makes_every_padding_fit():
     assert all(b.address is not None for d in real for b in d.bars if b.bar != 6)
     after = _predict(ref).vm.firmware
     assert after.knobs == [] and after.padding_dropped == []
+
+
+def test_64bit_rejection_behind_a_bridge_still_stops():
+    """Read from the source (PciEnumerator.c IsRejectiveDevice), a 64 GiB
+    BAR behind a root port may be rejected and the allocation go on; the
+    real run q35-1G-pb39-rp-ivshmem-64G-2022.11 gives up as when the BAR is
+    on the root bus (no boot manager, no BAR), and the model follows it
+    (test_boot_manager_and_unassigned).  Its smallest knob,
+    X-PciMmio64Mb=65536, applied to the real firmware (...-X64G-...),
+    reaches the boot manager with the BAR in the port's window."""
+    ref = DATA / "q35-1G-pb39-rp-ivshmem-64G-2022.11-qemu7.2"
+    assert _meta(ref)["boot_manager_reached"] is False
+    fw = _predict(ref).vm.firmware
+    assert fw.stopped and fw.knobs[0].startswith("-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=65536 ")
+    fixed = DATA / "q35-1G-pb39-rp-ivshmem-64G-X64G-2022.11-qemu7.2"
+    assert _meta(fixed)["boot_manager_reached"] is True
+    real = {d.bdf: d for d in parse_info_pci((fixed / "info_pci.txt").read_text())}
+    assert real["01:00.0"].bars[1].address == 0x1000000000
