@@ -163,3 +163,14 @@ def test_slots_add_the_acpi_block():
     assert "0000000000000a00-0000000000000a17 (prio 0, i/o): acpi-mem-hotplug" in real
     meta = json.loads((DATA / "references/pc-512M-maxmem-ivshmem-4G/meta.json").read_text())
     assert "slots=2" in meta["command"]
+
+
+def test_libvirt_max_memory_is_refused_not_ignored():
+    """<maxMemory> would make libvirt write -m ...,slots=,maxmem= (with
+    guest NUMA, which the reader does not model): refused by name rather
+    than dropped, which would give a window below the real one."""
+    from vfiolab.inputs.libvirt import libvirt_argv
+    xml = sorted((DATA / "configs/libvirt").glob("*.xml"))[0].read_text()
+    xml = xml.replace("<memory", "<maxMemory slots='16' unit='KiB'>16777216</maxMemory><memory", 1)
+    with pytest.raises(CommandLineError, match="maxMemory"):
+        libvirt_argv(xml)
