@@ -319,7 +319,8 @@ def test_64bit_rejection_behind_a_bridge_still_stops():
     ref = DATA / "q35-1G-pb39-rp-ivshmem-64G-2022.11-qemu7.2"
     assert _meta(ref)["boot_manager_reached"] is False
     fw = _predict(ref).vm.firmware
-    assert fw.stopped and fw.knobs[0].startswith("-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=65536 ")
+    assert fw.stopped
+    assert fw.knobs[0].startswith("-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=65536 ")
     fixed = DATA / "q35-1G-pb39-rp-ivshmem-64G-X64G-2022.11-qemu7.2"
     assert _meta(fixed)["boot_manager_reached"] is True
     real = {d.bdf: d for d in parse_info_pci((fixed / "info_pci.txt").read_text())}

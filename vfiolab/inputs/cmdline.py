@@ -503,7 +503,6 @@ class _Reader:
 
     def memory(self, raw: str, val: str) -> None:
         d = split_opts(val, "size", raw)
-        cfg = self.cfg
         for k in d:
             if k not in ("size", "slots", "maxmem"):
                 raise CommandLineError(f"{raw} {val!r}: Invalid parameter '{k}'")

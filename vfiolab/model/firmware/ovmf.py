@@ -531,7 +531,8 @@ class _Ovmf:
         if not cap:
             return None
         return (self.r(b, f, cap + RES_RESERVE_BUS_RES, 4),
-                self.r(b, f, cap + RES_RESERVE_IO, 4) | self.r(b, f, cap + RES_RESERVE_IO + 4, 4) << 32,
+                self.r(b, f, cap + RES_RESERVE_IO, 4)
+                | self.r(b, f, cap + RES_RESERVE_IO + 4, 4) << 32,
                 self.r(b, f, cap + RES_RESERVE_MEM, 4),
                 self.r(b, f, cap + 20, 4),
                 self.r(b, f, cap + 24, 4) | self.r(b, f, cap + 28, 4) << 32)
