@@ -21,6 +21,8 @@ cap q35-1G-rootport-2025.02-qemu7.2 $Q72 2025.02 -machine q35 -accel tcg -cpu qe
 RP14="-device pcie-root-port,id=pci.1,chassis=1,port=16,bus=pcie.0,addr=2.0,multifunction=on -device pcie-root-port,id=pci.2,chassis=2,port=17,bus=pcie.0,addr=2.1 -device pcie-root-port,id=pci.3,chassis=3,port=18,bus=pcie.0,addr=2.2 -device pcie-root-port,id=pci.4,chassis=4,port=19,bus=pcie.0,addr=2.3 -device pcie-root-port,id=pci.5,chassis=5,port=20,bus=pcie.0,addr=2.4 -device pcie-root-port,id=pci.6,chassis=6,port=21,bus=pcie.0,addr=2.5 -device pcie-root-port,id=pci.7,chassis=7,port=22,bus=pcie.0,addr=2.6 -device pcie-root-port,id=pci.8,chassis=8,port=23,bus=pcie.0,addr=2.7 -device pcie-root-port,id=pci.9,chassis=9,port=24,bus=pcie.0,addr=3.0,multifunction=on -device pcie-root-port,id=pci.10,chassis=10,port=25,bus=pcie.0,addr=3.1 -device pcie-root-port,id=pci.11,chassis=11,port=26,bus=pcie.0,addr=3.2 -device pcie-root-port,id=pci.12,chassis=12,port=27,bus=pcie.0,addr=3.3 -device pcie-root-port,id=pci.13,chassis=13,port=28,bus=pcie.0,addr=3.4 -device pcie-root-port,id=pci.14,chassis=14,port=29,bus=pcie.0,addr=3.5 -device VGA,id=vga0"
 cap q35-2G-14rp-2022.11-qemu7.2 $Q72 2022.11 -machine q35 -accel tcg -m 2G -nodefaults -cpu qemu64,phys-bits=40 $PF $RP14
 cap q35-2G-14rp-2025.02-qemu7.2 $Q72 2025.02 -machine q35 -accel tcg -m 2G -nodefaults -cpu qemu64,phys-bits=40 $PF $RP14
+# the model's reservation knob for the 2022.11 case, applied: every port keeps its padding
+cap q35-2G-14rp-ioreserve0-2022.11-qemu7.2 $Q72 2022.11 -machine q35 -accel tcg -m 2G -nodefaults -cpu qemu64,phys-bits=40 $PF -global pcie-root-port.io-reserve=0 $RP14
 cap q35-1G-rootport-2025.02-qemu10.0 $Q100 2025.02 -machine q35 -accel tcg -cpu qemu64,phys-bits=40 -m 1G -nodefaults $PF $RP
 cap pc-1G-multi-2022.11-qemu7.2 $Q72 2022.11 -machine pc -accel tcg -cpu qemu64,phys-bits=40 -m 1G -nodefaults $PF -device edu,id=edu0 -object memory-backend-ram,id=m0,size=16M -device ivshmem-plain,memdev=m0,id=ivs0 -device nvme,serial=vfiolab0,id=nvme0 -device VGA,id=vga0
 cap pc-3G-multi-2025.02-qemu10.0 $Q100 2025.02 -machine pc -accel tcg -cpu qemu64,phys-bits=40 -m 3G -nodefaults $PF -device edu,id=edu0 -object memory-backend-ram,id=m0,size=256M -device ivshmem-plain,memdev=m0,id=ivs0 -device VGA,id=vga0
@@ -65,3 +67,20 @@ cap q35-1G-vga-rootport-2025.02-qemu10.0 $Q100 2025.02 -machine q35 -accel tcg -
 # two standard VGAs (both driven through their own MMIO BAR): the one that owns
 # the chain-4 window is the one QemuVideoDxe started first
 cap q35-1G-2stdvga-2025.02-qemu10.0 $Q100 2025.02 -machine q35 -accel tcg -cpu qemu64,phys-bits=40 -m 1G -nodefaults $PF -device VGA,id=vga0,addr=2 -device VGA,id=vga1,addr=3
+# -m slots=/maxmem=: QEMU's fw_cfg etc/reserved-memory-end (end of the 35 GiB
+# memory-hotplug area at 4 GiB, so 39 GiB) moves the classic 32 GiB window
+# from 0x800000000 to 0x1000000000 (PlatformGetFirstNonAddress)
+cap q35-1G-maxmem-pb39-ivshmem-16G-2022.11-qemu7.2 $Q72 2022.11 -machine q35 -accel tcg -cpu qemu64,phys-bits=39 -m 1G,slots=4,maxmem=32G -nodefaults $PF -object memory-backend-ram,id=m0,size=16G,reserve=off -device ivshmem-plain,memdev=m0,id=ivs0 -device edu,id=edu0
+cap q35-1G-maxmem-pb39-ivshmem-16G-2025.02-qemu10.0 $Q100 2025.02 -machine q35 -accel tcg -cpu qemu64,phys-bits=39 -m 1G,slots=4,maxmem=32G -nodefaults $PF -object memory-backend-ram,id=m0,size=16G,reserve=off -device ivshmem-plain,memdev=m0,id=ivs0 -device edu,id=edu0
+# eight root ports and 1.5 GiB of 32-bit display BARs on 2025.02 (32-bit window
+# 0x80000000-0xdfffffff): PciBusDxe never rejects a bus-0 function or a VGA
+# (IsRejectiveDevice), so it drops rp1's padding; then the model's knob,
+# mem-reserve=0, applied
+RP8="-device pcie-root-port,id=rp1,chassis=1,slot=1 -device pcie-root-port,id=rp2,chassis=2,slot=2 -device pcie-root-port,id=rp3,chassis=3,slot=3 -device pcie-root-port,id=rp4,chassis=4,slot=4 -device pcie-root-port,id=rp5,chassis=5,slot=5 -device pcie-root-port,id=rp6,chassis=6,slot=6 -device pcie-root-port,id=rp7,chassis=7,slot=7 -device pcie-root-port,id=rp8,chassis=8,slot=8"
+DISP="-device VGA,id=v0,vgamem_mb=512 -device bochs-display,id=v1,vgamem=256M -device bochs-display,id=v2,vgamem=256M -device bochs-display,id=v3,vgamem=256M -device bochs-display,id=v4,vgamem=128M -device bochs-display,id=v5,vgamem=64M -device bochs-display,id=v6,vgamem=32M -device bochs-display,id=v7,vgamem=16M"
+cap q35-1G-8rp-displays-2025.02-qemu7.2 $Q72 2025.02 -machine q35 -accel tcg -cpu qemu64,phys-bits=40 -m 1G -nodefaults $PF $RP8 $DISP
+cap q35-1G-8rp-displays-memreserve0-2025.02-qemu7.2 $Q72 2025.02 -machine q35 -accel tcg -cpu qemu64,phys-bits=40 -m 1G -nodefaults $PF -global pcie-root-port.mem-reserve=0 $RP8 $DISP
+# the 64 GiB BAR behind a root port: PciBusDxe may reject it (it is not on bus 0)
+# but the real firmware still gives up; then the model's knob, applied
+cap q35-1G-pb39-rp-ivshmem-64G-2022.11-qemu7.2 $Q72 2022.11 -machine q35 -accel tcg -cpu qemu64,phys-bits=39 -m 1G -nodefaults $PF -device pcie-root-port,id=rp1,chassis=1,slot=1 -object memory-backend-ram,id=m0,size=64G,reserve=off -device ivshmem-plain,memdev=m0,id=ivs0,bus=rp1 -device edu,id=edu0
+cap q35-1G-pb39-rp-ivshmem-64G-X64G-2022.11-qemu7.2 $Q72 2022.11 -machine q35 -accel tcg -cpu qemu64,phys-bits=39 -m 1G -fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=65536 -nodefaults $PF -device pcie-root-port,id=rp1,chassis=1,slot=1 -object memory-backend-ram,id=m0,size=64G,reserve=off -device ivshmem-plain,memdev=m0,id=ivs0,bus=rp1 -device edu,id=edu0

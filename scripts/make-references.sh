@@ -108,6 +108,8 @@ cap --name q35-512M-vga-rombar0-e1000e -- -machine q35 -accel kvm -m 512M -nodef
 # the SeaBIOS-rule machines (below) with 1.16.2, for comparison
 cap --name pc-512M-dev -- -machine pc -accel kvm -m 512M -nodefaults -device VGA,id=vga0 -device e1000e,id=nic0 -device virtio-net-pci,id=vnet0 -device edu,id=edu0 -object memory-backend-ram,id=m0,size=64M -device ivshmem-plain,memdev=m0,id=ivs0 -device pci-bridge,id=br1,chassis_nr=1 -device e1000e,id=nic1,bus=br1,addr=1
 cap --name pc-512M-ivshmem-4G -- -machine pc -accel kvm -m 512M -nodefaults -object memory-backend-ram,id=m0,size=4G,reserve=off -device ivshmem-plain,memdev=m0,id=ivs0
+# -m slots=/maxmem=: the 64-bit window starts above etc/reserved-memory-end
+cap --name pc-512M-maxmem-ivshmem-4G -- -machine pc -accel kvm -m 512M,slots=2,maxmem=8G -nodefaults -object memory-backend-ram,id=m0,size=4G,reserve=off -device ivshmem-plain,memdev=m0,id=ivs0
 
 # --- QEMU 7.2 + SeaBIOS 1.16.3 / 1.17.0 (the rules that changed) --------------
 # pc-512M-dev: root I/O and 32-bit windows, a pci-bridge's SHPC hot-plug windows
@@ -139,6 +141,7 @@ cap72 1.17.0 --name pc-512M-ivshmem-64G-sb1170 -- -machine pc -accel kvm -m 512M
 cap10 1.16.2 --name pc-512M-edu-qemu10-sb1162 -- -machine pc -accel kvm -m 512M -nodefaults -device edu,id=edu0
 cap10 1.16.2 --name q35-512M-ivshmem-1M-qemu10-sb1162 -- -machine q35 -accel kvm -m 512M -nodefaults -object memory-backend-ram,id=m0,size=1M -device ivshmem-plain,memdev=m0,id=ivs0
 cap10 1.16.2 --name pc-1G-ivshmem-1G-qemu10-sb1162 -- -machine pc -accel kvm -m 1G -nodefaults -object memory-backend-ram,id=m0,size=1G -device ivshmem-plain,memdev=m0,id=ivs0
+cap10 1.16.2 --name pc-512M-maxmem-ivshmem-4G-qemu10-sb1162 -- -machine pc -accel kvm -m 512M,slots=2,maxmem=8G -nodefaults -object memory-backend-ram,id=m0,size=4G,reserve=off -device ivshmem-plain,memdev=m0,id=ivs0
 cap10 1.16.2 --name q35-1G-ivshmem-1G-qemu10-sb1162 -- -machine q35 -accel kvm -m 1G -nodefaults -object memory-backend-ram,id=m0,size=1G -device ivshmem-plain,memdev=m0,id=ivs0
 cap10 1.16.2 --name pc-3G-ivshmem-256M-qemu10-sb1162 -- -machine pc -accel kvm -m 3G -nodefaults -object memory-backend-ram,id=m0,size=256M -device ivshmem-plain,memdev=m0,id=ivs0
 cap10 1.16.2 --name q35-4G-ivshmem-2G-qemu10-sb1162 -- -machine q35 -accel kvm -m 4G -nodefaults -object memory-backend-ram,id=m0,size=2G -device ivshmem-plain,memdev=m0,id=ivs0

@@ -138,3 +138,16 @@ def ram_split(machine: str, ram: int) -> tuple[int, int]:
     else:
         low = 0xC0000000 if ram >= 0xE0000000 else ram
     return low, ram - low
+
+
+def reserved_memory_end(ram: int, ram_over_4g: int, maxram: int | None, slots: int) -> int:
+    """fw_cfg etc/reserved-memory-end of QEMU 7.2 (hw/i386/pc.c
+    pc_memory_init, pc_get_device_memory_range) for a current machine type:
+    with maxmem above the RAM, the hotplug area starts at
+    ROUND_UP(4 GiB + RAM above 4 GiB, 1 GiB), holds maxmem - RAM + 1 GiB per
+    slot, and the file holds its end rounded up to 1 GiB; else no file (0)."""
+    if not maxram or maxram <= ram:
+        return 0
+    gib = 1 << 30
+    base = _align_up((1 << 32) + ram_over_4g, gib)
+    return _align_up(base + maxram - ram + slots * gib, gib)

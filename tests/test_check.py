@@ -523,3 +523,31 @@ def test_check_reads_a_libvirt_domain(capsys):
     assert doc["stack"]["firmware"].startswith("ovmf-")
     assert "the config boots OVMF" in out.err
     assert {i["area"] for i in doc["items"]} >= {"placement", "phys-bits"}
+
+
+def test_dropped_hotplug_padding_warns_and_the_fix_is_io_reserve():
+    """virt-manager's fourteen empty root ports on OVMF 2022.11
+    (data/ovmf/q35-2G-14rp-2022.11-qemu7.2): the real run boots but four
+    ports have no windows (PciBusDxe dropped their padding: the I/O
+    aperture holds ten 4 KiB windows).  The check warns for those four, and
+    its fix is io-reserve=0 on the pcie-root-ports, which the real run
+    ..-14rp-ioreserve0-.. confirms: every port keeps its memory windows."""
+    name = "q35-2G-14rp-2022.11-qemu7.2"
+    r = check(_capture_args(name), qemu="7.2", firmware="ovmf-2022.11",
+              cpu_vendor="AuthenticAMD", phys_bits=48)
+    warned = {i.subject for i in r.items if i.verdict == "warns"
+              and i.subject.endswith("hot-plug padding")}
+    # the ports real OVMF left without windows ("IO range [0xf000, 0x0fff]")
+    real = (OVMF / name / "info_pci.txt").read_text().split("  Bus ")
+    closed = {f"00:{int(b.split('device')[1].split(',')[0]):02x}."
+              f"{int(b.split('function')[1].split(':')[0]):x} hot-plug padding"
+              for b in real if "IO range [0xf000, 0x0fff]" in b}
+    assert warned == closed and len(closed) == 4
+    assert r.fix["qemu_args"] == ["-global pcie-root-port.io-reserve=0"]
+    assert r.fix["rechecked_ok"]
+    fixed = "q35-2G-14rp-ioreserve0-2022.11-qemu7.2"
+    assert "pcie-root-port.io-reserve=0" in " ".join(
+        json.loads((OVMF / fixed / "meta.json").read_text())["args"])
+    r2 = check(_capture_args(fixed), qemu="7.2", firmware="ovmf-2022.11",
+               cpu_vendor="AuthenticAMD", phys_bits=48)
+    assert not [i for i in r2.items if i.subject.endswith("hot-plug padding")]

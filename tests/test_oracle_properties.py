@@ -66,7 +66,8 @@ def test_seabios_oracle_matches_real_captures(ref_dir):
     ref = load_reference(ref_dir)
     cfg = parse_qemu_args(ref.args)
     low, high = sb.ram_split(cfg.machine, cfg.ram_size)
-    where = sb.place(_capture_bars(ref), sb.pcimem_start_for(cfg.machine, low), high)
+    where = sb.place(_capture_bars(ref), sb.pcimem_start_for(cfg.machine, low), high,
+                     sb.reserved_memory_end(cfg.ram_size, high, cfg.maxram_size, cfg.ram_slots))
     checked = 0
     for d in ref.devices:
         for b in d.bars:

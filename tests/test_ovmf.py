@@ -398,3 +398,84 @@ def test_passed_through_vga_first_is_reported():
         assert bool(notes) == noted
         if noted:
             assert "00:02.0 come first" in notes[0]
+
+
+def test_reservation_knob_keeps_every_ports_padding():
+    """For q35-2G-14rp-2022.11 (I/O padding of four ports dropped) the
+    model's smallest reservation knob is io-reserve=0 on every
+    pcie-root-port (OvmfPkg PciHotPlugInit.c GetResourcePadding: Io 0 =
+    no I/O padding; QEMU gen_rp_realize: the I/O window read-only).
+    Applied to real QEMU + OVMF 2022.11 (q35-2G-14rp-ioreserve0-*) every
+    port keeps its memory and prefetchable windows (compared BAR by BAR and
+    window by window by test_every_bar/test_bridge_windows) and no padding
+    is dropped, as the model predicts for that command line."""
+    pred = _predict(DATA / "q35-2G-14rp-2022.11-qemu7.2")
+    assert pred.vm.firmware.knobs[0].startswith("-global pcie-root-port.io-reserve=0 ")
+    ref = DATA / "q35-2G-14rp-ioreserve0-2022.11-qemu7.2"
+    assert _meta(ref)["boot_manager_reached"]
+    assert "-global pcie-root-port.io-reserve=0" in (ref / "command.txt").read_text()
+    real = parse_info_pci((ref / "info_pci.txt").read_text())
+    ports = [d for d in real if d.windows]
+    assert len(ports) == 14
+    assert all(d.windows["memory_range"][0] <= d.windows["memory_range"][1] and
+               d.windows["prefetchable_range"][0] <= d.windows["prefetchable_range"][1]
+               for d in ports)
+    after = _predict(ref).vm.firmware
+    assert after.knobs == [] and not any("padding dropped" in n for n in after.notes)
+
+
+def test_root_bus_functions_are_never_rejected():
+    """PciEnumerator.c IsRejectiveDevice (edk2-stable202211 = 202502): a
+    function on bus 0 or a VGA controller is never the consumer
+    PciHostBridgeAdjustAllocation rejects.  q35-1G-8rp-displays-2025.02
+    (32-bit display BARs of 1.5 GiB in the 1.5 GiB 32-bit window, eight
+    root ports with 2 MiB padding): real OVMF drops the padding of the
+    later-listed equal consumer, rp1 at 00:01.0 (no windows), and assigns
+    every display, not the 512 MiB VGA BAR (the largest consumer)."""
+    ref = DATA / "q35-1G-8rp-displays-2025.02-qemu7.2"
+    real = {d.bdf: d for d in parse_info_pci((ref / "info_pci.txt").read_text())}
+    assert real["00:01.0"].windows["memory_range"] == (0xfff00000, 0x000fffff)
+    assert real["00:09.0"].bars[0].address == 0x80000000
+    fw = _predict(ref).vm.firmware
+    assert [(b, t) for b, t, _ in fw.padding_dropped] == [("00:01.0", "mem32")]
+    assert fw.unassigned == [] and not fw.stopped
+
+
+def test_mem_reserve_knob_makes_every_padding_fit():
+    """For that machine the model's reservation knob is mem-reserve=0 on
+    every pcie-root-port (PciHotPlugInit.c GetResourcePadding:
+    NonPrefetchable32BitMmio 0 = no 32-bit padding); applied to real QEMU +
+    OVMF 2025.02 (q35-1G-8rp-displays-memreserve0-*) nothing is rejected:
+    every port keeps its prefetchable window, every display its BARs."""
+    pred = _predict(DATA / "q35-1G-8rp-displays-2025.02-qemu7.2")
+    assert pred.vm.firmware.knobs == [
+        "-global pcie-root-port.mem-reserve=0 (no 32-bit memory padding on the 8 hot-plug "
+        "root ports, so everything fits)"]
+    ref = DATA / "q35-1G-8rp-displays-memreserve0-2025.02-qemu7.2"
+    assert "-global pcie-root-port.mem-reserve=0" in (ref / "command.txt").read_text()
+    real = parse_info_pci((ref / "info_pci.txt").read_text())
+    ports = [d for d in real if d.windows]
+    assert len(ports) == 8 and all(
+        d.windows["prefetchable_range"][0] <= d.windows["prefetchable_range"][1] for d in ports)
+    assert all(b.address is not None for d in real for b in d.bars if b.bar != 6)
+    after = _predict(ref).vm.firmware
+    assert after.knobs == [] and after.padding_dropped == []
+
+
+def test_64bit_rejection_behind_a_bridge_still_stops():
+    """Read from the source (PciEnumerator.c IsRejectiveDevice), a 64 GiB
+    BAR behind a root port may be rejected and the allocation go on; the
+    real run q35-1G-pb39-rp-ivshmem-64G-2022.11 gives up as when the BAR is
+    on the root bus (no boot manager, no BAR), and the model follows it
+    (test_boot_manager_and_unassigned).  Its smallest knob,
+    X-PciMmio64Mb=65536, applied to the real firmware (...-X64G-...),
+    reaches the boot manager with the BAR in the port's window."""
+    ref = DATA / "q35-1G-pb39-rp-ivshmem-64G-2022.11-qemu7.2"
+    assert _meta(ref)["boot_manager_reached"] is False
+    fw = _predict(ref).vm.firmware
+    assert fw.stopped
+    assert fw.knobs[0].startswith("-fw_cfg name=opt/ovmf/X-PciMmio64Mb,string=65536 ")
+    fixed = DATA / "q35-1G-pb39-rp-ivshmem-64G-X64G-2022.11-qemu7.2"
+    assert _meta(fixed)["boot_manager_reached"] is True
+    real = {d.bdf: d for d in parse_info_pci((fixed / "info_pci.txt").read_text())}
+    assert real["01:00.0"].bars[1].address == 0x1000000000

@@ -674,6 +674,18 @@ def _placement_items(st: _State) -> list[Item]:
                 continue
             items.append(Item("placement", subj, "ok",
                               f"{who}: {fmt_size(b.size)} {b.type} at {fmt_hex(b.address)}", src))
+    # OVMF dropped a hot-plug bridge's padding (PciEnumerator.c RejectPciDevice
+    # after PciHostBridgeAdjustAllocation; real runs data/ovmf/q35-2G-14rp-*):
+    # the machine boots, the bridge keeps what is behind it, but nothing
+    # hot-plugged there later gets that resource
+    for bdf, typ, size in getattr(fw, "padding_dropped", []) or []:
+        kind = "I/O aperture" if typ == "io" else "32-bit window"
+        items.append(Item("placement", f"{bdf} hot-plug padding", "warns",
+                          f"{bdf}: its hot-plug padding was dropped (the firmware's {kind} "
+                          f"could not take its {fmt_size(size)} {typ} padding, and "
+                          "RejectPciDevice frees all of a port's padding): the port gets no "
+                          "windows, so a device hot-plugged behind it later gets no resources",
+                          src))
     return items
 
 
@@ -1250,7 +1262,26 @@ def _find_fix(args: list[str], ctx: _Ctx, st: _State) -> dict:
     fails = _targets(st.items)
     out = {"qemu_args": [], "libvirt_xml": [], "proxmox": [],
            "memlock_bytes": st.memlock_needed or None, "notes": []}
-    if not fails:
+    # the resource-reservation knob OVMF's model found for dropped hot-plug
+    # padding (model/firmware/ovmf.py reservation_knobs; real run
+    # data/ovmf/q35-2G-14rp-ioreserve0-2022.11-qemu7.2)
+    fw = getattr(getattr(st, "pred", None), "vm", None)
+    fw = getattr(fw, "firmware", None)
+    reserve = [k for k in (getattr(fw, "knobs", None) or []) if "-reserve=" in k]
+    if reserve and any(i.verdict == "warns" and i.subject.endswith("hot-plug padding")
+                       for i in st.items):
+        k = reserve[0]
+        out["qemu_args"].append(k.split(" (", 1)[0])
+        if k.startswith("-global "):
+            g = k.split()[1]
+            out["libvirt_xml"].append(
+                f"<qemu:commandline><qemu:arg value='-global'/><qemu:arg value='{g}'/>"
+                "</qemu:commandline> (domain xmlns:qemu='http://libvirt.org/schemas/domain/"
+                "qemu/1.0'; libvirt's pcie-root-port controller has no such attribute)")
+            out["proxmox"].append(f"args: -global {g}")
+            args = list(args) + ["-global", g]
+        out["notes"].append(f"keeps every hot-plug port's padding: {k}")
+    if not fails and not out["qemu_args"]:
         return out
     areas = {i.area for i in fails if i.subject != "vIOMMU intel-iommu"}
     # the other areas' fixes are searched with memlock out of the way
@@ -1348,7 +1379,9 @@ def _find_fix(args: list[str], ctx: _Ctx, st: _State) -> dict:
     try:
         s3 = _evaluate(final, replace(ctx, **memlock_ctx))
         out["rechecked"] = True
-        out["rechecked_ok"] = not _targets(s3.items)
+        out["rechecked_ok"] = not _targets(s3.items) and not (
+            reserve and any(i.verdict == "warns" and i.subject.endswith("hot-plug padding")
+                            for i in s3.items))
         out["rechecked_args"] = final
     except VfiolabError as e:
         out["rechecked"] = True

@@ -143,8 +143,21 @@ class Prediction:
         vm = self.vm
         out = [("memory", "system", vm.system_memory), ("I/O", "io", vm.system_io),
                ("cpu-memory-0", "system", vm.system_memory)]
-        for dev in vm.devices:
+        # hw/mem/memory-device.c machine_memory_devices_init: from QEMU 8.2
+        # (commit f9716f4b0d) the memory-hotplug area is also an address
+        # space, "device-memory", made in pc_memory_init: after the host
+        # bridge where pc realizes it first (8.1+, model/machine.py
+        # build_machine), before every PCI function on q35 (real 10.0
+        # info mtree -f lists it so among the empty view's spaces)
+        devmem = None
+        if vm.device_memory is not None and vm.stack is not None and vm.stack.qemu_at_least(8, 2):
+            devmem = ("device-memory", "device-memory", vm.device_memory)
+            if vm.machine == "q35":
+                out.append(devmem)
+        for i, dev in enumerate(vm.devices):
             out.append((dev.type_name, "bus master container", dev))
+            if devmem is not None and vm.machine == "pc" and i == 0:
+                out.append(devmem)
             out.extend(device_address_spaces(vm, dev))
             # a space a device's realize puts on the bus's I/O space shares the
             # "I/O" view (lsi53c895a's "lsi-pci-io", hw/scsi/lsi53c895a.c

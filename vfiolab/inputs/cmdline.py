@@ -531,13 +531,50 @@ class _Reader:
 
     def memory(self, raw: str, val: str) -> None:
         d = split_opts(val, "size", raw)
-        cfg = self.cfg
         for k in d:
             if k not in ("size", "slots", "maxmem"):
                 raise CommandLineError(f"{raw} {val!r}: Invalid parameter '{k}'")
-        if d.get("slots") or d.get("maxmem"):
-            raise UnsupportedOption(f"{raw} slots=/maxmem=", ["-m SIZE"],
-                                    "memory hotplug adds the device-memory region; not modelled")
+        self.memory_size(raw, d)
+        self.memory_hotplug(raw, d)
+
+    def memory_hotplug(self, raw: str, d: dict) -> None:
+        """``-m ...,slots=N,maxmem=SIZE`` as hw/core/machine.c
+        ``machine_set_mem`` checks them (the same text in v7.2.0 and
+        v10.0.0): maxmem is a size in bytes unless suffixed (softmmu/vl.c
+        ``parse_memory_options`` appends "M" to ``size`` only), at least the
+        RAM size; slots need maxmem, and nonzero slots a maxmem above the
+        RAM size.  The machine builds the device-memory region from them
+        (model/machine.py :func:`~vfiolab.model.machine.device_memory`)."""
+        cfg = self.cfg
+        where = f"{raw} {','.join(f'{k}={v}' for k, v in d.items())}"
+        slots = None
+        if "slots" in d:
+            text = d["slots"]
+            # QEMU_OPT_NUMBER (util/qemu-option.c parse_option_number:
+            # qemu_strtou64 base 0, "Parameter 'slots' expects a number")
+            if not re.fullmatch(r"0[xX][0-9a-fA-F]+|[0-9]+", text or ""):
+                raise CommandLineError(f"{where}: Parameter 'slots' expects a number")
+            slots = int(text, 16) if text[:2].lower() == "0x" else int(text, 10)
+            if slots >= 1 << 64:
+                raise CommandLineError(f"{where}: Parameter 'slots' expects a number")
+        if "maxmem" in d:
+            maxmem = qemu_strtosz(d["maxmem"], where, qemu=self.qemu, warnings=cfg.warnings)
+            if maxmem < cfg.ram_size:
+                raise CommandLineError(
+                    f"{where}: invalid value of maxmem: maximum memory size ({maxmem:#x}) must "
+                    f"be at least the initial memory size ({cfg.ram_size:#x})")
+            if slots and maxmem == cfg.ram_size:
+                raise CommandLineError(
+                    f"{where}: invalid value of maxmem: memory slots were specified but maximum "
+                    f"memory size ({maxmem:#x}) is equal to the initial memory size "
+                    f"({cfg.ram_size:#x})")
+            cfg.maxram_size = maxmem
+        elif slots is not None:
+            raise CommandLineError(f"{where}: slots specified but no max-size")
+        cfg.ram_slots = slots or 0
+
+    def memory_size(self, raw: str, d: dict) -> None:
+        cfg = self.cfg
         if "size" not in d:
             return
         text = d["size"]

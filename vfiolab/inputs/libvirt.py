@@ -328,6 +328,13 @@ def libvirt_argv(xml_text: str, *, source: str = "domain XML",
     mem_el = root.find("memory")
     if mem_el is None:
         raise CommandLineError(f"{source}: no <memory>")
+    if root.find("maxMemory") is not None:
+        # libvirt accepts memory hotplug only with guest NUMA cells ("At
+        # least one numa node has to be configured when enabling memory
+        # hotplug"), whose -numa nodes the reader does not write
+        raise CommandLineError(f"{source}: <maxMemory> (memory hotplug) is not read: it needs "
+                               "guest NUMA (-numa), not modelled; give the QEMU command line "
+                               "(-m SIZE,slots=N,maxmem=MAX without -numa is modelled)")
     mem = _scaled(mem_el, d.where("<memory>"))
     # qemuDomainAlignMemorySizes: x86 guest RAM is rounded up to whole MiB
     mem_mib = -(-mem // (1 << 20))

@@ -248,7 +248,8 @@ def build_vm(cfg: QemuConfig, *, stack: Stack | None = None, accel: str | None =
     layout = memory_layout(cfg.machine, cfg.ram_size, stack=stack, cpu_vendor=vendor,
                            phys_bits=bits, long_mode=guest_long_mode(cfg),
                            pci_hole64_size=_pci_hole64_size(cfg),
-                           max_ram_below_4g=cfg.max_ram_below_4g)
+                           max_ram_below_4g=cfg.max_ram_below_4g,
+                           maxram_size=cfg.maxram_size, ram_slots=cfg.ram_slots)
     vm = build_machine(cfg.machine, cfg.ram_size, accel=stack.accel, layout=layout,
                        pflash=pflash_sizes(cfg), isa_bios_alias=stack.machine_at_least(9, 1),
                        bios_size=bios_image_size(cfg, stack), hpet=cfg.hpet,
@@ -452,12 +453,18 @@ def firmware_platform(vm: VM, cfg: QemuConfig):
     if layout is not None and layout.amd_ht_reserved:
         reserved.append((AMD_HT_START, AMD_HT_SIZE))
     split = vm.ram_split
+    # hw/i386/pc.c pc_memory_init: fw_cfg etc/reserved-memory-end, present
+    # only with a memory-hotplug area (-m ...,maxmem=; machine.device_memory);
+    # OVMF (PlatformInitLib MemDetect.c PlatformGetFirstNonAddress) and
+    # SeaBIOS (src/fw/pciinit.c pci_bios_map_devices) start the 64-bit
+    # window above it
+    reserved_end = layout.reserved_memory_end if layout is not None else None
     if stack.firmware == "ovmf":
         from .firmware.ovmf import OvmfPlatform
         return OvmfPlatform(machine=vm.machine, low_memory=split.below_4g,
                             ram_end=(split.above_4g_start + split.above_4g if split.above_4g
                                      else 1 << 32), e820_reserved=reserved,
-                            reserved_memory_end=None,
+                            reserved_memory_end=reserved_end,
                             pci_mmio64_mb=_fw_cfg_uint32(cfg, "opt/ovmf/X-PciMmio64Mb"),
                             cpu_vendor=vendor, phys_bits=bits,
                             guest_phys_bits=_guest_phys_bits(cfg),
@@ -470,7 +477,7 @@ def firmware_platform(vm: VM, cfg: QemuConfig):
     from .firmware.seabios import FirmwarePlatform
     return FirmwarePlatform(machine=vm.machine, ram_size=split.below_4g,
                             ram_size_over_4g=over_4g, e820_reserved=reserved,
-                            reserved_memory_end=None, cpu_vendor=vendor, phys_bits=bits,
+                            reserved_memory_end=reserved_end, cpu_vendor=vendor, phys_bits=bits,
                             long_mode=guest_long_mode(cfg), version=stack.firmware_version,
                             kvmclock=vm.accel == "kvm",
                             unmodelled_drives=_seabios_drives(vm, cfg))

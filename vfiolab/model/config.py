@@ -35,6 +35,11 @@ class QemuConfig:
     machine_type: str = "pc"
     machine_opts: dict = field(default_factory=dict)
     ram_size: int = 128 * 1024 * 1024          # QEMU default -m 128M (hw/core/machine.c)
+    #: ``-m ...,maxmem=`` in bytes (MachineState ``maxram_size``; None: not
+    #: given, which QEMU takes as the RAM size) and ``slots=``
+    #: (``ram_slots``); model/machine.py device_memory reads them
+    maxram_size: int | None = None
+    ram_slots: int = 0
     memdevs: dict = field(default_factory=dict)  # id -> (backend type, size, props)
     devices: list = field(default_factory=list)
     nodefaults: bool = False

@@ -55,7 +55,8 @@ __all__ = ["MACHINES", "ram_split", "build_machine", "PAM_SEGMENTS", "MemoryLayo
            "AMD_HT_SIZE", "AMD_ABOVE_1TB_START", "pci_hole64",
            "IO_APIC_DEFAULT_ADDRESS", "HPET_BASE", "APIC_DEFAULT_ADDRESS",
            "MCH_PCIEXBAR_DEFAULT", "BIOS_SIZE", "KVMVAPIC_ROM_SIZE", "smm_enabled",
-           "has_smm_ranges", "piix_reset_control_name", "intel_iommu_aw_bits"]
+           "has_smm_ranges", "piix_reset_control_name", "intel_iommu_aw_bits",
+           "DeviceMemory", "device_memory", "ACPI_MAX_RAM_SLOTS"]
 
 MACHINES = ("pc", "q35")
 
@@ -142,6 +143,72 @@ AMD_ABOVE_1TB_START = AMD_HT_END + 1
 AMD_HT_SIZE = AMD_ABOVE_1TB_START - AMD_HT_START
 
 
+#: hw/acpi/memory_hotplug.c / include/hw/acpi/memory_hotplug.h: the most
+#: ``-m slots=`` pc_memory_init accepts (``ACPI_MAX_RAM_SLOTS``), and the
+#: "acpi-mem-hotplug" I/O block (``ACPI_MEMORY_HOTPLUG_BASE`` 0x0a00,
+#: ``MEMORY_HOTPLUG_IO_LEN`` 24) the PIIX4/ICH9 PM function adds when
+#: ``ram_slots`` is nonzero (v7.2.0 and v10.0.0 alike)
+ACPI_MAX_RAM_SLOTS = 256
+ACPI_MEMORY_HOTPLUG_BASE = 0x0a00
+MEMORY_HOTPLUG_IO_LEN = 24
+#: x86 TARGET_PAGE_SIZE: pc_memory_init wants maxmem a multiple of it
+_TARGET_PAGE_SIZE = 4096
+
+
+@dataclass(frozen=True)
+class DeviceMemory:
+    """The memory-hotplug area of ``-m SIZE,slots=N,maxmem=MAX``
+    (MachineState ``device_memory``): the empty container "device-memory"
+    at ``base`` of ``size`` bytes in system memory (DIMMs plugged later
+    would go inside), and ``reserved_end``, the value of fw_cfg
+    ``etc/reserved-memory-end`` that both firmwares place their 64-bit PCI
+    window above."""
+
+    base: int
+    size: int
+    slots: int
+    reserved_end: int
+
+    @property
+    def end(self) -> int:
+        return self.base + self.size
+
+
+def device_memory(stack, split: RamSplit, ram_size: int, maxram_size: int | None,
+                  ram_slots: int = 0) -> DeviceMemory | None:
+    """hw/i386/pc.c ``pc_get_device_memory_range`` and the device-memory
+    part of ``pc_memory_init`` (v7.2.0 and v10.0.0): only when maxmem is
+    above the RAM size.  The area starts at the end of RAM above 4 GiB
+    (``pc_above_4g_end``: ``above_4g_mem_start`` + ``above_4g_mem_size``,
+    so 4 GiB, or 1 TiB after the AMD relocation, when there is no RAM above
+    4 GiB) rounded up to 1 GiB, and holds maxmem - RAM plus 1 GiB per slot
+    (``enforce_aligned_dimm``, false only for machine types <= 2.1, a flag
+    removed with them in QEMU 9.1 by commit 516871f002).  The fw_cfg file
+    ``etc/reserved-memory-end`` is its end rounded up to 1 GiB, or its
+    start for machine types <= 2.4 (``broken_reserved_end``).  QEMU's
+    refusals: more than 256 slots ("unsupported amount of memory slots"),
+    maxmem not a multiple of 4 KiB, an area past 2^64."""
+    if maxram_size is None or maxram_size <= ram_size:
+        return None
+    if ram_slots > ACPI_MAX_RAM_SLOTS:
+        raise ConfigError(f"-m slots={ram_slots}: unsupported amount of memory slots: "
+                          f"{ram_slots} (QEMU accepts at most {ACPI_MAX_RAM_SLOTS})")
+    if maxram_size % _TARGET_PAGE_SIZE:
+        raise ConfigError(f"-m maxmem={maxram_size:#x}: maximum memory size must by aligned to "
+                          f"multiple of {_TARGET_PAGE_SIZE} bytes")
+    base = align_up(split.above_4g_start + split.above_4g, GiB)
+    size = maxram_size - ram_size
+    aligned_dimm = stack is None or stack.machine_at_least(2, 2)
+    if aligned_dimm:
+        size += GiB * ram_slots
+    if base + size >= 1 << 64:
+        raise ConfigError(f"-m maxmem={maxram_size:#x}: unsupported amount of maximum memory: "
+                          f"{maxram_size:x}")
+    broken_reserved_end = stack is not None and not stack.machine_at_least(2, 5)
+    end = base if broken_reserved_end else base + size
+    return DeviceMemory(base, size, ram_slots, align_up(end, GiB))
+
+
 @dataclass(frozen=True)
 class MemoryLayout:
     """What ``pc_memory_init`` decides before it maps RAM (hw/i386/pc.c).
@@ -150,7 +217,9 @@ class MemoryLayout:
     ``pc_pci_hole64_start()`` and ``pci_hole64_size`` the host bridge's
     ``pci-hole64-size``; ``max_used_gpa`` is ``pc_max_used_gpa()``, the
     address the phys-bits check compares with; ``amd_ht_reserved``: the e820
-    RESERVED entry for the HyperTransport range was added.
+    RESERVED entry for the HyperTransport range was added;
+    ``device_memory``: the memory-hotplug area of ``-m ...,maxmem=``
+    (:func:`device_memory`), None without one.
 
     The 64-bit hole is no memory region (``info mtree`` has none): QEMU
     keeps only these numbers, and the host bridge's QOM properties
@@ -161,19 +230,31 @@ class MemoryLayout:
     pci_hole64_size: int
     max_used_gpa: int
     amd_ht_reserved: bool = False
+    device_memory: DeviceMemory | None = None
+    ram_slots: int = 0
+
+    @property
+    def reserved_memory_end(self) -> int | None:
+        """fw_cfg ``etc/reserved-memory-end`` (pc_memory_init adds the file
+        only with a device-memory area), None without it."""
+        return self.device_memory.reserved_end if self.device_memory else None
 
 
-def _pci_hole64_start(split: RamSplit) -> int:
+def _pci_hole64_start(split: RamSplit, devmem: DeviceMemory | None = None,
+                      broken_reserved_end: bool = False) -> int:
     """hw/i386/pc.c ``pc_pci_hole64_start`` (v7.2.0-v10.0.0) for a machine
-    without CXL, SGX EPC or memory hotplug (``-m maxmem=`` is refused by the
-    command-line reader): the end of RAM above 4 GiB (``pc_above_4g_end``,
-    ``above_4g_mem_start`` + ``above_4g_mem_size``, the start being 4 GiB
-    even when there is no RAM above it), rounded up to 1 GiB."""
+    without CXL or SGX EPC: after the memory-hotplug area when there is one
+    (its start for machine types <= 2.4, ``broken_reserved_end``), else
+    the end of RAM above 4 GiB (``pc_above_4g_end``, ``above_4g_mem_start``
+    + ``above_4g_mem_size``, the start being 4 GiB even when there is no
+    RAM above it); rounded up to 1 GiB."""
+    if devmem is not None:
+        return align_up(devmem.base if broken_reserved_end else devmem.end, GiB)
     return align_up(split.above_4g_start + split.above_4g, GiB)
 
 
 def _max_used_gpa(stack, split: RamSplit, hole64_size: int, phys_bits: int,
-                  long_mode: bool) -> int:
+                  long_mode: bool, devmem: DeviceMemory | None = None) -> int:
     """hw/i386/pc.c ``pc_max_used_gpa``.
 
     Up to QEMU 8.1: a CPU with phys-bits <= 32 gives ``2^phys_bits - 1``,
@@ -182,20 +263,25 @@ def _max_used_gpa(stack, split: RamSplit, hole64_size: int, phys_bits: int,
     systems"): a CPU with long mode (CPUID 0x80000001 EDX LM) gives the end
     of the 64-bit hole; without, machine types <= 8.1
     (``broken_32bit_mem_addr_check``) keep ``2^phys_bits - 1`` and newer
-    ones the end of RAM above 4 GiB minus 1 (no memory hotplug here)."""
-    hole_end = _pci_hole64_start(split) + hole64_size - 1
+    ones the end of the memory-hotplug area, or without one the end of RAM
+    above 4 GiB, minus 1."""
+    broken = stack is not None and not stack.machine_at_least(2, 5)
+    hole_end = _pci_hole64_start(split, devmem, broken) + hole64_size - 1
     if not stack.qemu_at_least(8, 2):
         return (1 << phys_bits) - 1 if phys_bits <= 32 else hole_end
     if long_mode:
         return hole_end
     if not stack.machine_at_least(8, 2):
         return (1 << phys_bits) - 1
+    if devmem is not None:
+        return devmem.end - 1
     return split.above_4g_start + split.above_4g - 1
 
 
 def memory_layout(machine: str, ram_size: int, *, stack, cpu_vendor: str, phys_bits: int,
                   long_mode: bool = True, pci_hole64_size: int | None = None,
-                  max_ram_below_4g: int | None = None) -> MemoryLayout:
+                  max_ram_below_4g: int | None = None, maxram_size: int | None = None,
+                  ram_slots: int = 0) -> MemoryLayout:
     """The start of RAM above 4 GiB, the 64-bit hole and the phys-bits check
     of hw/i386/pc.c ``pc_memory_init``, for ``stack`` (its QEMU release and
     machine type):
@@ -209,22 +295,32 @@ def memory_layout(machine: str, ram_size: int, *, stack, cpu_vendor: str, phys_b
       ``2^phys_bits - 1 < pc_max_used_gpa``, with "Address space limit 0x%lx
       < 0x%lx phys-bits too low (%u)"; here a :class:`ConfigError` with that
       text.
+    * ``maxram_size``/``ram_slots`` (``-m ...,maxmem=,slots=``): the
+      memory-hotplug area (:func:`device_memory`) after RAM above 4 GiB,
+      which the 64-bit hole and ``pc_max_used_gpa`` follow.
     """
     split = ram_split(machine, ram_size, max_ram_below_4g)
     hole64_size = PCI_HOLE64_SIZE_DEFAULT[machine] if pci_hole64_size is None else pci_hole64_size
     ht_reserved = False
     enforce_amd_1tb_hole = stack.qemu_at_least(7, 1) and stack.machine_at_least(7, 1)
+
+    def devmem(sp):
+        return device_memory(stack, sp, ram_size, maxram_size, ram_slots)
     if cpu_vendor == "AuthenticAMD" and enforce_amd_1tb_hole:
-        if _max_used_gpa(stack, split, hole64_size, phys_bits, long_mode) >= AMD_HT_START:
+        if _max_used_gpa(stack, split, hole64_size, phys_bits, long_mode,
+                         devmem(split)) >= AMD_HT_START:
             split = RamSplit(split.below_4g, split.above_4g, AMD_ABOVE_1TB_START)
         ht_reserved = phys_bits >= 40
-    max_used = _max_used_gpa(stack, split, hole64_size, phys_bits, long_mode)
+    dm = devmem(split)
+    max_used = _max_used_gpa(stack, split, hole64_size, phys_bits, long_mode, dm)
     if stack.qemu_at_least(7, 1):
         max_phys = (1 << phys_bits) - 1
         if max_phys < max_used:
             raise ConfigError(f"Address space limit {max_phys:#x} < {max_used:#x} phys-bits too "
                               f"low ({phys_bits})")
-    return MemoryLayout(split, _pci_hole64_start(split), hole64_size, max_used, ht_reserved)
+    broken = not stack.machine_at_least(2, 5)
+    return MemoryLayout(split, _pci_hole64_start(split, dm, broken), hole64_size, max_used,
+                        ht_reserved, dm, ram_slots)
 
 
 def pci_hole64(vm: VM) -> Range:
@@ -757,6 +853,14 @@ def build_machine(machine: str, ram_size: int, *, accel: str = "kvm",
         sysmem.add_subregion(split.above_4g_start,
                              MemoryRegion.init_alias("ram-above-4g", ram, split.below_4g,
                                                      split.above_4g))
+    dm = layout.device_memory if layout is not None else None
+    if dm is not None:
+        # pc_memory_init (v7.2.0; from v8.2.0 machine_memory_devices_init,
+        # hw/mem/memory-device.c): the empty container "device-memory" over
+        # the hotplug area, priority 0; it renders nothing until a DIMM is
+        # plugged (real 7.2 and 10.0 info mtree -f)
+        vm.device_memory = MemoryRegion.init_container("device-memory", dm.size)
+        sysmem.add_subregion(dm.base, vm.device_memory)
     if pflash:
         _map_pflash(vm, sysmem, pci, pflash, isa_bios_alias)
     else:
@@ -808,6 +912,7 @@ def build_machine(machine: str, ram_size: int, *, accel: str = "kvm",
         # hw/i2c/pm_smbus.c pm_smbus_init: "pm-smbus", 64 ports
         pm.smb_io = MemoryRegion.init_io("pm-smbus", 64)
         vm.add_pci_device(pm, devfn=(1 << 3) | 3)
+        _add_memory_hotplug_io(vm, layout)
     else:
         lpc = _chipset_class("ICH9-LPC", Ich9LpcMixin)("")
         lpc.multifunction = True
@@ -817,9 +922,21 @@ def build_machine(machine: str, ram_size: int, *, accel: str = "kvm",
                                                   (8, 4, "acpi-tmr"), (0x20, 0x10, "acpi-gpe0"),
                                                   (0x30, 8, "acpi-smi"), (0x60, 0x20, "sm-tco")])
         vm.add_pci_device(lpc, devfn=(31 << 3) | 0)
+        _add_memory_hotplug_io(vm, layout)
         vm.add_pci_device(_chipset_class("ich9-ahci", None)(""), devfn=(31 << 3) | 2)
         vm.add_pci_device(_chipset_class("ICH9-SMB", None)(""), devfn=(31 << 3) | 3)
     return vm
+
+
+def _add_memory_hotplug_io(vm: VM, layout: MemoryLayout | None) -> None:
+    """hw/acpi/memory_hotplug.c ``acpi_memory_hotplug_init``, called by the
+    PM function's realize (hw/acpi/piix4.c ``piix4_acpi_system_hot_add_init``,
+    hw/acpi/ich9.c ``ich9_pm_init``; ``memory-hotplug-support`` is on by
+    default): with ``-m slots=N`` (N > 0) the "acpi-mem-hotplug" block of
+    24 ports at 0x0a00 in the I/O space (real 7.2 and 10.0 info mtree)."""
+    if layout is not None and layout.ram_slots:
+        vm.system_io.add_subregion(ACPI_MEMORY_HOTPLUG_BASE,
+                                   MemoryRegion.init_io("acpi-mem-hotplug", MEMORY_HOTPLUG_IO_LEN))
 
 
 def _acpi_block(name: str, size: int, regs) -> MemoryRegion:

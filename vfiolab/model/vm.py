@@ -53,6 +53,8 @@ class VM:
             self.kvm = KvmMemoryListener(events=self.events)
             self.as_memory.register(self.kvm)
         self.pci_memory: MemoryRegion | None = None
+        #: the "device-memory" container of ``-m ...,maxmem=`` (model/machine.py)
+        self.device_memory: MemoryRegion | None = None
         self.root_bus: PCIBus | None = None
         self.memdevs: dict[str, MemoryRegion] = {}
         self.devices: list[PCIDevice] = []

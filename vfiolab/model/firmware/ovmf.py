@@ -280,8 +280,11 @@ class OvmfResult:
     stopped: bool = False
     #: display functions QemuVideoDxe started: (bdf text, card name)
     video: list = field(default_factory=list)
-    #: the smallest knob settings that make everything fit (``smallest_knobs``)
+    #: the smallest knob settings that make everything fit (``smallest_knobs``,
+    #: ``reservation_knobs``)
     knobs: list = field(default_factory=list)
+    #: hot-plug padding PciBusDxe dropped: (bridge bdf, type, size)
+    padding_dropped: list = field(default_factory=list)
     notes: list = field(default_factory=list)
     log: list = field(default_factory=list)
 
@@ -364,7 +367,8 @@ def _aperture(bridge: _Node) -> None:
 
 class _Dev:
     __slots__ = ("bus_reserve", "device_id", "bus", "devfn", "vendor", "header", "bars", "children", "sec", "sub",
-                 "decodes", "padding", "rom_size", "parent", "pcie_cap", "class_code")
+                 "decodes", "padding", "rom_size", "parent", "pcie_cap", "class_code", "hotplug",
+                 "hint")
 
     def __init__(self, bus, devfn):
         self.bus, self.devfn = bus, devfn
@@ -375,6 +379,8 @@ class _Dev:
         self.padding: list = []       # (type, length, alignment)
         self.rom_size = 0
         self.parent = None
+        self.hotplug = False
+        self.hint = None
 
     @property
     def name(self) -> str:
@@ -495,11 +501,8 @@ class _Ovmf:
         every hot-plug capable bridge (PciHotPlugSupport.c
         ``IsPciHotPlugBus``: PCIe slot implemented with hot-plug capable
         set, or an SHPC).  QEMU's resource-reservation capability (vendor
-        capability type 1 on Red Hat bridges) overrides the defaults: I/O
-        512 B (2022.11) / none (2025.02, commit 27727338b2 "Do not reserve
-        IO ports by default"), 32-bit MMIO 2 MiB, 64-bit prefetchable
-        PcdPciMmio64Size/256 when the window is over 32 GiB; every size is
-        rounded up to a power of two and aligned to itself."""
+        capability type 1 on Red Hat bridges) overrides the defaults
+        (:meth:`padding_from`)."""
         b, f = d.bus, d.devfn
         exp = self.find_cap(b, f, PCI_CAP_ID_EXP)
         hp = False
@@ -510,47 +513,74 @@ class _Ovmf:
                 hp = bool(sltcap & 0x40)          # PCI_EXP_SLTCAP_HPC
         if not hp and self.find_cap(b, f, PCI_CAP_ID_SHPC):
             hp = True
+        d.hotplug = hp
         if not hp:
             return
-        d.bus_reserve = 0
+        d.hint = self.reservation_hint(d)
+        d.bus_reserve, d.padding = self.padding_from(d.hint)
+
+    def reservation_hint(self, d: _Dev):
+        """PciHotPlugInit.c ``QueryReservationHint``: QEMU's capability
+        (hw/pci/pci_bridge.c ``pci_bridge_qemu_reserve_cap_init``: bus,
+        io, mem, pref32, pref64; all ones = not given) on a Red Hat
+        (0x1b36) bridge, or None."""
+        b, f = d.bus, d.devfn
+        if d.vendor != 0x1b36:
+            return None
+        cap = self.find_cap(b, f, PCI_CAP_ID_VNDR)
+        while cap and self.r(b, f, cap + 3, 1) != 1:
+            cap = self.find_cap(b, f, PCI_CAP_ID_VNDR, cap)
+        if not cap:
+            return None
+        return (self.r(b, f, cap + RES_RESERVE_BUS_RES, 4),
+                self.r(b, f, cap + RES_RESERVE_IO, 4)
+                | self.r(b, f, cap + RES_RESERVE_IO + 4, 4) << 32,
+                self.r(b, f, cap + RES_RESERVE_MEM, 4),
+                self.r(b, f, cap + 20, 4),
+                self.r(b, f, cap + 24, 4) | self.r(b, f, cap + 28, 4) << 32)
+
+    def padding_from(self, hint) -> tuple[int, list]:
+        """PciHotPlugInit.c ``GetResourcePadding`` for one hot-plug bridge:
+        (bus numbers, padding).  Defaults: I/O 512 B (2022.11) / none
+        (2025.02, commit 27727338b2 "Do not reserve IO ports by default"),
+        32-bit MMIO 2 MiB, 64-bit prefetchable PcdPciMmio64Size/256 when the
+        window is over 32 GiB.  A ``hint`` (QEMU's capability) replaces them:
+        I/O and 32-bit MMIO 0 = none, all ones = the default, else that
+        size; prefetchable: pref32, else pref64, when between 0 and all ones
+        (0 keeps the default).  Every size is rounded up to a power of two
+        and aligned to itself."""
+        bus_reserve, padding = 0, []
         default_io, default_mem, default_pref = self.p.version < "2025.02", True, True
         io_size = 512 if self.p.version < "2025.02" else 0x1000
-        if d.vendor == 0x1b36:
-            cap = self.find_cap(b, f, PCI_CAP_ID_VNDR)
-            while cap and self.r(b, f, cap + 3, 1) != 1:
-                cap = self.find_cap(b, f, PCI_CAP_ID_VNDR, cap)
-            if cap:
-                # (a) bus numbers: 0 and all ones mean none
-                bus_res = self.r(b, f, cap + RES_RESERVE_BUS_RES, 4)
-                if bus_res not in (0, 0xffffffff):
-                    d.bus_reserve = bus_res
-                io = self.r(b, f, cap + RES_RESERVE_IO, 4) | self.r(b, f, cap + RES_RESERVE_IO + 4, 4) << 32
-                mem = self.r(b, f, cap + RES_RESERVE_MEM, 4)
-                p32 = self.r(b, f, cap + 20, 4)
-                p64 = self.r(b, f, cap + 24, 4) | self.r(b, f, cap + 28, 4) << 32
-                if io == 0:
-                    default_io = False
-                elif io != U64:
-                    d.padding.append((IO16, 1 << (io - 1).bit_length(), None))
-                    default_io = False
-                if mem == 0:
-                    default_mem = False
-                elif mem != 0xffffffff:
-                    d.padding.append((MEM32, 1 << (mem - 1).bit_length(), None))
-                    default_mem = False
-                if 0 < p32 < 0xffffffff:
-                    d.padding.append((PMEM32, 1 << (p32 - 1).bit_length(), None))
-                    default_pref = False
-                elif 0 < p64 < U64:
-                    d.padding.append((PMEM64, 1 << (p64 - 1).bit_length(), None))
-                    default_pref = False
+        if hint is not None:
+            bus_res, io, mem, p32, p64 = hint
+            # (a) bus numbers: 0 and all ones mean none
+            if bus_res not in (0, 0xffffffff):
+                bus_reserve = bus_res
+            if io == 0:
+                default_io = False
+            elif io != U64:
+                padding.append((IO16, 1 << (io - 1).bit_length(), None))
+                default_io = False
+            if mem == 0:
+                default_mem = False
+            elif mem != 0xffffffff:
+                padding.append((MEM32, 1 << (mem - 1).bit_length(), None))
+                default_mem = False
+            if 0 < p32 < 0xffffffff:
+                padding.append((PMEM32, 1 << (p32 - 1).bit_length(), None))
+                default_pref = False
+            elif 0 < p64 < U64:
+                padding.append((PMEM64, 1 << (p64 - 1).bit_length(), None))
+                default_pref = False
         if default_io:
-            d.padding.append((IO16, io_size, None))
+            padding.append((IO16, io_size, None))
         if default_mem:
-            d.padding.append((MEM32, 2 * MiB, None))
+            padding.append((MEM32, 2 * MiB, None))
         if default_pref:
             # sized from the 64-bit window when the resource map is built
-            d.padding.append((PMEM64, "scaled", None))
+            padding.append((PMEM64, "scaled", None))
+        return bus_reserve, padding
 
     def scan(self, bus: int, parent) -> list:
         """PciEnumerator.c ``PciScanBus``: devices 0-31, function 0-7 when
@@ -752,16 +782,134 @@ class _Ovmf:
                 break
         return out
 
+    def reservation_knobs(self, dropped: set) -> list[str]:
+        """When PciBusDxe rejected something (a port's hot-plug padding or a
+        function) because the I/O aperture or the 32-bit window is full
+        (``dropped``: the types), the smallest change of QEMU's
+        resource-reservation properties that makes everything fit, every
+        port's remaining padding included, found by running the same
+        allocation with the changed capability (:meth:`padding_from`):
+        ``io-reserve=0`` (PciHotPlugInit.c: Io 0 = no I/O padding) for I/O,
+        ``mem-reserve=0`` (NonPrefetchable32BitMmio 0 = none) for the 32-bit
+        window, then both.  Only on ``pcie-root-port``
+        (hw/pci-bridge/gen_pcie_root_port.c ``gen_rp_props``; the same in
+        v7.2.0 and v10.0.0), whose ``io-reserve=0`` also makes the port's
+        I/O window read-only (``gen_rp_realize``), so not on a port with
+        an I/O BAR behind it.  Real run: data/ovmf/q35-2G-14rp-ioreserve0-*
+        (the knob applied to q35-2G-14rp-2022.11-qemu7.2)."""
+        rps = [d for d in self.all_devs if d.is_bridge and d.vendor == 0x1b36
+               and d.device_id == 0x000c]
+        props = [(p, f) for p, t, f in (("io-reserve", IO16, 1), ("mem-reserve", MEM32, 2))
+                 if t in dropped]
+        # one property, then both (smallest change first)
+        cands = [[p] for p in props] + ([props] if len(props) == 2 else [])
+        for cand in cands:
+            fields = [f for _p, f in cand]
+            # io-reserve=0 closes the port's I/O window: not where an I/O BAR is behind
+            ok = [d for d in rps if 1 not in fields or not self._io_behind(d)]
+            targets = [d for d in ok if d.hotplug]
+            if not targets or not self._fits_with_hint(targets, fields):
+                continue
+            if len(ok) == len(rps):
+                where = " ".join(f"-global pcie-root-port.{p}=0" for p, _f in cand)
+            else:
+                where = (",".join(f"{p}=0" for p, _f in cand) + " on the pcie-root-ports at "
+                         + ", ".join(d.name for d in targets))
+            left = sorted({fmt_size(ln) for d in targets
+                           for t, ln, _ in self.padding_from(self._hint_with(d, fields))[1]
+                           if t == MEM32 and ln != "scaled"})
+            keep = f"; each keeps its {'/'.join(left)} memory padding" if left else ""
+            what = " and ".join("I/O window and I/O" if f == 1 else "32-bit memory"
+                                for f in fields)
+            return [f"{where} (no {what} padding on the {len(targets)} hot-plug root ports, "
+                    f"so everything fits{keep})"]
+        return []
+
+    @staticmethod
+    def _hint_with(d: _Dev, fields: list):
+        """``d``'s capability with ``fields`` set to 0 (the capability QEMU
+        adds when any ``*-reserve`` is given: the others all ones)."""
+        hint = list(d.hint or (0xffffffff, U64, 0xffffffff, 0xffffffff, U64))
+        for f in fields:
+            hint[f] = 0
+        return tuple(hint)
+
+    def _io_behind(self, d: _Dev) -> bool:
+        """Is there an I/O BAR anywhere behind bridge ``d``?"""
+        return any(any(t == IO16 for _i, t, _l, _a in c.bars) or self._io_behind(c)
+                   for c in d.children)
+
+    def _fits_with_hint(self, ports: list, fields: list) -> bool:
+        """Would every request fit, paddings included, with ``fields`` of the
+        capability of ``ports`` set to 0?"""
+        closes_io = 1 in fields
+        saved = [(d, d.padding, d.bus_reserve if d.hotplug else 0, set(d.decodes)) for d in ports]
+        saved_rej, saved_emp = self.rejected, self.emptied
+        try:
+            for d in ports:
+                d.bus_reserve, d.padding = self.padding_from(self._hint_with(d, fields))
+                if closes_io:
+                    d.decodes.discard(IO16)
+            self.rejected, self.emptied = set(), set()
+            return not self.try_allocate()[2]
+        finally:
+            for d, pad, busr, dec in saved:
+                d.padding, d.decodes = pad, dec
+                if d.hotplug:
+                    d.bus_reserve = busr
+            self.rejected, self.emptied = saved_rej, saved_emp
+
+    def rejective(self, d) -> bool:
+        """PciEnumerator.c ``IsRejectiveDevice`` (the same at both tags):
+        bridges may be rejected; functions on bus 0 and VGA controllers
+        (class 03 00 00) never; nor the root bridge's own option-ROM range
+        (no device)."""
+        if d is None:
+            return False
+        if d.is_bridge:
+            return True
+        if d.bus == 0:
+            return False
+        if d.class_code == 0x0300 and self.r(d.bus, d.devfn, 0x09, 1) == 0:
+            return False
+        return True
+
+    @staticmethod
+    def _larger(a, b):
+        """PciEnumerator.c ``GetLargerConsumerDevice``: a bridge's own
+        (non-padding) node never wins; the first stays only when strictly
+        larger, so of equal consumers the later in the list wins."""
+        if b is None:
+            return a
+        if b.dev.is_bridge and b.usage != "padding":
+            return a
+        if a is None:
+            return b
+        return a if a.length > b.length else b
+
     def max_consumer(self, node: _Node):
-        """PciResourceSupport.c ``GetMaxResourceConsumerDevice``: the largest
-        node below, looking inside bridge windows."""
+        """PciEnumerator.c ``GetMaxResourceConsumerDevice``: the largest
+        rejective consumer below, looking inside bridge windows: a function
+        behind a bridge or a bridge's hot-plug padding.  None when there is
+        none (a pool of bus-0 functions only): then
+        ``PciHostBridgeAdjustAllocation`` rejects nothing and returns
+        EFI_ABORTED, and the PCI bus driver gives up (:meth:`run`)."""
         best = None
         for n in node.children:
-            cand = self.max_consumer(n) if n.bridge else n
-            if n.bridge and cand is None:
-                cand = n
-            # GetLargerConsumerDevice: the first stays only when strictly
-            # larger, so of equal consumers the later in the list wins
+            if not self.rejective(n.dev):
+                continue
+            if n.dev.is_bridge and n.usage != "padding":
+                best = self._larger(best, self.max_consumer(n))
+            else:
+                best = self._larger(best, n)
+        return best
+
+    def largest(self, node: _Node):
+        """The largest BAR or padding below ``node``, rejective or not (what
+        a person asks about when the firmware gave up)."""
+        best = None
+        for n in node.children:
+            cand = self.largest(n) if n.bridge else (n if n.dev is not None else None)
             if cand is not None and (best is None or not best.length > cand.length):
                 best = cand
         return best
@@ -831,6 +979,12 @@ class _Ovmf:
         walk(root_devs)
         max_rom = max((d.rom_size for d in all_devs), default=0)
         self.root_devs, self.max_rom = root_devs, max_rom
+        self.all_devs = all_devs
+        #: the resource types whose hot-plug padding PciBusDxe dropped, and
+        #: the types of every rejection (padding or function)
+        dropped: set = set()
+        failed_types: set = set()
+        gave_up: list = []
         while True:
             nodes, placed, failed = self.try_allocate()
             if not failed:
@@ -840,7 +994,7 @@ class _Ovmf:
             progress = False
             for t in failed:
                 n = self.max_consumer(nodes[t])
-                if n is None or n.dev is None or n.dev in self.rejected or n.dev in self.emptied:
+                if n is None or n.dev in self.rejected or n.dev in self.emptied:
                     continue
                 if n.usage == "padding":
                     # the largest consumer is a bridge's hot-plug padding:
@@ -848,9 +1002,12 @@ class _Ovmf:
                     # descriptors and leaves the bridge and what is behind it
                     # (real runs: data/ovmf/q35-2G-14rp-2022.11-qemu7.2)
                     self.emptied.add(n.dev)
+                    dropped.add(t)
+                    self.res.padding_dropped.append((n.dev.name, t, n.length))
                 else:
                     self.rejected.add(n.dev)
                 progress = True
+                failed_types.add(t)
                 if n.usage == "padding":
                     # only the padding goes: a note, no unassigned BAR
                     self.res.notes.append(
@@ -867,20 +1024,36 @@ class _Ovmf:
                 self.log.append(f"PciBus: [{n.dev.bus:02x}|{n.dev.devfn >> 3:02x}|"
                                 f"{n.dev.devfn & 7:02x}] was rejected due to resource confliction.")
             if not progress:
+                gave_up = failed
                 break
-        if self.res.rejected and any(u.kind in (MEM64, PMEM64) for u in self.res.unassigned):
-            # Read from the source, PciLib.c PciHostBridgeResourceAllocator
-            # would reject the largest consumer and allocate again without
-            # it.  Real runs end otherwise: Debian's OVMF 2022.11 and 2025.02
-            # with a 64-bit BAR that fits neither window leave every BAR of
-            # every function unprogrammed and print nothing on the serial
-            # console, the vCPU halted in an idle loop (HLT=1, the same RIP
-            # over time): the PCI bus driver gave up, so not even the ISA
-            # serial port behind the LPC bridge got a driver
-            # (data/ovmf/q35-1G-pb39-ivshmem-64G-*: query-pci after 225 s of
-            # TCG; `info registers` after 90 s).  Which branch gives up is not
-            # traced; the model follows the real runs.
+        rejected64 = any(u.kind in (MEM64, PMEM64) for u in self.res.unassigned)
+        if gave_up or rejected64:
+            # Two ways the PCI bus driver gives up:
+            # * PciEnumerator.c PciHostBridgeAdjustAllocation found nothing it
+            #   may reject (IsRejectiveDevice: never a function on bus 0 or a
+            #   VGA controller) and returned EFI_ABORTED, which PciLib.c
+            #   PciHostBridgeResourceAllocator returns (read from the source;
+            #   real runs data/ovmf/q35-1G-pb39-ivshmem-64G-*, a 64-bit BAR
+            #   on the root bus that fits neither window);
+            # * a function behind a bridge was rejected for a 64-bit request:
+            #   read from the source, the allocator would go on without it,
+            #   but the real run data/ovmf/q35-1G-pb39-rp-ivshmem-64G-2022.11
+            #   (the 64 GiB BAR behind a root port) ends the same way; which
+            #   branch gives up is not traced, the model follows the run.
+            # Either way every BAR of every function stays unprogrammed and
+            # nothing appears on the serial console, the vCPU halted in an
+            # idle loop (HLT=1, the same RIP over time): not even the ISA
+            # serial port behind the LPC bridge got a driver (query-pci
+            # after 225 s of TCG; `info registers` after 90 s).
             self.res.stopped = True
+            for t in gave_up:
+                n = self.largest(nodes[t])
+                if n is not None and n.usage != "padding" and n.dev.name not in self.res.rejected:
+                    self.res.rejected.append(n.dev.name)
+                    self.res.unassigned.append(Unassigned(
+                        n.dev.name, n.bar, n.length, t,
+                        self._why(t, nodes[t]) + "; PciBusDxe may reject only functions behind "
+                        "a bridge (IsRejectiveDevice), so it gives up"))
             for u in self.res.unassigned:
                 self.res.notes.append(u.text())
             self.res.knobs = self.smallest_knobs()
@@ -891,6 +1064,11 @@ class _Ovmf:
                 "nothing appears on the console (the VM seems to hang at start; observed on "
                 "real runs)")
             return self.res
+        if failed_types & {IO16, MEM32}:
+            self.res.knobs = self.reservation_knobs(failed_types)
+        for k in self.res.knobs:
+            self.res.notes.append(f"smallest change that makes everything fit, hot-plug "
+                                  f"padding included: {k}")
         # a rejected function that does not stop the firmware (an I/O or 32-bit
         # request: PciEnumerator.c PciHostBridgeAdjustAllocation, then the
         # next pass fits; real runs: data/ovmf/q35-2G-14rp-2022.11-qemu7.2) keeps no resources
