@@ -142,3 +142,17 @@ def test_module_entry_point_runs():
                         "-M", "pc", "-m", "256", "-nodefaults"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert "8086:1237" in r.stdout
+
+
+@pytest.mark.parametrize("stack,want", [("debian12", "ovmf-2022.11"), ("debian13", "ovmf-2025.02")])
+def test_pflash_command_line_takes_the_presets_ovmf(capsys, stack, want):
+    """Issue 13: "the stack preset picks it by default": a command line with
+    OVMF flash and no --firmware is predicted with the preset's OVMF build
+    (Debian 12: ovmf 2022.11, Debian 13: 2025.02), and the note says so."""
+    args = ["-machine", "q35", "-m", "1G", "-nodefaults",
+            "-drive", "if=pflash,format=raw,unit=0,readonly=on,file=OVMF_CODE_4M.fd",
+            "-drive", "if=pflash,format=raw,unit=1,file=OVMF_VARS_4M.fd"]
+    assert main(["predict", "--stack", stack, "--format", "json", "--", *args]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["stack"]["firmware"].endswith(want.split("-")[1])
+    assert f"using --firmware {want}" in err

@@ -452,3 +452,17 @@ def test_device_aliases(alias, type_name):
     virtio-serial-pci (qemu-server writes that spelling)."""
     cfg = parse_qemu_args(["-machine", "q35", "-nodefaults", "-device", f"{alias},id=d0"])
     assert [d.type for d in cfg.devices] == [type_name]
+
+
+@pytest.mark.parametrize("cpu,accel,warned", [
+    ("host,phys-bits=39", "kvm", True), ("qemu64,phys-bits=39", "kvm", True),
+    ("qemu64,phys-bits=48", "kvm", False), ("qemu64,phys-bits=39", "tcg", False)])
+def test_phys_bits_property_warning(cpu, accel, warned):
+    """target/i386/host-cpu.c host_cpu_adjust_phys_bits (v7.2.0, v10.0.0):
+    under KVM a phys-bits= other than the host's width makes QEMU warn
+    "Host physical bits (%u) does not match phys-bits property (%u)", also
+    when -cpu host's host-phys-bits then takes the host's width anyway."""
+    p = predict(["-machine", "q35", "-m", "1G", "-nodefaults", "-cpu", cpu, "-accel", accel],
+                cpu_vendor="GenuineIntel", phys_bits=48)
+    want = "Host physical bits (48) does not match phys-bits property (39)"
+    assert (want in p.to_json()["warnings"]) == warned

@@ -323,7 +323,8 @@ def test_virtio_gpu_hostmem():
 
 @pytest.mark.parametrize("name,word", [("tpm-crb", "0xfed40000"), ("intel-iommu", "VT-d"),
                                        ("ramfb", "fw_cfg"), ("usb-tablet", "not a PCI function"),
-                                       ("cirrus-vga", "not in the device catalogue")])
+                                       ("cirrus-vga", "cirrus_vga.c"),
+                                       ("no-such-device", "not in the device catalogue")])
 def test_refusals_say_why(name, word):
     with pytest.raises(UnsupportedOption) as e:
         D.create_device(name, "", {})

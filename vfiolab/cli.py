@@ -104,6 +104,17 @@ def _notes(cfg) -> None:
               + ", ".join(ignored), file=sys.stderr)
 
 
+def _boots_ovmf(qemu_args: list[str]) -> bool:
+    """Whether the command line's firmware is OVMF (pflash drives or an OVMF
+    ``-bios``: :attr:`~vfiolab.model.config.QemuConfig.firmware_kind`).  A
+    command line that does not parse is left to the real parse to report."""
+    from .inputs.cmdline import parse_qemu_args
+    try:
+        return parse_qemu_args(list(qemu_args)).firmware_kind == "ovmf"
+    except VfiolabError:
+        return False
+
+
 def _management_args(ns, qemu_args: list[str]):
     """The QEMU arguments for ``--libvirt-xml``/``--proxmox-conf``: (the argv
     the management layer would run, the arguments for the model, the stack).
@@ -111,6 +122,12 @@ def _management_args(ns, qemu_args: list[str]):
     from .stack import PRESETS, DEFAULT_STACK
     lx, pc = getattr(ns, "libvirt_xml", None), getattr(ns, "proxmox_conf", None)
     if not lx and not pc:
+        if ns.firmware is None and ns.seabios is None and _boots_ovmf(qemu_args):
+            # the command line boots OVMF: the stack preset's OVMF build
+            preset = PRESETS[ns.stack or DEFAULT_STACK]
+            ns.firmware = f"ovmf-{preset['ovmf']}"
+            print(f"vfiolab: note: the command line boots OVMF; using --firmware {ns.firmware} "
+                  f"(the {ns.stack or DEFAULT_STACK} preset's)", file=sys.stderr)
         return qemu_args, qemu_args, _make_stack(ns)
     if lx and pc:
         raise VfiolabError("give --libvirt-xml or --proxmox-conf, not both")

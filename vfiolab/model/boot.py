@@ -419,6 +419,24 @@ def _parse_devfn(addr: str, spec) -> int:
     return slot << 3 | fn
 
 
+def _warn_phys_bits_property(cfg: QemuConfig, stack: Stack) -> None:
+    """target/i386/host-cpu.c ``host_cpu_adjust_phys_bits`` (v7.2.0 and
+    v10.0.0), run by ``host_cpu_realizefn`` for a long-mode vCPU under KVM:
+    a ``phys-bits=`` that differs from the host's width is warned about once,
+    whether or not host-phys-bits then overrides it (``-cpu host,phys-bits=39``
+    gets the host's width and this warning)."""
+    if stack.accel == "tcg" or "phys-bits" not in cfg.cpu_props or not guest_long_mode(cfg):
+        return
+    try:
+        pb = int(cfg.cpu_props["phys-bits"])
+    except ValueError:
+        return                       # guest_cpu refuses it
+    text = (f"Host physical bits ({stack.host_phys_bits}) does not match phys-bits "
+            f"property ({pb})")
+    if pb != stack.host_phys_bits and text not in cfg.warnings:
+        cfg.warnings.append(text)
+
+
 def check_firmware(cfg: QemuConfig, stack: Stack) -> None:
     """The command line's firmware must be the stack's: a pflash pair or an
     OVMF ``-bios`` image is OVMF; no firmware option (QEMU loads
@@ -445,6 +463,7 @@ def firmware_platform(vm: VM, cfg: QemuConfig):
     stack = vm.stack
     check_firmware(cfg, stack)
     vendor, bits = guest_cpu(cfg, stack)
+    _warn_phys_bits_property(cfg, stack)
     reserved = []
     # hw/i386/pc.c pc_memory_init: AMD vCPUs with phys-bits >= 40 get the
     # HyperTransport hole reserved in e820, on machine types >= 7.1

@@ -3581,6 +3581,17 @@ NOT_MODELLED_DEVICE_TYPES = {
     "amd-iommu": "the AMD IOMMU MMIO window and its PCI function (hw/i386/amd_iommu.c)",
     "ramfb": "its VGA BIOS through fw_cfg vgaroms/ (hw/display/ramfb-standalone.c)",
     "igb": "QEMU 8.0+ (hw/net/igb.c), no capture on this machine",
+    # display and other PCI devices people name that the catalogue lacks:
+    # each has its own BAR layout and ROM the model would have to restate
+    "cirrus-vga": "its BARs, ROM and legacy VGA window (hw/display/cirrus_vga.c)",
+    "vmware-svga": "its I/O, framebuffer and FIFO BARs (hw/display/vmware_vga.c)",
+    "ati-vga": "its BARs and ROM (hw/display/ati.c)",
+    "secondary-vga": "its BARs (hw/display/vga-pci.c secondary_class_init)",
+    "virtio-vga-gl": "the virgl build of virtio-vga (hw/display/virtio-vga-gl.c; needs a GL display)",
+    "virtio-gpu-gl-pci": "the virgl build of virtio-gpu-pci (hw/display/virtio-gpu-pci-gl.c)",
+    "virtio-iommu-pci": "a vIOMMU (hw/virtio/virtio-iommu-pci.c) and the DMA translation it adds",
+    "virtio-sound-pci": "QEMU 8.2+ (hw/audio/virtio-snd-pci.c), no capture on this machine",
+    "ES1370": "its I/O BAR (hw/audio/es1370.c)",
     "ivshmem-doorbell": "its chardev server and interrupt BAR (hw/misc/ivshmem.c)",
 }
 
