@@ -274,13 +274,14 @@ def runnable_libvirt(argv: list[str]) -> list[str]:
 def runnable_proxmox(argv: list[str]) -> list[str]:
     """qm showcmd's command line (after qemu_args_for_model: the cfg's
     devices written out, the upstream machine) as the OVMF capture ran it:
-    TCG (``-accel tcg`` first; qemu-server gives no -accel), no
+    TCG for the ``-accel kvm`` qemu_args_for_model puts first (the program
+    is /usr/bin/kvm, which prefers KVM when none is named), no
     -daemonize, qmeventd or VNC, the sockets and pidfile under @TMP@, Debian's
     OVMF_CODE_4M.fd for pve-edk2-firmware's secboot build (the same size)
     and the vars copy as the efidisk (540672 bytes, the size= qemu-server
     writes), the disk on null-co, user networking, no boot splash file, and
     ``qemu64,phys-bits=39`` for ``-cpu host,...`` as above."""
-    out, i = ["-accel", "tcg"], 0
+    out, i = [], 0
     while i < len(argv):
         o = argv[i]
         v = argv[i + 1] if i + 1 < len(argv) and not argv[i + 1].startswith("-") else None
@@ -304,8 +305,20 @@ def runnable_proxmox(argv: list[str]) -> list[str]:
             v = ",".join(x for x in v.split(",") if not x.startswith("splash="))
         elif o == "-cpu":
             v = "qemu64,phys-bits=39"
+        elif o == "-accel":
+            v = "tcg"
         out += [o] if v is None else [o, v]
     return out
+
+
+def test_proxmox_runs_kvm():
+    """qemu-server's program is /usr/bin/kvm and it names no accelerator:
+    QEMU prefers KVM for a program name ending in "kvm" (softmmu/vl.c
+    configure_accelerators), so the model's arguments say -accel kvm, and
+    the prediction has no "KVM assumed" note."""
+    args = _pve_args()
+    assert args[:2] == ["-accel", "kvm"]
+    assert not any("KVM assumed" in n for n in _predict(args).stack.notes)
 
 
 @pytest.mark.parametrize("name, args", [

@@ -248,7 +248,7 @@ def runnable(argv: list[str], tmp: str) -> list[str]:
                     f.write("\n")
             v = path
         elif o == "-machine":
-            v = qemu_args_for_model(["-machine", v], qemu="7.2")[1]
+            v = qemu_args_for_model(["-machine", v], qemu="7.2")[-1]
         elif o == "-cpu":
             parts = v.split(",")
             v = ",".join(["kvm64" if parts[0] == "host" else parts[0]]

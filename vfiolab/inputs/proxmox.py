@@ -1166,7 +1166,8 @@ def qemu_args_for_model(argv: list[str], *, qemu: str = "7.2") -> list[str]:
     reader: ``-readconfig pve-q35-4.0.cfg`` becomes the ``-device`` options
     of its sections, and ``q35+pveN``/``pc-q35-X.Y+pveN`` the machine it
     stands for (``pc-q35-<installed QEMU>``/``pc-q35-X.Y``); ``-id`` (an
-    option only Proxmox's QEMU has) is dropped."""
+    option only Proxmox's QEMU has) is dropped; ``-accel kvm`` first when
+    no accelerator is named (the program is ``kvm``, which prefers KVM)."""
     out = []
     kv = _ver(qemu)
     args = argv[1:] if argv and not argv[0].startswith("-") else list(argv)
@@ -1203,6 +1204,15 @@ def qemu_args_for_model(argv: list[str], *, qemu: str = "7.2") -> list[str]:
             continue
         out.append(a)
         i += 1
+    named = any(a == "-accel" or a == "-enable-kvm" for a in out) or any(
+        "accel=" in out[j + 1] for j, a in enumerate(out[:-1]) if a in ("-machine", "-M"))
+    if not named:
+        # qemu-server runs /usr/bin/kvm (Helpers.pm get_command_for_arch) and
+        # names no accelerator unless 'kvm: 0' (QemuServer.pm: -machine
+        # accel=tcg); QEMU whose program name ends in "kvm" tries KVM first
+        # (softmmu/vl.c configure_accelerators: "kvm:tcg", QEMU 7.2 to 10.0),
+        # upstream's qemu-system-x86_64 would pick TCG: say it
+        out = ["-accel", "kvm"] + out
     return out
 
 
