@@ -43,6 +43,7 @@ import re
 import shlex
 
 from ..errors import CommandLineError, ParseError
+from .paste import with_program_accel
 
 __all__ = ["proxmox_argv", "read_proxmox_conf", "parse_conf", "qemu_args_for_model",
            "PVE_Q35_4_0_CFG", "QEMU_SERVER_VERSION", "format_showcmd"]
@@ -1204,16 +1205,10 @@ def qemu_args_for_model(argv: list[str], *, qemu: str = "7.2") -> list[str]:
             continue
         out.append(a)
         i += 1
-    named = any(a == "-accel" or a == "-enable-kvm" for a in out) or any(
-        "accel=" in out[j + 1] for j, a in enumerate(out[:-1]) if a in ("-machine", "-M"))
-    if not named:
-        # qemu-server runs /usr/bin/kvm (Helpers.pm get_command_for_arch) and
-        # names no accelerator unless 'kvm: 0' (QemuServer.pm: -machine
-        # accel=tcg); QEMU whose program name ends in "kvm" tries KVM first
-        # (softmmu/vl.c configure_accelerators: "kvm:tcg", QEMU 7.2 to 10.0),
-        # upstream's qemu-system-x86_64 would pick TCG: say it
-        out = ["-accel", "kvm"] + out
-    return out
+    # qemu-server runs /usr/bin/kvm (Helpers.pm get_command_for_arch) and
+    # names no accelerator unless 'kvm: 0' (QemuServer.pm: -machine
+    # accel=tcg); a program named *kvm tries KVM first (paste.py)
+    return with_program_accel("/usr/bin/kvm", out)
 
 
 def format_showcmd(argv: list[str]) -> str:
