@@ -43,7 +43,7 @@ def test_old_libvirt_one_line_with_timestamp():
 
 def test_qm_showcmd_pretty_predicts():
     argv = argv_from_text((FIX / "qm-showcmd-pretty.txt").read_text())
-    assert argv[:2] == ["-id", "100"]
+    assert argv[:4] == ["-accel", "kvm", "-id", "100"]      # /usr/bin/kvm prefers KVM
     from vfiolab.predict import predict
     p = predict(argv, cpu_vendor="AuthenticAMD", phys_bits=40)
     assert p.stack.machine == "pc-q35-7.2"
@@ -81,8 +81,23 @@ def test_bad_pastes(text, says):
 
 
 def test_strip_program():
-    assert strip_program(["LC_ALL=C", "/usr/libexec/qemu-kvm", "-M", "q35"]) == ["-M", "q35"]
+    """A program whose name ends in "kvm" prefers KVM when no accelerator is
+    named (softmmu/vl.c configure_accelerators: "kvm:tcg"; qemu-system-*
+    gets "tcg:kvm"), so it leaves -accel kvm behind."""
+    assert strip_program(["LC_ALL=C", "/usr/libexec/qemu-kvm", "-M", "q35"]) == \
+        ["-accel", "kvm", "-M", "q35"]
+    assert strip_program(["/usr/bin/kvm", "-M", "q35,accel=tcg"]) == ["-M", "q35,accel=tcg"]
+    assert strip_program(["kvm", "-accel", "tcg"]) == ["-accel", "tcg"]
+    assert strip_program(["/usr/bin/qemu-system-x86_64", "-M", "q35"]) == ["-M", "q35"]
     assert strip_program(["-M", "q35"]) == ["-M", "q35"]
+
+
+def test_program_accel_sees_every_line():
+    """qm showcmd --pretty puts one option per line: an -accel on a later
+    line counts."""
+    assert argv_from_text("/usr/bin/kvm \\\n  -M q35 \\\n  -accel tcg\n") == \
+        ["-M", "q35", "-accel", "tcg"]
+    assert argv_from_text("/usr/bin/kvm \\\n  -M q35\n") == ["-accel", "kvm", "-M", "q35"]
 
 
 def test_cli_command_file_and_stdin(tmp_path, capsys, monkeypatch):

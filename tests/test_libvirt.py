@@ -116,8 +116,11 @@ def test_gpu_domain_hostdevs():
          "multifunction": True, "addr": "0x0"},
         {"driver": "vfio-pci", "host": "0000:01:00.1", "id": "hostdev1", "bus": "pci.5",
          "addr": "0x0.0x1"}]
+    # qemuBuildCpuCommandLine: the model, the hypervclock timer, the Hyper-V
+    # features in enum order, <maxphysaddr mode='passthrough'/> last
     assert argv[argv.index("-cpu") + 1] == \
-        "host,migratable=on,host-phys-bits=on,host-phys-bits-limit=39"
+        "host,migratable=on,hv-time=on,hv-relaxed=on,hv-vapic=on,hv-spinlocks=0x1fff," \
+        "host-phys-bits=on"
     assert argv[argv.index("-m") + 1] == "8192"
     assert json.loads(argv[argv.index("-m") + 3]) == \
         {"qom-type": "memory-backend-ram", "id": "pc.ram", "size": 8 << 30}

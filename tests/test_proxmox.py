@@ -83,7 +83,8 @@ def test_gpu_vm_hostpci_all_functions():
         "vfio-pci,host=0000:01:00.1,id=hostpci0.1,bus=ich9-pcie-port-1,addr=0x0.1"]
     cpu = argv[argv.index("-cpu") + 1]
     assert cpu.startswith("host,hv_ipi,") and ",hv_vendor_id=proxmox," in cpu
-    assert ",kvm=off," in cpu and cpu.endswith(",phys-bits=39")
+    # phys-bits=host -> host-phys-bits=true (CPUConfig.pm get_cpu_options)
+    assert ",kvm=off," in cpu and cpu.endswith(",host-phys-bits=true")
     assert argv[argv.index("-machine") + 1] == "hpet=off,type=pc-q35-7.2+pve0"
 
 
@@ -247,7 +248,7 @@ def runnable(argv: list[str], tmp: str) -> list[str]:
                     f.write("\n")
             v = path
         elif o == "-machine":
-            v = qemu_args_for_model(["-machine", v], qemu="7.2")[1]
+            v = qemu_args_for_model(["-machine", v], qemu="7.2")[-1]
         elif o == "-cpu":
             parts = v.split(",")
             v = ",".join(["kvm64" if parts[0] == "host" else parts[0]]

@@ -973,7 +973,16 @@ class _Reader:
             if not re.fullmatch(r"[0-9]+", v):
                 raise CommandLineError(f"{raw} {val!r}: Parameter '{k}' expects a number")
         self.cfg.smp = d
-        self.ignore("-smp")
+        # hw/core/machine-smp.c machine_parse_smp_config (QEMU 6.2+, the same
+        # through 10.0): cpus as given, else maxcpus, else the product of the
+        # topology (omitted members 1).  The vCPU count is the default queue
+        # count of virtio-blk/-scsi (virtio_pci_optimal_num_queues), so the
+        # MSI-X table sizes of those devices depend on it.
+        n = {k: int(v) for k, v in d.items()}
+        prod = 1
+        for k in ("sockets", "dies", "clusters", "cores", "threads"):
+            prod *= n.get(k) or 1
+        self.cfg.smp_cpus = n.get("cpus") or n.get("maxcpus") or prod
 
     def accel(self, raw: str, val: str) -> None:
         d = split_opts(val, "accel", raw) if not raw.endswith("=") else {"accel": val}

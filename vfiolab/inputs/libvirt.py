@@ -399,7 +399,7 @@ def libvirt_argv(xml_text: str, *, source: str = "domain XML",
     if any(g.get("type") == "spice" for g in devs.findall("graphics")):
         ignored.append("<graphics type='spice'> (-spice, a display)")
     if feats is not None:
-        for f in ("hyperv", "kvm", "pmu", "ioapic"):
+        for f in ("ioapic",):
             if feats.find(f) is not None:
                 ignored.append(f"<features><{f}> (CPU/interrupt flags)")
     if notes is not None and ignored:
@@ -508,6 +508,7 @@ def _cpu(root, d: _Domain) -> str:
             parts.append(f"{fname}=on")
         elif pol in ("disable", "forbid"):
             parts.append(f"{fname}=off")
+    parts += _cpu_flags(root, d)
     mpa = cpu.find("maxphysaddr")
     if mpa is not None:
         m = mpa.get("mode")
@@ -523,6 +524,86 @@ def _cpu(root, d: _Domain) -> str:
             raise CommandLineError(f"{d.src}: <maxphysaddr mode={m!r}>: expected passthrough "
                                    "or emulate")
     return ",".join(parts)
+
+
+#: libvirt's ``virDomainHyperv`` enum (src/conf/domain_conf.h), in its order,
+#: the order ``qemuBuildCpuCommandLine`` writes them (libvirt 9.0 through 11)
+HYPERV_FEATURES = ("relaxed", "vapic", "spinlocks", "vpindex", "runtime", "synic", "stimer",
+                   "reset", "vendor_id", "frequencies", "reenlightenment", "tlbflush", "ipi",
+                   "evmcs", "avic")
+
+
+def _cpu_flags(root, d: _Domain) -> list[str]:
+    """The flags ``qemuBuildCpuCommandLine`` appends after the model, in its
+    order: paravirtual timers (``kvmclock=``, ``hv-time=on``,
+    ``tsc-frequency=``) in ``<clock>`` order, ``kvm-pv-eoi``
+    (``<apic eoi>``), ``kvm-pv-unhalt`` (``<pvspinlock>``), the Hyper-V
+    enlightenments (``<hyperv mode='passthrough'>`` -> ``hv-passthrough=on``;
+    each feature ``state='on'`` -> ``hv-NAME=on`` in the enum's order,
+    ``hv-spinlocks=0xRETRIES``, ``hv-vendor-id=VALUE``, ``hv-stimer-direct``),
+    then ``<kvm>`` (``hidden`` -> ``kvm=off``, ``hint-dedicated``,
+    ``poll-control``, ``pv-ipi state='off'``) and ``<pmu>``.  They change
+    no PCI function, memory or DMA; written so the argv is libvirt's
+    (checked against libvirt's src/qemu/qemu_command.c at 4cf22396 and
+    libvirt 9/10 logs: ``host,migratable=on,hv-time=on,hv-relaxed=on,
+    hv-vapic=on,hv-spinlocks=0x1fff``)."""
+    out = []
+    on = ("on", "yes")
+    for t in root.findall("clock/timer"):
+        name, present = t.get("name"), t.get("present")
+        if name == "kvmclock" and present in ("yes", "no"):
+            out.append("kvmclock=" + ("on" if present == "yes" else "off"))
+        elif name == "hypervclock" and present == "yes":
+            out.append("hv-time=on")
+        elif name == "tsc" and t.get("frequency"):
+            out.append(f"tsc-frequency={_int(t.get('frequency'), d.where('tsc frequency'))}")
+    feats = root.find("features")
+    if feats is None:
+        return out
+    apic = feats.find("apic")
+    if apic is not None and apic.get("eoi") in ("on", "off"):
+        out.append(f"kvm-pv-eoi={apic.get('eoi')}")
+    pvs = feats.find("pvspinlock")
+    if pvs is not None:
+        out.append("kvm-pv-unhalt=" + ("off" if pvs.get("state") == "off" else "on"))
+    hv = feats.find("hyperv")
+    if hv is not None:
+        mode = hv.get("mode", "custom")
+        if mode == "passthrough":
+            out.append("hv-passthrough=on")
+        elif mode != "custom":
+            raise CommandLineError(f"{d.src}: <hyperv mode={mode!r}>: expected custom or passthrough")
+        known = set(HYPERV_FEATURES)
+        for el in hv:
+            if el.tag not in known:
+                raise CommandLineError(f"{d.src}: <hyperv><{el.tag}>: not known to the reader "
+                                       f"(libvirt 9.0's are {', '.join(HYPERV_FEATURES)})")
+        for name in HYPERV_FEATURES:
+            el = hv.find(name)
+            if el is None or el.get("state") not in on:
+                continue
+            if name == "spinlocks":
+                out.append(f"hv-spinlocks={_int(el.get('retries', '8191'), d.where('spinlocks retries')):#x}")
+            elif name == "vendor_id":
+                out.append(f"hv-vendor-id={el.get('value', '')}")
+            else:
+                out.append(f"hv-{name}=on")
+                if name == "stimer" and el.find("direct") is not None and \
+                        el.find("direct").get("state") in on:
+                    out.append("hv-stimer-direct=on")
+    kvm = feats.find("kvm")
+    if kvm is not None:
+        for name, flag, when in (("hidden", "kvm=off", "on"),
+                                 ("hint-dedicated", "kvm-hint-dedicated=on", "on"),
+                                 ("poll-control", "kvm-poll-control=on", "on"),
+                                 ("pv-ipi", "kvm-pv-ipi=off", "off")):
+            el = kvm.find(name)
+            if el is not None and el.get("state") == when:
+                out.append(flag)
+    pmu = feats.find("pmu")
+    if pmu is not None:
+        out.append("pmu=" + ("off" if pmu.get("state") == "off" else "on"))
+    return out
 
 
 def _smp(root, d: _Domain) -> str:

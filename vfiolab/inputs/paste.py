@@ -27,7 +27,8 @@ import shlex
 
 from ..errors import CommandLineError, ParseError
 
-__all__ = ["argv_from_text", "strip_program", "read_command_file"]
+__all__ = ["argv_from_text", "strip_program", "read_command_file", "with_program_accel",
+           "names_accelerator"]
 
 #: libvirt's log timestamp (virTimeStringNowRaw: "%Y-%m-%d %H:%M:%S.%03d+0000"),
 #: and the ISO form QEMU's -msg timestamp=on prints
@@ -40,18 +41,43 @@ def _is_program(token: str) -> bool:
     return bool(_PROGRAM.match(token.rsplit("/", 1)[-1]))
 
 
+def names_accelerator(args: list[str]) -> bool:
+    """Whether ``args`` name an accelerator (``-accel``, ``-enable-kvm``,
+    ``-machine accel=``)."""
+    return any(a in ("-accel", "-enable-kvm", "--accel", "--enable-kvm") for a in args) or any(
+        "accel=" in args[j + 1] for j, a in enumerate(args[:-1]) if a in ("-machine", "-M"))
+
+
+def with_program_accel(program: str, args: list[str]) -> list[str]:
+    """``args`` with ``-accel kvm`` first when the program's name ends in
+    "kvm" (``kvm``, ``qemu-kvm``) and they name no accelerator: QEMU then
+    tries KVM first (softmmu/vl.c ``configure_accelerators``: "kvm:tcg" for
+    such a program name, "tcg:kvm" otherwise; QEMU 7.2 through 10.0)."""
+    if program.rsplit("/", 1)[-1].endswith("kvm") and not names_accelerator(args):
+        return ["-accel", "kvm"] + args
+    return args
+
+
 def strip_program(argv: list[str], source: str = "the command line") -> list[str]:
-    """Drop leading ``NAME=value`` environment assignments and the program."""
+    """Drop leading ``NAME=value`` environment assignments and the program
+    (a program named ``*kvm`` leaves ``-accel kvm`` when no accelerator is
+    named: :func:`with_program_accel`)."""
+    program, rest = _strip(argv, source)
+    return with_program_accel(program, rest) if program else rest
+
+
+def _strip(argv: list[str], source: str) -> tuple[str | None, list[str]]:
+    """(the program or None, the arguments after it and the environment)."""
     i = 0
     while i < len(argv) and _ENV.match(argv[i]) and not argv[i].startswith("-"):
         i += 1
     if i < len(argv) and not argv[i].startswith("-"):
         if _is_program(argv[i]):
-            i += 1
+            return argv[i], argv[i + 1:]
         elif i > 0:
             raise CommandLineError(f"{source}: {argv[i]!r} after the environment assignments is "
                                    f"not a QEMU program (qemu-system-x86_64, qemu-kvm, kvm)")
-    return argv[i:]
+    return None, argv[i:]
 
 
 def _split(line: str, source: str, line_no: int) -> list[str]:
@@ -101,9 +127,8 @@ def argv_from_text(text, source: str = "pasted text") -> list[str]:
         if not found:
             words = _split(line, source, n) if ("qemu" in line or "kvm" in line
                                                  or line.startswith("-")) else []
-            rest = strip_program(words, source) if words else []
-            has_prog = any(_is_program(w) for w in words[:len(words) - len(rest)])
-            if has_prog or (words and words[0].startswith("-")):
+            program, rest = _strip(words, source) if words else (None, [])
+            if program or (words and words[0].startswith("-")):
                 argv.extend(rest)
                 found = True
             continue
@@ -114,7 +139,7 @@ def argv_from_text(text, source: str = "pasted text") -> list[str]:
     if not found:
         raise CommandLineError(f"{source}: no QEMU command line found (expected options such as "
                                f"-machine q35, or a line running qemu-system-x86_64)")
-    return argv
+    return with_program_accel(program, argv) if program else argv
 
 
 def read_user_file(path: str, option: str) -> bytes:

@@ -43,6 +43,7 @@ import re
 import shlex
 
 from ..errors import CommandLineError, ParseError
+from .paste import with_program_accel
 
 __all__ = ["proxmox_argv", "read_proxmox_conf", "parse_conf", "qemu_args_for_model",
            "PVE_Q35_4_0_CFG", "QEMU_SERVER_VERSION", "format_showcmd"]
@@ -1166,7 +1167,8 @@ def qemu_args_for_model(argv: list[str], *, qemu: str = "7.2") -> list[str]:
     reader: ``-readconfig pve-q35-4.0.cfg`` becomes the ``-device`` options
     of its sections, and ``q35+pveN``/``pc-q35-X.Y+pveN`` the machine it
     stands for (``pc-q35-<installed QEMU>``/``pc-q35-X.Y``); ``-id`` (an
-    option only Proxmox's QEMU has) is dropped."""
+    option only Proxmox's QEMU has) is dropped; ``-accel kvm`` first when
+    no accelerator is named (the program is ``kvm``, which prefers KVM)."""
     out = []
     kv = _ver(qemu)
     args = argv[1:] if argv and not argv[0].startswith("-") else list(argv)
@@ -1203,7 +1205,10 @@ def qemu_args_for_model(argv: list[str], *, qemu: str = "7.2") -> list[str]:
             continue
         out.append(a)
         i += 1
-    return out
+    # qemu-server runs /usr/bin/kvm (Helpers.pm get_command_for_arch) and
+    # names no accelerator unless 'kvm: 0' (QemuServer.pm: -machine
+    # accel=tcg); a program named *kvm tries KVM first (paste.py)
+    return with_program_accel("/usr/bin/kvm", out)
 
 
 def format_showcmd(argv: list[str]) -> str:

@@ -258,6 +258,9 @@ def build_vm(cfg: QemuConfig, *, stack: Stack | None = None, accel: str | None =
                        acpi_pci_hotplug=ich9_acpi_pci_hotplug(stack, cfg.globals),
                        keep_pci_slot_hpc=ich9_keep_pci_slot_hpc(stack, cfg.globals))
     vm.stack = stack
+    # -smp's vCPU count: the default queue count of virtio-blk/-scsi-pci
+    # (hw/virtio/virtio-pci.c virtio_pci_optimal_num_queues, QEMU 5.2+)
+    vm.smp_cpus = cfg.smp_cpus
     for text in cfg.assumed:
         _note(vm, text)
     if (stack.accel == "kvm" and not stack.host_kvm_smm and cfg.machine == "q35"

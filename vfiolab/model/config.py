@@ -87,8 +87,10 @@ class QemuConfig:
     assumed: list = field(default_factory=list)
     #: every ``-drive`` as its option dict, ``if=pflash`` included
     drives: list = field(default_factory=list)
-    #: ``-smp`` as given (validated, not modelled)
+    #: ``-smp`` as given (validated)
     smp: dict = field(default_factory=dict)
+    #: the vCPU count ``-smp`` gives (``machine_parse_smp_config``; 1 without -smp)
+    smp_cpus: int = 1
     #: options accepted and ignored because they cannot change PCI, the memory
     #: map, memslots or DMA, once each, as the user wrote them
     ignored: list = field(default_factory=list)

@@ -1432,8 +1432,8 @@ class VirtIOPCIProxy(QemuPCIDevice):
         return getattr(vm, "stack", None) if vm is not None else None
 
     def _cpus(self, vm) -> int:
-        """The vCPU count (``virtio_pci_optimal_num_queues``): QEMU's
-        default is one; the model has no -smp, so one unless the VM says."""
+        """The vCPU count (``virtio_pci_optimal_num_queues``): ``-smp``'s
+        (``vm.smp_cpus``, set by build_vm), one without -smp."""
         return int(getattr(vm, "smp_cpus", 1) or 1)
 
     def default_vectors(self, vm) -> int:
