@@ -965,15 +965,51 @@ class _Reader:
         cfg.cpu_props = props
 
     def smp(self, raw: str, val: str) -> None:
+        """``-smp [cpus=]N[,maxcpus=,sockets=,...]``: softmmu/vl.c (system/vl.c
+        in 10.0) ``machine_parse_property_opt``: keyval text, implied key
+        ``cpus``, merged into the machine's ``smp`` property (a later -smp
+        overrides a key, keeps the others), read as QAPI ``SMPConfiguration``
+        ints (qapi/qobject-input-visitor.c ``qobject_input_type_int64_keyval``:
+        base 0, so 0x10 and 010 (octal) are numbers).  The keys by release:
+        model/machine.py SMP_KEYS.  A zero is the key omitted after a
+        deprecation warning on QEMU < 9.0 and refused from 9.0 (commit
+        72d346f3b8, hw/core/machine-smp.c).  The topology itself is worked out
+        by the model (model/machine.py smp_topology), where the machine type
+        is known; its ``cpus`` sizes the virtio-blk/-scsi queues."""
+        from ..model.machine import SMP_KEYS
         d = split_opts(val, "cpus", raw)
+        keys = [k for since, ks in SMP_KEYS if self.qemu >= since for k in ks]
         for k, v in d.items():
-            if k not in ("cpus", "sockets", "dies", "clusters", "cores", "threads", "maxcpus",
-                         "books", "drawers", "modules"):
-                raise CommandLineError(f"{raw} {val!r}: Invalid parameter '{k}'")
-            if not re.fullmatch(r"[0-9]+", v):
-                raise CommandLineError(f"{raw} {val!r}: Parameter '{k}' expects a number")
-        self.cfg.smp = d
-        self.ignore("-smp")
+            if k not in keys:
+                raise CommandLineError(f"{raw} {val!r}: Parameter 'smp.{k}' is unexpected")
+            m = re.fullmatch(r"\s*(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)", v)
+            if not m:
+                if re.fullmatch(r"\s*-[0-9]+", v):
+                    # QEMU takes it as a huge unsigned value and then refuses
+                    # the topology ("Invalid CPU topology: product ...")
+                    raise CommandLineError(f"{raw} {val!r}: Parameter 'smp.{k}' must not be "
+                                           f"negative (QEMU refuses the topology)")
+                raise CommandLineError(f"{raw} {val!r}: Parameter 'smp.{k}' expects integer")
+            n = int(m.group(1), 0) if not re.fullmatch(r"0[0-7]+", m.group(1)) \
+                else int(m.group(1), 8)
+            if n == 0:
+                if self.qemu >= (9, 0):
+                    raise CommandLineError(f"{raw} {val!r}: Invalid CPU topology: CPU topology "
+                                           f"parameters must be greater than zero")
+                msg = ("Deprecated CPU topology (considered invalid): CPU topology parameters "
+                       "must be greater than zero")
+                if msg not in self.cfg.warnings:
+                    self.cfg.warnings.append(msg)
+                self.cfg.smp.pop(k, None)
+                continue
+            self.cfg.smp[k] = n
+        topo = sorted(k for k in self.cfg.smp if k != "cpus")
+        if topo:
+            # only smp.cpus reaches the map; sockets/cores/threads/... and
+            # maxcpus (CPUs hot-plugged later) change no PCI function, no
+            # region, no memslot (real 7.2: -smp 2,maxcpus=8,... lists
+            # cpu-memory-0 and -1 only)
+            self.ignore("-smp " + ",".join(f"{k}=" for k in topo))
 
     def accel(self, raw: str, val: str) -> None:
         d = split_opts(val, "accel", raw) if not raw.endswith("=") else {"accel": val}

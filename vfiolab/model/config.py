@@ -87,7 +87,10 @@ class QemuConfig:
     assumed: list = field(default_factory=list)
     #: every ``-drive`` as its option dict, ``if=pflash`` included
     drives: list = field(default_factory=list)
-    #: ``-smp`` as given (validated, not modelled)
+    #: ``-smp``: the keys given nonzero (cpus, maxcpus, sockets, dies,
+    #: clusters, modules, cores, threads, books, drawers) -> int; the model
+    #: works out the topology (model/machine.py smp_topology): ``cpus``
+    #: sizes the virtio-blk/-scsi queues and MSI-X vectors
     smp: dict = field(default_factory=dict)
     #: options accepted and ignored because they cannot change PCI, the memory
     #: map, memslots or DMA, once each, as the user wrote them

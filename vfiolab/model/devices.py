@@ -1431,10 +1431,21 @@ class VirtIOPCIProxy(QemuPCIDevice):
     def _stack(self, vm):
         return getattr(vm, "stack", None) if vm is not None else None
 
-    def _cpus(self, vm) -> int:
-        """The vCPU count (``virtio_pci_optimal_num_queues``): QEMU's
-        default is one; the model has no -smp, so one unless the VM says."""
-        return int(getattr(vm, "smp_cpus", 1) or 1)
+    #: include/hw/pci/pci_regs.h PCI_MSIX_FLAGS_QSIZE: the most MSI-X
+    #: vectors a function can have, less one
+    PCI_MSIX_FLAGS_QSIZE = 0x7FF
+
+    def optimal_num_queues(self, vm, fixed_queues: int) -> int:
+        """hw/virtio/virtio-pci.c ``virtio_pci_optimal_num_queues`` (v7.2.0
+        and v10.0.0 alike; since QEMU 5.2, commit 1436f32a84): one queue per
+        vCPU, ``current_machine->smp.cpus`` (``-smp``, model/machine.py
+        smp_topology; 1 without it), capped so the queues plus the
+        ``fixed_queues`` plus the config interrupt fit in
+        ``PCI_MSIX_FLAGS_QSIZE`` + 1 vectors, and to ``VIRTIO_QUEUE_MAX``
+        (1024) less the fixed queues."""
+        n = int(getattr(vm, "smp_cpus", 1) or 1) if vm is not None else 1
+        n = min(n, self.PCI_MSIX_FLAGS_QSIZE - fixed_queues)
+        return min(n, self.VIRTIO_QUEUE_MAX - fixed_queues)
 
     def default_vectors(self, vm) -> int:
         """``nvectors`` when ``vectors`` is not given: 0 (no MSI-X) unless
@@ -1721,7 +1732,9 @@ class VirtIOBlkPCI(VirtIOPCIProxy):
 
     def num_queues(self, vm) -> int:
         n = self.opts["num-queues"]
-        return n if n is not None else min(self._cpus(vm), self.VIRTIO_QUEUE_MAX - 1)
+        # virtio_blk_pci_realize: VIRTIO_BLK_AUTO_NUM_QUEUES (the default,
+        # unless -device num-queues= or hw_compat_5_1's 1) -> one per vCPU
+        return n if n is not None else self.optimal_num_queues(vm, 0)
 
     def default_vectors(self, vm) -> int:
         return self.num_queues(vm) + 1
@@ -1757,7 +1770,10 @@ class VirtIOSCSIPCI(VirtIOPCIProxy):
 
     def default_vectors(self, vm) -> int:
         n = self.opts["num_queues"]
-        n = n if n is not None else min(self._cpus(vm), self.VIRTIO_QUEUE_MAX - 3)
+        # virtio_scsi_pci_realize: VIRTIO_SCSI_AUTO_NUM_QUEUES (the default,
+        # unless num_queues= or hw_compat_5_1's 1) -> one per vCPU, beside
+        # the VIRTIO_SCSI_VQ_NUM_FIXED (2) control and event queues
+        n = n if n is not None else self.optimal_num_queues(vm, 2)
         return n + 2 + 1            # VIRTIO_SCSI_VQ_NUM_FIXED + 1
 
     def config_len(self) -> int:
