@@ -805,7 +805,39 @@ class _Reader:
         model = d.get("model")
         if model in ("help", "?"):
             raise UnsupportedOption(f"{raw} model=help", ["model=e1000|e1000e|virtio|..."])
+        if not legacy_net and (str(d.get("queues", "1")) not in ("", "1")
+                               or ":" in str(d.get("fds", "")) or t == "vhost-vdpa"):
+            # the NIC's MSI-X vectors follow the back end's queue pairs
+            # (see netdev); -nic's own netdev is not tracked
+            raise UnsupportedOption(f"{raw} {_short(val)}", ["-netdev ...,id=ID -device MODEL,netdev=ID"],
+                                    "a multiqueue -nic back end is not modelled")
         self.nics.append((model, f"{raw} {val}"))
+
+    def netdev(self, raw: str, d: dict) -> None:
+        """How many queue pairs a ``-netdev`` back end gives the NIC that
+        takes it (``cfg.netdevs``): virtio-net-pci's default MSI-X vectors
+        are 2 * MAX(queues, 1) + 2 (hw/virtio/virtio-net-pci.c
+        ``virtio_net_pci_realize``, ``nic_conf.peers.queues``: one net client
+        per queue, hw/core/qdev-properties-system.c ``set_netdev``).  tap and
+        bridge: ``queues=`` or the number of ``fds=`` (net/tap.c
+        ``net_init_tap``: ``queues = tap->has_queues ? tap->queues : 1``, fds
+        split on ':'), vhost-user: ``queues=`` (net/vhost-user.c, default 1),
+        vhost-vdpa: the vDPA device's queue pairs, which the command line does
+        not say (None); the others: one."""
+        t, nid = str(d.get("type", "")), d.get("id")
+        if not nid:
+            return
+        n: int | None = 1
+        try:
+            if t in ("tap", "bridge", "vhost-user") and d.get("queues") not in (None, ""):
+                n = int(str(d["queues"]), 0)
+            elif t == "tap" and d.get("fds"):
+                n = len(str(d["fds"]).split(":"))
+        except ValueError:
+            raise CommandLineError(f"{raw} id={nid}: Parameter 'queues' expects integer") from None
+        if t == "vhost-vdpa":
+            n = None
+        self.cfg.netdevs[str(nid)] = n
 
     def drive(self, raw: str, val: str) -> None:
         d = split_opts(val, None, raw)
@@ -1321,6 +1353,7 @@ def parse_qemu_args(args, qemu=None) -> QemuConfig:
         elif opt == "netdev":
             _d, _js = _json_or_opts(need(), "type", raw)
             r.default_net = False             # vl.c: -netdev also turns the default NIC off
+            r.netdev(raw, _d)
             r.ignore("-netdev"); flag = False
         elif opt == "drive":
             r.drive(raw, need()); flag = False

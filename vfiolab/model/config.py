@@ -87,6 +87,9 @@ class QemuConfig:
     assumed: list = field(default_factory=list)
     #: every ``-drive`` as its option dict, ``if=pflash`` included
     drives: list = field(default_factory=list)
+    #: ``-netdev ...,id=ID`` -> the queue pairs it gives its NIC (None: not
+    #: known from the command line, vhost-vdpa); inputs/cmdline.py netdev
+    netdevs: dict = field(default_factory=dict)
     #: ``-smp``: the keys given nonzero (cpus, maxcpus, sockets, dies,
     #: clusters, modules, cores, threads, books, drawers) -> int; the model
     #: works out the topology (model/machine.py smp_topology): ``cpus``
