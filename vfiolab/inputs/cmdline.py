@@ -448,6 +448,8 @@ class _Reader:
         self.debugcons: list = []
         self.ram_given = False
         self.m_text: str | None = None
+        #: -fda/-fdb/-drive if=floppy as written (checked in finish)
+        self.floppies: list = []
 
     def ignore(self, what: str) -> None:
         if what not in self.cfg.ignored:
@@ -864,6 +866,8 @@ class _Reader:
                                     "the device catalogue")
         elif iface in ("ide", "none", "floppy", "sd", "mtd"):
             # on the chipset's IDE/AHCI or floppy controller, or a back end
+            if iface == "floppy":
+                self.floppies.append(f"{raw} if=floppy")
             self.ignore(f"-drive if={iface}")
         else:
             raise CommandLineError(f"{raw} {val!r}: unsupported bus type '{iface}'")
@@ -1049,6 +1053,19 @@ class _Reader:
         if acc not in ("kvm", "tcg"):
             raise UnsupportedOption(f"{raw} {acc}", ["kvm", "tcg"],
                                     "the model knows KVM and TCG")
+        ki = d.get("kernel-irqchip", d.get("kernel_irqchip"))
+        if acc == "kvm" and ki is not None:
+            if ki not in ("on", "off", "split", "yes", "true", "no", "false"):
+                raise CommandLineError(f"{raw} {val!r}: Parameter 'kernel-irqchip' does not "
+                                       f"accept value '{ki}'")
+            if ki in ("split", "off", "no", "false"):
+                # the same as -machine kernel-irqchip= (accel/kvm/kvm-all.c
+                # owns the property; real QEMU 7.2 with -accel
+                # kvm,kernel-irqchip=split names the I/O view's "pic",
+                # "pit", "elcr" and the "ioapic" without the kvm- prefix)
+                raise UnsupportedOption(f"{raw} kvm,kernel-irqchip={ki}", ["kernel-irqchip=on"],
+                                        "the userspace PIC/PIT/IOAPIC change the I/O and memory "
+                                        "views; not modelled")
         # several accelerators: QEMU uses the first that initialises; the
         # model takes the first one named
         if self.cfg.accel is None:
@@ -1099,6 +1116,14 @@ class _Reader:
     # --- after the last option ---------------------------------------------------
     def finish(self, nodefaults: bool) -> QemuConfig:
         cfg = self.cfg
+        if self.floppies and cfg.machine == "q35":
+            # hw/i386/pc_q35.c: q35 has no floppy controller (no_floppy) unless
+            # a floppy drive is given; pc_basic_device_init then creates an
+            # isa-fdc, whose "fdc" ports 0x3f1-0x3f5 and 0x3f7 enter the I/O
+            # view (real QEMU 7.2 and 10.0, info mtree -f); pc always has it
+            raise UnsupportedOption(self.floppies[0], ["no floppy drive on q35"],
+                                    "on q35 a floppy drive adds the isa-fdc controller's I/O "
+                                    "ports 0x3f1-0x3f5 and 0x3f7; not modelled")
         if cfg.machine_opts.get("acpi") == "off":
             if cfg.machine == "pc":
                 # hw/i386/pc_piix.c pc_init1: PIIX4_PM exists only with ACPI
@@ -1399,6 +1424,8 @@ def parse_qemu_args(args, qemu=None) -> QemuConfig:
             r.ignore(raw)
         elif opt in IGNORED_WITH_ARG:
             need(); flag = False
+            if opt in ("fda", "fdb"):
+                r.floppies.append("-" + opt)
             r.ignore("-" + opt)
         else:
             raise UnsupportedOption(raw, ["-" + s for s in sorted(
