@@ -18,7 +18,7 @@ import pytest
 
 from vfiolab.errors import CommandLineError, ConfigError, DeviceError, UnsupportedOption
 from vfiolab.inputs.cmdline import parse_qemu_args
-from vfiolab.model.devices import VirtIOBlkPCI, VirtIOSCSIPCI
+from vfiolab.model.devices import VirtIOBlkPCI
 from vfiolab.model.machine import machine_max_cpus, smp_topology
 from vfiolab.predict import predict
 from vfiolab.stack import make_stack
@@ -111,6 +111,15 @@ def test_more_than_255_vcpus_are_refused():
 
 
 # --- the command-line reader ---------------------------------------------------
+
+@pytest.mark.parametrize("smp, cpus", [("4", 4), ("sockets=2,cores=2", 4), ("cpus=2,maxcpus=8", 2),
+                                       ("maxcpus=6", 6), ("threads=2", 2),
+                                       ("2,sockets=1,dies=1,cores=2,threads=2,maxcpus=4", 2)])
+def test_reader_cpus_agree_with_the_topology(smp, cpus):
+    # the reader's count (QemuConfig.smp_cpus) is the topology's smp.cpus
+    cfg = parse_qemu_args(["-smp", smp])
+    assert cfg.smp_cpus == cpus == smp_topology(cfg.smp, _st(Q72)).cpus
+
 
 def test_reader_numbers_are_base_0():
     # qapi/qobject-input-visitor.c qobject_input_type_int64_keyval: qemu_strtoi64(.., 0, ..)

@@ -1012,7 +1012,7 @@ class _Reader:
         72d346f3b8, hw/core/machine-smp.c).  The topology itself is worked out
         by the model (model/machine.py smp_topology), where the machine type
         is known; its ``cpus`` sizes the virtio-blk/-scsi queues."""
-        from ..model.machine import SMP_KEYS
+        from ..model.machine import SMP_KEYS, smp_cpus
         d = split_opts(val, "cpus", raw)
         keys = [k for since, ks in SMP_KEYS if self.qemu >= since for k in ks]
         for k, v in d.items():
@@ -1039,6 +1039,7 @@ class _Reader:
                 self.cfg.smp.pop(k, None)
                 continue
             self.cfg.smp[k] = n
+        self.cfg.smp_cpus = smp_cpus(self.cfg.smp)
         topo = sorted(k for k in self.cfg.smp if k != "cpus")
         if topo:
             # only smp.cpus reaches the map; sockets/cores/threads/... and

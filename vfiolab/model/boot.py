@@ -263,7 +263,7 @@ def build_vm(cfg: QemuConfig, *, stack: Stack | None = None, accel: str | None =
     # each) and what hw/virtio/virtio-pci.c virtio_pci_optimal_num_queues
     # sizes the virtio-blk/-scsi queues and MSI-X vectors by (model/devices.py)
     vm.smp = smp_topology(cfg.smp, stack)
-    vm.smp_cpus = vm.smp.cpus
+    vm.smp_cpus = vm.smp.cpus                 # == cfg.smp_cpus (model/machine.py smp_cpus)
     for text in cfg.assumed:
         _note(vm, text)
     if (stack.accel == "kvm" and not stack.host_kvm_smm and cfg.machine == "q35"

@@ -95,6 +95,9 @@ class QemuConfig:
     #: works out the topology (model/machine.py smp_topology): ``cpus``
     #: sizes the virtio-blk/-scsi queues and MSI-X vectors
     smp: dict = field(default_factory=dict)
+    #: the vCPU count ``-smp`` gives (model/machine.py smp_cpus; 1 without
+    #: -smp); build_vm checks the whole topology (smp_topology)
+    smp_cpus: int = 1
     #: options accepted and ignored because they cannot change PCI, the memory
     #: map, memslots or DMA, once each, as the user wrote them
     ignored: list = field(default_factory=list)

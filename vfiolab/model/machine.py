@@ -57,7 +57,7 @@ __all__ = ["MACHINES", "ram_split", "build_machine", "PAM_SEGMENTS", "MemoryLayo
            "MCH_PCIEXBAR_DEFAULT", "BIOS_SIZE", "KVMVAPIC_ROM_SIZE", "smm_enabled",
            "has_smm_ranges", "piix_reset_control_name", "intel_iommu_aw_bits",
            "DeviceMemory", "device_memory", "ACPI_MAX_RAM_SLOTS", "SmpTopology",
-           "smp_topology", "machine_max_cpus", "SMP_KEYS"]
+           "smp_topology", "smp_cpus", "machine_max_cpus", "SMP_KEYS"]
 
 MACHINES = ("pc", "q35")
 
@@ -186,6 +186,23 @@ def machine_max_cpus(stack) -> int:
     if stack.machine_at_least(2, 8):
         return 288
     return 255
+
+
+def smp_cpus(given: dict) -> int:
+    """``smp.cpus`` for the ``-smp`` keys given nonzero: ``cpus``, else
+    ``maxcpus``, else the product of the topology levels given (the others
+    1) -- what :func:`smp_topology` gives before its checks (the same on
+    every release and machine type: the prefer-sockets rule moves vCPUs
+    between levels, not their number)."""
+    g = {k: int(v) for k, v in given.items()}
+    if g.get("cpus"):
+        return g["cpus"]
+    if g.get("maxcpus"):
+        return g["maxcpus"]
+    n = 1
+    for k in ("drawers", "books", "sockets", "dies", "clusters", "modules", "cores", "threads"):
+        n *= g.get(k) or 1
+    return n
 
 
 def smp_topology(given: dict, stack) -> SmpTopology:
