@@ -261,3 +261,13 @@ def test_accel_kernel_irqchip_split_is_refused():
     with pytest.raises(UnsupportedOption, match="kernel-irqchip=split"):
         parse_qemu_args(["-machine", "q35", "-accel", "kvm,kernel-irqchip=split"])
     assert parse_qemu_args(["-accel", "kvm,kernel-irqchip=on"]).accel == "kvm"
+
+
+def test_machine_firmware_is_bios():
+    # softmmu/vl.c: -bios X sets the machine's "firmware" property; real QEMU
+    # 7.2 with -machine q35,firmware=/usr/share/seabios/bios.bin (128 KiB)
+    # maps pc.bios at 0xfffe0000-0xffffffff (bios-256k.bin: 0xfffc0000)
+    cfg = parse_qemu_args(["-machine", "q35,firmware=/usr/share/seabios/bios.bin"])
+    assert cfg.bios == "/usr/share/seabios/bios.bin"
+    assert "-machine firmware=" not in cfg.ignored
+    assert parse_qemu_args(["-bios", "a.bin", "-machine", "firmware=b.bin"]).bios == "b.bin"

@@ -203,7 +203,7 @@ DEFAULT_NIC = {"pc": "e1000", "q35": "e1000e"}
 IGNORED_MACHINE_PROPS = {"graphics", "dump-guest-core", "mem-merge", "suppress-vmdesc",
                          "x-oem-id", "x-oem-table-id", "kvm-shadow-mem", "enforce-config-section",
                          "pcspk-audiodev", "usb", "acpi", "kernel-irqchip", "kernel_irqchip",
-                         "nvdimm-persistence", "dt-compatible", "firmware"}
+                         "nvdimm-persistence", "dt-compatible"}
 #: -global DRIVER.PROP that cannot change the map (real QEMU 7.2: same info
 #: pci / info mtree -f with kvm-pit.lost_tick_policy, ICH9-LPC.disable_s3,
 #: PIIX4_PM.disable_s3; ICH9-LPC.noreboot only says what a write to the
@@ -523,12 +523,18 @@ class _Reader:
                 self.ignore(f"-machine {k}=")
             elif k in ("pflash0", "pflash1"):
                 cfg.machine_opts[k] = v        # the firmware model reads them
+            elif k == "firmware":
+                # the machine property -bios sets (softmmu/vl.c: "-bios X" is
+                # machine_opts "firmware"; the later one wins): real QEMU 7.2
+                # with -machine q35,firmware=/usr/share/seabios/bios.bin maps
+                # a 128 KiB pc.bios at 0xfffe0000
+                cfg.bios = v
             elif k in IGNORED_MACHINE_PROPS:
                 self.ignore(f"-machine {k}=")
             else:
                 raise UnsupportedOption(f"{raw} {k}={v}", [
                     "type", "accel", "max-ram-below-4g", "memory-backend", "hpet", "vmport",
-                    "acpi", "usb=off", "kernel-irqchip=on", "pflash0", "pflash1",
+                    "acpi", "usb=off", "kernel-irqchip=on", "pflash0", "pflash1", "firmware",
                     *sorted(IGNORED_MACHINE_PROPS)], "it may change the machine; not modelled")
 
     def memory(self, raw: str, val: str) -> None:
