@@ -56,6 +56,7 @@ from .addr import fmt_hex, fmt_size
 from .errors import CommandLineError, ConfigError, FirmwareError, IommuError, VfiolabError
 from .inputs.cmdline import parse_qemu_args
 from .model.boot import guest_cpu, vm_stack
+from .model.machine import smp_topology
 from .model.memlock import (KUBEVIRT_UNMODELLED_MAX, LIBVIRT_MEMLOCK_EXTRA, Demand, Policy,
                             containers, libvirt_limit, parse_policy, pinned_peak, policy_limit)
 from .model.iommu import (HT_RANGE_END, HT_RANGE_START, MSI_RANGE_END, MSI_RANGE_START,
@@ -393,7 +394,7 @@ def _evaluate(args: list[str], ctx: _Ctx) -> _State:
     st.stack = stk
     st.cpu_model = cfg.cpu_model
     st.cpu_props = dict(cfg.cpu_props)
-    st.vcpus = _vcpus(cfg)
+    st.vcpus = _vcpus(cfg, stk)
     _, st.guest_bits = guest_cpu(cfg, stk)
     hp = cfg.cpu_props.get("host-phys-bits")
     st.host_phys = stk.accel == "kvm" and (hp in ("on", "true") or (
@@ -514,16 +515,11 @@ def _pin_users(args: list[str]) -> dict:
     return {"nvme": nvme, "vdpa": vdpa, "mem_lock": mem_lock}
 
 
-def _vcpus(cfg) -> int:
-    """-smp: ``cpus=``, else the product of the topology given (QEMU
-    hw/core/machine-smp.c ``machine_parse_smp_config``)."""
-    smp = getattr(cfg, "smp", None) or {}
-    if "cpus" in smp and int(smp["cpus"]):
-        return int(smp["cpus"])
-    n = 1
-    for k in ("sockets", "dies", "clusters", "cores", "threads"):
-        n *= int(smp.get(k, 1) or 1)
-    return n
+def _vcpus(cfg, stk: Stack) -> int:
+    """-smp: ``smp.cpus`` as QEMU works it out (hw/core/machine-smp.c
+    ``machine_parse_smp_config``, :func:`vfiolab.model.machine.smp_topology`:
+    ``cpus=``, else ``maxcpus=``, else the product of the topology)."""
+    return smp_topology(getattr(cfg, "smp", None) or {}, stk).cpus
 
 
 # --- phys-bits ---------------------------------------------------------------

@@ -136,13 +136,16 @@ class Prediction:
     def _address_spaces(self) -> list[tuple[str, str, object]]:
         """Every address space of the VM in creation order (QEMU's
         ``address_spaces`` list) as (name, root description, root region):
-        "memory" and "I/O" (``memory_map_init``), "cpu-memory-0" (the CPU,
-        before any PCI device), then per PCI function its bus-master space
+        "memory" and "I/O" (``memory_map_init``), "cpu-memory-0" ...
+        "cpu-memory-N" (one per vCPU of ``-smp`` cpus, hw/i386/x86.c
+        ``x86_cpus_init`` -> ``cpu_address_space_init``, before any PCI
+        device; real 7.2 and 10.0 captures with -smp 4 list cpu-memory-0..3,
+        and with ``-smp 2,maxcpus=8`` only 0 and 1), then per PCI function its bus-master space
         (root the "bus master container") and, from QEMU 9.2, the spaces its
         realize adds (:func:`device_address_spaces`)."""
         vm = self.vm
-        out = [("memory", "system", vm.system_memory), ("I/O", "io", vm.system_io),
-               ("cpu-memory-0", "system", vm.system_memory)]
+        out = [("memory", "system", vm.system_memory), ("I/O", "io", vm.system_io)]
+        out += [(f"cpu-memory-{i}", "system", vm.system_memory) for i in range(vm.smp_cpus)]
         # hw/mem/memory-device.c machine_memory_devices_init: from QEMU 8.2
         # (commit f9716f4b0d) the memory-hotplug area is also an address
         # space, "device-memory", made in pc_memory_init: after the host
@@ -212,8 +215,9 @@ class Prediction:
     def mtree(self) -> str:
         """``info mtree``: address-space trees, then the alias targets."""
         vm = self.vm
-        spaces = [(["cpu-memory-0", "memory"], vm.system_memory), (["I/O"], vm.system_io)]
-        for name, _desc, root in self._address_spaces()[3:]:
+        cpus = [f"cpu-memory-{i}" for i in range(vm.smp_cpus)]
+        spaces = [(cpus + ["memory"], vm.system_memory), (["I/O"], vm.system_io)]
+        for name, _desc, root in self._address_spaces()[2 + vm.smp_cpus:]:
             if isinstance(root, MemoryRegion):
                 spaces.append(([name], root))
             else:

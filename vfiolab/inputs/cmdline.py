@@ -203,7 +203,7 @@ DEFAULT_NIC = {"pc": "e1000", "q35": "e1000e"}
 IGNORED_MACHINE_PROPS = {"graphics", "dump-guest-core", "mem-merge", "suppress-vmdesc",
                          "x-oem-id", "x-oem-table-id", "kvm-shadow-mem", "enforce-config-section",
                          "pcspk-audiodev", "usb", "acpi", "kernel-irqchip", "kernel_irqchip",
-                         "nvdimm-persistence", "dt-compatible", "firmware"}
+                         "nvdimm-persistence", "dt-compatible"}
 #: -global DRIVER.PROP that cannot change the map (real QEMU 7.2: same info
 #: pci / info mtree -f with kvm-pit.lost_tick_policy, ICH9-LPC.disable_s3,
 #: PIIX4_PM.disable_s3; ICH9-LPC.noreboot only says what a write to the
@@ -448,6 +448,8 @@ class _Reader:
         self.debugcons: list = []
         self.ram_given = False
         self.m_text: str | None = None
+        #: -fda/-fdb/-drive if=floppy as written (checked in finish)
+        self.floppies: list = []
 
     def ignore(self, what: str) -> None:
         if what not in self.cfg.ignored:
@@ -521,12 +523,18 @@ class _Reader:
                 self.ignore(f"-machine {k}=")
             elif k in ("pflash0", "pflash1"):
                 cfg.machine_opts[k] = v        # the firmware model reads them
+            elif k == "firmware":
+                # the machine property -bios sets (softmmu/vl.c: "-bios X" is
+                # machine_opts "firmware"; the later one wins): real QEMU 7.2
+                # with -machine q35,firmware=/usr/share/seabios/bios.bin maps
+                # a 128 KiB pc.bios at 0xfffe0000
+                cfg.bios = v
             elif k in IGNORED_MACHINE_PROPS:
                 self.ignore(f"-machine {k}=")
             else:
                 raise UnsupportedOption(f"{raw} {k}={v}", [
                     "type", "accel", "max-ram-below-4g", "memory-backend", "hpet", "vmport",
-                    "acpi", "usb=off", "kernel-irqchip=on", "pflash0", "pflash1",
+                    "acpi", "usb=off", "kernel-irqchip=on", "pflash0", "pflash1", "firmware",
                     *sorted(IGNORED_MACHINE_PROPS)], "it may change the machine; not modelled")
 
     def memory(self, raw: str, val: str) -> None:
@@ -805,7 +813,39 @@ class _Reader:
         model = d.get("model")
         if model in ("help", "?"):
             raise UnsupportedOption(f"{raw} model=help", ["model=e1000|e1000e|virtio|..."])
+        if not legacy_net and (str(d.get("queues", "1")) not in ("", "1")
+                               or ":" in str(d.get("fds", "")) or t == "vhost-vdpa"):
+            # the NIC's MSI-X vectors follow the back end's queue pairs
+            # (see netdev); -nic's own netdev is not tracked
+            raise UnsupportedOption(f"{raw} {_short(val)}", ["-netdev ...,id=ID -device MODEL,netdev=ID"],
+                                    "a multiqueue -nic back end is not modelled")
         self.nics.append((model, f"{raw} {val}"))
+
+    def netdev(self, raw: str, d: dict) -> None:
+        """How many queue pairs a ``-netdev`` back end gives the NIC that
+        takes it (``cfg.netdevs``): virtio-net-pci's default MSI-X vectors
+        are 2 * MAX(queues, 1) + 2 (hw/virtio/virtio-net-pci.c
+        ``virtio_net_pci_realize``, ``nic_conf.peers.queues``: one net client
+        per queue, hw/core/qdev-properties-system.c ``set_netdev``).  tap and
+        bridge: ``queues=`` or the number of ``fds=`` (net/tap.c
+        ``net_init_tap``: ``queues = tap->has_queues ? tap->queues : 1``, fds
+        split on ':'), vhost-user: ``queues=`` (net/vhost-user.c, default 1),
+        vhost-vdpa: the vDPA device's queue pairs, which the command line does
+        not say (None); the others: one."""
+        t, nid = str(d.get("type", "")), d.get("id")
+        if not nid:
+            return
+        n: int | None = 1
+        try:
+            if t in ("tap", "bridge", "vhost-user") and d.get("queues") not in (None, ""):
+                n = int(str(d["queues"]), 0)
+            elif t == "tap" and d.get("fds"):
+                n = len(str(d["fds"]).split(":"))
+        except ValueError:
+            raise CommandLineError(f"{raw} id={nid}: Parameter 'queues' expects integer") from None
+        if t == "vhost-vdpa":
+            n = None
+        self.cfg.netdevs[str(nid)] = n
 
     def drive(self, raw: str, val: str) -> None:
         d = split_opts(val, None, raw)
@@ -832,6 +872,8 @@ class _Reader:
                                     "the device catalogue")
         elif iface in ("ide", "none", "floppy", "sd", "mtd"):
             # on the chipset's IDE/AHCI or floppy controller, or a back end
+            if iface == "floppy":
+                self.floppies.append(f"{raw} if=floppy")
             self.ignore(f"-drive if={iface}")
         else:
             raise CommandLineError(f"{raw} {val!r}: unsupported bus type '{iface}'")
@@ -965,24 +1007,52 @@ class _Reader:
         cfg.cpu_props = props
 
     def smp(self, raw: str, val: str) -> None:
+        """``-smp [cpus=]N[,maxcpus=,sockets=,...]``: softmmu/vl.c (system/vl.c
+        in 10.0) ``machine_parse_property_opt``: keyval text, implied key
+        ``cpus``, merged into the machine's ``smp`` property (a later -smp
+        overrides a key, keeps the others), read as QAPI ``SMPConfiguration``
+        ints (qapi/qobject-input-visitor.c ``qobject_input_type_int64_keyval``:
+        base 0, so 0x10 and 010 (octal) are numbers).  The keys by release:
+        model/machine.py SMP_KEYS.  A zero is the key omitted after a
+        deprecation warning on QEMU < 9.0 and refused from 9.0 (commit
+        72d346f3b8, hw/core/machine-smp.c).  The topology itself is worked out
+        by the model (model/machine.py smp_topology), where the machine type
+        is known; its ``cpus`` sizes the virtio-blk/-scsi queues."""
+        from ..model.machine import SMP_KEYS, smp_cpus
         d = split_opts(val, "cpus", raw)
+        keys = [k for since, ks in SMP_KEYS if self.qemu >= since for k in ks]
         for k, v in d.items():
-            if k not in ("cpus", "sockets", "dies", "clusters", "cores", "threads", "maxcpus",
-                         "books", "drawers", "modules"):
-                raise CommandLineError(f"{raw} {val!r}: Invalid parameter '{k}'")
-            if not re.fullmatch(r"[0-9]+", v):
-                raise CommandLineError(f"{raw} {val!r}: Parameter '{k}' expects a number")
-        self.cfg.smp = d
-        # hw/core/machine-smp.c machine_parse_smp_config (QEMU 6.2+, the same
-        # through 10.0): cpus as given, else maxcpus, else the product of the
-        # topology (omitted members 1).  The vCPU count is the default queue
-        # count of virtio-blk/-scsi (virtio_pci_optimal_num_queues), so the
-        # MSI-X table sizes of those devices depend on it.
-        n = {k: int(v) for k, v in d.items()}
-        prod = 1
-        for k in ("sockets", "dies", "clusters", "cores", "threads"):
-            prod *= n.get(k) or 1
-        self.cfg.smp_cpus = n.get("cpus") or n.get("maxcpus") or prod
+            if k not in keys:
+                raise CommandLineError(f"{raw} {val!r}: Parameter 'smp.{k}' is unexpected")
+            m = re.fullmatch(r"\s*(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)", v)
+            if not m:
+                if re.fullmatch(r"\s*-[0-9]+", v):
+                    # QEMU takes it as a huge unsigned value and then refuses
+                    # the topology ("Invalid CPU topology: product ...")
+                    raise CommandLineError(f"{raw} {val!r}: Parameter 'smp.{k}' must not be "
+                                           f"negative (QEMU refuses the topology)")
+                raise CommandLineError(f"{raw} {val!r}: Parameter 'smp.{k}' expects integer")
+            n = int(m.group(1), 0) if not re.fullmatch(r"0[0-7]+", m.group(1)) \
+                else int(m.group(1), 8)
+            if n == 0:
+                if self.qemu >= (9, 0):
+                    raise CommandLineError(f"{raw} {val!r}: Invalid CPU topology: CPU topology "
+                                           f"parameters must be greater than zero")
+                msg = ("Deprecated CPU topology (considered invalid): CPU topology parameters "
+                       "must be greater than zero")
+                if msg not in self.cfg.warnings:
+                    self.cfg.warnings.append(msg)
+                self.cfg.smp.pop(k, None)
+                continue
+            self.cfg.smp[k] = n
+        self.cfg.smp_cpus = smp_cpus(self.cfg.smp)
+        topo = sorted(k for k in self.cfg.smp if k != "cpus")
+        if topo:
+            # only smp.cpus reaches the map; sockets/cores/threads/... and
+            # maxcpus (CPUs hot-plugged later) change no PCI function, no
+            # region, no memslot (real 7.2: -smp 2,maxcpus=8,... lists
+            # cpu-memory-0 and -1 only)
+            self.ignore("-smp " + ",".join(f"{k}=" for k in topo))
 
     def accel(self, raw: str, val: str) -> None:
         d = split_opts(val, "accel", raw) if not raw.endswith("=") else {"accel": val}
@@ -990,6 +1060,19 @@ class _Reader:
         if acc not in ("kvm", "tcg"):
             raise UnsupportedOption(f"{raw} {acc}", ["kvm", "tcg"],
                                     "the model knows KVM and TCG")
+        ki = d.get("kernel-irqchip", d.get("kernel_irqchip"))
+        if acc == "kvm" and ki is not None:
+            if ki not in ("on", "off", "split", "yes", "true", "no", "false"):
+                raise CommandLineError(f"{raw} {val!r}: Parameter 'kernel-irqchip' does not "
+                                       f"accept value '{ki}'")
+            if ki in ("split", "off", "no", "false"):
+                # the same as -machine kernel-irqchip= (accel/kvm/kvm-all.c
+                # owns the property; real QEMU 7.2 with -accel
+                # kvm,kernel-irqchip=split names the I/O view's "pic",
+                # "pit", "elcr" and the "ioapic" without the kvm- prefix)
+                raise UnsupportedOption(f"{raw} kvm,kernel-irqchip={ki}", ["kernel-irqchip=on"],
+                                        "the userspace PIC/PIT/IOAPIC change the I/O and memory "
+                                        "views; not modelled")
         # several accelerators: QEMU uses the first that initialises; the
         # model takes the first one named
         if self.cfg.accel is None:
@@ -1040,6 +1123,14 @@ class _Reader:
     # --- after the last option ---------------------------------------------------
     def finish(self, nodefaults: bool) -> QemuConfig:
         cfg = self.cfg
+        if self.floppies and cfg.machine == "q35":
+            # hw/i386/pc_q35.c: q35 has no floppy controller (no_floppy) unless
+            # a floppy drive is given; pc_basic_device_init then creates an
+            # isa-fdc, whose "fdc" ports 0x3f1-0x3f5 and 0x3f7 enter the I/O
+            # view (real QEMU 7.2 and 10.0, info mtree -f); pc always has it
+            raise UnsupportedOption(self.floppies[0], ["no floppy drive on q35"],
+                                    "on q35 a floppy drive adds the isa-fdc controller's I/O "
+                                    "ports 0x3f1-0x3f5 and 0x3f7; not modelled")
         if cfg.machine_opts.get("acpi") == "off":
             if cfg.machine == "pc":
                 # hw/i386/pc_piix.c pc_init1: PIIX4_PM exists only with ACPI
@@ -1294,6 +1385,7 @@ def parse_qemu_args(args, qemu=None) -> QemuConfig:
         elif opt == "netdev":
             _d, _js = _json_or_opts(need(), "type", raw)
             r.default_net = False             # vl.c: -netdev also turns the default NIC off
+            r.netdev(raw, _d)
             r.ignore("-netdev"); flag = False
         elif opt == "drive":
             r.drive(raw, need()); flag = False
@@ -1339,6 +1431,8 @@ def parse_qemu_args(args, qemu=None) -> QemuConfig:
             r.ignore(raw)
         elif opt in IGNORED_WITH_ARG:
             need(); flag = False
+            if opt in ("fda", "fdb"):
+                r.floppies.append("-" + opt)
             r.ignore("-" + opt)
         else:
             raise UnsupportedOption(raw, ["-" + s for s in sorted(

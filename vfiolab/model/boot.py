@@ -26,7 +26,7 @@ from ..errors import CommandLineError, ConfigError, SizeError, UnsupportedOption
 from ..stack import Stack, make_stack
 from .config import DeviceSpec, QemuConfig
 from .devices import ROM_FILE_SIZES
-from .machine import (AMD_HT_SIZE, AMD_HT_START, ICH9_GLOBALS, KVMVAPIC_ROM_SIZE, PCI_HOST_TYPE,
+from .machine import (smp_topology, AMD_HT_SIZE, AMD_HT_START, ICH9_GLOBALS, KVMVAPIC_ROM_SIZE, PCI_HOST_TYPE,
                       build_machine, ich9_acpi_pci_hotplug, ich9_keep_pci_slot_hpc,
                       machine_reset, map_kvmvapic_rom, memory_layout)
 from .memory import MemoryRegion
@@ -258,9 +258,12 @@ def build_vm(cfg: QemuConfig, *, stack: Stack | None = None, accel: str | None =
                        acpi_pci_hotplug=ich9_acpi_pci_hotplug(stack, cfg.globals),
                        keep_pci_slot_hpc=ich9_keep_pci_slot_hpc(stack, cfg.globals))
     vm.stack = stack
-    # -smp's vCPU count: the default queue count of virtio-blk/-scsi-pci
-    # (hw/virtio/virtio-pci.c virtio_pci_optimal_num_queues, QEMU 5.2+)
-    vm.smp_cpus = cfg.smp_cpus
+    # -smp: hw/core/machine-smp.c machine_parse_smp_config; smp.cpus is how
+    # many CPUs x86_cpus_init creates (one "cpu-memory-N" address space
+    # each) and what hw/virtio/virtio-pci.c virtio_pci_optimal_num_queues
+    # sizes the virtio-blk/-scsi queues and MSI-X vectors by (model/devices.py)
+    vm.smp = smp_topology(cfg.smp, stack)
+    vm.smp_cpus = vm.smp.cpus                 # == cfg.smp_cpus (model/machine.py smp_cpus)
     for text in cfg.assumed:
         _note(vm, text)
     if (stack.accel == "kvm" and not stack.host_kvm_smm and cfg.machine == "q35"

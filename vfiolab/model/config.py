@@ -87,9 +87,16 @@ class QemuConfig:
     assumed: list = field(default_factory=list)
     #: every ``-drive`` as its option dict, ``if=pflash`` included
     drives: list = field(default_factory=list)
-    #: ``-smp`` as given (validated)
+    #: ``-netdev ...,id=ID`` -> the queue pairs it gives its NIC (None: not
+    #: known from the command line, vhost-vdpa); inputs/cmdline.py netdev
+    netdevs: dict = field(default_factory=dict)
+    #: ``-smp``: the keys given nonzero (cpus, maxcpus, sockets, dies,
+    #: clusters, modules, cores, threads, books, drawers) -> int; the model
+    #: works out the topology (model/machine.py smp_topology): ``cpus``
+    #: sizes the virtio-blk/-scsi queues and MSI-X vectors
     smp: dict = field(default_factory=dict)
-    #: the vCPU count ``-smp`` gives (``machine_parse_smp_config``; 1 without -smp)
+    #: the vCPU count ``-smp`` gives (model/machine.py smp_cpus; 1 without
+    #: -smp); build_vm checks the whole topology (smp_topology)
     smp_cpus: int = 1
     #: options accepted and ignored because they cannot change PCI, the memory
     #: map, memslots or DMA, once each, as the user wrote them

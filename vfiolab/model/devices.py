@@ -1431,10 +1431,21 @@ class VirtIOPCIProxy(QemuPCIDevice):
     def _stack(self, vm):
         return getattr(vm, "stack", None) if vm is not None else None
 
-    def _cpus(self, vm) -> int:
-        """The vCPU count (``virtio_pci_optimal_num_queues``): ``-smp``'s
-        (``vm.smp_cpus``, set by build_vm), one without -smp."""
-        return int(getattr(vm, "smp_cpus", 1) or 1)
+    #: include/hw/pci/pci_regs.h PCI_MSIX_FLAGS_QSIZE: the most MSI-X
+    #: vectors a function can have, less one
+    PCI_MSIX_FLAGS_QSIZE = 0x7FF
+
+    def optimal_num_queues(self, vm, fixed_queues: int) -> int:
+        """hw/virtio/virtio-pci.c ``virtio_pci_optimal_num_queues`` (v7.2.0
+        and v10.0.0 alike; since QEMU 5.2, commit 1436f32a84): one queue per
+        vCPU, ``current_machine->smp.cpus`` (``-smp``, model/machine.py
+        smp_topology; 1 without it), capped so the queues plus the
+        ``fixed_queues`` plus the config interrupt fit in
+        ``PCI_MSIX_FLAGS_QSIZE`` + 1 vectors, and to ``VIRTIO_QUEUE_MAX``
+        (1024) less the fixed queues."""
+        n = int(getattr(vm, "smp_cpus", 1) or 1) if vm is not None else 1
+        n = min(n, self.PCI_MSIX_FLAGS_QSIZE - fixed_queues)
+        return min(n, self.VIRTIO_QUEUE_MAX - fixed_queues)
 
     def default_vectors(self, vm) -> int:
         """``nvectors`` when ``vectors`` is not given: 0 (no MSI-X) unless
@@ -1647,9 +1658,25 @@ class VirtIONetPCI(VirtIOPCIProxy):
             "ebpf-rss-fds", "guest_uso4", "guest_uso6", "host_uso")},
     }
 
+    def netdev_queues(self, vm) -> int:
+        """``nic_conf.peers.queues``: the queue pairs of the ``netdev=``
+        back end (QemuConfig.netdevs, read by inputs/cmdline.py; 1 without a
+        back end or one the config does not list)."""
+        nid = self.opts.get("netdev")
+        cfg = getattr(vm, "config", None) if vm is not None else None
+        netdevs = getattr(cfg, "netdevs", None) or {}
+        if nid is None or str(nid) not in netdevs:
+            return 1
+        n = netdevs[str(nid)]
+        if n is None:
+            raise DeviceError(_who(self), "vectors", f"netdev {nid}'s queue pairs come from the "
+                              f"vhost-vdpa device; give vectors= (2 * queue pairs + 2)")
+        return n
+
     def default_vectors(self, vm) -> int:
-        # virtio_net_pci_realize: 2 * MAX(queues, 1) + 2 (one -netdev queue pair)
-        return 2 * 1 + 2
+        # hw/virtio/virtio-net-pci.c virtio_net_pci_realize (v7.2.0, v10.0.0):
+        # 2 * MAX(nic_conf.peers.queues, 1) + 2; the -smp count plays no part
+        return 2 * max(self.netdev_queues(vm), 1) + 2
 
     def check_props(self, vm) -> None:
         o = self.opts
@@ -1719,9 +1746,26 @@ class VirtIOBlkPCI(VirtIOPCIProxy):
     def class_code(self) -> int:          # noqa: D401 - the ``class`` property
         return self.opts.get("class", 0) if hasattr(self, "opts") else 0
 
+    #: include/hw/virtio/virtio-blk.h: the num-queues default, "one per vCPU"
+    VIRTIO_BLK_AUTO_NUM_QUEUES = 0xFFFF
+
     def num_queues(self, vm) -> int:
         n = self.opts["num-queues"]
-        return n if n is not None else min(self._cpus(vm), self.VIRTIO_QUEUE_MAX - 1)
+        # virtio_blk_pci_realize: VIRTIO_BLK_AUTO_NUM_QUEUES (the default,
+        # unless -device num-queues= or hw_compat_5_1's 1) -> one per vCPU
+        if n is None or n == self.VIRTIO_BLK_AUTO_NUM_QUEUES:
+            return self.optimal_num_queues(vm, 0)
+        return n
+
+    def check_props(self, vm) -> None:
+        # hw/block/virtio-blk.c virtio_blk_device_realize (v7.2.0, v10.0.0)
+        n = self.opts["num-queues"]
+        if n == 0:
+            raise DeviceError(_who(self), "num-queues", "num-queues property must be larger than 0")
+        if n is not None and n != self.VIRTIO_BLK_AUTO_NUM_QUEUES and n > self.VIRTIO_QUEUE_MAX:
+            # hw/virtio/virtio.c virtio_add_queue aborts at VIRTIO_QUEUE_MAX
+            raise DeviceError(_who(self), "num-queues", f"{n} queues: more than VIRTIO_QUEUE_MAX "
+                              f"({self.VIRTIO_QUEUE_MAX}); QEMU aborts (virtio_add_queue)")
 
     def default_vectors(self, vm) -> int:
         return self.num_queues(vm) + 1
@@ -1755,9 +1799,26 @@ class VirtIOSCSIPCI(VirtIOPCIProxy):
                  "iothread", "virtqueue_size", "seg_max_adjust", "max_sectors", "cmd_per_lun",
                  "hotplug", "param_change", "iothread-vq-mapping")}}
 
+    #: include/hw/virtio/virtio-scsi.h: the num_queues default, "one per vCPU"
+    VIRTIO_SCSI_AUTO_NUM_QUEUES = 0xFFFFFFFF
+
+    def check_props(self, vm) -> None:
+        # hw/scsi/virtio-scsi.c virtio_scsi_common_realize (v7.2.0, v10.0.0)
+        n = self.opts["num_queues"]
+        if n == self.VIRTIO_SCSI_AUTO_NUM_QUEUES:
+            n = None
+        if n is not None and (n == 0 or n > self.VIRTIO_QUEUE_MAX - 2):
+            raise DeviceError(_who(self), "num_queues", f"Invalid number of queues (= {n}), must be "
+                              f"a positive integer less than {self.VIRTIO_QUEUE_MAX - 2}.")
+
     def default_vectors(self, vm) -> int:
         n = self.opts["num_queues"]
-        n = n if n is not None else min(self._cpus(vm), self.VIRTIO_QUEUE_MAX - 3)
+        if n == self.VIRTIO_SCSI_AUTO_NUM_QUEUES:
+            n = None
+        # virtio_scsi_pci_realize: VIRTIO_SCSI_AUTO_NUM_QUEUES (the default,
+        # unless num_queues= or hw_compat_5_1's 1) -> one per vCPU, beside
+        # the VIRTIO_SCSI_VQ_NUM_FIXED (2) control and event queues
+        n = n if n is not None else self.optimal_num_queues(vm, 2)
         return n + 2 + 1            # VIRTIO_SCSI_VQ_NUM_FIXED + 1
 
     def config_len(self) -> int:

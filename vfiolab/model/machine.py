@@ -56,7 +56,8 @@ __all__ = ["MACHINES", "ram_split", "build_machine", "PAM_SEGMENTS", "MemoryLayo
            "IO_APIC_DEFAULT_ADDRESS", "HPET_BASE", "APIC_DEFAULT_ADDRESS",
            "MCH_PCIEXBAR_DEFAULT", "BIOS_SIZE", "KVMVAPIC_ROM_SIZE", "smm_enabled",
            "has_smm_ranges", "piix_reset_control_name", "intel_iommu_aw_bits",
-           "DeviceMemory", "device_memory", "ACPI_MAX_RAM_SLOTS"]
+           "DeviceMemory", "device_memory", "ACPI_MAX_RAM_SLOTS", "SmpTopology",
+           "smp_topology", "smp_cpus", "machine_max_cpus", "SMP_KEYS"]
 
 MACHINES = ("pc", "q35")
 
@@ -135,6 +136,154 @@ PCI_HOLE64_SIZE_DEFAULT = {"q35": 1 << 35, "pc": 1 << 31}
 #: the QOM type that owns that property (``-global TYPE.pci-hole64-size=``):
 #: TYPE_Q35_HOST_DEVICE, TYPE_I440FX_PCI_HOST_BRIDGE
 PCI_HOST_TYPE = {"q35": "q35-pcihost", "pc": "i440FX-pcihost"}
+
+
+# ---------------------------------------------------------------------------
+# -smp: the vCPU count and topology
+
+#: the keys of QAPI ``SMPConfiguration`` (qapi/machine.json) by QEMU release:
+#: cpus, sockets, dies, clusters, cores, threads, maxcpus at v7.2.0; drawers
+#: and books from 8.2 (commit 5de1aff255 "CPU topology: extend with s390
+#: specifics"), modules from 9.0 (commit 8ec0a46347 "hw/core/machine: Support
+#: modules in -smp"; x86 accepts modules > 1 from the same release, commit
+#: 6807487474).  Real QEMU 7.2: ``-smp 2,modules=1`` -> "Parameter
+#: 'smp.modules' is unexpected".
+SMP_KEYS = (((0, 0), ("cpus", "sockets", "dies", "clusters", "cores", "threads", "maxcpus")),
+            ((8, 2), ("drawers", "books")),
+            ((9, 0), ("modules",)))
+
+
+@dataclass(frozen=True)
+class SmpTopology:
+    """``MachineState.smp`` (include/hw/boards.h ``CpuTopology``) after
+    hw/core/machine-smp.c ``machine_parse_smp_config``."""
+
+    cpus: int
+    max_cpus: int
+    sockets: int
+    cores: int
+    threads: int
+    dies: int = 1
+    clusters: int = 1
+    modules: int = 1
+    books: int = 1
+    drawers: int = 1
+
+
+def machine_max_cpus(stack) -> int:
+    """``MachineClass.max_cpus`` of the stack's machine type: pc (i440fx)
+    255 (hw/i386/pc.c ``pc_machine_class_init``); q35 (hw/i386/pc_q35.c)
+    255 up to pc-q35-2.7, 288 from 2.8, 1024 from 8.1 (commit e0001297eb
+    "pc: q35: Bump max_cpus to 1024"), 4096 from 9.0 (commit e4e98c7eeb
+    "pc: q35: Bump max_cpus to 4096 vcpus"), each set by the machine
+    version's options."""
+    if "q35" not in stack.machine:
+        return 255
+    if stack.machine_at_least(9, 0):
+        return 4096
+    if stack.machine_at_least(8, 1):
+        return 1024
+    if stack.machine_at_least(2, 8):
+        return 288
+    return 255
+
+
+def smp_cpus(given: dict) -> int:
+    """``smp.cpus`` for the ``-smp`` keys given nonzero: ``cpus``, else
+    ``maxcpus``, else the product of the topology levels given (the others
+    1) -- what :func:`smp_topology` gives before its checks (the same on
+    every release and machine type: the prefer-sockets rule moves vCPUs
+    between levels, not their number)."""
+    g = {k: int(v) for k, v in given.items()}
+    if g.get("cpus"):
+        return g["cpus"]
+    if g.get("maxcpus"):
+        return g["maxcpus"]
+    n = 1
+    for k in ("drawers", "books", "sockets", "dies", "clusters", "modules", "cores", "threads"):
+        n *= g.get(k) or 1
+    return n
+
+
+def smp_topology(given: dict, stack) -> SmpTopology:
+    """hw/core/machine-smp.c ``machine_parse_smp_config`` (v7.2.0 and
+    v10.0.0) for an x86 PC machine: ``given`` holds the ``-smp`` keys the
+    user set to a nonzero value (the reader drops zeros, which QEMU 7.2
+    takes as omitted after a deprecation warning and QEMU 9.0+ refuses).
+
+    x86 machines support dies (hw/i386/pc.c ``smp_props.dies_supported``) and,
+    from QEMU 9.0, modules; clusters, books and drawers must be omitted or 1.
+    Omitted values: with neither cpus nor maxcpus, sockets = cores = threads
+    = 1; else maxcpus defaults to cpus and the missing one of cores/sockets
+    is maxcpus divided by the others (cores first; sockets first on machine
+    types up to 6.1, ``smp_props.prefer_sockets`` in hw/i386/pc_piix.c and
+    pc_q35.c ``*_6_1_machine_options``), threads last.  Then maxcpus
+    defaults to the product and cpus to maxcpus.  Refused, in QEMU's words:
+    a product that is not maxcpus, maxcpus below cpus, maxcpus above the
+    machine's ``max_cpus`` (:func:`machine_max_cpus`).  More than 255
+    possible vCPUs need x2APIC (and, under KVM, interrupt remapping); the
+    model refuses them."""
+    new = stack.qemu_at_least(9, 0)
+    g = {k: int(v) for k, v in given.items()}
+    # a level the machine does not support must be omitted or 1 (QEMU 7.2
+    # words it "clusters not supported ...", 9.0+ "clusters > 1 not ...")
+    for k in ("clusters", "books", "drawers"):
+        if g.get(k, 0) > 1:
+            raise ConfigError(f"-smp: {k} > 1 not supported by this machine's CPU topology"
+                              if new else
+                              f"-smp: {k} not supported by this machine's CPU topology")
+    cpus, maxcpus = g.get("cpus", 0), g.get("maxcpus", 0)
+    sockets, cores, threads = g.get("sockets", 0), g.get("cores", 0), g.get("threads", 0)
+    dies, clusters = g.get("dies", 1), g.get("clusters", 1)
+    modules, books, drawers = g.get("modules", 1), g.get("books", 1), g.get("drawers", 1)
+    rest = drawers * books * dies * clusters * modules
+    if cpus == 0 and maxcpus == 0:
+        sockets, cores, threads = sockets or 1, cores or 1, threads or 1
+    else:
+        maxcpus = maxcpus or cpus
+        prefer_sockets = not stack.machine_at_least(6, 2)
+        if prefer_sockets:
+            if sockets == 0:
+                cores, threads = cores or 1, threads or 1
+                sockets = maxcpus // (rest * cores * threads)
+            elif cores == 0:
+                threads = threads or 1
+                cores = maxcpus // (rest * sockets * threads)
+        else:
+            if cores == 0:
+                sockets, threads = sockets or 1, threads or 1
+                cores = maxcpus // (rest * sockets * threads)
+            elif sockets == 0:
+                threads = threads or 1
+                sockets = maxcpus // (rest * cores * threads)
+        if threads == 0:
+            threads = maxcpus // (rest * sockets * cores)
+    total = rest * sockets * cores * threads
+    maxcpus = maxcpus or total
+    cpus = cpus or maxcpus
+    # cpu_hierarchy_to_string: the levels the machine supports
+    hier = f"sockets ({sockets}) * dies ({dies})"
+    if new:
+        hier += f" * modules ({modules})"
+    hier += f" * cores ({cores}) * threads ({threads})"
+    if total != maxcpus:
+        raise ConfigError(f"-smp: Invalid CPU topology: product of the hierarchy must match "
+                          f"maxcpus: {hier} != maxcpus ({maxcpus})")
+    if maxcpus < cpus:
+        raise ConfigError(f"-smp: Invalid CPU topology: maxcpus must be equal to or greater "
+                          f"than smp: {hier} == maxcpus ({maxcpus}) < smp_cpus ({cpus})")
+    limit = machine_max_cpus(stack)
+    if maxcpus > limit:
+        raise ConfigError(f"-smp: Invalid SMP CPUs {maxcpus}. The max CPUs supported by "
+                          f"machine '{stack.machine}' is {limit}")
+    if maxcpus > 255:
+        # hw/i386/x86.c x86_cpus_init / hw/intc/apic_common.c: APIC IDs above
+        # 254 need x2APIC (and interrupt remapping under KVM)
+        raise ConfigError(f"-smp: {maxcpus} possible vCPUs need x2APIC and interrupt "
+                          f"remapping; not modelled (at most 255)")
+    return SmpTopology(cpus=cpus, max_cpus=maxcpus, sockets=sockets, cores=cores,
+                       threads=threads, dies=dies, clusters=clusters, modules=modules,
+                       books=books, drawers=drawers)
 #: hw/i386/pc.c: the AMD HyperTransport range below 1 TiB and where RAM above
 #: 4 GiB moves to when it would reach it
 AMD_HT_START = 0xfd00000000

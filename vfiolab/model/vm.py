@@ -55,6 +55,11 @@ class VM:
         self.pci_memory: MemoryRegion | None = None
         #: the "device-memory" container of ``-m ...,maxmem=`` (model/machine.py)
         self.device_memory: MemoryRegion | None = None
+        #: ``-smp``: QEMU's ``MachineState.smp`` (model/machine.py
+        #: smp_topology; set by model/boot.py build_vm) and its ``cpus``, the
+        #: vCPUs created at start (QEMU's default: one)
+        self.smp = None
+        self.smp_cpus = 1
         self.root_bus: PCIBus | None = None
         self.memdevs: dict[str, MemoryRegion] = {}
         self.devices: list[PCIDevice] = []
