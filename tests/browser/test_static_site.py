@@ -181,7 +181,7 @@ def served_site(static_site):
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}/"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120      # a bound under load, not a pause
         while True:
             try:
                 urllib.request.urlopen(base + "index.html", timeout=2).close()
