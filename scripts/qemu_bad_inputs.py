@@ -65,7 +65,7 @@ ENV_PATTERNS = [
      "needs a file that does not exist on the capture machine"),
     (re.compile(r"could not load (kernel|PC BIOS)|Cannot read config file|failed to load"),
      "needs a file that does not exist on the capture machine"),
-    (re.compile(r"tap|/dev/net/tun|Operation not permitted|Permission denied"),
+    (re.compile(r"/dev/net/tun|Operation not permitted|Permission denied"),
      "needs a host network device or a privilege the capture machine does not have"),
 ]
 
@@ -92,8 +92,17 @@ def _tool_args(args: list[str], qmp: str) -> list[str]:
 def _first_error(stderr: str) -> tuple[str | None, list[str]]:
     """(the first error line, the warning lines) of QEMU's stderr."""
     lines = [ln for ln in stderr.splitlines() if ln.strip()]
-    warnings = [ln for ln in lines if ": warning: " in ln]
-    errors = [ln for ln in lines if ": warning: " not in ln]
+    warnings, errors, in_warning = [], [], False
+    for ln in lines:
+        prefixed = ln.startswith(("qemu-system-", "qemu: "))
+        if ": warning: " in ln:
+            in_warning = True
+            warnings.append(ln)
+        elif in_warning and not prefixed:
+            warnings[-1] += "\n" + ln      # a warning's second line ("Please use tap=on instead")
+        else:
+            in_warning = False
+            errors.append(ln)
     return (errors[0] if errors else None), warnings
 
 
@@ -229,6 +238,9 @@ def main(argv=None) -> int:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--timeout", type=float, default=15.0)
     ap.add_argument("--limit", type=int, default=None, help="only the first N cases (a trial)")
+    ap.add_argument("--only", default=None,
+                    help="rerun only the cases whose joined arguments match this regular "
+                         "expression and update them in the existing --out file")
     ap.add_argument("--json", action="store_true", help="print the summary as JSON")
     opts = ap.parse_args(argv)
 
@@ -250,10 +262,18 @@ def main(argv=None) -> int:
         todo.append(c.args)
     if opts.limit:
         todo = todo[:opts.limit]
+    previous = None
+    if opts.only:
+        previous = json.loads(Path(opts.out).read_text())
+        todo = [a for a in todo if re.search(opts.only, " ".join(a))]
+        skipped = []
     t0 = time.monotonic()
     with cf.ThreadPoolExecutor(opts.jobs) as pool:
         records = list(pool.map(lambda a: run_case(opts.qemu, a, opts.timeout), todo))
     records += skipped
+    if previous is not None:
+        fresh = {tuple(r["args"]): r for r in records}
+        records = [fresh.get(tuple(r["args"]), r) for r in previous["cases"]]
     pkgs, pkgs_from = qemu_packages(opts.qemu)
     out = {
         "made_by": "scripts/qemu_bad_inputs.py " + shlex.join(argv if argv is not None
