@@ -67,7 +67,22 @@ ENV_PATTERNS = [
      "needs a file that does not exist on the capture machine"),
     (re.compile(r"/dev/net/tun|Operation not permitted|Permission denied"),
      "needs a host network device or a privilege the capture machine does not have"),
+    (re.compile(r"Cannot allocate memory"),
+     "needs more host memory (or address space) than the capture machine has"),
+    (re.compile(r"failed to set MSR"),
+     "the capture machine's nested KVM refuses an MSR of this CPU model"),
 ]
+
+
+def _classify(rec: dict) -> None:
+    """Add the ``reason`` of a refusal that depends on the capture machine."""
+    error = rec.get("error")
+    if rec.get("verdict") != "refused" or not error:
+        return
+    for pat, why in ENV_PATTERNS:
+        if pat.search(error):
+            rec["reason"] = why
+            return
 
 
 def _has_accel(args: list[str]) -> bool:
@@ -186,10 +201,7 @@ def run_case(qemu: str, args: list[str], timeout: float) -> dict:
         else:
             rec["verdict"] = "refused"
             rec["error"] = error or f"(exit status {code}, no message)"
-            for pat, why in ENV_PATTERNS:
-                if error and pat.search(error):
-                    rec["reason"] = why
-                    break
+            _classify(rec)
         if rec["verdict"] == "accepted":
             if "isa-debugcon" in " ".join(args):
                 rec["info_pci_reason"] = "the case has its own isa-debugcon"
@@ -242,7 +254,15 @@ def main(argv=None) -> int:
                     help="rerun only the cases whose joined arguments match this regular "
                          "expression and update them in the existing --out file")
     ap.add_argument("--json", action="store_true", help="print the summary as JSON")
+    ap.add_argument("--reclassify", action="store_true",
+                    help="only re-apply the machine-dependence patterns to the --out file")
     opts = ap.parse_args(argv)
+    if opts.reclassify:
+        data = json.loads(Path(opts.out).read_text())
+        for rec in data["cases"]:
+            _classify(rec)
+        Path(opts.out).write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+        return 0
 
     import test_bad_inputs as suite   # the cases are defined once, in the test module
 

@@ -120,6 +120,23 @@ IGNORED_OBJECTS = {
     "authz-listfile", "authz-pam", "input-linux", "input-barrier", "cryptodev-backend-builtin",
     "can-bus", "dbus-vmstate", "main-loop", "thread-context", "pr-manager-helper",
 }
+#: the properties of the ignored -object types the suite meets, from their
+#: QAPI types (qapi/qom.json IothreadProperties + EventLoopBaseProperties,
+#: RngRandomProperties/RngEgdProperties + RngProperties; qapi/crypto.json
+#: SecretProperties + SecretCommonProperties; the same at v7.2.0 and
+#: v10.0.0): QEMU's keyval visitor refuses any other key ("Invalid parameter
+#: 'size'", real QEMU 7.2.22, tests/fixtures/bad_inputs/qemu-7.2.json); with
+#: "kind" the property's QAPI type
+IGNORED_OBJECT_PROPS = {
+    "iothread": {"poll-max-ns": "int", "poll-grow": "int", "poll-shrink": "int",
+                 "aio-max-batch": "int", "thread-pool-min": "int", "thread-pool-max": "int"},
+    "main-loop": {"aio-max-batch": "int", "thread-pool-min": "int", "thread-pool-max": "int"},
+    "rng-random": {"opened": "bool", "filename": "str"},
+    "rng-builtin": {"opened": "bool"},
+    "rng-egd": {"opened": "bool", "chardev": "str"},
+    "secret": {"loaded": "bool", "format": "enum", "keyid": "str", "iv": "str", "data": "str",
+               "file": "str"},
+}
 MEMORY_BACKENDS = ("memory-backend-ram", "memory-backend-file", "memory-backend-memfd")
 #: their properties (backends/hostmem.c, hostmem-file.c, hostmem-memfd.c)
 MEMORY_BACKEND_PROPS = {
@@ -204,6 +221,17 @@ IGNORED_MACHINE_PROPS = {"graphics", "dump-guest-core", "mem-merge", "suppress-v
                          "x-oem-id", "x-oem-table-id", "kvm-shadow-mem", "enforce-config-section",
                          "pcspk-audiodev", "usb", "acpi", "kernel-irqchip", "kernel_irqchip",
                          "nvdimm-persistence", "dt-compatible", "firmware"}
+#: -machine properties that are QOM booleans on QEMU 7.2 and 10.0, checked
+#: with qapi_bool_parse whether or not the model reads them
+#: (hw/core/machine.c machine_class_init: dump-guest-core, mem-merge, usb,
+#: graphics, suppress-vmdesc; machine_initfn: nvdimm, hmat where supported;
+#: hw/i386/pc.c pc_machine_class_init: smbus, sata, hpet, i8042,
+#: default-bus-bypass-iommu).  Real QEMU 7.2.22: "-M q35,graphics=maybe:
+#: Parameter 'graphics' expects 'on' or 'off'"
+#: (tests/fixtures/bad_inputs/qemu-7.2.json)
+MACHINE_BOOL_PROPS = {"dump-guest-core", "mem-merge", "usb", "graphics", "suppress-vmdesc",
+                      "nvdimm", "hmat", "smbus", "sata", "hpet", "i8042",
+                      "default-bus-bypass-iommu"}
 #: -global DRIVER.PROP that cannot change the map (real QEMU 7.2: same info
 #: pci / info mtree -f with kvm-pit.lost_tick_policy, ICH9-LPC.disable_s3,
 #: PIIX4_PM.disable_s3; ICH9-LPC.noreboot only says what a write to the
@@ -469,6 +497,8 @@ class _Reader:
             cfg.machine = _normalize_machine(t, raw)
         for k, v in d.items():
             where = f"{raw} {k}={v}"
+            if k in MACHINE_BOOL_PROPS:
+                qapi_bool(v, f"{raw} {k}")     # QEMU refuses a non-boolean first
             if k == "accel":
                 acc = v.split(":")[0]
                 self.accel(f"{raw} accel=", acc)
@@ -612,6 +642,7 @@ class _Reader:
                                    f"add duplicate property '{oid}' to object (type 'container'))")
         self.object_ids.add(oid)
         if qom in IGNORED_OBJECTS:
+            self.ignored_object(raw, qom, oid, d, _js)
             self.ignore(f"-object {qom}")
             return
         if qom not in MEMORY_BACKENDS:
@@ -635,6 +666,34 @@ class _Reader:
         if qom == "memory-backend-file" and not d.get("mem-path"):
             raise CommandLineError(f"{raw} {qom},id={oid}: Parameter 'mem-path' is missing")
         self.cfg.memdevs[oid] = (qom, size, d)
+
+    def ignored_object(self, raw: str, qom: str, oid: str, d: dict, js: dict) -> None:
+        """Check an ignored object's properties as QEMU's visitor does
+        (:data:`IGNORED_OBJECT_PROPS`); crypto/secret.c
+        ``qcrypto_secret_load_data`` needs data= or file=."""
+        props = IGNORED_OBJECT_PROPS.get(qom)
+        if props is None:
+            return
+        where = f"{raw} {qom},id={oid}"
+        for k, v in d.items():
+            kind = props.get(k)
+            if kind is None:
+                raise CommandLineError(f"{where}: Invalid parameter '{k}'")
+            if kind == "bool":
+                qapi_bool(js.get(k, v), f"{where} {k}")
+            elif kind == "int":
+                # QAPI int from text: qemu_strtoi64, base 0 (qapi/opts-visitor.c,
+                # keyval "Parameter 'X' expects integer")
+                raw_v = js.get(k, v)
+                ok = isinstance(raw_v, int) and not isinstance(raw_v, bool) if js else \
+                    re.fullmatch(r"[+-]?(0[xX][0-9a-fA-F]+|[0-9]+)", v or "") is not None
+                if not ok:
+                    raise CommandLineError(f"{where}: Parameter '{k}' expects integer")
+            elif kind == "enum" and v not in ("raw", "base64"):
+                # qapi/crypto.json QCryptoSecretFormat
+                raise CommandLineError(f"{where}: Parameter '{k}' does not accept value '{v}'")
+        if qom == "secret" and "data" not in d and "file" not in d:
+            raise CommandLineError(f"{where}: Either 'file' or 'data' must be provided")
 
     def device(self, raw: str, val: str) -> None:
         d, js = _json_or_opts(val, "driver", raw)
