@@ -389,6 +389,11 @@ def split_opts(text: str, implied: str | None = None, where: str = "") -> dict:
         if p == "":
             if n == len(parts) - 1 and n > 0:
                 continue                      # a trailing comma
+            if n == 0 and implied:
+                # util/qemu-option.c opts_do_parse: the first word is the
+                # implied key's value even when empty ("-m ," is size="")
+                out[implied] = ""
+                continue
             raise CommandLineError(f"{where} {text!r}: empty option (a stray comma)")
         if "=" in p:
             k, v = p.split("=", 1)
@@ -397,7 +402,10 @@ def split_opts(text: str, implied: str | None = None, where: str = "") -> dict:
         else:
             k, v = p, "on"
         if not k:
-            raise CommandLineError(f"{where} {text!r}: empty option name")
+            # QEMU 7.2 reports the missing implied key first ("-device =x:
+            # Parameter 'driver' is missing", tests/fixtures/bad_inputs)
+            missing = f"; Parameter '{implied}' is missing" if implied and implied not in out else ""
+            raise CommandLineError(f"{where} {text!r}: empty option name{missing}")
         out[k] = v
     return out
 
@@ -1024,15 +1032,74 @@ class _Reader:
         cfg.cpu_props = props
 
     def smp(self, raw: str, val: str) -> None:
+        """``-smp``: QEMU reads each value as a QAPI int (SMPConfiguration,
+        qapi/machine.json; "Parameter 'smp.cpus' expects integer" beyond
+        int64) and stores it as ``unsigned`` (hw/core/machine-smp.c
+        ``machine_parse_smp_config``, so -1 is 4294967295 and printed as -1),
+        fills in the topology (QEMU 7.2's machine types prefer cores) and
+        checks the machine's limits: ``max_cpus`` 288 for q35 and 255 for pc
+        on QEMU 7.2 (hw/i386/pc_q35.c ``pc_q35_machine_options``,
+        hw/i386/pc.c ``pc_machine_class_init``).  Later releases raise q35's
+        limit per machine version (1024, then 4096 at v10.0.0), which the
+        model does not check."""
         d = split_opts(val, "cpus", raw)
+        vals = {}
         for k, v in d.items():
             if k not in ("cpus", "sockets", "dies", "clusters", "cores", "threads", "maxcpus",
                          "books", "drawers", "modules"):
-                raise CommandLineError(f"{raw} {val!r}: Invalid parameter '{k}'")
-            if not re.fullmatch(r"[0-9]+", v):
-                raise CommandLineError(f"{raw} {val!r}: Parameter '{k}' expects a number")
+                raise CommandLineError(f"{raw} {val!r}: Parameter 'smp.{k}' is unexpected")
+            if not re.fullmatch(r"[+-]?(0[xX][0-9a-fA-F]+|[0-9]+)", v or ""):
+                raise CommandLineError(f"{raw} {val!r}: Parameter 'smp.{k}' expects integer")
+            n = int(v, 0) if not re.fullmatch(r"[+-]?0[0-9]+", v) else int(v, 8)
+            if not -(1 << 63) <= n < 1 << 63:
+                raise CommandLineError(f"{raw} {val!r}: Parameter 'smp.{k}' expects integer")
+            vals[k] = n & 0xffffffff                   # the C code's unsigned
         self.cfg.smp = d
         self.ignore("-smp")
+        if self.qemu >= (8, 0):
+            return
+        if vals.get("clusters", 0) > 1:
+            raise CommandLineError(f"{raw} {val!r}: clusters not supported by this machine's "
+                                   f"CPU topology")
+        cpus, maxcpus = vals.get("cpus", 0), vals.get("maxcpus", 0)
+        sockets, cores, threads = vals.get("sockets", 0), vals.get("cores", 0), vals.get("threads", 0)
+        dies = vals.get("dies", 0) or 1
+        if cpus == 0 and maxcpus == 0:
+            sockets, cores, threads = sockets or 1, cores or 1, threads or 1
+        else:
+            maxcpus = maxcpus or cpus
+            if cores == 0:
+                sockets, threads = sockets or 1, threads or 1
+                cores = maxcpus // (sockets * dies * threads)
+            elif sockets == 0:
+                threads = threads or 1
+                sockets = maxcpus // (dies * cores * threads)
+            if threads == 0:
+                threads = maxcpus // (sockets * dies * cores)
+        maxcpus = maxcpus or sockets * dies * cores * threads
+        cpus = cpus or maxcpus
+        if sockets * dies * cores * threads != maxcpus:
+            raise CommandLineError(f"{raw} {val!r}: Invalid CPU topology: product of the "
+                                   f"hierarchy must match maxcpus")
+        if maxcpus < cpus:
+            raise CommandLineError(f"{raw} {val!r}: Invalid CPU topology: maxcpus must be equal "
+                                   f"to or greater than smp")
+        self.smp_max = (maxcpus, val)
+
+    def check_smp(self) -> None:
+        """The machine's CPU limit, once the machine type is known (QEMU 7.2)."""
+        got = getattr(self, "smp_max", None)
+        if got is None:
+            return
+        maxcpus, val = got
+        limit = {"q35": 288, "pc": 255}[self.cfg.machine]
+        if maxcpus > limit:
+            name = self.cfg.machine_type or self.cfg.machine
+            full = {"q35": f"pc-q35-{self.qemu[0]}.{self.qemu[1]}",
+                    "pc": f"pc-i440fx-{self.qemu[0]}.{self.qemu[1]}"}.get(name, name)
+            shown = maxcpus - (1 << 32) if maxcpus >= 1 << 31 else maxcpus   # QEMU's %d
+            raise CommandLineError(f"-smp {val}: Invalid SMP CPUs {shown}. The max CPUs "
+                                   f"supported by machine '{full}' is {limit}")
 
     def accel(self, raw: str, val: str) -> None:
         d = split_opts(val, "accel", raw) if not raw.endswith("=") else {"accel": val}
@@ -1090,6 +1157,7 @@ class _Reader:
     # --- after the last option ---------------------------------------------------
     def finish(self, nodefaults: bool) -> QemuConfig:
         cfg = self.cfg
+        self.check_smp()
         if cfg.machine_opts.get("acpi") == "off":
             if cfg.machine == "pc":
                 # hw/i386/pc_piix.c pc_init1: PIIX4_PM exists only with ACPI
