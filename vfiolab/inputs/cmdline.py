@@ -179,6 +179,21 @@ VGA_INTERFACES = {"std": "VGA", "cirrus": "cirrus-vga", "vmware": "vmware-svga",
 NET_TYPES = {"none", "user", "tap", "l2tpv3", "socket", "stream", "dgram", "vde", "bridge",
              "netmap", "af-xdp", "vhost-user", "vhost-vdpa", "vmnet-host", "vmnet-shared",
              "vmnet-bridged"}
+#: the parameters -nic and -net take (qapi/net.json at v7.2.0: NetLegacyNicOptions
+#: for "-net nic"; NetdevUserOptions and NetdevTapOptions for the back ends the
+#: suite meets; net/net.c ``net_param_nic`` takes model= and mac= itself).
+#: Any other key: QEMU's visitor says "Invalid parameter 'KEY'".  Back-end
+#: types not listed here are not checked.
+NET_PARAMS = {
+    "nic": {"netdev", "macaddr", "model", "addr", "vectors"},
+    "user": {"hostname", "restrict", "ipv4", "ipv6", "ip", "net", "host", "tftp", "bootfile",
+             "dhcpstart", "dns", "dnssearch", "domainname", "ipv6-prefix", "ipv6-prefixlen",
+             "ipv6-host", "ipv6-dns", "smb", "smbserver", "hostfwd", "guestfwd",
+             "tftp-server-name"},
+    "tap": {"ifname", "fd", "fds", "script", "downscript", "br", "helper", "sndbuf", "vnet_hdr",
+            "vhost", "vhostfd", "vhostfds", "vhostforce", "queues", "poll-us"},
+    "none": set(),
+}
 #: -drive parameters (block/qapi.c / blockdev.c qemu_common_drive_opts and
 #: qemu_legacy_drive_opts, plus the common driver options); a key with a dot
 #: goes to a block driver and is not checked
@@ -362,10 +377,13 @@ def qemu_strtosz(text, what: str, *, default_suffix: str = "B", qemu=DEFAULT_QEM
     return total
 
 
-def split_opts(text: str, implied: str | None = None, where: str = "") -> dict:
+def split_opts(text: str, implied: str | None = None, where: str = "",
+               no_prefix: bool = False) -> dict:
     """``key=value,key=value`` with ``,,`` as a literal comma; the first bare
     word is the ``implied`` key; any other bare ``key`` is ``key=on``
-    (QEMU ``opts_do_parse``)."""
+    (QEMU ``opts_do_parse``); with ``no_prefix`` a bare ``noKEY`` is
+    ``KEY=off``, as QemuOpts reads it (util/qemu-option.c
+    ``get_opt_name_value``, QEMU 7.2: "-net nic,none" is "ne=off")."""
     if not isinstance(text, str):
         raise CommandLineError(f"{where}: expected text, got {text!r}")
     if text == "":
@@ -399,6 +417,8 @@ def split_opts(text: str, implied: str | None = None, where: str = "") -> dict:
             k, v = p.split("=", 1)
         elif n == 0 and implied:
             k, v = implied, p
+        elif no_prefix and p.startswith("no"):
+            k, v = p[2:], "off"
         else:
             k, v = p, "on"
         if not k:
@@ -857,12 +877,19 @@ class _Reader:
         a NIC; ``-net TYPE``: a back end only; ``none``: nothing
         (net/net.c ``net_init_nic``, ``net_param_nic``)."""
         self.default_net = False
-        d = split_opts(val, "type", raw)
+        d = split_opts(val, "type", raw, no_prefix=True)
         t = d.get("type", "")
-        if legacy_net and not t:
+        if legacy_net and "type" not in d:
             raise CommandLineError(f"{raw} {val!r}: Parameter 'type' is missing")
-        if t and t not in NET_TYPES | ({"nic"} if legacy_net else set()):
+        if "type" in d and t not in NET_TYPES | ({"nic"} if legacy_net else set()):
             raise CommandLineError(f"{raw} {_short(val)}: Parameter 'type' does not accept value '{t}'")
+        # the keys the type takes (NET_PARAMS); -nic's model= and mac= are its own
+        known = NET_PARAMS.get(t or "user")
+        if known is not None:
+            common = {"type", "id"} | ({"name"} if legacy_net else {"model", "mac"})
+            for k in d:
+                if k not in known | common:
+                    raise CommandLineError(f"{raw} {_short(val)}: Invalid parameter '{k}'")
         if t == "none":
             self.ignore(f"{raw} none")
             return
