@@ -194,6 +194,21 @@ NET_PARAMS = {
             "vhost", "vhostfd", "vhostfds", "vhostforce", "queues", "poll-us"},
     "none": set(),
 }
+#: options the model ignores whose keys QEMU 7.2 lists (softmmu/vl.c
+#: qemu_rtc_opts, qemu_boot_opts, qemu_overcommit_opts, qemu_msg_opts,
+#: qemu_sandbox_opts in softmmu/qemu-seccomp.c): (implied key, keys)
+IGNORED_OPTION_KEYS = {
+    "rtc": (None, {"base", "clock", "driftfix"}),
+    "boot": ("order", {"order", "once", "menu", "splash", "splash-time", "reboot-timeout",
+                       "strict"}),
+    "overcommit": (None, {"mem-lock", "cpu-pm"}),
+    "msg": (None, {"timestamp", "guest-name"}),
+    "sandbox": ("enable", {"enable", "obsolete", "elevateprivileges", "spawn",
+                           "resourcecontrol"}),
+}
+#: ``-display help`` of QEMU 7.2.22 (Debian 12), plus the enum's "default"
+DISPLAY_TYPES = {"default", "none", "gtk", "sdl", "egl-headless", "curses", "spice-app", "dbus",
+                 "cocoa"}
 #: -drive parameters (block/qapi.c / blockdev.c qemu_common_drive_opts and
 #: qemu_legacy_drive_opts, plus the common driver options); a key with a dot
 #: goes to a block driver and is not checked
@@ -502,6 +517,7 @@ class _Reader:
         self.serials: list = []
         self.parallels: list = []
         self.debugcons: list = []
+        self.chardevs: set = set()           # -chardev ids
         self.ram_given = False
         self.m_text: str | None = None
 
@@ -694,6 +710,50 @@ class _Reader:
         if qom == "memory-backend-file" and not d.get("mem-path"):
             raise CommandLineError(f"{raw} {qom},id={oid}: Parameter 'mem-path' is missing")
         self.cfg.memdevs[oid] = (qom, size, d)
+
+    def ignored_option(self, raw: str, opt: str, val: str) -> None:
+        """The syntax of options the model ignores, checked as QEMU 7.2's
+        softmmu/vl.c reads them, so a command line QEMU refuses is refused
+        (IGNORED_OPTION_KEYS; real QEMU 7.2.22's messages in
+        tests/fixtures/bad_inputs/qemu-7.2.json)."""
+        where = f"{raw} {_short(val)}"
+        if opt in IGNORED_OPTION_KEYS:
+            implied, keys = IGNORED_OPTION_KEYS[opt]
+            d = split_opts(val, implied, raw, no_prefix=True)
+            for k in d:
+                if k not in keys and k != implied:
+                    raise CommandLineError(f"{where}: Invalid parameter '{k}'")
+            if opt == "sandbox":
+                qapi_bool(d.get("enable", ""), f"{raw} enable")
+            if opt == "boot":
+                # softmmu/bootdevice.c validate_bootdevices: drives a..p, each once
+                for key in ("order", "once"):
+                    seen = set()
+                    for ch in d.get(key, ""):
+                        if not "a" <= ch <= "p":
+                            raise CommandLineError(f"{where}: Invalid boot device '{ch}'")
+                        if ch in seen:
+                            raise CommandLineError(f"{where}: Boot device '{ch}' was given twice")
+                        seen.add(ch)
+        elif opt == "uuid":
+            # util/uuid.c qemu_uuid_parse: 8-4-4-4-12 hex digits
+            if not re.fullmatch(r"[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}", val):
+                raise CommandLineError(f"{where}: failed to parse UUID string: wrong format")
+        elif opt == "display":
+            # qapi/ui.json DisplayType as Debian's QEMU 7.2 has it (-display help);
+            # "vnc..." is parsed apart (softmmu/vl.c parse_display)
+            t = split_opts(val, "type", raw).get("type", "")
+            if not t.startswith("vnc") and t not in DISPLAY_TYPES:
+                raise CommandLineError(f"{where}: Parameter 'type' does not accept value '{t}'")
+        elif opt in ("chardev", "netdev"):
+            d, js = _json_or_opts(val, "backend" if opt == "chardev" else "type", raw)
+            oid = (js or d).get("id")
+            if not oid:
+                # chardev/char.c qemu_chr_new_from_opts; qapi Netdev's id
+                raise CommandLineError(f"{where}: chardev: no id specified" if opt == "chardev"
+                                       else f"{where}: Parameter 'id' is missing")
+            if opt == "chardev":
+                self.chardevs.add(oid)
 
     def ignored_object(self, raw: str, qom: str, oid: str, d: dict, js: dict) -> None:
         """Check an ignored object's properties as QEMU's visitor does
@@ -1483,7 +1543,7 @@ def parse_qemu_args(args, qemu=None) -> QemuConfig:
         elif opt in IGNORED_FLAGS:
             r.ignore(raw)
         elif opt in IGNORED_WITH_ARG:
-            need(); flag = False
+            r.ignored_option(raw, opt, need()); flag = False
             r.ignore("-" + opt)
         else:
             raise UnsupportedOption(raw, ["-" + s for s in sorted(
