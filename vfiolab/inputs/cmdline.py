@@ -361,7 +361,11 @@ def qemu_strtosz(text, what: str, *, default_suffix: str = "B", qemu=DEFAULT_QEM
         if text < 0 or text >= 1 << 64:
             raise bad
         return text
-    m = re.fullmatch(r"(0[xX][0-9a-fA-F]+|[0-9]+(?:\.[0-9]*)?|\.[0-9]+)([bBkKmMgGtTpPeE]?)", text)
+    # the integral part is read with strtoull (qemu_strtou64), which skips
+    # leading white space and takes a '+' sign: QEMU 7.2 accepts "-m +1G"
+    # (tests/fixtures/bad_inputs/qemu-7.2.json); a '-' is refused
+    m = re.fullmatch(r"[ \t\n\v\f\r]*\+?"
+                     r"(0[xX][0-9a-fA-F]+|[0-9]+(?:\.[0-9]*)?|\.[0-9]+)([bBkKmMgGtTpPeE]?)", text)
     if not m:
         raise bad
     num, suffix = m.groups()
@@ -606,8 +610,13 @@ class _Reader:
     def memory(self, raw: str, val: str) -> None:
         d = split_opts(val, "size", raw)
         for k in d:
+            # QemuOpts checks each key as it reads it, in order
+            # (util/qemu-option.c opts_do_parse -> opt_set): "-m ,x" is
+            # refused for its empty size before its unknown x
             if k not in ("size", "slots", "maxmem"):
                 raise CommandLineError(f"{raw} {val!r}: Invalid parameter '{k}'")
+            if k == "size":
+                qemu_strtosz(d[k], f"{raw} {d[k]}", qemu=self.qemu)
         self.memory_size(raw, d)
         self.memory_hotplug(raw, d)
 
@@ -1497,7 +1506,7 @@ def parse_qemu_args(args, qemu=None) -> QemuConfig:
         elif opt == "net":
             r.nic(raw, need(), legacy_net=True); flag = False
         elif opt == "netdev":
-            _d, _js = _json_or_opts(need(), "type", raw)
+            r.ignored_option(raw, opt, need())
             r.default_net = False             # vl.c: -netdev also turns the default NIC off
             r.ignore("-netdev"); flag = False
         elif opt == "drive":
