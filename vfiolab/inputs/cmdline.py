@@ -488,6 +488,13 @@ def _check_id(oid: str, who: str) -> None:
                                f"starting with a letter")
 
 
+def _is_usb_host(dtype: str) -> bool:
+    """A USB host controller (its bus is a usb-bus): the xHCI, EHCI, UHCI
+    and OHCI PCI functions of QEMU's hw/usb/hcd-*.c."""
+    return (dtype.endswith("xhci") or "usb-uhci" in dtype or "usb-ehci" in dtype
+            or dtype in ("usb-ehci", "pci-ohci"))
+
+
 def _short(text: str) -> str:
     return repr(text if len(text) <= 80 else text[:77] + "...")
 
@@ -522,6 +529,8 @@ class _Reader:
         self.parallels: list = []
         self.debugcons: list = []
         self.chardevs: set = set()           # -chardev ids
+        self.chardev_users: list = []        # (where, device, chardev id) of -device ... chardev=
+        self.usb_children: list = []         # (where, device) of usb-* devices
         self.ram_given = False
         self.m_text: str | None = None
 
@@ -821,15 +830,32 @@ class _Reader:
                                        f"expected: boolean")
             if "addr" in js and isinstance(js["addr"], int) and not isinstance(js["addr"], bool):
                 n = js["addr"]
-                if not 0 <= n <= 255:
+                # hw/core/qdev-properties-system.c set_pci_devfn: an integer
+                # devfn from -1 (the first free slot) to 255
+                if not -1 <= n <= 255:
                     raise CommandLineError(f"{who}: Property '{dtype}.addr' doesn't take value '{n}'")
-                d["addr"] = f"{n >> 3:x}.{n & 7:x}"     # an integer addr is a devfn
+                if n == -1:
+                    d.pop("addr", None)
+                else:
+                    d["addr"] = f"{n >> 3:x}.{n & 7:x}"     # an integer addr is a devfn
             self.json_types(who, dtype, js)
         elif "multifunction" in d:
             d["multifunction"] = "on" if qapi_bool(d["multifunction"], f"{who} multifunction") else "off"
         if dtype in DEFAULT_VGA_DRIVERS:
             self.default_vga = False
+        if dtype == "virtio-blk-pci" and not d.get("drive"):
+            # hw/block/virtio-blk.c virtio_blk_device_realize (v7.2.0, v10.0.0)
+            raise CommandLineError(f"{who}: drive property not set")
+        if dtype in ("isa-debugcon", "isa-parallel") and not d.get("chardev"):
+            # hw/char/debugcon.c debugcon_isa_realizefn, hw/char/parallel.c
+            # parallel_isa_realizefn: both need a character device
+            kind = "debugcon" if dtype == "isa-debugcon" else "parallel"
+            raise CommandLineError(f"{who}: Can't create {kind} device, empty char device")
+        if d.get("chardev"):
+            self.chardev_users.append((who, dtype, d["chardev"]))
         if dtype in NON_PCI_DEVICES:
+            if dtype.startswith("usb-"):
+                self.usb_children.append((who, dtype))
             self.ignore(f"-device {dtype}")
             return
         if dtype in ISA_PORT_DEVICES:
@@ -887,7 +913,11 @@ class _Reader:
         except ValueError:
             raise CommandLineError(f"{who}: iobase={d['iobase']!r} is not a number") from None
         if not 0 <= base <= 0xffff:
-            raise CommandLineError(f"{who}: iobase={d['iobase']!r} is beyond the 64 KiB I/O space")
+            # QEMU 7.2 accepts it (the iobase property is a uint32) and the
+            # ports then lie outside the 64 KiB "io" region, unreachable
+            raise UnsupportedOption(f"-device {dtype},iobase={d['iobase']}", ["iobase=0..0xffff"],
+                                    "its ports lie beyond the 64 KiB I/O space, where no "
+                                    "guest access reaches them; not modelled")
         self.cfg.isa_devices.append((dtype, d))
 
     def global_(self, raw: str, val: str) -> None:
@@ -978,6 +1008,10 @@ class _Reader:
             raise CommandLineError(f"{raw} {_short(val)}: invalid parameter '{bad[0]}'")
         self.cfg.drives.append(dict(d))
         iface = d.get("if", "ide")
+        if iface in ("ide", "virtio", "scsi") and not d.get("file") and d.get("media") != "cdrom":
+            # a disk with no medium: hw/ide/core.c ide_init_drive, hw/block/virtio-blk.c
+            # virtio_blk_device_realize, hw/scsi/scsi-disk.c scsi_realize
+            raise CommandLineError(f"{raw} {_short(val)}: Device needs media, but drive is empty")
         if iface == "pflash":
             self.pflash_drive(raw, d)
             return
@@ -1251,9 +1285,32 @@ class _Reader:
                                        f"'{spec.type}' can't go on IDE bus")
 
     # --- after the last option ---------------------------------------------------
+    def check_backends(self) -> None:
+        """Character devices and buses a device needs, checked once every
+        option is read (QEMU creates the -chardev back ends before any
+        device, softmmu/vl.c ``qemu_create_early_backends``)."""
+        for opt, values in (("-serial", self.serials), ("-parallel", self.parallels)):
+            for v in values:
+                # softmmu/vl.c serial_parse / parallel_parse -> qemu_chr_new
+                if v.startswith("chardev:") and v[len("chardev:"):] not in self.chardevs:
+                    kind = opt.lstrip("-")
+                    raise CommandLineError(f"{opt} {v}: could not connect {kind} device to "
+                                           f"character backend '{v}'")
+        for who, dtype, cid in self.chardev_users:
+            if cid not in self.chardevs:
+                # hw/core/qdev-properties-system.c set_chr
+                raise CommandLineError(f"{who}: Property '{dtype}.chardev' can't find value "
+                                       f"'{cid}'")
+        if self.usb_children and not any(_is_usb_host(spec.type) for spec in self.cfg.devices):
+            # softmmu/qdev-monitor.c qdev_device_add: no bus of the device's
+            # bus type (the model has no -machine usb=on, see REFUSED["usb"])
+            who, dtype = self.usb_children[0]
+            raise CommandLineError(f"{who}: No 'usb-bus' bus found for device '{dtype}'")
+
     def finish(self, nodefaults: bool) -> QemuConfig:
         cfg = self.cfg
         self.check_smp()
+        self.check_backends()
         if cfg.machine_opts.get("acpi") == "off":
             if cfg.machine == "pc":
                 # hw/i386/pc_piix.c pc_init1: PIIX4_PM exists only with ACPI
