@@ -710,23 +710,39 @@ class _Reader:
         if qom not in MEMORY_BACKENDS:
             raise UnsupportedOption(f"-object {qom}", list(MEMORY_BACKENDS) + sorted(IGNORED_OBJECTS),
                                     "it may change the memory map; not modelled")
+        # the order of QEMU's checks: the QAPI visitor reads the members of
+        # MemoryBackendProperties (size, then the booleans), then those of the
+        # subtype (mem-path, mandatory for memory-backend-file), then refuses
+        # unknown keys; the backend's complete() then refuses size 0
         if "size" not in d:
-            raise CommandLineError(f"{raw} {qom},id={oid}: missing size= (QEMU: can't create "
-                                   f"backend with size 0)")
+            raise CommandLineError(f"{raw} {qom},id={oid}: Parameter 'size' is missing "
+                                   f"(QEMU: can't create backend with size 0)")
+        if _js and (isinstance(_js.get("size"), bool) or not isinstance(_js.get("size"), int)):
+            # JSON keeps its types: MemoryBackendProperties size is a 'size'
+            # (uint64) and a string is refused (real QEMU 7.2.22: "Parameter
+            # 'size' expects uint64")
+            raise CommandLineError(f"{raw} {qom},id={oid}: Parameter 'size' expects uint64")
         size = qemu_strtosz(d.pop("size"), f"{raw} {qom},id={oid} size", qemu=self.qemu,
                             warnings=self.cfg.warnings)
-        if size == 0:
-            raise CommandLineError(f"{raw} {qom},id={oid}: can't create backend with size 0")
         for k in ("share", "prealloc", "merge", "dump", "reserve", "readonly", "pmem",
                   "discard-data", "seal", "hugetlb", "x-use-canonical-path-for-ramblock-id"):
             if k in d:
                 d[k] = "on" if qapi_bool(d[k], f"{raw} {qom},id={oid} {k}") else "off"
+        if qom == "memory-backend-file" and not d.get("mem-path"):
+            raise CommandLineError(f"{raw} {qom},id={oid}: Parameter 'mem-path' is missing")
         allowed = MEMORY_BACKEND_PROPS["common"] | MEMORY_BACKEND_PROPS.get(qom, set())
         for k in d:
             if k not in allowed:
                 raise CommandLineError(f"{raw} {qom},id={oid}: Property '{qom}.{k}' not found")
-        if qom == "memory-backend-file" and not d.get("mem-path"):
-            raise CommandLineError(f"{raw} {qom},id={oid}: Parameter 'mem-path' is missing")
+        if size == 0:
+            raise CommandLineError(f"{raw} {qom},id={oid}: can't create backend with size 0")
+        if qom == "memory-backend-memfd" and size % 4096:
+            # backends/hostmem-memfd.c makes a memfd of exactly size bytes and
+            # softmmu/physmem.c qemu_ram_alloc_from_fd compares it with the
+            # size rounded up to the host page (4 KiB on x86-64)
+            page = (size + 4095) // 4096 * 4096
+            raise CommandLineError(f"{raw} {qom},id={oid}: backing store size {size:#x} does not "
+                                   f"match 'size' option {page:#x}")
         self.cfg.memdevs[oid] = (qom, size, d)
 
     def ignored_option(self, raw: str, opt: str, val: str) -> None:
@@ -846,11 +862,6 @@ class _Reader:
         if dtype == "virtio-blk-pci" and not d.get("drive"):
             # hw/block/virtio-blk.c virtio_blk_device_realize (v7.2.0, v10.0.0)
             raise CommandLineError(f"{who}: drive property not set")
-        if dtype in ("isa-debugcon", "isa-parallel") and not d.get("chardev"):
-            # hw/char/debugcon.c debugcon_isa_realizefn, hw/char/parallel.c
-            # parallel_isa_realizefn: both need a character device
-            kind = "debugcon" if dtype == "isa-debugcon" else "parallel"
-            raise CommandLineError(f"{who}: Can't create {kind} device, empty char device")
         if d.get("chardev"):
             self.chardev_users.append((who, dtype, d["chardev"]))
         if dtype in NON_PCI_DEVICES:
@@ -859,7 +870,12 @@ class _Reader:
             self.ignore(f"-device {dtype}")
             return
         if dtype in ISA_PORT_DEVICES:
-            self.isa_device(who, dtype, d)
+            self.isa_device(who, dtype, d)     # its properties are set before realize
+            if dtype in ("isa-debugcon", "isa-parallel") and not d.get("chardev"):
+                # hw/char/debugcon.c debugcon_isa_realizefn, hw/char/parallel.c
+                # parallel_isa_realizefn: both need a character device
+                kind = "debugcon" if dtype == "isa-debugcon" else "parallel"
+                raise CommandLineError(f"{who}: Can't create {kind} device, empty char device")
             return
         self.cfg.devices.append(DeviceSpec(dtype, did, d, self.position))
         self.position += 1
@@ -911,7 +927,9 @@ class _Reader:
         try:
             base = int(d["iobase"], 0)
         except ValueError:
-            raise CommandLineError(f"{who}: iobase={d['iobase']!r} is not a number") from None
+            # a uint32 qdev property (QEMU's string input visitor)
+            raise CommandLineError(f"{who}: iobase={d['iobase']!r}: Parameter 'iobase' expects "
+                                   f"integer") from None
         if not 0 <= base <= 0xffff:
             # QEMU 7.2 accepts it (the iobase property is a uint32) and the
             # ports then lie outside the 64 KiB "io" region, unreachable
