@@ -524,7 +524,7 @@ class _Reader:
         self.default_serial = True
         self.default_parallel = True
         self.vga_model: str | None = None
-        self.nics: list = []          # (model or None, where)
+        self.nics: list = []          # (model or None, where, vectors or None)
         self.serials: list = []
         self.parallels: list = []
         self.debugcons: list = []
@@ -1016,7 +1016,15 @@ class _Reader:
         model = d.get("model")
         if model in ("help", "?"):
             raise UnsupportedOption(f"{raw} model=help", ["model=e1000|e1000e|virtio|..."])
-        self.nics.append((model, f"{raw} {val}"))
+        # the NIC's MSI-X vectors (hw/core/qdev-properties-system.c
+        # qdev_set_nic_properties sets "vectors" unless it is unspecified):
+        # net/net.c net_param_nic zeroes its NICInfo, so a -nic NIC gets
+        # vectors=0 (no MSI-X, no MSI-X BAR; real QEMU 7.2.22's info pci for
+        # -nic user,model=virtio); "-net nic" sets them only from vectors=
+        # (net_init_nic, DEV_NVECTORS_UNSPECIFIED otherwise).  The same code
+        # at v10.0.0.
+        vectors = d.get("vectors") if legacy_net else "0"
+        self.nics.append((model, f"{raw} {val}", vectors))
 
     def drive(self, raw: str, val: str) -> None:
         d = split_opts(val, None, raw)
@@ -1373,12 +1381,18 @@ class _Reader:
         # pc_nic_init: the -nic/-net nic NICs, or the default one
         nics = list(self.nics)
         if has_defaults and self.default_net:
-            nics.append((None, "the default NIC (no -nodefaults, no -nic/-net/-netdev)"))
-        for model, where in nics:
+            nics.append((None, "the default NIC (no -nodefaults, no -nic/-net/-netdev)", None))
+        from ..model.devices import DEVICE_TYPES
+        for model, where, vectors in nics:
             dev = NIC_MODEL_ALIASES.get(model or "", model or DEFAULT_NIC[cfg.machine])
+            props = dict(self.globals_for.get(dev, {}))
+            cls = DEVICE_TYPES.get(dev)
+            if vectors is not None and cls is not None and any(
+                    "vectors" in k.__dict__.get("PROPS", {}) for k in cls.__mro__):
+                props["vectors"] = vectors
             # a model outside the catalogue is refused when the VM is built
             # (vfiolab.model.boot), naming where the NIC comes from
-            defaults.append(DeviceSpec(dev, "", dict(self.globals_for.get(dev, {})), -1,
+            defaults.append(DeviceSpec(dev, "", props, -1,
                                        origin=f"{where} creates a {dev} NIC; add -nic none "
                                               f"(or -nodefaults) to leave it out"))
         cfg.default_devices = defaults
