@@ -301,7 +301,7 @@ def qemu_names(error: str) -> list[str]:
         loc = m.group(1)
         body = body[m.end():]
     names = []
-    for q in re.findall(r"'([^']+)'|\"([^\"]+)\"", body):
+    for q in re.findall(r"(?<![A-Za-z])'([^']+)'|\"([^\"]+)\"", body):   # not "can't"
         q = q[0] or q[1]
         names.append(q)
         if "." in q:

@@ -599,7 +599,10 @@ class _Reader:
                 self.ignore("-machine usb=")
             elif k in ("kernel-irqchip", "kernel_irqchip"):
                 if v not in ("on", "off", "split", "yes", "true", "no", "false"):
-                    raise CommandLineError(f"{where}: Parameter '{k}' does not accept value '{v}'")
+                    # QEMU 7.2 hands it to the accelerator as a global:
+                    # "can't apply global kvm-accel.kernel-irqchip=..."
+                    raise CommandLineError(f"{where}: Parameter 'kernel-irqchip' does not accept "
+                                           f"value '{v}'")
                 if v in ("split", "off", "no", "false"):
                     # real QEMU 7.2: the I/O view names "pic"/"pit" instead of
                     # "kvm-pic"/"kvm-pit" with the irqchip split or off
@@ -975,8 +978,9 @@ class _Reader:
             if prop not in schema or prop in ("addr", "bus"):
                 raise CommandLineError(f"{raw} {drv}.{prop}={value}: Property '{drv}.{prop}' "
                                        f"not found (or not modelled)")
-            if prop == "multifunction":
-                value = "on" if qapi_bool(value, f"{raw} {drv}.multifunction") else "off"
+            # checked when a device takes it (below, in finish): QEMU applies a
+            # global only to the devices of its driver (hw/core/qdev.c
+            # qdev_prop_set_globals), so one no device takes is never read
             self.globals_for.setdefault(drv, {})[prop] = value
         else:
             raise UnsupportedOption(f"-global {drv}.{prop}", [f"{a}.{b}" for a, b in sorted(IGNORED_GLOBALS)]
@@ -1363,6 +1367,13 @@ class _Reader:
         # the device props of -global, under the explicit ones (qdev globals)
         for spec in cfg.devices:
             for k, v in self.globals_for.get(spec.type, {}).items():
+                if k == "multifunction" and k not in spec.props:
+                    try:
+                        v = "on" if qapi_bool(v, k) else "off"
+                    except CommandLineError:
+                        raise CommandLineError(
+                            f"-device {spec.type}: can't apply global {spec.type}.{k}={v}: "
+                            f"Parameter '{k}' expects 'on' or 'off'") from None
                 spec.props.setdefault(k, v)
         has_defaults = not nodefaults
         defaults: list = []
