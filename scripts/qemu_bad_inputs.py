@@ -314,6 +314,14 @@ def main(argv=None) -> int:
                             "human-monitor-command 'info pci', quit",
         "cases": records,
     }
+    if previous is not None:
+        # a partial rerun: the file still comes from the full run, plus these
+        out["made_by"] = previous["made_by"]
+        out["updated_by"] = previous.get("updated_by", []) + [
+            {"command": "scripts/qemu_bad_inputs.py " + shlex.join(argv if argv is not None
+                                                                   else sys.argv[1:]),
+             "date": out["date"], "cases": len(todo)}]
+        out["date"] = previous["date"]
     path = Path(opts.out)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=1, ensure_ascii=False) + "\n")
