@@ -58,6 +58,10 @@ from vfiolab.real.qemurun import DISPLAY_OPTIONS, Qmp, opt_name, read_text  # no
 
 DEFAULT_OUT = ROOT / "tests" / "fixtures" / "bad_inputs" / "qemu-7.2.json"
 
+#: files made in QEMU's working directory before each run, so the suite's
+#: disk image names resolve: name -> size in bytes (zeros, a raw image)
+FILES = {"x.img": 1 << 20}
+
 #: stderr text that shows the verdict depends on this machine, not on the
 #: command line: a missing file, a host device, a permission
 ENV_PATTERNS = [
@@ -110,10 +114,10 @@ def _first_error(stderr: str) -> tuple[str | None, list[str]]:
     warnings, errors, in_warning = [], [], False
     for ln in lines:
         prefixed = ln.startswith(("qemu-system-", "qemu: "))
-        if ": warning: " in ln:
+        if ": warning: " in ln or ln.startswith("WARNING: "):   # the block layer's own
             in_warning = True
             warnings.append(ln)
-        elif in_warning and not prefixed:
+        elif in_warning and (not prefixed or ln[:1].isspace()):
             warnings[-1] += "\n" + ln      # a warning's second line ("Please use tap=on instead")
         else:
             in_warning = False
@@ -184,6 +188,9 @@ def run_case(qemu: str, args: list[str], timeout: float) -> dict:
     shm_before = set(os.listdir("/dev/shm"))
     rec: dict = {"args": args}
     with tempfile.TemporaryDirectory(prefix="vfiolab-bad-") as tmp:
+        for name, size in FILES.items():
+            with open(os.path.join(tmp, name), "wb") as f:
+                f.truncate(size)
         qmp = os.path.join(tmp, "qmp.sock")
         try:
             code, stderr, _ = _run([qemu] + _tool_args(args, qmp) + args, tmp, qmp, timeout)
@@ -312,6 +319,8 @@ def main(argv=None) -> int:
                             "-device isa-debugcon,iobase=0x402,chardev=vfiolab-dbg ARGS; wait for "
                             "SeaBIOS's 'Booting from '/'No bootable device' line; QMP stop, "
                             "human-monitor-command 'info pci', quit",
+        "files": {name: f"{size} bytes of zeros in QEMU's working directory"
+                  for name, size in FILES.items()},
         "cases": records,
     }
     if previous is not None:
@@ -322,6 +331,10 @@ def main(argv=None) -> int:
                                                                    else sys.argv[1:]),
              "date": out["date"], "cases": len(todo)}]
         out["date"] = previous["date"]
+        out["files"] = previous.get("files", {})
+        out["files"].update({name: f"{size} bytes of zeros in QEMU's working directory (from "
+                                   f"the update of {out['updated_by'][-1]['date']})"
+                             for name, size in FILES.items() if name not in out["files"]})
     path = Path(opts.out)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(out, indent=1, ensure_ascii=False) + "\n")

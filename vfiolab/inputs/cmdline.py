@@ -194,6 +194,11 @@ NET_PARAMS = {
             "vhost", "vhostfd", "vhostfds", "vhostforce", "queues", "poll-us"},
     "none": set(),
 }
+#: SCSI controllers that take the -drive if=scsi disks (their realize calls
+#: scsi_bus_legacy_handle_cmdline: hw/scsi/lsi53c895a.c, megasas.c,
+#: esp-pci.c, mptsas.c)
+SCSI_LEGACY_HBAS = {"lsi53c895a", "lsi53c810", "megasas", "megasas-gen2", "am53c974", "dc390",
+                    "mptsas1068"}
 #: options the model ignores whose keys QEMU 7.2 lists (softmmu/vl.c
 #: qemu_rtc_opts, qemu_boot_opts, qemu_overcommit_opts, qemu_msg_opts,
 #: qemu_sandbox_opts in softmmu/qemu-seccomp.c): (implied key, keys)
@@ -531,6 +536,7 @@ class _Reader:
         self.chardevs: set = set()           # -chardev ids
         self.chardev_users: list = []        # (where, device, chardev id) of -device ... chardev=
         self.usb_children: list = []         # (where, device) of usb-* devices
+        self.scsi_drives: list = []          # -drive if=scsi
         self.ram_given = False
         self.m_text: str | None = None
 
@@ -1054,9 +1060,11 @@ class _Reader:
             self.cfg.devices.append(DeviceSpec("virtio-blk-pci", "", {}, self.position))
             self.position += 1
         elif iface == "scsi":
-            raise UnsupportedOption("-drive if=scsi", ["if=ide", "if=none", "if=pflash"],
-                                    "it creates an lsi53c895a SCSI controller, which is not in "
-                                    "the device catalogue")
+            # blockdev.c drive_check_orphaned: QEMU 7.2's pc and q35 create no
+            # SCSI controller for it, so with none on the command line the
+            # drive is left unclaimed and refused (real QEMU 7.2.22)
+            self.scsi_drives.append(f"if=scsi,bus={d.get('bus', 0)},unit={d.get('unit', 0)}")
+            return
         elif iface in ("ide", "none", "floppy", "sd", "mtd"):
             # on the chipset's IDE/AHCI or floppy controller, or a back end
             self.ignore(f"-drive if={iface}")
@@ -1331,6 +1339,12 @@ class _Reader:
                 # hw/core/qdev-properties-system.c set_chr
                 raise CommandLineError(f"{who}: Property '{dtype}.chardev' can't find value "
                                        f"'{cid}'")
+        if self.scsi_drives:
+            if not any(spec.type in SCSI_LEGACY_HBAS for spec in self.cfg.devices):
+                raise CommandLineError(f"-drive {self.scsi_drives[0]}: machine type does not "
+                                       f"support {self.scsi_drives[0]}")
+            raise UnsupportedOption("-drive if=scsi", ["if=ide", "if=none", "if=pflash"],
+                                    "a SCSI disk on the controller; not modelled")
         if self.usb_children and not any(_is_usb_host(spec.type) for spec in self.cfg.devices):
             # softmmu/qdev-monitor.c qdev_device_add: no bus of the device's
             # bus type (the model has no -machine usb=on, see REFUSED["usb"])
