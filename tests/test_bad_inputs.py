@@ -315,7 +315,7 @@ def qemu_names(error: str) -> list[str]:
     for q in re.findall(r"(?<![A-Za-z])'([^']+)'|\"([^\"]+)\"", body):   # not "can't"
         q = q[0] or q[1]
         names.append(q)
-        if "." in q:
+        if re.fullmatch(r"[\w-]+\.[A-Za-z_][\w-]*", q):     # 'TYPE.PROP': PROP too
             names.append(q.rsplit(".", 1)[-1])
     if not names and m:
         names = list(_ALIASES.get(loc, (loc, loc.lstrip("-"))))
