@@ -28,8 +28,13 @@ Usage (from the repository root)::
     .venv/bin/python scripts/qemu_bad_inputs.py [--qemu PATH] [--jobs 2] \\
         [--out tests/fixtures/bad_inputs/qemu-7.2.json] [--json]
 
-``--json`` prints a summary as one JSON object instead of text.  The fixture
-is what the test suite reads; CI never runs QEMU for it.
+``--json`` prints a summary as one JSON object instead of text; ``--only
+REGEX`` reruns the cases whose joined arguments match and updates them in
+the existing file (recorded under ``updated_by``); ``--reclassify`` only
+re-applies the machine-dependence patterns.  QEMU runs in a fresh temporary
+directory holding ``x.img`` (1 MiB of zeros, the suite's disk image).  The
+whole run takes ~15 minutes on 2 cores.  The fixture is what the test suite
+reads; CI never runs QEMU for it.
 """
 
 from __future__ import annotations
