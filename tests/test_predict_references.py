@@ -141,7 +141,7 @@ def test_io_flatview(pair):
     capture tool added an isa-debugcon at 0x402; so does the prediction."""
     from vfiolab.inputs import flatview_for, parse_mtree_flat
     ref, _ = pair
-    args = ref.args + ["-device", "isa-debugcon,iobase=0x402,chardev=dbg"]
+    args = ref.args + ["-chardev", "null,id=dbg", "-device", "isa-debugcon,iobase=0x402,chardev=dbg"]
     pred = _predict_for(type(ref)(ref.name, args, ref.meta, [], [], []))
     real = flatview_for(parse_mtree_flat((REFS_BY_NAME[ref.name] / "info_mtree_f.txt").read_text()),
                         "I/O").sections
@@ -182,7 +182,7 @@ def test_info_mtree_blocks(pair, head):
     (QEMU prints the address-space blocks in hash-table order, so they are
     compared block by block)."""
     ref, _ = pair
-    args = ref.args + ["-device", "isa-debugcon,iobase=0x402,chardev=dbg"]
+    args = ref.args + ["-chardev", "null,id=dbg", "-device", "isa-debugcon,iobase=0x402,chardev=dbg"]
     pred = _predict_for(type(ref)(ref.name, args, ref.meta, [], [], []))
     real = (REFS_BY_NAME[ref.name] / "info_mtree.txt").read_text()
     assert _block(pred.mtree(), head) == _block(real, head)
@@ -195,7 +195,7 @@ def test_info_mtree_f_whole(pair):
     hash-table order, so they are compared as a set."""
     from vfiolab.inputs import parse_mtree_flat
     ref, _ = pair
-    args = ref.args + ["-device", "isa-debugcon,iobase=0x402,chardev=dbg"]
+    args = ref.args + ["-chardev", "null,id=dbg", "-device", "isa-debugcon,iobase=0x402,chardev=dbg"]
     pred = _predict_for(type(ref)(ref.name, args, ref.meta, [], [], []))
 
     def views(text):

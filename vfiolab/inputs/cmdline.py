@@ -120,6 +120,23 @@ IGNORED_OBJECTS = {
     "authz-listfile", "authz-pam", "input-linux", "input-barrier", "cryptodev-backend-builtin",
     "can-bus", "dbus-vmstate", "main-loop", "thread-context", "pr-manager-helper",
 }
+#: the properties of the ignored -object types the suite meets, from their
+#: QAPI types (qapi/qom.json IothreadProperties + EventLoopBaseProperties,
+#: RngRandomProperties/RngEgdProperties + RngProperties; qapi/crypto.json
+#: SecretProperties + SecretCommonProperties; the same at v7.2.0 and
+#: v10.0.0): QEMU's keyval visitor refuses any other key ("Invalid parameter
+#: 'size'", real QEMU 7.2.22, tests/fixtures/bad_inputs/qemu-7.2.json); with
+#: "kind" the property's QAPI type
+IGNORED_OBJECT_PROPS = {
+    "iothread": {"poll-max-ns": "int", "poll-grow": "int", "poll-shrink": "int",
+                 "aio-max-batch": "int", "thread-pool-min": "int", "thread-pool-max": "int"},
+    "main-loop": {"aio-max-batch": "int", "thread-pool-min": "int", "thread-pool-max": "int"},
+    "rng-random": {"opened": "bool", "filename": "str"},
+    "rng-builtin": {"opened": "bool"},
+    "rng-egd": {"opened": "bool", "chardev": "str"},
+    "secret": {"loaded": "bool", "format": "enum", "keyid": "str", "iv": "str", "data": "str",
+               "file": "str"},
+}
 MEMORY_BACKENDS = ("memory-backend-ram", "memory-backend-file", "memory-backend-memfd")
 #: their properties (backends/hostmem.c, hostmem-file.c, hostmem-memfd.c)
 MEMORY_BACKEND_PROPS = {
@@ -162,6 +179,41 @@ VGA_INTERFACES = {"std": "VGA", "cirrus": "cirrus-vga", "vmware": "vmware-svga",
 NET_TYPES = {"none", "user", "tap", "l2tpv3", "socket", "stream", "dgram", "vde", "bridge",
              "netmap", "af-xdp", "vhost-user", "vhost-vdpa", "vmnet-host", "vmnet-shared",
              "vmnet-bridged"}
+#: the parameters -nic and -net take (qapi/net.json at v7.2.0: NetLegacyNicOptions
+#: for "-net nic"; NetdevUserOptions and NetdevTapOptions for the back ends the
+#: suite meets; net/net.c ``net_param_nic`` takes model= and mac= itself).
+#: Any other key: QEMU's visitor says "Invalid parameter 'KEY'".  Back-end
+#: types not listed here are not checked.
+NET_PARAMS = {
+    "nic": {"netdev", "macaddr", "model", "addr", "vectors"},
+    "user": {"hostname", "restrict", "ipv4", "ipv6", "ip", "net", "host", "tftp", "bootfile",
+             "dhcpstart", "dns", "dnssearch", "domainname", "ipv6-prefix", "ipv6-prefixlen",
+             "ipv6-host", "ipv6-dns", "smb", "smbserver", "hostfwd", "guestfwd",
+             "tftp-server-name"},
+    "tap": {"ifname", "fd", "fds", "script", "downscript", "br", "helper", "sndbuf", "vnet_hdr",
+            "vhost", "vhostfd", "vhostfds", "vhostforce", "queues", "poll-us"},
+    "none": set(),
+}
+#: SCSI controllers that take the -drive if=scsi disks (their realize calls
+#: scsi_bus_legacy_handle_cmdline: hw/scsi/lsi53c895a.c, megasas.c,
+#: esp-pci.c, mptsas.c)
+SCSI_LEGACY_HBAS = {"lsi53c895a", "lsi53c810", "megasas", "megasas-gen2", "am53c974", "dc390",
+                    "mptsas1068"}
+#: options the model ignores whose keys QEMU 7.2 lists (softmmu/vl.c
+#: qemu_rtc_opts, qemu_boot_opts, qemu_overcommit_opts, qemu_msg_opts,
+#: qemu_sandbox_opts in softmmu/qemu-seccomp.c): (implied key, keys)
+IGNORED_OPTION_KEYS = {
+    "rtc": (None, {"base", "clock", "driftfix"}),
+    "boot": ("order", {"order", "once", "menu", "splash", "splash-time", "reboot-timeout",
+                       "strict"}),
+    "overcommit": (None, {"mem-lock", "cpu-pm"}),
+    "msg": (None, {"timestamp", "guest-name"}),
+    "sandbox": ("enable", {"enable", "obsolete", "elevateprivileges", "spawn",
+                           "resourcecontrol"}),
+}
+#: ``-display help`` of QEMU 7.2.22 (Debian 12), plus the enum's "default"
+DISPLAY_TYPES = {"default", "none", "gtk", "sdl", "egl-headless", "curses", "spice-app", "dbus",
+                 "cocoa"}
 #: -drive parameters (block/qapi.c / blockdev.c qemu_common_drive_opts and
 #: qemu_legacy_drive_opts, plus the common driver options); a key with a dot
 #: goes to a block driver and is not checked
@@ -204,6 +256,17 @@ IGNORED_MACHINE_PROPS = {"graphics", "dump-guest-core", "mem-merge", "suppress-v
                          "x-oem-id", "x-oem-table-id", "kvm-shadow-mem", "enforce-config-section",
                          "pcspk-audiodev", "usb", "acpi", "kernel-irqchip", "kernel_irqchip",
                          "nvdimm-persistence", "dt-compatible"}
+#: -machine properties that are QOM booleans on QEMU 7.2 and 10.0, checked
+#: with qapi_bool_parse whether or not the model reads them
+#: (hw/core/machine.c machine_class_init: dump-guest-core, mem-merge, usb,
+#: graphics, suppress-vmdesc; machine_initfn: nvdimm, hmat where supported;
+#: hw/i386/pc.c pc_machine_class_init: smbus, sata, hpet, i8042,
+#: default-bus-bypass-iommu).  Real QEMU 7.2.22: "-M q35,graphics=maybe:
+#: Parameter 'graphics' expects 'on' or 'off'"
+#: (tests/fixtures/bad_inputs/qemu-7.2.json)
+MACHINE_BOOL_PROPS = {"dump-guest-core", "mem-merge", "usb", "graphics", "suppress-vmdesc",
+                      "nvdimm", "hmat", "smbus", "sata", "hpet", "i8042",
+                      "default-bus-bypass-iommu"}
 #: -global DRIVER.PROP that cannot change the map (real QEMU 7.2: same info
 #: pci / info mtree -f with kvm-pit.lost_tick_policy, ICH9-LPC.disable_s3,
 #: PIIX4_PM.disable_s3; ICH9-LPC.noreboot only says what a write to the
@@ -303,7 +366,11 @@ def qemu_strtosz(text, what: str, *, default_suffix: str = "B", qemu=DEFAULT_QEM
         if text < 0 or text >= 1 << 64:
             raise bad
         return text
-    m = re.fullmatch(r"(0[xX][0-9a-fA-F]+|[0-9]+(?:\.[0-9]*)?|\.[0-9]+)([bBkKmMgGtTpPeE]?)", text)
+    # the integral part is read with strtoull (qemu_strtou64), which skips
+    # leading white space and takes a '+' sign: QEMU 7.2 accepts "-m +1G"
+    # (tests/fixtures/bad_inputs/qemu-7.2.json); a '-' is refused
+    m = re.fullmatch(r"[ \t\n\v\f\r]*\+?"
+                     r"(0[xX][0-9a-fA-F]+|[0-9]+(?:\.[0-9]*)?|\.[0-9]+)([bBkKmMgGtTpPeE]?)", text)
     if not m:
         raise bad
     num, suffix = m.groups()
@@ -334,10 +401,13 @@ def qemu_strtosz(text, what: str, *, default_suffix: str = "B", qemu=DEFAULT_QEM
     return total
 
 
-def split_opts(text: str, implied: str | None = None, where: str = "") -> dict:
+def split_opts(text: str, implied: str | None = None, where: str = "",
+               no_prefix: bool = False) -> dict:
     """``key=value,key=value`` with ``,,`` as a literal comma; the first bare
     word is the ``implied`` key; any other bare ``key`` is ``key=on``
-    (QEMU ``opts_do_parse``)."""
+    (QEMU ``opts_do_parse``); with ``no_prefix`` a bare ``noKEY`` is
+    ``KEY=off``, as QemuOpts reads it (util/qemu-option.c
+    ``get_opt_name_value``, QEMU 7.2: "-net nic,none" is "ne=off")."""
     if not isinstance(text, str):
         raise CommandLineError(f"{where}: expected text, got {text!r}")
     if text == "":
@@ -361,15 +431,25 @@ def split_opts(text: str, implied: str | None = None, where: str = "") -> dict:
         if p == "":
             if n == len(parts) - 1 and n > 0:
                 continue                      # a trailing comma
+            if n == 0 and implied:
+                # util/qemu-option.c opts_do_parse: the first word is the
+                # implied key's value even when empty ("-m ," is size="")
+                out[implied] = ""
+                continue
             raise CommandLineError(f"{where} {text!r}: empty option (a stray comma)")
         if "=" in p:
             k, v = p.split("=", 1)
         elif n == 0 and implied:
             k, v = implied, p
+        elif no_prefix and p.startswith("no"):
+            k, v = p[2:], "off"
         else:
             k, v = p, "on"
         if not k:
-            raise CommandLineError(f"{where} {text!r}: empty option name")
+            # QEMU 7.2 reports the missing implied key first ("-device =x:
+            # Parameter 'driver' is missing", tests/fixtures/bad_inputs)
+            missing = f"; Parameter '{implied}' is missing" if implied and implied not in out else ""
+            raise CommandLineError(f"{where} {text!r}: empty option name{missing}")
         out[k] = v
     return out
 
@@ -413,6 +493,13 @@ def _check_id(oid: str, who: str) -> None:
                                f"starting with a letter")
 
 
+def _is_usb_host(dtype: str) -> bool:
+    """A USB host controller (its bus is a usb-bus): the xHCI, EHCI, UHCI
+    and OHCI PCI functions of QEMU's hw/usb/hcd-*.c."""
+    return (dtype.endswith("xhci") or "usb-uhci" in dtype or "usb-ehci" in dtype
+            or dtype in ("usb-ehci", "pci-ohci"))
+
+
 def _short(text: str) -> str:
     return repr(text if len(text) <= 80 else text[:77] + "...")
 
@@ -442,10 +529,14 @@ class _Reader:
         self.default_serial = True
         self.default_parallel = True
         self.vga_model: str | None = None
-        self.nics: list = []          # (model or None, where)
+        self.nics: list = []          # (model or None, where, vectors or None)
         self.serials: list = []
         self.parallels: list = []
         self.debugcons: list = []
+        self.chardevs: set = set()           # -chardev ids
+        self.chardev_users: list = []        # (where, device, chardev id) of -device ... chardev=
+        self.usb_children: list = []         # (where, device) of usb-* devices
+        self.scsi_drives: list = []          # -drive if=scsi
         self.ram_given = False
         self.m_text: str | None = None
         #: -fda/-fdb/-drive if=floppy as written (checked in finish)
@@ -471,6 +562,8 @@ class _Reader:
             cfg.machine = _normalize_machine(t, raw)
         for k, v in d.items():
             where = f"{raw} {k}={v}"
+            if k in MACHINE_BOOL_PROPS:
+                qapi_bool(v, f"{raw} {k}")     # QEMU refuses a non-boolean first
             if k == "accel":
                 acc = v.split(":")[0]
                 self.accel(f"{raw} accel=", acc)
@@ -514,7 +607,10 @@ class _Reader:
                 self.ignore("-machine usb=")
             elif k in ("kernel-irqchip", "kernel_irqchip"):
                 if v not in ("on", "off", "split", "yes", "true", "no", "false"):
-                    raise CommandLineError(f"{where}: Parameter '{k}' does not accept value '{v}'")
+                    # QEMU 7.2 hands it to the accelerator as a global:
+                    # "can't apply global kvm-accel.kernel-irqchip=..."
+                    raise CommandLineError(f"{where}: Parameter 'kernel-irqchip' does not accept "
+                                           f"value '{v}'")
                 if v in ("split", "off", "no", "false"):
                     # real QEMU 7.2: the I/O view names "pic"/"pit" instead of
                     # "kvm-pic"/"kvm-pit" with the irqchip split or off
@@ -540,8 +636,13 @@ class _Reader:
     def memory(self, raw: str, val: str) -> None:
         d = split_opts(val, "size", raw)
         for k in d:
+            # QemuOpts checks each key as it reads it, in order
+            # (util/qemu-option.c opts_do_parse -> opt_set): "-m ,x" is
+            # refused for its empty size before its unknown x
             if k not in ("size", "slots", "maxmem"):
                 raise CommandLineError(f"{raw} {val!r}: Invalid parameter '{k}'")
+            if k == "size":
+                qemu_strtosz(d[k], f"{raw} {d[k]}", qemu=self.qemu)
         self.memory_size(raw, d)
         self.memory_hotplug(raw, d)
 
@@ -620,29 +721,118 @@ class _Reader:
                                    f"add duplicate property '{oid}' to object (type 'container'))")
         self.object_ids.add(oid)
         if qom in IGNORED_OBJECTS:
+            self.ignored_object(raw, qom, oid, d, _js)
             self.ignore(f"-object {qom}")
             return
         if qom not in MEMORY_BACKENDS:
             raise UnsupportedOption(f"-object {qom}", list(MEMORY_BACKENDS) + sorted(IGNORED_OBJECTS),
                                     "it may change the memory map; not modelled")
+        # the order of QEMU's checks: the QAPI visitor reads the members of
+        # MemoryBackendProperties (size, then the booleans), then those of the
+        # subtype (mem-path, mandatory for memory-backend-file), then refuses
+        # unknown keys; the backend's complete() then refuses size 0
         if "size" not in d:
-            raise CommandLineError(f"{raw} {qom},id={oid}: missing size= (QEMU: can't create "
-                                   f"backend with size 0)")
+            raise CommandLineError(f"{raw} {qom},id={oid}: Parameter 'size' is missing "
+                                   f"(QEMU: can't create backend with size 0)")
+        if _js and (isinstance(_js.get("size"), bool) or not isinstance(_js.get("size"), int)):
+            # JSON keeps its types: MemoryBackendProperties size is a 'size'
+            # (uint64) and a string is refused (real QEMU 7.2.22: "Parameter
+            # 'size' expects uint64")
+            raise CommandLineError(f"{raw} {qom},id={oid}: Parameter 'size' expects uint64")
         size = qemu_strtosz(d.pop("size"), f"{raw} {qom},id={oid} size", qemu=self.qemu,
                             warnings=self.cfg.warnings)
-        if size == 0:
-            raise CommandLineError(f"{raw} {qom},id={oid}: can't create backend with size 0")
         for k in ("share", "prealloc", "merge", "dump", "reserve", "readonly", "pmem",
                   "discard-data", "seal", "hugetlb", "x-use-canonical-path-for-ramblock-id"):
             if k in d:
                 d[k] = "on" if qapi_bool(d[k], f"{raw} {qom},id={oid} {k}") else "off"
+        if qom == "memory-backend-file" and not d.get("mem-path"):
+            raise CommandLineError(f"{raw} {qom},id={oid}: Parameter 'mem-path' is missing")
         allowed = MEMORY_BACKEND_PROPS["common"] | MEMORY_BACKEND_PROPS.get(qom, set())
         for k in d:
             if k not in allowed:
                 raise CommandLineError(f"{raw} {qom},id={oid}: Property '{qom}.{k}' not found")
-        if qom == "memory-backend-file" and not d.get("mem-path"):
-            raise CommandLineError(f"{raw} {qom},id={oid}: Parameter 'mem-path' is missing")
+        if size == 0:
+            raise CommandLineError(f"{raw} {qom},id={oid}: can't create backend with size 0")
+        if qom == "memory-backend-memfd" and size % 4096:
+            # backends/hostmem-memfd.c makes a memfd of exactly size bytes and
+            # softmmu/physmem.c qemu_ram_alloc_from_fd compares it with the
+            # size rounded up to the host page (4 KiB on x86-64)
+            page = (size + 4095) // 4096 * 4096
+            raise CommandLineError(f"{raw} {qom},id={oid}: backing store size {size:#x} does not "
+                                   f"match 'size' option {page:#x}")
         self.cfg.memdevs[oid] = (qom, size, d)
+
+    def ignored_option(self, raw: str, opt: str, val: str) -> None:
+        """The syntax of options the model ignores, checked as QEMU 7.2's
+        softmmu/vl.c reads them, so a command line QEMU refuses is refused
+        (IGNORED_OPTION_KEYS; real QEMU 7.2.22's messages in
+        tests/fixtures/bad_inputs/qemu-7.2.json)."""
+        where = f"{raw} {_short(val)}"
+        if opt in IGNORED_OPTION_KEYS:
+            implied, keys = IGNORED_OPTION_KEYS[opt]
+            d = split_opts(val, implied, raw, no_prefix=True)
+            for k in d:
+                if k not in keys and k != implied:
+                    raise CommandLineError(f"{where}: Invalid parameter '{k}'")
+            if opt == "sandbox":
+                qapi_bool(d.get("enable", ""), f"{raw} enable")
+            if opt == "boot":
+                # softmmu/bootdevice.c validate_bootdevices: drives a..p, each once
+                for key in ("order", "once"):
+                    seen = set()
+                    for ch in d.get(key, ""):
+                        if not "a" <= ch <= "p":
+                            raise CommandLineError(f"{where}: Invalid boot device '{ch}'")
+                        if ch in seen:
+                            raise CommandLineError(f"{where}: Boot device '{ch}' was given twice")
+                        seen.add(ch)
+        elif opt == "uuid":
+            # util/uuid.c qemu_uuid_parse: 8-4-4-4-12 hex digits
+            if not re.fullmatch(r"[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}", val):
+                raise CommandLineError(f"{where}: failed to parse UUID string: wrong format")
+        elif opt == "display":
+            # qapi/ui.json DisplayType as Debian's QEMU 7.2 has it (-display help);
+            # "vnc..." is parsed apart (softmmu/vl.c parse_display)
+            t = split_opts(val, "type", raw).get("type", "")
+            if not t.startswith("vnc") and t not in DISPLAY_TYPES:
+                raise CommandLineError(f"{where}: Parameter 'type' does not accept value '{t}'")
+        elif opt in ("chardev", "netdev"):
+            d, js = _json_or_opts(val, "backend" if opt == "chardev" else "type", raw)
+            oid = (js or d).get("id")
+            if not oid:
+                # chardev/char.c qemu_chr_new_from_opts; qapi Netdev's id
+                raise CommandLineError(f"{where}: chardev: no id specified" if opt == "chardev"
+                                       else f"{where}: Parameter 'id' is missing")
+            if opt == "chardev":
+                self.chardevs.add(oid)
+
+    def ignored_object(self, raw: str, qom: str, oid: str, d: dict, js: dict) -> None:
+        """Check an ignored object's properties as QEMU's visitor does
+        (:data:`IGNORED_OBJECT_PROPS`); crypto/secret.c
+        ``qcrypto_secret_load_data`` needs data= or file=."""
+        props = IGNORED_OBJECT_PROPS.get(qom)
+        if props is None:
+            return
+        where = f"{raw} {qom},id={oid}"
+        for k, v in d.items():
+            kind = props.get(k)
+            if kind is None:
+                raise CommandLineError(f"{where}: Invalid parameter '{k}'")
+            if kind == "bool":
+                qapi_bool(js.get(k, v), f"{where} {k}")
+            elif kind == "int":
+                # QAPI int from text: qemu_strtoi64, base 0 (qapi/opts-visitor.c,
+                # keyval "Parameter 'X' expects integer")
+                raw_v = js.get(k, v)
+                ok = isinstance(raw_v, int) and not isinstance(raw_v, bool) if js else \
+                    re.fullmatch(r"[+-]?(0[xX][0-9a-fA-F]+|[0-9]+)", v or "") is not None
+                if not ok:
+                    raise CommandLineError(f"{where}: Parameter '{k}' expects integer")
+            elif kind == "enum" and v not in ("raw", "base64"):
+                # qapi/crypto.json QCryptoSecretFormat
+                raise CommandLineError(f"{where}: Parameter '{k}' does not accept value '{v}'")
+        if qom == "secret" and "data" not in d and "file" not in d:
+            raise CommandLineError(f"{where}: Either 'file' or 'data' must be provided")
 
     def device(self, raw: str, val: str) -> None:
         d, js = _json_or_opts(val, "driver", raw)
@@ -673,19 +863,36 @@ class _Reader:
                                        f"expected: boolean")
             if "addr" in js and isinstance(js["addr"], int) and not isinstance(js["addr"], bool):
                 n = js["addr"]
-                if not 0 <= n <= 255:
+                # hw/core/qdev-properties-system.c set_pci_devfn: an integer
+                # devfn from -1 (the first free slot) to 255
+                if not -1 <= n <= 255:
                     raise CommandLineError(f"{who}: Property '{dtype}.addr' doesn't take value '{n}'")
-                d["addr"] = f"{n >> 3:x}.{n & 7:x}"     # an integer addr is a devfn
+                if n == -1:
+                    d.pop("addr", None)
+                else:
+                    d["addr"] = f"{n >> 3:x}.{n & 7:x}"     # an integer addr is a devfn
             self.json_types(who, dtype, js)
         elif "multifunction" in d:
             d["multifunction"] = "on" if qapi_bool(d["multifunction"], f"{who} multifunction") else "off"
         if dtype in DEFAULT_VGA_DRIVERS:
             self.default_vga = False
+        if dtype == "virtio-blk-pci" and not d.get("drive"):
+            # hw/block/virtio-blk.c virtio_blk_device_realize (v7.2.0, v10.0.0)
+            raise CommandLineError(f"{who}: drive property not set")
+        if d.get("chardev"):
+            self.chardev_users.append((who, dtype, d["chardev"]))
         if dtype in NON_PCI_DEVICES:
+            if dtype.startswith("usb-"):
+                self.usb_children.append((who, dtype))
             self.ignore(f"-device {dtype}")
             return
         if dtype in ISA_PORT_DEVICES:
-            self.isa_device(who, dtype, d)
+            self.isa_device(who, dtype, d)     # its properties are set before realize
+            if dtype in ("isa-debugcon", "isa-parallel") and not d.get("chardev"):
+                # hw/char/debugcon.c debugcon_isa_realizefn, hw/char/parallel.c
+                # parallel_isa_realizefn: both need a character device
+                kind = "debugcon" if dtype == "isa-debugcon" else "parallel"
+                raise CommandLineError(f"{who}: Can't create {kind} device, empty char device")
             return
         self.cfg.devices.append(DeviceSpec(dtype, did, d, self.position))
         self.position += 1
@@ -737,9 +944,15 @@ class _Reader:
         try:
             base = int(d["iobase"], 0)
         except ValueError:
-            raise CommandLineError(f"{who}: iobase={d['iobase']!r} is not a number") from None
+            # a uint32 qdev property (QEMU's string input visitor)
+            raise CommandLineError(f"{who}: iobase={d['iobase']!r}: Parameter 'iobase' expects "
+                                   f"integer") from None
         if not 0 <= base <= 0xffff:
-            raise CommandLineError(f"{who}: iobase={d['iobase']!r} is beyond the 64 KiB I/O space")
+            # QEMU 7.2 accepts it (the iobase property is a uint32) and the
+            # ports then lie outside the 64 KiB "io" region, unreachable
+            raise UnsupportedOption(f"-device {dtype},iobase={d['iobase']}", ["iobase=0..0xffff"],
+                                    "its ports lie beyond the 64 KiB I/O space, where no "
+                                    "guest access reaches them; not modelled")
         self.cfg.isa_devices.append((dtype, d))
 
     def global_(self, raw: str, val: str) -> None:
@@ -779,8 +992,9 @@ class _Reader:
             if prop not in schema or prop in ("addr", "bus"):
                 raise CommandLineError(f"{raw} {drv}.{prop}={value}: Property '{drv}.{prop}' "
                                        f"not found (or not modelled)")
-            if prop == "multifunction":
-                value = "on" if qapi_bool(value, f"{raw} {drv}.multifunction") else "off"
+            # checked when a device takes it (below, in finish): QEMU applies a
+            # global only to the devices of its driver (hw/core/qdev.c
+            # qdev_prop_set_globals), so one no device takes is never read
             self.globals_for.setdefault(drv, {})[prop] = value
         else:
             raise UnsupportedOption(f"-global {drv}.{prop}", [f"{a}.{b}" for a, b in sorted(IGNORED_GLOBALS)]
@@ -798,12 +1012,19 @@ class _Reader:
         a NIC; ``-net TYPE``: a back end only; ``none``: nothing
         (net/net.c ``net_init_nic``, ``net_param_nic``)."""
         self.default_net = False
-        d = split_opts(val, "type", raw)
+        d = split_opts(val, "type", raw, no_prefix=True)
         t = d.get("type", "")
-        if legacy_net and not t:
+        if legacy_net and "type" not in d:
             raise CommandLineError(f"{raw} {val!r}: Parameter 'type' is missing")
-        if t and t not in NET_TYPES | ({"nic"} if legacy_net else set()):
+        if "type" in d and t not in NET_TYPES | ({"nic"} if legacy_net else set()):
             raise CommandLineError(f"{raw} {_short(val)}: Parameter 'type' does not accept value '{t}'")
+        # the keys the type takes (NET_PARAMS); -nic's model= and mac= are its own
+        known = NET_PARAMS.get(t or "user")
+        if known is not None:
+            common = {"type", "id"} | ({"name"} if legacy_net else {"model", "mac"})
+            for k in d:
+                if k not in known | common:
+                    raise CommandLineError(f"{raw} {_short(val)}: Invalid parameter '{k}'")
         if t == "none":
             self.ignore(f"{raw} none")
             return
@@ -819,7 +1040,15 @@ class _Reader:
             # (see netdev); -nic's own netdev is not tracked
             raise UnsupportedOption(f"{raw} {_short(val)}", ["-netdev ...,id=ID -device MODEL,netdev=ID"],
                                     "a multiqueue -nic back end is not modelled")
-        self.nics.append((model, f"{raw} {val}"))
+        # the NIC's MSI-X vectors (hw/core/qdev-properties-system.c
+        # qdev_set_nic_properties sets "vectors" unless it is unspecified):
+        # net/net.c net_param_nic zeroes its NICInfo, so a -nic NIC gets
+        # vectors=0 (no MSI-X, no MSI-X BAR; real QEMU 7.2.22's info pci for
+        # -nic user,model=virtio); "-net nic" sets them only from vectors=
+        # (net_init_nic, DEV_NVECTORS_UNSPECIFIED otherwise).  The same code
+        # at v10.0.0.
+        vectors = d.get("vectors") if legacy_net else "0"
+        self.nics.append((model, f"{raw} {val}", vectors))
 
     def netdev(self, raw: str, d: dict) -> None:
         """How many queue pairs a ``-netdev`` back end gives the NIC that
@@ -855,6 +1084,10 @@ class _Reader:
             raise CommandLineError(f"{raw} {_short(val)}: invalid parameter '{bad[0]}'")
         self.cfg.drives.append(dict(d))
         iface = d.get("if", "ide")
+        if iface in ("ide", "virtio", "scsi") and not d.get("file") and d.get("media") != "cdrom":
+            # a disk with no medium: hw/ide/core.c ide_init_drive, hw/block/virtio-blk.c
+            # virtio_blk_device_realize, hw/scsi/scsi-disk.c scsi_realize
+            raise CommandLineError(f"{raw} {_short(val)}: Device needs media, but drive is empty")
         if iface == "pflash":
             self.pflash_drive(raw, d)
             return
@@ -867,9 +1100,11 @@ class _Reader:
             self.cfg.devices.append(DeviceSpec("virtio-blk-pci", "", {}, self.position))
             self.position += 1
         elif iface == "scsi":
-            raise UnsupportedOption("-drive if=scsi", ["if=ide", "if=none", "if=pflash"],
-                                    "it creates an lsi53c895a SCSI controller, which is not in "
-                                    "the device catalogue")
+            # blockdev.c drive_check_orphaned: QEMU 7.2's pc and q35 create no
+            # SCSI controller for it, so with none on the command line the
+            # drive is left unclaimed and refused (real QEMU 7.2.22)
+            self.scsi_drives.append(f"if=scsi,bus={d.get('bus', 0)},unit={d.get('unit', 0)}")
+            return
         elif iface in ("ide", "none", "floppy", "sd", "mtd"):
             # on the chipset's IDE/AHCI or floppy controller, or a back end
             if iface == "floppy":
@@ -1024,16 +1259,21 @@ class _Reader:
         for k, v in d.items():
             if k not in keys:
                 raise CommandLineError(f"{raw} {val!r}: Parameter 'smp.{k}' is unexpected")
-            m = re.fullmatch(r"\s*(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)", v)
+            m = re.fullmatch(r"\s*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)", v)
             if not m:
-                if re.fullmatch(r"\s*-[0-9]+", v):
-                    # QEMU takes it as a huge unsigned value and then refuses
-                    # the topology ("Invalid CPU topology: product ...")
-                    raise CommandLineError(f"{raw} {val!r}: Parameter 'smp.{k}' must not be "
-                                           f"negative (QEMU refuses the topology)")
                 raise CommandLineError(f"{raw} {val!r}: Parameter 'smp.{k}' expects integer")
-            n = int(m.group(1), 0) if not re.fullmatch(r"0[0-7]+", m.group(1)) \
-                else int(m.group(1), 8)
+            n = int(m.group(2), 0) if not re.fullmatch(r"0[0-7]+", m.group(2)) \
+                else int(m.group(2), 8)
+            n = -n if m.group(1) == "-" else n
+            if not -(1 << 63) <= n < 1 << 63:
+                # an int64 (real QEMU 7.2.22: "-smp 99999999999999999999999":
+                # "Parameter 'smp.cpus' expects integer")
+                raise CommandLineError(f"{raw} {val!r}: Parameter 'smp.{k}' expects integer")
+            # hw/core/machine-smp.c keeps each value in an unsigned (32-bit)
+            # variable: -1 is 4294967295, which the topology or the machine's
+            # limit then refuses (real QEMU 7.2.22: "-smp -1: Invalid SMP CPUs
+            # -1. The max CPUs supported by machine 'pc-q35-7.2' is 288")
+            n &= 0xffffffff
             if n == 0:
                 if self.qemu >= (9, 0):
                     raise CommandLineError(f"{raw} {val!r}: Invalid CPU topology: CPU topology "
@@ -1121,6 +1361,34 @@ class _Reader:
                                        f"'{spec.type}' can't go on IDE bus")
 
     # --- after the last option ---------------------------------------------------
+    def check_backends(self) -> None:
+        """Character devices and buses a device needs, checked once every
+        option is read (QEMU creates the -chardev back ends before any
+        device, softmmu/vl.c ``qemu_create_early_backends``)."""
+        for opt, values in (("-serial", self.serials), ("-parallel", self.parallels)):
+            for v in values:
+                # softmmu/vl.c serial_parse / parallel_parse -> qemu_chr_new
+                if v.startswith("chardev:") and v[len("chardev:"):] not in self.chardevs:
+                    kind = opt.lstrip("-")
+                    raise CommandLineError(f"{opt} {v}: could not connect {kind} device to "
+                                           f"character backend '{v}'")
+        for who, dtype, cid in self.chardev_users:
+            if cid not in self.chardevs:
+                # hw/core/qdev-properties-system.c set_chr
+                raise CommandLineError(f"{who}: Property '{dtype}.chardev' can't find value "
+                                       f"'{cid}'")
+        if self.scsi_drives:
+            if not any(spec.type in SCSI_LEGACY_HBAS for spec in self.cfg.devices):
+                raise CommandLineError(f"-drive {self.scsi_drives[0]}: machine type does not "
+                                       f"support {self.scsi_drives[0]}")
+            raise UnsupportedOption("-drive if=scsi", ["if=ide", "if=none", "if=pflash"],
+                                    "a SCSI disk on the controller; not modelled")
+        if self.usb_children and not any(_is_usb_host(spec.type) for spec in self.cfg.devices):
+            # softmmu/qdev-monitor.c qdev_device_add: no bus of the device's
+            # bus type (the model has no -machine usb=on, see REFUSED["usb"])
+            who, dtype = self.usb_children[0]
+            raise CommandLineError(f"{who}: No 'usb-bus' bus found for device '{dtype}'")
+
     def finish(self, nodefaults: bool) -> QemuConfig:
         cfg = self.cfg
         if self.floppies and cfg.machine == "q35":
@@ -1131,12 +1399,14 @@ class _Reader:
             raise UnsupportedOption(self.floppies[0], ["no floppy drive on q35"],
                                     "on q35 a floppy drive adds the isa-fdc controller's I/O "
                                     "ports 0x3f1-0x3f5 and 0x3f7; not modelled")
+        self.check_backends()
         if cfg.machine_opts.get("acpi") == "off":
             if cfg.machine == "pc":
                 # hw/i386/pc_piix.c pc_init1: PIIX4_PM exists only with ACPI
                 raise UnsupportedOption("-machine acpi=off", ["acpi=on"],
                                         "on pc it removes the PIIX4_PM function 00:01.3; not modelled")
-            self.ignore("-machine acpi=")       # q35: real QEMU 7.2 shows the same PCI and map
+            # q35: the same PCI functions; the firmware model reads acpi=off
+            # (SeaBIOS keeps its PM base 0xb000, vfiolab.model.boot)
         if cfg.ram_backend is not None:
             rb = cfg.ram_backend
             if rb not in cfg.memdevs:
@@ -1157,6 +1427,13 @@ class _Reader:
         # the device props of -global, under the explicit ones (qdev globals)
         for spec in cfg.devices:
             for k, v in self.globals_for.get(spec.type, {}).items():
+                if k == "multifunction" and k not in spec.props:
+                    try:
+                        v = "on" if qapi_bool(v, k) else "off"
+                    except CommandLineError:
+                        raise CommandLineError(
+                            f"-device {spec.type}: can't apply global {spec.type}.{k}={v}: "
+                            f"Parameter '{k}' expects 'on' or 'off'") from None
                 spec.props.setdefault(k, v)
         has_defaults = not nodefaults
         defaults: list = []
@@ -1175,12 +1452,18 @@ class _Reader:
         # pc_nic_init: the -nic/-net nic NICs, or the default one
         nics = list(self.nics)
         if has_defaults and self.default_net:
-            nics.append((None, "the default NIC (no -nodefaults, no -nic/-net/-netdev)"))
-        for model, where in nics:
+            nics.append((None, "the default NIC (no -nodefaults, no -nic/-net/-netdev)", None))
+        from ..model.devices import DEVICE_TYPES
+        for model, where, vectors in nics:
             dev = NIC_MODEL_ALIASES.get(model or "", model or DEFAULT_NIC[cfg.machine])
+            props = dict(self.globals_for.get(dev, {}))
+            cls = DEVICE_TYPES.get(dev)
+            if vectors is not None and cls is not None and any(
+                    "vectors" in k.__dict__.get("PROPS", {}) for k in cls.__mro__):
+                props["vectors"] = vectors
             # a model outside the catalogue is refused when the VM is built
             # (vfiolab.model.boot), naming where the NIC comes from
-            defaults.append(DeviceSpec(dev, "", dict(self.globals_for.get(dev, {})), -1,
+            defaults.append(DeviceSpec(dev, "", props, -1,
                                        origin=f"{where} creates a {dev} NIC; add -nic none "
                                               f"(or -nodefaults) to leave it out"))
         cfg.default_devices = defaults
@@ -1383,6 +1666,7 @@ def parse_qemu_args(args, qemu=None) -> QemuConfig:
         elif opt == "net":
             r.nic(raw, need(), legacy_net=True); flag = False
         elif opt == "netdev":
+            r.ignored_option(raw, opt, need())
             _d, _js = _json_or_opts(need(), "type", raw)
             r.default_net = False             # vl.c: -netdev also turns the default NIC off
             r.netdev(raw, _d)
@@ -1430,7 +1714,7 @@ def parse_qemu_args(args, qemu=None) -> QemuConfig:
         elif opt in IGNORED_FLAGS:
             r.ignore(raw)
         elif opt in IGNORED_WITH_ARG:
-            need(); flag = False
+            r.ignored_option(raw, opt, need()); flag = False
             if opt in ("fda", "fdb"):
                 r.floppies.append("-" + opt)
             r.ignore("-" + opt)

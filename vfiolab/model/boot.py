@@ -505,7 +505,15 @@ def firmware_platform(vm: VM, cfg: QemuConfig):
                             reserved_memory_end=reserved_end, cpu_vendor=vendor, phys_bits=bits,
                             long_mode=guest_long_mode(cfg), version=stack.firmware_version,
                             kvmclock=vm.accel == "kvm",
-                            unmodelled_drives=_seabios_drives(vm, cfg))
+                            unmodelled_drives=_seabios_drives(vm, cfg),
+                            # hw/i386/acpi-build.c acpi_setup returns before it adds
+                            # fw_cfg etc/table-loader when ACPI is off, so SeaBIOS
+                            # (src/fw/paravirt.c qemu_cfg_init) keeps its PM base
+                            # 0xb000 instead of 0x600: ICH9's SMBus I/O BAR at 0xb100
+                            # (real QEMU 7.2.22 -M q35,acpi=off, tests/fixtures/
+                            # bad_inputs/qemu-7.2.json)
+                            acpi_pm_base=0xb000 if cfg.machine_opts.get("acpi") == "off"
+                            else 0x600)
 
 
 #: What on a command line gives SeaBIOS a drive whose driver takes low memory
