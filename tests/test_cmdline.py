@@ -466,3 +466,26 @@ def test_phys_bits_property_warning(cpu, accel, warned):
                 cpu_vendor="GenuineIntel", phys_bits=48)
     want = "Host physical bits (48) does not match phys-bits property (39)"
     assert (want in p.to_json()["warnings"]) == warned
+
+
+@pytest.mark.parametrize("device,bus", [
+    ("hda-duplex", "HDA"), ("scsi-hd,drive=x", "SCSI"), ("nvme-ns,drive=x", "nvme-bus"),
+    ("floppy", "floppy-bus"), ("virtserialport", "virtio-serial-bus")])
+def test_child_device_without_its_bus(device, bus):
+    """Real QEMU 7.2.22, ``-machine q35 -accel tcg -nodefaults -display none -S
+    -blockdev driver=null-co,node-name=x -device DEVICE`` (2026-12-06):
+    "-device hda-duplex: No 'HDA' bus found for device 'hda-duplex'", and the
+    same for SCSI, nvme-bus, floppy-bus and virtio-serial-bus."""
+    name = device.split(",")[0]
+    with pytest.raises(CommandLineError, match=f"No '{bus}' bus found for device '{name}'"):
+        parse_qemu_args(["-machine", "q35", "-nodefaults", "-blockdev",
+                         "driver=null-co,node-name=x", "-device", device])
+
+
+def test_child_devices_with_their_bus_are_accepted():
+    cfg = parse_qemu_args(["-machine", "q35", "-nodefaults", "-blockdev",
+                           "driver=null-co,node-name=x", "-device", "virtio-scsi-pci",
+                           "-device", "scsi-hd,drive=x", "-device", "intel-hda",
+                           "-device", "hda-duplex", "-device", "virtio-serial-pci",
+                           "-device", "virtserialport"])
+    assert {"-device scsi-hd", "-device hda-duplex", "-device virtserialport"} <= set(cfg.ignored)

@@ -493,6 +493,24 @@ def _check_id(oid: str, who: str) -> None:
                                f"starting with a letter")
 
 
+#: Child devices and the bus they need when no ``bus=`` is given
+#: (softmmu/qdev-monitor.c qdev_device_add -> qbus_find_recursive by the
+#: device class's bus type; QEMU 7.2's message "No 'BUS' bus found for device
+#: 'TYPE'", checked with real 7.2.22): the bus type name, and what on the
+#: command line provides one (hw/audio/intel-hda.c, hw/scsi/*, hw/nvme/ctrl.c,
+#: hw/char/virtio-serial-bus.c).  IDE children always find q35's AHCI or pc's
+#: PIIX IDE; floppies are handled with -fda (q35 has no controller).
+CHILD_BUSES = {
+    ("hda-duplex", "hda-micro", "hda-output"):
+        ("HDA", lambda t: t in ("intel-hda", "ich9-intel-hda")),
+    ("scsi-hd", "scsi-cd", "scsi-block", "scsi-generic"):
+        ("SCSI", lambda t: t.startswith(("virtio-scsi-pci", "lsi53c895a", "megasas"))),
+    ("nvme-ns",): ("nvme-bus", lambda t: t == "nvme"),
+    ("virtserialport", "virtconsole"):
+        ("virtio-serial-bus", lambda t: t.startswith("virtio-serial-pci")),
+}
+
+
 def _is_usb_host(dtype: str) -> bool:
     """A USB host controller (its bus is a usb-bus): the xHCI, EHCI, UHCI
     and OHCI PCI functions of QEMU's hw/usb/hcd-*.c."""
@@ -536,6 +554,7 @@ class _Reader:
         self.chardevs: set = set()           # -chardev ids
         self.chardev_users: list = []        # (where, device, chardev id) of -device ... chardev=
         self.usb_children: list = []         # (where, device) of usb-* devices
+        self.bus_children: list = []         # (where, device, bus, provider test): CHILD_BUSES
         self.scsi_drives: list = []          # -drive if=scsi
         self.ram_given = False
         self.m_text: str | None = None
@@ -884,6 +903,11 @@ class _Reader:
         if dtype in NON_PCI_DEVICES:
             if dtype.startswith("usb-"):
                 self.usb_children.append((who, dtype))
+            for kids, (bus, _provides) in CHILD_BUSES.items():
+                if dtype in kids and not d.get("bus"):
+                    self.bus_children.append((who, dtype, bus, _provides))
+            if dtype == "floppy" and not d.get("bus"):
+                self.bus_children.append((who, dtype, "floppy-bus", None))
             self.ignore(f"-device {dtype}")
             return
         if dtype in ISA_PORT_DEVICES:
@@ -1388,6 +1412,12 @@ class _Reader:
             # bus type (the model has no -machine usb=on, see REFUSED["usb"])
             who, dtype = self.usb_children[0]
             raise CommandLineError(f"{who}: No 'usb-bus' bus found for device '{dtype}'")
+        for who, dtype, bus, provides in self.bus_children:
+            # q35 has no floppy controller (hw/i386/pc_q35.c); pc's isa-fdc is there
+            found = (self.cfg.machine != "q35" if provides is None
+                     else any(provides(spec.type) for spec in self.cfg.devices))
+            if not found:
+                raise CommandLineError(f"{who}: No '{bus}' bus found for device '{dtype}'")
 
     def finish(self, nodefaults: bool) -> QemuConfig:
         cfg = self.cfg
