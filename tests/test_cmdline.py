@@ -489,3 +489,13 @@ def test_child_devices_with_their_bus_are_accepted():
                            "-device", "hda-duplex", "-device", "virtio-serial-pci",
                            "-device", "virtserialport"])
     assert {"-device scsi-hd", "-device hda-duplex", "-device virtserialport"} <= set(cfg.ignored)
+
+
+@pytest.mark.parametrize("m", ["0x1b", "640K", "992K"])
+def test_ram_below_one_mib_is_not_modelled(m):
+    """Real QEMU 7.2.22 + SeaBIOS 1.16.2 (KVM, q35, 2026-12-06): -m 640K stops
+    after the banner, 896K prints "No space for init relocation", 992K boots,
+    -m 0x1b (one byte, rounded up to 8K) ends in "KVM internal error": the
+    model refuses RAM below 1 MiB rather than predict a POST."""
+    with pytest.raises(UnsupportedOption, match="below 1 MiB"):
+        predict(["-M", "q35", "-nodefaults", "-m", m])

@@ -468,6 +468,17 @@ def firmware_platform(vm: VM, cfg: QemuConfig):
     """What the firmware of ``vm.stack`` learns from fw_cfg and CPUID for this VM."""
     stack = vm.stack
     check_firmware(cfg, stack)
+    if cfg.ram_size < MiB:
+        # Real QEMU 7.2.22 + Debian SeaBIOS 1.16.2 under KVM (2026-12-06):
+        # with -m 640K and 768K POST stops after its banner, 896K-928K print
+        # "No space for init relocation", 960K-976K stop after PCI set-up,
+        # 992K-1020K boot, and -m 0x1b (1 byte: 'b' is the bytes suffix,
+        # rounded up to 8K) ends in "KVM internal error".  The firmware models
+        # assume RAM past 1 MiB; below it they would answer for a POST that
+        # does not happen.
+        raise UnsupportedOption(f"-m {cfg.ram_size // 1024}K", ["-m 1M or more"],
+                                "guest RAM below 1 MiB: real SeaBIOS fails or boots depending "
+                                "on the exact size (src/malloc.c init relocation); not modelled")
     vendor, bits = guest_cpu(cfg, stack)
     _warn_phys_bits_property(cfg, stack)
     reserved = []
