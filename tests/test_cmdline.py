@@ -499,3 +499,29 @@ def test_ram_below_one_mib_is_not_modelled(m):
     model refuses RAM below 1 MiB rather than predict a POST."""
     with pytest.raises(UnsupportedOption, match="below 1 MiB"):
         predict(["-M", "q35", "-nodefaults", "-m", m])
+
+
+@pytest.mark.parametrize("qemu,value,locked", [
+    ("7.2", "on", True), ("7.2", "y", True), ("7.2", "off", False),
+    ("10.0", "on", True), ("10.0", "on-fault", True), ("10.0", "off", False)])
+def test_overcommit_mem_lock_by_release(qemu, value, locked):
+    """softmmu/vl.c (v7.2.0): mem-lock is a QEMU_OPT_BOOL; system/vl.c
+    (v10.0.0, commit 13057e064a): one of on, off, on-fault."""
+    from vfiolab.inputs.cmdline import mem_lock_value
+    assert mem_lock_value(value, tuple(int(x) for x in qemu.split(".")), "-overcommit") == locked
+
+
+def test_overcommit_mem_lock_refusals():
+    with pytest.raises(CommandLineError, match="expects one of 'on', 'off', 'on-fault'"):
+        parse_qemu_args(["-overcommit", "mem-lock=true"], qemu=(10, 0))
+    with pytest.raises(CommandLineError, match="expects 'on' or 'off'"):
+        parse_qemu_args(["-overcommit", "mem-lock=on-fault"], qemu=(7, 2))
+
+
+def test_netdev_bridge_takes_no_queues_and_tap_fds_excludes_queues():
+    """qapi/net.json NetdevBridgeOptions has br and helper only; net/tap.c
+    net_init_tap refuses queues= (and the others) with fds= (v7.2.0)."""
+    with pytest.raises(CommandLineError, match="Invalid parameter 'queues'"):
+        parse_qemu_args(["-netdev", "bridge,id=n0,br=br0,queues=4"])
+    with pytest.raises(CommandLineError, match="invalid with fds="):
+        parse_qemu_args(["-netdev", "tap,id=n0,fds=3:4,queues=2"])

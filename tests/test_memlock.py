@@ -308,3 +308,13 @@ def test_cli_proxmox_conf_selects_proxmox(capsys, tmp_path):
     assert [i["verdict"] for i in mem] == ["ok"]
     assert "Proxmox VE gives QEMU unlimited" in mem[0]["because"]
     assert "CAP_IPC_LOCK" in mem[0]["because"]
+
+
+def test_kubevirt_with_mem_lock_is_not_read_as_no_libvirt_limit():
+    """With <locked/> (-overcommit mem-lock=on) libvirt asks for an unlimited
+    RLIMIT_MEMLOCK (qemuDomainGetMemLockLimitBytes), which is not "libvirt
+    sets none": inside KubeVirt's pod it cannot raise the limit so far."""
+    from vfiolab.model.memlock import Demand, kubevirt_limit
+    lim = kubevirt_limit((1, 8), Demand(memory=4 << 30, vfio=1, mem_lock=True))
+    assert "sets none" not in lim.how
+    assert "cannot limit locked memory" in lim.failure

@@ -1112,3 +1112,17 @@ def test_umb_under_tcg(log):
     pred = predict(["-machine", machine, "-accel", "tcg", "-m", "512M", "-nodefaults"],
                    seabios=version)
     assert pred.vm.firmware.umb == (int(start, 16), int(end, 16))
+
+
+def test_low_allocations_in_post_order():
+    """src/post.c maininit: vgarom_setup (SeaVGABIOS's stack) before
+    device_hardware_setup (AHCI's bounce buffer), both before optionrom_setup
+    reads rom_get_max() for the genroms/ files; the real log of
+    q35-1G-multi-qemu10-sb1163 prints "VGA stack allocated at e8180" before
+    "AHCI controller at 00:1f.2"."""
+    from vfiolab.predict import predict
+    p = predict(["-machine", "q35", "-m", "1G", "-nodefaults", "-device", "VGA"],
+                seabios="1.16.3")
+    whats = [a.what.split(" ")[0] for a in p.vm.firmware.low_allocations]
+    assert whats == ["kvmclock", "SeaVGABIOS", "AHCI"]
+    assert [a.address for a in p.vm.firmware.low_allocations][:2] == [0xe8380, 0xe8180]

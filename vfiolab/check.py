@@ -54,7 +54,7 @@ from pathlib import Path
 
 from .addr import fmt_hex, fmt_size
 from .errors import CommandLineError, ConfigError, FirmwareError, IommuError, VfiolabError
-from .inputs.cmdline import parse_qemu_args
+from .inputs.cmdline import mem_lock_value, parse_qemu_args, split_opts
 from .model.boot import guest_cpu, vm_stack
 from .model.machine import smp_topology
 from .model.memlock import (KUBEVIRT_UNMODELLED_MAX, LIBVIRT_MEMLOCK_EXTRA, Demand, Policy,
@@ -377,7 +377,7 @@ def check(args: list[str], *, stack: Stack | str | None = None, host_devices: di
 def _evaluate(args: list[str], ctx: _Ctx) -> _State:
     st = _State()
     args, st.viommu = _take_viommu(args)
-    st.pin_users = _pin_users(args)
+    st.pin_users = _pin_users(args, ctx.stack.qemu)
     try:
         cfg = _parse(args, ctx.stack)
     except CommandLineError as e:
@@ -479,7 +479,7 @@ def _take_viommu(args: list[str]) -> tuple[list[str], list[dict]]:
     return out, found
 
 
-def _pin_users(args: list[str]) -> dict:
+def _pin_users(args: list[str], qemu=(7, 2)) -> dict:
     """What else on the command line pins or locks guest memory, for the
     management layers' rules (vfiolab.model.memlock.Demand): QEMU's own VFIO
     NVMe driver (``-blockdev driver=nvme``, block/nvme.c; ``-drive
@@ -508,10 +508,13 @@ def _pin_users(args: list[str]) -> dict:
             nvme += 1
         elif o == "blockdev" and kv.get("driver") == "virtio-blk-vhost-vdpa":
             vdpa += 1
-        elif o in ("netdev", "nic") and kv.get("type") == "vhost-vdpa":
+        elif o == "netdev" and kv.get("type") == "vhost-vdpa":
             vdpa += 1
-        elif o == "overcommit" and kv.get("mem-lock") in ("on", "true", "yes"):
-            mem_lock = True
+        elif o == "overcommit":
+            # the command-line reader has checked the value for this release
+            ov = split_opts(v, None, "-overcommit", no_prefix=True)
+            if "mem-lock" in ov:
+                mem_lock = mem_lock_value(ov["mem-lock"], qemu, "-overcommit")
     return {"nvme": nvme, "vdpa": vdpa, "mem_lock": mem_lock}
 
 

@@ -1191,7 +1191,7 @@ def claim_bar_write_ept() -> Verdict:
            "QEMU changes memslots; KVM only drops entries"),
           ("model", f"first touch of the new address: {first[0]['op']} level "
                     f"{first[0].get('level')}", "the EPT entry appears on demand"),
-          ("real capture", f"data/kvm/q35-ivshmem-move action 3: "
+          ("real capture", "data/kvm/q35-ivshmem-move action 3: "
            + "; ".join(f"memslot {s['slot']} gpa={s['gpa']} size={s['size']}" for s in creates),
            "the move shows up as memslot calls"),
           ("real capture", f"action 5: read {after['gpa']} after the move -> "

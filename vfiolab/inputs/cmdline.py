@@ -511,6 +511,26 @@ CHILD_BUSES = {
 }
 
 
+def mem_lock_value(value: str, qemu, where: str) -> bool:
+    """``-overcommit mem-lock=``: whether QEMU locks guest memory.  Up to
+    QEMU 9.2 a QEMU_OPT_BOOL (softmmu/vl.c qemu_overcommit_opts, v7.2.0:
+    on/yes/true/y, off/no/false/n; a bare ``mem-lock`` is on); from 10.0 a
+    string of on, off, on-fault (system/vl.c overcommit_parse, commit
+    13057e064a: "parameter 'mem-lock' expects one of 'on', 'off',
+    'on-fault'"), on-fault locking too (mlockall MCL_ONFAULT)."""
+    v = value.strip()
+    if tuple(qemu) >= (10, 0):
+        if v not in ("on", "off", "on-fault"):
+            raise CommandLineError(f"{where}: parameter 'mem-lock' expects one of 'on', "
+                                   f"'off', 'on-fault'")
+        return v != "off"
+    if v in ("", "on", "yes", "true", "y"):
+        return True
+    if v in ("off", "no", "false", "n"):
+        return False
+    raise CommandLineError(f"{where}: Parameter 'mem-lock' expects 'on' or 'off'")
+
+
 def _is_usb_host(dtype: str) -> bool:
     """A USB host controller (its bus is a usb-bus): the xHCI, EHCI, UHCI
     and OHCI PCI functions of QEMU's hw/usb/hcd-*.c."""
@@ -795,6 +815,8 @@ class _Reader:
                     raise CommandLineError(f"{where}: Invalid parameter '{k}'")
             if opt == "sandbox":
                 qapi_bool(d.get("enable", ""), f"{raw} enable")
+            if opt == "overcommit" and "mem-lock" in d:
+                mem_lock_value(d["mem-lock"], self.qemu, where)
             if opt == "boot":
                 # softmmu/bootdevice.c validate_bootdevices: drives a..p, each once
                 for key in ("order", "once"):
@@ -1079,18 +1101,28 @@ class _Reader:
         takes it (``cfg.netdevs``): virtio-net-pci's default MSI-X vectors
         are 2 * MAX(queues, 1) + 2 (hw/virtio/virtio-net-pci.c
         ``virtio_net_pci_realize``, ``nic_conf.peers.queues``: one net client
-        per queue, hw/core/qdev-properties-system.c ``set_netdev``).  tap and
-        bridge: ``queues=`` or the number of ``fds=`` (net/tap.c
+        per queue, hw/core/qdev-properties-system.c ``set_netdev``).  tap:
+        ``queues=`` or the number of ``fds=`` (net/tap.c
         ``net_init_tap``: ``queues = tap->has_queues ? tap->queues : 1``, fds
         split on ':'), vhost-user: ``queues=`` (net/vhost-user.c, default 1),
         vhost-vdpa: the vDPA device's queue pairs, which the command line does
         not say (None); the others: one."""
         t, nid = str(d.get("type", "")), d.get("id")
+        if t == "bridge":
+            # qapi/net.json NetdevBridgeOptions (v7.2.0, v10.0.0): br, helper only
+            bad = [k for k in d if k not in ("type", "id", "br", "helper")]
+            if bad:
+                raise CommandLineError(f"{raw} {t}: Invalid parameter '{bad[0]}'")
+        if t == "tap" and d.get("fds") and any(k in d for k in (
+                "ifname", "script", "downscript", "vnet_hdr", "helper", "queues", "vhostfd")):
+            # net/tap.c net_init_tap (v7.2.0)
+            raise CommandLineError(f"{raw} {t}: ifname=, script=, downscript=, vnet_hdr=, "
+                                   f"helper=, queues=, and vhostfd= are invalid with fds=")
         if not nid:
             return
         n: int | None = 1
         try:
-            if t in ("tap", "bridge", "vhost-user") and d.get("queues") not in (None, ""):
+            if t in ("tap", "vhost-user") and d.get("queues") not in (None, ""):
                 n = int(str(d["queues"]), 0)
             elif t == "tap" and d.get("fds"):
                 n = len(str(d["fds"]).split(":"))
@@ -1118,7 +1150,7 @@ class _Reader:
         if iface == "virtio":
             from ..model.devices import DEVICE_TYPES
             if "virtio-blk-pci" not in DEVICE_TYPES:
-                raise UnsupportedOption(f"-drive if=virtio", ["if=ide", "if=none", "if=pflash"],
+                raise UnsupportedOption("-drive if=virtio", ["if=ide", "if=none", "if=pflash"],
                                         "it creates a virtio-blk-pci device, which is not in "
                                         "the device catalogue")
             self.cfg.devices.append(DeviceSpec("virtio-blk-pci", "", {}, self.position))

@@ -262,10 +262,10 @@ def libvirt_argv(xml_text: str, *, source: str = "domain XML",
         if fw is not None:
             for f in fw.findall("feature"):
                 want[f.get("name")] = f.get("enabled") == "yes"
-        code = vars_t = None
+        code = None
         for c, v, fset in DEBIAN12_OVMF:
             if all((name_ in fset) == on for name_, on in want.items()):
-                code, vars_t, feats_of = c, v, fset
+                code, feats_of = c, fset
                 break
         if code is None:
             raise CommandLineError(f"{source}: no Debian 12 OVMF descriptor has the features "

@@ -829,10 +829,16 @@ def _run_option_roms(vm: VM, low, platform) -> None:
                 cfg(dev, 0xc0, 2, 0x8f00)      # src/hw/usb-uhci.c reset_uhci: USBLEGSUP_RWC
         return
 
-    for _name, match, steps in HW_DRIVERS:
+    for name, match, steps in HW_DRIVERS:
         for dev in devices:
             if not match(dev):
                 continue
+            if name == "ahci":
+                # src/hw/ahci.c ahci_controller_setup starts with create_bounce_buf
+                # (src/block.c): 2 KiB of ZoneLow, before optionrom_setup reads
+                # rom_get_max() for the genroms/ files
+                low.create_bounce_buf(f"AHCI bounce buffer ({_who(dev)}, src/block.c "
+                                      f"create_bounce_buf)")
             if steps == "virtio":
                 virtio_init(dev)
             elif callable(steps):

@@ -343,7 +343,7 @@ def kubevirt_limit(version: tuple | None, d: Demand, *, libvirt: tuple = (11, 0,
             kv += (d.vfio - 1) * d.memory
             kv_how += f" + {d.vfio - 1} x memory for {d.vfio} VFIO devices (v1.9)"
         exact = False
-    if not lv.bytes:
+    if lv.bytes == 0:
         # libvirt leaves the limit alone: QEMU keeps what virt-handler gave
         return Limit(who, kv, f"virt-handler: {kv_how}; {lv.who} sets none", src, exact)
     if kv is None or (lv.bytes is not None and lv.bytes <= kv):

@@ -229,6 +229,7 @@ class LowMemory:
         self.range_end = self.top          # RomBase->range_end
         self.rom_end = BUILD_ROM_START     # RomEnd
         self.allocations: list[LowAllocation] = []
+        self.bounce_buf = False            # block.c bounce_buf_fl
 
     def malloc_low(self, what: str, size: int, align: int = 16) -> int:
         """src/malloc.c ``alloc_new`` on ZoneLow: the block ends where the free
@@ -237,6 +238,14 @@ class LowMemory:
         self.range_end = address
         self.allocations.append(LowAllocation(what, size, align, address))
         return address
+
+    def create_bounce_buf(self, what: str) -> None:
+        """src/block.c ``create_bounce_buf()``: ``malloc_low(CDROM_SECTOR_SIZE)``
+        (2 KiB), once per POST (it returns at once when ``bounce_buf_fl`` is
+        set)."""
+        if not self.bounce_buf:
+            self.malloc_low(what, 2048)
+            self.bounce_buf = True
 
     def rom_get_max(self) -> int:
         """src/malloc.c ``rom_get_max()`` with CONFIG_MALLOC_UPPERMEMORY."""
@@ -1741,12 +1750,14 @@ class _SeaBIOS:
         ``create_bounce_buf()`` (src/block.c): ``malloc_low(CDROM_SECTOR_SIZE)``,
         2 KiB, made once per POST, whether or not drives are found (q35's
         ICH9 AHCI at 00:1f.2 always has one).  In POST it comes after the
-        VGA ROM (src/post.c ``maininit``: vgarom_setup, then
-        device_hardware_setup); the order does not change where ZoneLow ends."""
+        VGA ROM and before the other option ROMs (src/post.c ``maininit``:
+        vgarom_setup, device_hardware_setup, optionrom_setup), so a caller
+        that runs them allocates it there (``LowMemory.create_bounce_buf``)
+        and this is then a no-op."""
         for dev in self.devices:
             if (dev.cls, dev.prog_if) == (0x0106, 0x01):
-                self.lowmem.malloc_low(f"AHCI bounce buffer ({_bdf_text(dev.bdf)}, src/block.c "
-                                       f"create_bounce_buf)", 2048)
+                self.lowmem.create_bounce_buf(f"AHCI bounce buffer ({_bdf_text(dev.bdf)}, "
+                                              f"src/block.c create_bounce_buf)")
                 return
 
     def make_bios_readonly(self) -> None:
