@@ -16,7 +16,8 @@ Debian 12) twice at most:
    command line after ``-chardev file`` + ``-device isa-debugcon,iobase=0x402``
    (SeaBIOS's debug port), started, waited for until SeaBIOS prints its
    POST-done line (``vfiolab.real.capture.POST_DONE_MARKERS``), stopped and
-   asked HMP ``info pci``.
+   asked HMP ``info pci`` and ``info mtree -f`` (every FlatView; the suite
+   compares the one of address space "memory" with the prediction's).
 
 Cases whose verdict depends on this machine (a file or host device that
 does not exist here: ``-drive file=x.img``, ``tap``...) and cases for
@@ -31,7 +32,9 @@ Usage (from the repository root)::
 ``--json`` prints a summary as one JSON object instead of text; ``--only
 REGEX`` reruns the cases whose joined arguments match and updates them in
 the existing file (recorded under ``updated_by``); ``--reclassify`` only
-re-applies the machine-dependence patterns.  QEMU runs in a fresh temporary
+re-applies the machine-dependence patterns; ``--accepted`` (with or
+without ``--only``) reruns only the cases the existing file records as
+accepted with ``info pci``.  QEMU runs in a fresh temporary
 directory holding ``x.img`` (1 MiB of zeros, the suite's disk image).  The
 whole run takes ~15 minutes on 2 cores.  The fixture is what the test suite
 reads; CI never runs QEMU for it.
@@ -241,7 +244,10 @@ def _info_pci(qemu: str, args: list[str], tmp: str, timeout: float) -> dict:
             lines = read_text(log).split("\n")[:-1]
             if any(ln.startswith(POST_DONE_MARKERS) for ln in lines):
                 q.command("stop", deadline=deadline)
-                return q.hmp("info pci", deadline=deadline)
+                # both from the same stopped guest: the PCI config SeaBIOS
+                # left and the flat views it produced
+                return (q.hmp("info pci", deadline=deadline),
+                        q.hmp("info mtree -f", deadline=deadline))
             time.sleep(0.05)
         return None
 
@@ -252,7 +258,7 @@ def _info_pci(qemu: str, args: list[str], tmp: str, timeout: float) -> dict:
     if code is not None or text is None:
         return {"info_pci_reason": "no SeaBIOS POST-done line before the timeout"
                 if code is None else f"the info pci run failed: {_first_error(stderr)[0]}"}
-    return {"info_pci": text}
+    return {"info_pci": text[0], "info_mtree_f": text[1]}
 
 
 def main(argv=None) -> int:
@@ -265,6 +271,9 @@ def main(argv=None) -> int:
     ap.add_argument("--only", default=None,
                     help="rerun only the cases whose joined arguments match this regular "
                          "expression and update them in the existing --out file")
+    ap.add_argument("--accepted", action="store_true",
+                    help="rerun only the cases the existing --out file records as accepted "
+                         "with info pci (and update them there)")
     ap.add_argument("--json", action="store_true", help="print the summary as JSON")
     ap.add_argument("--reclassify", action="store_true",
                     help="only re-apply the machine-dependence patterns to the --out file")
@@ -295,9 +304,13 @@ def main(argv=None) -> int:
     if opts.limit:
         todo = todo[:opts.limit]
     previous = None
-    if opts.only:
+    if opts.only or opts.accepted:
         previous = json.loads(Path(opts.out).read_text())
-        todo = [a for a in todo if re.search(opts.only, " ".join(a))]
+        if opts.only:
+            todo = [a for a in todo if re.search(opts.only, " ".join(a))]
+        if opts.accepted:
+            had_pci = {tuple(r["args"]) for r in previous["cases"] if "info_pci" in r}
+            todo = [a for a in todo if tuple(a) in had_pci]
         skipped = []
     t0 = time.monotonic()
     with cf.ThreadPoolExecutor(opts.jobs) as pool:
@@ -323,7 +336,8 @@ def main(argv=None) -> int:
                             "[-display none] -chardev file,id=vfiolab-dbg,path=LOG "
                             "-device isa-debugcon,iobase=0x402,chardev=vfiolab-dbg ARGS; wait for "
                             "SeaBIOS's 'Booting from '/'No bootable device' line; QMP stop, "
-                            "human-monitor-command 'info pci', quit",
+                            "human-monitor-command 'info pci', "
+                            "human-monitor-command 'info mtree -f', quit",
         "files": {name: f"{size} bytes of zeros in QEMU's working directory"
                   for name, size in FILES.items()},
         "cases": records,
@@ -348,6 +362,7 @@ def main(argv=None) -> int:
         counts[r["verdict"]] = counts.get(r["verdict"], 0) + 1
     summary = {"cases": len(records), "verdicts": counts,
                "with_info_pci": sum("info_pci" in r for r in records),
+               "with_info_mtree_f": sum("info_mtree_f" in r for r in records),
                "seconds": round(time.monotonic() - t0, 1), "out": str(path)}
     if opts.json:
         print(json.dumps(summary))
