@@ -730,7 +730,14 @@ class _Reader:
         # the -m option is QEMU_OPT_SIZE: checked as bytes when parsed
         first = qemu_strtosz(text, where, qemu=self.qemu)
         if first == 0:
-            return                              # -m 0: the machine default
+            # -m 0: the machine default.  Every -m merges into one QemuOpts
+            # (softmmu/vl.c qemu_mem_opts .merge_lists = true; v7.2.0 and
+            # v10.0.0) and parse_memory_options reads its last size, so a
+            # later "-m 0" also undoes an earlier "-m 512M" (real QEMU 7.2.22:
+            # "-m 512M -m 0" has 128 MiB, tests/test_bad_inputs.py)
+            cfg.ram_size = QemuConfig.ram_size
+            self.ram_given = False
+            return
         # parse_memory_options: a value ending in a digit gets "M" appended
         if text[-1:].isdigit():
             mib = text + "M"
