@@ -78,6 +78,23 @@ OPTION_ROM_SIZES_CONFIRMED = {
     "1.16.3": frozenset({"vgabios-stdvga.bin", "efi-e1000e.rom", "efi-virtio.rom"}),
     "1.17.0": frozenset({"vgabios-stdvga.bin", "efi-e1000e.rom", "efi-virtio.rom"}),
 }
+#: The images of each ROM file: (vendor id, device id, code type) of each PCI
+#: data structure in order (code type 0: x86, 3: EFI), read from the files of
+#: Debian 12's ipxe-qemu 1.0.0+git-20190125.36a4c85-5.1 (/usr/lib/ipxe/qemu)
+#: and seabios 1.16.2-1 (/usr/share/seabios).  SeaBIOS runs a ROM only when
+#: an x86 image's ids equal the device's (map_pcirom, below); QEMU patches
+#: the first image's ids of a default ROM (devices.py, pci_patch_ids).
+OPTION_ROM_IMAGE_IDS = {
+    "efi-e1000.rom": ((0x8086, 0x100e, 0), (0x8086, 0x100e, 3)),
+    "efi-e1000e.rom": ((0x8086, 0x10d3, 0), (0x8086, 0x10d3, 3)),
+    "efi-rtl8139.rom": ((0x10ec, 0x8139, 0), (0x10ec, 0x8139, 3)),
+    "efi-virtio.rom": ((0x1af4, 0x1041, 0), (0x1af4, 0x1041, 3)),
+    "efi-vmxnet3.rom": ((0x15ad, 0x07b0, 0), (0x15ad, 0x07b0, 3)),
+    "vgabios-stdvga.bin": ((0x1234, 0x1111, 0),),
+    "vgabios-bochs-display.bin": ((0x1234, 0x1111, 0),),
+    "vgabios-qxl.bin": ((0x1b36, 0x0100, 0),),
+    "vgabios-virtio.bin": ((0x1af4, 0x1050, 0),),
+}
 #: SeaBIOS src/config.h OPTION_ROM_ALIGN: ``rom_confirm`` rounds RomEnd up to it
 OPTION_ROM_ALIGN = 2048
 #: ISA devices' I/O regions: (name, size): hw/char/debugcon.c, serial-isa.c,
@@ -737,6 +754,18 @@ def _run_option_roms(vm: VM, low, platform) -> None:
               and (orig + 4 * MiB) & 0xffffffff >= 20 * MiB and rom_file is not None)
         if ok:
             cfg(dev, PCI_ROM_ADDRESS, 4, orig | 1)         # enable, then copy_rom
+            # map_pcirom walks the images: it copies the first x86 image
+            # (code type 0) whose PCI data names the device's vendor and
+            # device id ("Didn't match dev/ven"), else gives up at the last
+            # image (indicator bit 7)
+            images = OPTION_ROM_IMAGE_IDS.get(rom_file.rsplit("/", 1)[-1])
+            if images is not None:
+                # the ids SeaBIOS read into its device list at pci_probe_devices
+                # (config 0x00, 0x02; no new config access here)
+                vendor, device = dev.config_read(0, 2), dev.config_read(2, 2)
+                if getattr(dev, "rom_ids_patched", False):
+                    images = ((vendor, device, images[0][2]),) + images[1:]
+                ok = any(v == vendor and d == device and t == 0 for v, d, t in images)
         cfg(dev, PCI_ROM_ADDRESS, 4, orig)
         if not ok and sz not in (0, 0xffffffff) and rom_file is None:
             _note(vm, f"{_who(dev)} has a ROM BAR whose image the model does not know; "

@@ -1139,6 +1139,10 @@ class QemuPCIDevice(PCIDevice):
             vm.alloc_ram(mr)
         self.rom = mr
         self.rom_file = romfile
+        # hw/pci/pci.c pci_add_option_rom (v7.2.0, v10.0.0): only the class's
+        # default image (no romfile= given) gets pci_patch_ids, which writes
+        # the device's vendor and device ids into its first PCI data structure
+        self.rom_ids_patched = self.opts["romfile"] is None
         self.register_bar(PCI_ROM_SLOT, 0, mr)
 
 
