@@ -53,18 +53,7 @@ def context_options() -> dict:
 def test_static_slider_switches_views_offline(page, static_site, screenshot):
     page_file = static_site / "01-static-bar.html"
     assert page_file.is_file()
-    ctx = page.context
-    refused, errors = [], page.page_errors
-
-    def route(r):
-        url = r.request.url
-        if url.startswith(("file:", "data:", "blob:")):
-            r.continue_()
-        else:
-            refused.append(url)
-            r.abort()
-
-    ctx.route("**/*", route)
+    refused, errors = _offline(page), page.page_errors
     page.goto(page_file.as_uri(), timeout=SETTLE)
     handle = page.locator(".vfiolab-static-slider .noUi-handle")
     handle.wait_for(timeout=SETTLE)

@@ -198,20 +198,17 @@ _SUBSYS = re.compile(r"Subsystem: ?(?P<name>.*?)(?: ?\[(?P<ven>[0-9a-f]{4}):(?P<
                      _A | re.DOTALL)
 _ADDR = r"(?:[0-9a-f]+|<unassigned>|<ignored>|<broken-64-bit-slot>)"
 _SIZE = r"(?: \[size=(?P<size>\d+)(?P<unit>[KMGT]?)\])?"
-_REGION = re.compile(
-    r"Region (?P<idx>\d+): (?P<v0>\[virtual\] )?(?:"
-    r"I/O ports at (?P<io>" + _ADDR + r")"
-    r"|Memory at (?P<mem>" + _ADDR + r") \((?P<bits>32-bit|64-bit|low-1M|type 3), "
-    r"(?P<nonpf>non-)?prefetchable\))"
-    r"(?P<marks>(?: \[(?:virtual|disabled|enhanced)\])*)" + _SIZE + r"\Z", _A)
-# lspci -v (pciutils lspci.c show_bases() with verbose == 1): the same text
-# without the "Region N: " prefix, so without the BAR's register number
-_REGION_V = re.compile(
+# one BAR as pciutils lspci.c show_bases() prints it
+_BAR_TEXT = (
     r"(?P<v0>\[virtual\] )?(?:"
     r"I/O ports at (?P<io>" + _ADDR + r")"
     r"|Memory at (?P<mem>" + _ADDR + r") \((?P<bits>32-bit|64-bit|low-1M|type 3), "
     r"(?P<nonpf>non-)?prefetchable\))"
-    r"(?P<marks>(?: \[(?:virtual|disabled|enhanced)\])*)" + _SIZE + r"\Z", _A)
+    r"(?P<marks>(?: \[(?:virtual|disabled|enhanced)\])*)" + _SIZE + r"\Z")
+_REGION = re.compile(r"Region (?P<idx>\d+): " + _BAR_TEXT, _A)
+# lspci -v (show_bases() with verbose == 1): the same text without the
+# "Region N: " prefix, so without the BAR's register number
+_REGION_V = re.compile(_BAR_TEXT, _A)
 _ROM = re.compile(
     r"(?P<v0>\[virtual\] )?Expansion ROM at (?P<addr>" + _ADDR + r")"
     r"(?P<marks>(?: \[(?:virtual|disabled|disabled by cmd|enhanced)\])*)" + _SIZE + r"\Z", _A)
